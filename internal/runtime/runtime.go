@@ -1,0 +1,98 @@
+// Package runtime is the registry of model runtimes. Each runtime lives in its own
+// package (runtime/sklearn, ...) and registers itself by format name from init, the
+// way KEDA registers scalers: adding a format means adding a package and one import
+// in cmd/tide, nothing else changes.
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/tideserve/tide/internal/model"
+)
+
+// Config is what the repository knows about a model before loading it: the parts of
+// the model's config file that any runtime may use.
+type Config struct {
+	// Name is the model's served name.
+	Name string
+	// Features, if set, overrides the feature (column) names the file carries.
+	Features []string
+	// Outputs, if set, renames the model's outputs in order.
+	Outputs []string
+}
+
+// Loader turns a model file into a model.Model.
+type Loader interface {
+	// Load reads the model at path. Errors say what is wrong with the file in one line.
+	Load(ctx context.Context, path string, cfg Config) (model.Model, error)
+}
+
+// Runtime is one registered format.
+type Runtime struct {
+	// Format is the name used in model config files ("sklearn").
+	Format string
+	// Extensions are the file extensions (with dot, lower case) this runtime claims
+	// when no format is configured, e.g. ".pkl", ".joblib".
+	Extensions []string
+	Loader     Loader
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Runtime{}
+)
+
+// Register adds a runtime. It panics on a duplicate format: that is a programming
+// error found at start-up, not a run-time condition.
+func Register(r Runtime) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := registry[r.Format]; dup {
+		panic("runtime: format registered twice: " + r.Format)
+	}
+	registry[r.Format] = r
+}
+
+// Lookup returns the runtime for a format name.
+func Lookup(format string) (Runtime, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	r, ok := registry[format]
+	return r, ok
+}
+
+// ForFile picks a runtime by the file's extension.
+func ForFile(path string) (Runtime, error) {
+	ext := strings.ToLower(filepath.Ext(path))
+	mu.RLock()
+	defer mu.RUnlock()
+	for _, r := range registry {
+		for _, e := range r.Extensions {
+			if e == ext {
+				return r, nil
+			}
+		}
+	}
+	return Runtime{}, fmt.Errorf("no runtime for %q files (known formats: %s)", ext, strings.Join(formatsLocked(), ", "))
+}
+
+// Formats lists the registered format names, sorted.
+func Formats() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	return formatsLocked()
+}
+
+func formatsLocked() []string {
+	out := make([]string, 0, len(registry))
+	for f := range registry {
+		out = append(out, f)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,523 @@
+package jsonwire
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// Scanner reads JSON values from a byte slice without building a generic tree.
+// Errors say what was expected and at which byte offset.
+type Scanner struct {
+	b []byte
+	i int
+}
+
+// NewScanner scans b.
+func NewScanner(b []byte) *Scanner { return &Scanner{b: b} }
+
+// Reset makes the scanner read b from the start (for pooling).
+func (s *Scanner) Reset(b []byte) { s.b, s.i = b, 0 }
+
+// Offset is the current byte position.
+func (s *Scanner) Offset() int { return s.i }
+
+// SyntaxError is malformed JSON.
+type SyntaxError struct {
+	Offset int
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string { return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset, e.Msg) }
+
+// TypeError is well-formed JSON of the wrong kind (a string where a number belongs).
+type TypeError struct {
+	Offset int
+	Msg    string
+}
+
+func (e *TypeError) Error() string { return e.Msg }
+
+func (s *Scanner) syntax(format string, args ...any) error {
+	return &SyntaxError{Offset: s.i, Msg: fmt.Sprintf(format, args...)}
+}
+
+// SkipSpace advances past JSON whitespace.
+func (s *Scanner) SkipSpace() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// Peek returns the next non-space byte, or 0 at the end.
+func (s *Scanner) Peek() byte {
+	s.SkipSpace()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// Expect consumes the byte c (after whitespace) or fails.
+func (s *Scanner) Expect(c byte) error {
+	if s.Peek() != c {
+		if s.i >= len(s.b) {
+			return s.syntax("unexpected end of input, expected %q", c)
+		}
+		return s.syntax("expected %q, found %q", c, s.b[s.i])
+	}
+	s.i++
+	return nil
+}
+
+// End checks that only whitespace remains.
+func (s *Scanner) End() error {
+	s.SkipSpace()
+	if s.i != len(s.b) {
+		return s.syntax("unexpected data after the JSON value")
+	}
+	return nil
+}
+
+// Kind names the next value's JSON kind for error messages.
+func (s *Scanner) Kind() string {
+	switch c := s.Peek(); {
+	case c == '{':
+		return "object"
+	case c == '[':
+		return "array"
+	case c == '"':
+		return "string"
+	case c == 't' || c == 'f':
+		return "boolean"
+	case c == 'n':
+		return "null"
+	case c == '-' || (c >= '0' && c <= '9'):
+		return "number"
+	case c == 0:
+		return "end of input"
+	}
+	return "invalid value"
+}
+
+// numberSpan returns the bytes of the number at the cursor, checked against the
+// JSON grammar, and advances past it.
+func (s *Scanner) numberSpan() ([]byte, bool, error) {
+	s.SkipSpace()
+	start := s.i
+	b := s.b
+	i := s.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	if i >= len(b) {
+		return nil, false, s.syntax("expected a number")
+	}
+	switch {
+	case b[i] == '0':
+		i++
+	case b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return nil, false, s.syntax("expected a number")
+	}
+	integer := true
+	if i < len(b) && b[i] == '.' {
+		integer = false
+		i++
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			s.i = i
+			return nil, false, s.syntax("expected a digit after the decimal point")
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		integer = false
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			s.i = i
+			return nil, false, s.syntax("expected a digit in the exponent")
+		}
+	}
+	s.i = i
+	return b[start:i], integer, nil
+}
+
+// bytesString views b as a string without copying; the string must not outlive
+// the call it is passed to (strconv does not keep it).
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// Float reads a number as float64. A string, boolean or null is a TypeError.
+func (s *Scanner) Float() (float64, error) {
+	if c := s.Peek(); c != '-' && (c < '0' || c > '9') {
+		return 0, s.typeErr("a number")
+	}
+	span, _, err := s.numberSpan()
+	if err != nil {
+		return 0, err
+	}
+	f, err := strconv.ParseFloat(bytesString(span), 64)
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, &TypeError{Offset: s.i, Msg: fmt.Sprintf("number %s is out of range", span)}
+		}
+		return 0, s.syntax("bad number %q", span)
+	}
+	return f, nil
+}
+
+// Int reads an integer number as int64. Fractions and exponents are TypeErrors,
+// unless the value is whole (1.0, 1e3), which JSON encoders of floats produce.
+func (s *Scanner) Int() (int64, error) {
+	if c := s.Peek(); c != '-' && (c < '0' || c > '9') {
+		return 0, s.typeErr("an integer")
+	}
+	start := s.i
+	span, integer, err := s.numberSpan()
+	if err != nil {
+		return 0, err
+	}
+	if integer {
+		v, err := strconv.ParseInt(bytesString(span), 10, 64)
+		if err != nil {
+			return 0, &TypeError{Offset: start, Msg: fmt.Sprintf("integer %s is out of range", span)}
+		}
+		return v, nil
+	}
+	f, err := strconv.ParseFloat(bytesString(span), 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<63-1024 {
+		return 0, &TypeError{Offset: start, Msg: fmt.Sprintf("expected an integer, got %s", span)}
+	}
+	return int64(f), nil
+}
+
+// Uint reads a non-negative integer.
+func (s *Scanner) Uint() (uint64, error) {
+	if c := s.Peek(); c < '0' || c > '9' {
+		if c == '-' {
+			return 0, &TypeError{Offset: s.i, Msg: "expected a non-negative integer"}
+		}
+		return 0, s.typeErr("a non-negative integer")
+	}
+	start := s.i
+	span, integer, err := s.numberSpan()
+	if err != nil {
+		return 0, err
+	}
+	if integer {
+		v, err := strconv.ParseUint(bytesString(span), 10, 64)
+		if err != nil {
+			return 0, &TypeError{Offset: start, Msg: fmt.Sprintf("integer %s is out of range", span)}
+		}
+		return v, nil
+	}
+	f, err := strconv.ParseFloat(bytesString(span), 64)
+	if err != nil || f != math.Trunc(f) || f >= 1<<64 {
+		return 0, &TypeError{Offset: start, Msg: fmt.Sprintf("expected an integer, got %s", span)}
+	}
+	return uint64(f), nil
+}
+
+// Bool reads true or false.
+func (s *Scanner) Bool() (bool, error) {
+	switch s.Peek() {
+	case 't':
+		if s.literal("true") {
+			return true, nil
+		}
+	case 'f':
+		if s.literal("false") {
+			return false, nil
+		}
+	default:
+		return false, s.typeErr("a boolean")
+	}
+	return false, s.syntax("invalid literal")
+}
+
+// Null consumes null if it is next and reports whether it did.
+func (s *Scanner) Null() bool {
+	if s.Peek() == 'n' && s.literal("null") {
+		return true
+	}
+	return false
+}
+
+func (s *Scanner) literal(word string) bool {
+	if len(s.b)-s.i >= len(word) && string(s.b[s.i:s.i+len(word)]) == word {
+		s.i += len(word)
+		return true
+	}
+	return false
+}
+
+func (s *Scanner) typeErr(want string) error {
+	kind := s.Kind()
+	if kind == "invalid value" || kind == "end of input" {
+		return s.syntax("expected %s, found %s", want, kind)
+	}
+	return &TypeError{Offset: s.i, Msg: fmt.Sprintf("expected %s, got %s", want, kind)}
+}
+
+// String reads a JSON string and returns its decoded bytes. When the string has
+// no escapes the result aliases the input buffer (no copy).
+func (s *Scanner) String() ([]byte, error) {
+	if s.Peek() != '"' {
+		return nil, s.typeErr("a string")
+	}
+	s.i++
+	start := s.i
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			out := s.b[start:s.i]
+			s.i++
+			if !utf8.Valid(out) {
+				return []byte(toValidUTF8(out)), nil
+			}
+			return out, nil
+		case c == '\\':
+			return s.stringSlow(start)
+		case c < 0x20:
+			return nil, s.syntax("control character in string")
+		}
+		s.i++
+	}
+	return nil, s.syntax("unterminated string")
+}
+
+func toValidUTF8(b []byte) string {
+	out := make([]rune, 0, len(b))
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		out = append(out, r)
+		b = b[n:]
+	}
+	return string(out)
+}
+
+func (s *Scanner) stringSlow(start int) ([]byte, error) {
+	out := append([]byte(nil), s.b[start:s.i]...)
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			if !utf8.Valid(out) {
+				return []byte(toValidUTF8(out)), nil
+			}
+			return out, nil
+		case c < 0x20:
+			return nil, s.syntax("control character in string")
+		case c != '\\':
+			out = append(out, c)
+			s.i++
+			continue
+		}
+		if s.i+1 >= len(s.b) {
+			return nil, s.syntax("unterminated string")
+		}
+		esc := s.b[s.i+1]
+		s.i += 2
+		switch esc {
+		case '"', '\\', '/':
+			out = append(out, esc)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := s.hex4()
+			if !ok {
+				return nil, s.syntax("bad \\u escape")
+			}
+			if utf16.IsSurrogate(r) {
+				r2 := utf8.RuneError
+				if s.i+1 < len(s.b) && s.b[s.i] == '\\' && s.b[s.i+1] == 'u' {
+					save := s.i
+					s.i += 2
+					if lo, ok := s.hex4(); ok {
+						r2 = utf16.DecodeRune(r, lo)
+					}
+					if r2 == utf8.RuneError {
+						s.i = save
+					}
+				}
+				r = r2
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return nil, s.syntax("bad escape \\%c", esc)
+		}
+	}
+	return nil, s.syntax("unterminated string")
+}
+
+func (s *Scanner) hex4() (rune, bool) {
+	if len(s.b)-s.i < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s.b[s.i : s.i+4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	s.i += 4
+	return r, true
+}
+
+// Skip skips one whole value of any kind, checking its syntax.
+func (s *Scanner) Skip() error { return s.skip(0) }
+
+const maxDepth = 64
+
+func (s *Scanner) skip(depth int) error {
+	if depth > maxDepth {
+		return s.syntax("nested more than %d deep", maxDepth)
+	}
+	switch s.Peek() {
+	case '{':
+		s.i++
+		if s.Peek() == '}' {
+			s.i++
+			return nil
+		}
+		for {
+			if _, err := s.String(); err != nil {
+				return err
+			}
+			if err := s.Expect(':'); err != nil {
+				return err
+			}
+			if err := s.skip(depth + 1); err != nil {
+				return err
+			}
+			if more, err := s.More('}'); err != nil || !more {
+				return err
+			}
+		}
+	case '[':
+		s.i++
+		if s.Peek() == ']' {
+			s.i++
+			return nil
+		}
+		for {
+			if err := s.skip(depth + 1); err != nil {
+				return err
+			}
+			if more, err := s.More(']'); err != nil || !more {
+				return err
+			}
+		}
+	case '"':
+		_, err := s.String()
+		return err
+	case 't', 'f':
+		_, err := s.Bool()
+		return err
+	case 'n':
+		if s.Null() {
+			return nil
+		}
+		return s.syntax("invalid literal")
+	default:
+		_, _, err := s.numberSpan()
+		return err
+	}
+}
+
+// More is called after an element of an array or object: it consumes a ',' and
+// reports true, or consumes the closing byte and reports false.
+func (s *Scanner) More(closing byte) (bool, error) {
+	switch s.Peek() {
+	case ',':
+		s.i++
+		return true, nil
+	case closing:
+		s.i++
+		return false, nil
+	case 0:
+		return false, s.syntax("unexpected end of input, expected ',' or %q", closing)
+	}
+	return false, s.syntax("expected ',' or %q, found %q", closing, s.b[s.i])
+}
+
+// ObjectStart consumes '{' and reports whether the object has members.
+func (s *Scanner) ObjectStart() (bool, error) {
+	if s.Peek() != '{' {
+		return false, s.typeErr("an object")
+	}
+	s.i++
+	if s.Peek() == '}' {
+		s.i++
+		return false, nil
+	}
+	return true, nil
+}
+
+// Key reads a member name and the ':' after it.
+func (s *Scanner) Key() ([]byte, error) {
+	k, err := s.String()
+	if err != nil {
+		return nil, err
+	}
+	return k, s.Expect(':')
+}
+
+// ArrayStart consumes '[' and reports whether the array has elements.
+func (s *Scanner) ArrayStart() (bool, error) {
+	if s.Peek() != '[' {
+		return false, s.typeErr("an array")
+	}
+	s.i++
+	if s.Peek() == ']' {
+		s.i++
+		return false, nil
+	}
+	return true, nil
+}
+
+// Sub returns a scanner over b[start:end] of this scanner's input, for reading a
+// value again once its surroundings are known.
+func (s *Scanner) Sub(start, end int) *Scanner { return &Scanner{b: s.b[start:end]} }
+
+// Remaining is the number of unread bytes.
+func (s *Scanner) Remaining() int { return len(s.b) - s.i }

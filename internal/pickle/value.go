@@ -1,18 +1,3 @@
-// Package pickle reads Python pickle streams (protocols 0–5) and joblib files into
-// plain Go values, building only classes on an allow-list. It never executes
-// anything from the stream: a GLOBAL/STACK_GLOBAL that names a class not on the
-// allow-list is an error that names the class, and REDUCE/NEWOBJ/BUILD on an
-// allowed class only record their arguments in an *Object for the caller to read.
-//
-// Values produced by the decoder:
-//
-//	None → nil            bool → bool             int → int64 (or *big.Int if it does not fit)
-//	float → float64       str → string            bytes, bytearray → []byte
-//	tuple → Tuple         list → *List            dict → *Dict      set, frozenset → *List
-//	numpy.ndarray (pickled or joblib-wrapped) → *NDArray
-//	numpy.dtype → *Dtype  numpy scalar → bool, int64, uint64 or float64
-//	an allowed class instance → *Object
-//	a bare reference to an allowed class/function → Global
 package pickle
 
 import (
@@ -44,16 +29,39 @@ func (d *Dict) Get(key string) (any, bool) {
 	return nil, false
 }
 
-// Set inserts or replaces a value.
+// Set inserts or replaces a value. Keys of types Go cannot compare (tuples,
+// bytes, containers) are always appended: Python would hash them by value, but
+// such keys do not occur in the attribute dicts this package is used for.
 func (d *Dict) Set(key, value any) {
-	for i, k := range d.Keys {
-		if k == key {
-			d.Values[i] = value
-			return
-		}
+	if i := d.find(key); i >= 0 {
+		d.Values[i] = value
+		return
 	}
 	d.Keys = append(d.Keys, key)
 	d.Values = append(d.Values, value)
+}
+
+// find returns the index of key, or -1. Only hashable keys are ever found.
+func (d *Dict) find(key any) int {
+	if !hashable(key) {
+		return -1
+	}
+	for i, k := range d.Keys {
+		if hashable(k) && k == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// hashable reports whether a decoded value can be compared with == without a
+// run-time panic, i.e. whether it can serve as a dict key here.
+func hashable(v any) bool {
+	switch v.(type) {
+	case nil, bool, int64, uint64, float64, string, Global:
+		return true
+	}
+	return false
 }
 
 // Global is a reference to an allowed class or function, e.g. a class stored as an
@@ -67,6 +75,8 @@ func (g Global) String() string { return g.Module + "." + g.Name }
 type Object struct {
 	Module, Name string
 	Args         []any
+	// Kwargs are NEWOBJ_EX's keyword arguments (nil otherwise).
+	Kwargs *Dict
 	// State is the BUILD argument: usually a *Dict of attributes; for classes with
 	// __slots__ a Tuple{dict-or-nil, slots *Dict}; anything else for classes with a
 	// custom __setstate__.

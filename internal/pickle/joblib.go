@@ -1,0 +1,224 @@
+package pickle
+
+import (
+	"bytes"
+	"compress/bzip2"
+	"compress/gzip"
+	"compress/zlib"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// readJoblibArray finishes joblib's NumpyArrayWrapper: its BUILD state says what
+// the array is, and the array itself follows in the stream, outside the pickle
+// opcodes (joblib's NumpyUnpickler.load_build reads it from the file handle):
+//
+//   - object arrays: a complete nested pickle (protocol 2) of the array;
+//   - others: if the wrapper has numpy_array_alignment_bytes (joblib ≥ 1.2), one
+//     byte giving a padding length and that many padding bytes; then the raw
+//     elements, in Fortran order when the wrapper's order is "F".
+func (d *decoder) readJoblibArray(state any) (any, error) {
+	st, ok := state.(*Dict)
+	if !ok {
+		return nil, fmt.Errorf("joblib array wrapper state is a %s, not a dict", d.typeName(state))
+	}
+	get := func(key string) (any, error) {
+		v, ok := st.Get(key)
+		if !ok {
+			return nil, fmt.Errorf("joblib array wrapper has no %s", key)
+		}
+		return v, nil
+	}
+	sub, err := get("subclass")
+	if err != nil {
+		return nil, err
+	}
+	if err := checkArrayClass(sub); err != nil {
+		return nil, err
+	}
+	dv, err := get("dtype")
+	if err != nil {
+		return nil, err
+	}
+	dt, ok := dv.(*Dtype)
+	if !ok {
+		return nil, fmt.Errorf("joblib array wrapper: dtype is a %s", d.typeName(dv))
+	}
+	sv, err := get("shape")
+	if err != nil {
+		return nil, err
+	}
+	shape, err := d.shapeOf(sv)
+	if err != nil {
+		return nil, err
+	}
+	ov, err := get("order")
+	if err != nil {
+		return nil, err
+	}
+	order, ok := ov.(string)
+	if !ok || (order != "C" && order != "F") {
+		return nil, fmt.Errorf("joblib array wrapper: bad order %v", ov)
+	}
+
+	if dt.Kind == 'O' {
+		nested := newDecoder(d.data, d.opts, d.budget)
+		nested.pos = d.pos
+		nested.nested = true
+		v, err := nested.run()
+		d.pos = nested.pos
+		if err != nil {
+			return nil, fmt.Errorf("joblib object array: %w", err)
+		}
+		a, ok := v.(*NDArray)
+		if !ok {
+			return nil, fmt.Errorf("joblib object array holds a %s, not an array", TypeName(v))
+		}
+		return a, nil
+	}
+
+	if align, ok := st.Get("numpy_array_alignment_bytes"); ok && align != nil {
+		pad, err := d.read(1)
+		if err != nil {
+			return nil, fmt.Errorf("joblib array padding: %w", err)
+		}
+		if _, err := d.read(int(pad[0])); err != nil {
+			return nil, fmt.Errorf("joblib array padding: %w", err)
+		}
+	}
+	n, err := d.elementCount(dt, shape)
+	if err != nil {
+		return nil, err
+	}
+	if dt.ItemSize > 0 && n > (len(d.data)-d.pos)/dt.ItemSize {
+		return nil, fmt.Errorf("joblib array of shape %v of %s: %w", shape, dt, ErrTruncated)
+	}
+	raw, err := d.read(n * dt.ItemSize)
+	if err != nil {
+		return nil, err
+	}
+	return d.makeArray(dt, shape, raw, order == "F")
+}
+
+// Container formats joblib writes, by their first bytes (joblib's compressor.py).
+var (
+	zlibMagic  = []byte{0x78}
+	gzipMagic  = []byte{0x1f, 0x8b}
+	bz2Magic   = []byte("BZh")
+	xzMagic    = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
+	lzmaMagic  = []byte{0x5d, 0x00, 0x00}
+	lz4Magic   = []byte{0x04, 0x22, 0x4d, 0x18}
+	zfileMagic = []byte("ZF")
+)
+
+// zfileHeaderLen is joblib < 0.9.3's "ZF" prefix plus the uncompressed length as
+// hex, padded to len(hex(2**64)).
+const zfileHeaderLen = 2 + 19
+
+// Load reads a pickle or joblib file, detecting joblib's compression (zlib, gzip,
+// bz2) from the file's first bytes.
+func Load(path string, opts Options) (any, error) {
+	opts = opts.withDefaults()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, opts.MaxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	v, err := LoadBytes(data, opts)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	return v, nil
+}
+
+// LoadBytes is Load for a file already in memory.
+func LoadBytes(data []byte, opts Options) (any, error) {
+	opts = opts.withDefaults()
+	if int64(len(data)) > opts.MaxBytes {
+		return nil, fmt.Errorf("file is larger than the %d-byte limit: %w", opts.MaxBytes, ErrTooLarge)
+	}
+	plain, err := decompress(data, opts.MaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeBytes(plain, opts)
+}
+
+// decompress undoes joblib's compression, or returns data as is for a plain
+// pickle. Plain pickles start with PROTO (0x80) or a protocol 0/1 opcode, none of
+// which is a compression magic (']' EMPTY_LIST is never followed by 0x00).
+func decompress(data []byte, limit int64) ([]byte, error) {
+	var r io.Reader
+	var name string
+	switch {
+	case bytes.HasPrefix(data, zfileMagic):
+		body, err := zfileBody(data)
+		if err != nil {
+			return nil, err
+		}
+		zr, err := zlib.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, fmt.Errorf("joblib ZF file: %w", err)
+		}
+		r, name = zr, "ZF (zlib)"
+	case bytes.HasPrefix(data, zlibMagic):
+		zr, err := zlib.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("zlib-compressed file: %w", err)
+		}
+		r, name = zr, "zlib"
+	case bytes.HasPrefix(data, gzipMagic):
+		gr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("gzip-compressed file: %w", err)
+		}
+		r, name = gr, "gzip"
+	case bytes.HasPrefix(data, bz2Magic):
+		r, name = bzip2.NewReader(bytes.NewReader(data)), "bz2"
+	case bytes.HasPrefix(data, xzMagic):
+		return nil, unsupportedCompression("xz")
+	case bytes.HasPrefix(data, lzmaMagic):
+		return nil, unsupportedCompression("lzma")
+	case bytes.HasPrefix(data, lz4Magic):
+		return nil, unsupportedCompression("lz4")
+	default:
+		return data, nil
+	}
+	out, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s-compressed file: %w", name, err)
+	}
+	if int64(len(out)) > limit {
+		return nil, fmt.Errorf("%s-compressed file expands beyond the %d-byte limit: %w", name, limit, ErrTooLarge)
+	}
+	return out, nil
+}
+
+func unsupportedCompression(name string) error {
+	return fmt.Errorf("file is %s-compressed, which is not supported: re-save it with joblib.dump(..., compress=3) (zlib) or compress=0", name)
+}
+
+// zfileBody returns the zlib stream of a joblib < 0.9.3 "ZF" file.
+func zfileBody(data []byte) ([]byte, error) {
+	if len(data) < zfileHeaderLen {
+		return nil, fmt.Errorf("joblib ZF file: header: %w", ErrTruncated)
+	}
+	hexLen := strings.TrimSpace(string(data[2:zfileHeaderLen]))
+	if _, err := strconv.ParseUint(strings.TrimPrefix(hexLen, "0x"), 16, 64); err != nil {
+		return nil, errors.New("joblib ZF file: bad length header")
+	}
+	body := data[zfileHeaderLen:]
+	// Python 2 versions of joblib ≤ 0.8.4 wrote one more space.
+	if len(body) > 0 && body[0] == ' ' {
+		body = body[1:]
+	}
+	return body, nil
+}

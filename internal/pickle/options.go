@@ -1,0 +1,63 @@
+package pickle
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Default limits, used where Options leaves a limit at zero. They are generous for
+// real models (a 1000-tree forest memoizes a few tens of thousands of objects) and
+// small enough that a hostile file fails fast instead of exhausting memory.
+const (
+	DefaultMaxMemo  = 1 << 20
+	DefaultMaxDepth = 1000
+	DefaultMaxBytes = 2 << 30
+)
+
+// Options control what a decode accepts.
+type Options struct {
+	// Allow reports whether a module-level class or function may be referenced.
+	// Names the package interprets itself (numpy arrays, dtypes and scalars,
+	// joblib's array wrapper, a few builtins) need no permission. Nil allows
+	// nothing else.
+	Allow func(module, name string) bool
+	// MaxMemo caps the number of memo entries (PUT, MEMOIZE).
+	MaxMemo int
+	// MaxDepth caps the nesting of MARKs (each open tuple, list, dict or call
+	// argument list built with a MARK is one level).
+	MaxDepth int
+	// MaxBytes caps the stream's length (after decompression) plus every byte
+	// the decoder allocates for array data, strings and bytes built from it.
+	MaxBytes int64
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxMemo <= 0 {
+		o.MaxMemo = DefaultMaxMemo
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = DefaultMaxDepth
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	return o
+}
+
+// NotAllowedError is returned when a stream names a class or function that is
+// neither on the allow-list nor interpreted by this package.
+type NotAllowedError struct {
+	Module, Name string
+}
+
+func (e *NotAllowedError) Error() string {
+	return fmt.Sprintf("refusing to load %q: not an allowed class", e.Module+"."+e.Name)
+}
+
+var (
+	// ErrTruncated reports a stream that ends before its STOP opcode or inside an
+	// opcode's argument.
+	ErrTruncated = errors.New("unexpected end of data (file truncated?)")
+	// ErrTooLarge reports a stream that exceeds Options.MaxBytes, MaxMemo or MaxDepth.
+	ErrTooLarge = errors.New("limit exceeded")
+)

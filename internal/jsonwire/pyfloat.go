@@ -102,8 +102,9 @@ func AppendFloat(dst []byte, f float64, bits int) []byte {
 	return strconv.AppendFloat(dst, f, 'g', -1, bits)
 }
 
-// AppendString appends s as a JSON string, escaping what JSON requires and
-// replacing invalid UTF-8 with U+FFFD, as encoding/json does.
+// AppendString appends s as a JSON string, escaping only what JSON requires (as
+// Python's json.dumps with ensure_ascii=False does) and replacing invalid UTF-8
+// with U+FFFD.
 func AppendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
@@ -119,7 +120,11 @@ func AppendString(dst []byte, s string) []byte {
 				dst = append(dst, '\\', 'r')
 			case c == '\t':
 				dst = append(dst, '\\', 't')
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
+			case c == '\b':
+				dst = append(dst, '\\', 'b')
+			case c == '\f':
+				dst = append(dst, '\\', 'f')
+			case c < 0x20:
 				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 			default:
 				dst = append(dst, c)

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/server"
+)
+
+type serveFlags struct {
+	httpAddr   string
+	configFile string
+	logLevel   string
+	logFormat  string
+	opts       server.Options
+}
+
+func newServeCommand() *cobra.Command {
+	f := serveFlags{opts: server.DefaultOptions()}
+	cmd := &cobra.Command{
+		Use:   "serve [flags] PATH",
+		Short: "Serve a model file or a model repository folder",
+		Long: `Serve a model file (model.pkl is served as the model "model") or a repository folder
+(<name>/[<version>/]<model file>, with an optional <name>/config.yaml).
+
+Every flag can also be set in the environment as TIDE_<FLAG> (TIDE_HTTP_ADDR=:9000)
+or in a YAML config file (--config, or TIDE_CONFIG) as "http-addr: :9000".
+Flags win over the environment, which wins over the file.`,
+		Example: `  tide serve model.pkl
+  tide serve --http-addr 127.0.0.1:9000 ./models`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("serve takes one PATH (a model file or a repository folder), got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyEnvAndFile(cmd.Flags(), f.configFile); err != nil {
+				return err
+			}
+			return runServe(cmd.Context(), f, args[0])
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.httpAddr, "http-addr", ":8080", "address to serve HTTP on (HOST:PORT)")
+	fl.StringVar(&f.configFile, "config", "", "YAML config file with flag values (env TIDE_CONFIG)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fl.Int64Var(&f.opts.MaxBodyBytes, "max-body-bytes", f.opts.MaxBodyBytes, "largest request body accepted; larger ones get 413")
+	fl.DurationVar(&f.opts.ReadHeaderTimeout, "read-header-timeout", f.opts.ReadHeaderTimeout, "time allowed to read request headers")
+	fl.DurationVar(&f.opts.ReadTimeout, "read-timeout", f.opts.ReadTimeout, "time allowed to read a whole request")
+	fl.DurationVar(&f.opts.WriteTimeout, "write-timeout", f.opts.WriteTimeout, "time allowed to write a response")
+	fl.DurationVar(&f.opts.IdleTimeout, "idle-timeout", f.opts.IdleTimeout, "how long an idle keep-alive connection stays open")
+	fl.DurationVar(&f.opts.DrainDelay, "drain-delay", 0, "on SIGTERM, keep serving (unready) this long so load balancers stop sending")
+	fl.DurationVar(&f.opts.DrainTimeout, "drain-timeout", f.opts.DrainTimeout, "on SIGTERM, how long in-flight requests may take to finish")
+	fl.BoolVar(&f.opts.StrictReadiness, "strict-readiness", false, "report unready while any model failed to load")
+	fl.StringVar(&f.opts.DefaultModel, "default-model", "", "model that POST /predict serves when there are several")
+	return cmd
+}
+
+func runServe(ctx context.Context, f serveFlags, path string) error {
+	log, err := newLogger(f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+	repo, err := repository.Open(path, log)
+	if err != nil {
+		return err
+	}
+	if f.opts.DefaultModel != "" {
+		if _, ok := repo.Entry(f.opts.DefaultModel); !ok {
+			return fmt.Errorf("--default-model %q is not in the repository (models: %s)", f.opts.DefaultModel, strings.Join(repo.Names(), ", "))
+		}
+	}
+	ln, err := net.Listen("tcp", f.httpAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", f.httpAddr, err)
+	}
+	f.opts.Version = version
+	srv := server.New(repo, f.opts, log)
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return srv.Serve(ctx, ln)
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

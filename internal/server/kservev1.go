@@ -1,0 +1,189 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tideserve/tide/internal/jsonwire"
+	"github.com/tideserve/tide/internal/model"
+	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/tensor"
+)
+
+// KServe's v1 protocol, for clients written against KServe's sklearn server:
+// POST /v1/models/{name}:predict with {"instances": [[f1, f2], ...]} (or instances
+// as feature objects) answers {"predictions": [...]}; GET /v1/models/{name} says
+// whether the model is ready.
+
+const protoV1 = "kserve-v1"
+
+func (s *Server) registerKServeV1() {
+	s.mux.HandleFunc("GET /v1/models", s.v1List)
+	// The verb is part of the last path segment ("name:predict"), which a pattern
+	// wildcard cannot split, so one handler takes the segment apart.
+	s.mux.HandleFunc("GET /v1/models/{target}", s.v1Status)
+	s.mux.HandleFunc("POST /v1/models/{target}", s.v1Predict)
+}
+
+func (s *Server) v1List(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string][]string{"models": s.repo.Names()})
+}
+
+func (s *Server) v1Status(w http.ResponseWriter, r *http.Request) {
+	v, err := s.repo.Get(r.PathValue("target"), "")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	st, _ := v.Status()
+	ready := st == repository.Ready && !s.draining.Load()
+	status := http.StatusOK
+	if !ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"name": v.Name, "ready": ready})
+}
+
+func (s *Server) v1Predict(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	name, verb, ok := strings.Cut(r.PathValue("target"), ":")
+	if !ok || verb != "predict" {
+		discard(r)
+		s.writeError(w, http.StatusNotFound, fmt.Sprintf("no route for POST %s (want /v1/models/NAME:predict)", r.URL.Path))
+		return
+	}
+	status := s.v1PredictStatus(w, r, name)
+	s.record(s.metricLabel(name), protoV1, status, start)
+}
+
+func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name string) int {
+	v, err := s.repo.Get(name, "")
+	if err != nil {
+		discard(r)
+		return s.fail(w, r, err)
+	}
+	_, md, err := v.Model()
+	if err != nil {
+		discard(r)
+		return s.fail(w, r, err)
+	}
+	if len(md.Inputs) != 1 || len(md.Inputs[0].Shape) != 2 || md.Inputs[0].Shape[1] < 1 {
+		discard(r)
+		return s.fail(w, r, model.InvalidInputf("model %s does not take rows of features; use POST /v2/models/%s/infer", name, name))
+	}
+	body, release, err := s.readBody(w, r)
+	if err != nil {
+		return s.fail(w, r, err)
+	}
+	defer release()
+	sm, _ := s.seedFor(v, md) // nil when the model has no feature names: objects are then refused
+	x, rows, err := decodeInstances(body, int(md.Inputs[0].Shape[1]), sm)
+	if err != nil {
+		return s.fail(w, r, err)
+	}
+	in := &tensor.Tensor{Name: md.Inputs[0].Name, Datatype: tensor.FP64, Shape: []int64{int64(rows), md.Inputs[0].Shape[1]}, Data: x}
+	outs, err := s.infer(r.Context(), v, []*tensor.Tensor{in}, nil)
+	if err != nil {
+		return s.fail(w, r, err)
+	}
+	out := getOut()
+	*out = append(*out, `{"predictions":`...)
+	*out = appendPyValues(*out, outs[0])
+	*out = append(*out, '}')
+	writeJSONBytes(w, http.StatusOK, *out)
+	putOut(out)
+	return http.StatusOK
+}
+
+// decodeInstances reads {"instances": [...]} where each instance is a list of
+// width numbers or, for models with feature names, an object of features.
+func decodeInstances(body []byte, width int, sm *seedModel) ([]float64, int, error) {
+	sc := jsonwire.NewScanner(body)
+	more, err := sc.ObjectStart()
+	if err != nil {
+		return nil, 0, seedScanErr(err)
+	}
+	var x []float64
+	rows, found := 0, false
+	for more {
+		key, err := sc.Key()
+		if err != nil {
+			return nil, 0, seedScanErr(err)
+		}
+		if string(key) != "instances" {
+			if err := sc.Skip(); err != nil {
+				return nil, 0, seedScanErr(err)
+			}
+		} else {
+			found = true
+			if x, rows, err = decodeInstanceList(sc, width, sm); err != nil {
+				return nil, 0, err
+			}
+		}
+		if more, err = sc.More('}'); err != nil {
+			return nil, 0, seedScanErr(err)
+		}
+	}
+	if err := sc.End(); err != nil {
+		return nil, 0, seedScanErr(err)
+	}
+	if !found {
+		return nil, 0, model.InvalidInputf(`request has no "instances"`)
+	}
+	if rows == 0 {
+		return nil, 0, model.InvalidInputf(`"instances" is empty`)
+	}
+	return x, rows, nil
+}
+
+func decodeInstanceList(sc *jsonwire.Scanner, width int, sm *seedModel) ([]float64, int, error) {
+	more, err := sc.ArrayStart()
+	if err != nil {
+		return nil, 0, seedScanErrAt("instances", err)
+	}
+	x := make([]float64, 0, width*4)
+	rows := 0
+	for more {
+		x = append(x, make([]float64, width)...)
+		row := x[rows*width:]
+		where := fmt.Sprintf("instances[%d]", rows)
+		switch sc.Peek() {
+		case '{':
+			if sm == nil {
+				return nil, 0, model.InvalidInputf("%s: this model has no feature names; send a list of %d numbers", where, width)
+			}
+			if err := decodeSeedObject(sc, sm, row, rows); err != nil {
+				return nil, 0, err
+			}
+		default:
+			m, err := sc.ArrayStart()
+			if err != nil {
+				return nil, 0, seedScanErrAt(where, err)
+			}
+			n := 0
+			for m {
+				f, err := sc.Float()
+				if err != nil {
+					return nil, 0, seedScanErrAt(where, err)
+				}
+				if n < width {
+					row[n] = f
+				}
+				n++
+				if m, err = sc.More(']'); err != nil {
+					return nil, 0, seedScanErrAt(where, err)
+				}
+			}
+			if n != width {
+				return nil, 0, model.InvalidInputf("%s has %d values, the model takes %d", where, n, width)
+			}
+		}
+		rows++
+		if more, err = sc.More(']'); err != nil {
+			return nil, 0, seedScanErrAt("instances", err)
+		}
+	}
+	return x, rows, nil
+}

@@ -1,0 +1,306 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tideserve/tide/internal/jsonwire"
+	"github.com/tideserve/tide/internal/model"
+	"github.com/tideserve/tide/internal/oip"
+	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/tensor"
+)
+
+// The tutorial's contract, kept byte for byte: POST /predict with
+// {"feature1": 0.5, "feature2": -1.2} answers {"prediction":[0]}; a JSON array of
+// such objects is a batch and answers one prediction per object. Values are
+// encoded as Python's json.dumps encodes pred.tolist().
+
+const protoSeed = "predict"
+
+func (s *Server) registerSeed() {
+	s.mux.HandleFunc("POST /predict", s.seedPredict)
+}
+
+// seedModel is what /predict needs to know about a model version, computed once.
+type seedModel struct {
+	input    string
+	features []string
+	index    map[string]int
+}
+
+func (s *Server) seedFor(v *repository.Version, md model.Metadata) (*seedModel, error) {
+	if sm, ok := s.seedCache.Load(v); ok {
+		return sm.(*seedModel), nil
+	}
+	if len(md.Features) == 0 || len(md.Inputs) != 1 {
+		return nil, model.InvalidInputf("model %s does not take named features; use POST /v2/models/%s/infer", v.Name, v.Name)
+	}
+	sm := &seedModel{input: md.Inputs[0].Name, features: md.Features, index: make(map[string]int, len(md.Features))}
+	for i, f := range md.Features {
+		sm.index[f] = i
+	}
+	s.seedCache.Store(v, sm)
+	return sm, nil
+}
+
+// seedVersion picks the model /predict serves: the only one, or the configured default.
+func (s *Server) seedVersion() (*repository.Version, error) {
+	name := s.opts.DefaultModel
+	if name == "" {
+		names := s.repo.Names()
+		if len(names) != 1 {
+			return nil, fmt.Errorf("%w: /predict needs a default model when several are served (set --default-model); models: %s",
+				repository.ErrNotFound, strings.Join(names, ", "))
+		}
+		name = names[0]
+	}
+	return s.repo.Get(name, "")
+}
+
+func (s *Server) seedPredict(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	name, status := s.seedPredictStatus(w, r)
+	s.record(name, protoSeed, status, start)
+}
+
+func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (string, int) {
+	v, err := s.seedVersion()
+	if err != nil {
+		discard(r)
+		return "", s.fail(w, r, err)
+	}
+	_, md, err := v.Model()
+	if err != nil {
+		discard(r)
+		return v.Name, s.fail(w, r, err)
+	}
+	sm, err := s.seedFor(v, md)
+	if err != nil {
+		discard(r)
+		return v.Name, s.fail(w, r, err)
+	}
+	body, release, err := s.readBody(w, r)
+	if err != nil {
+		return v.Name, s.fail(w, r, err)
+	}
+	defer release()
+	x, rows, err := decodeSeedRows(body, sm)
+	if err != nil {
+		return v.Name, s.fail(w, r, err)
+	}
+	in := &tensor.Tensor{Name: sm.input, Datatype: tensor.FP64, Shape: []int64{int64(rows), int64(len(sm.features))}, Data: x}
+	outs, err := s.infer(r.Context(), v, []*tensor.Tensor{in}, nil)
+	if err != nil {
+		return v.Name, s.fail(w, r, err)
+	}
+	out := getOut()
+	*out = append(*out, `{"prediction":`...)
+	*out = appendPyValues(*out, outs[0])
+	*out = append(*out, '}')
+	writeJSONBytes(w, http.StatusOK, *out)
+	putOut(out)
+	return v.Name, http.StatusOK
+}
+
+// decodeSeedRows reads one feature object or an array of them into a row-major
+// matrix, in the model's feature order. A single object and a batch of one both
+// answer a one-element list: pred.tolist() is a list either way.
+func decodeSeedRows(body []byte, sm *seedModel) (x []float64, rows int, err error) {
+	sc := jsonwire.NewScanner(body)
+	nf := len(sm.features)
+	switch sc.Peek() {
+	case '{':
+		x = make([]float64, nf)
+		if err := decodeSeedObject(sc, sm, x, -1); err != nil {
+			return nil, 0, err
+		}
+		rows = 1
+	case '[':
+		more, err := sc.ArrayStart()
+		if err != nil {
+			return nil, 0, seedScanErr(err)
+		}
+		if !more {
+			return nil, 0, model.InvalidInputf("the request is an empty list: send one feature object or a list of them")
+		}
+		x = make([]float64, 0, nf*4)
+		for more {
+			x = append(x, make([]float64, nf)...)
+			if err := decodeSeedObject(sc, sm, x[rows*nf:], rows); err != nil {
+				return nil, 0, err
+			}
+			rows++
+			if more, err = sc.More(']'); err != nil {
+				return nil, 0, seedScanErr(err)
+			}
+		}
+	default:
+		if sc.Kind() == "end of input" {
+			return nil, 0, &httpError{http.StatusBadRequest, "empty request body: send a JSON object of features"}
+		}
+		if _, err := sc.ObjectStart(); err != nil {
+			return nil, 0, seedScanErr(err)
+		}
+	}
+	if err := sc.End(); err != nil {
+		return nil, 0, seedScanErr(err)
+	}
+	return x, rows, nil
+}
+
+// decodeSeedObject fills row from one {"feature": number, ...} object. Missing and
+// unknown features are 422 with their names, as a validating API would answer.
+func decodeSeedObject(sc *jsonwire.Scanner, sm *seedModel, row []float64, rowIndex int) error {
+	where := "request"
+	if rowIndex >= 0 {
+		where = "row " + strconv.Itoa(rowIndex)
+	}
+	more, err := sc.ObjectStart()
+	if err != nil {
+		return seedScanErrAt(where, err)
+	}
+	var seenSmall uint64 // bit set for the first 64 features; a map beyond that
+	var seenBig map[int]bool
+	seen := 0
+	var extra []string
+	for more {
+		key, err := sc.Key()
+		if err != nil {
+			return seedScanErrAt(where, err)
+		}
+		i, ok := sm.index[string(key)]
+		if !ok {
+			if len(extra) < 16 {
+				extra = append(extra, string(key))
+			}
+			if err := sc.Skip(); err != nil {
+				return seedScanErrAt(where, err)
+			}
+		} else {
+			f, err := sc.Float()
+			if err != nil {
+				return seedScanErrAt(fmt.Sprintf("%s: feature %q", where, key), err)
+			}
+			row[i] = f
+			if i < 64 {
+				if seenSmall&(1<<i) == 0 {
+					seenSmall |= 1 << i
+					seen++
+				}
+			} else {
+				if seenBig == nil {
+					seenBig = map[int]bool{}
+				}
+				if !seenBig[i] {
+					seenBig[i] = true
+					seen++
+				}
+			}
+		}
+		if more, err = sc.More('}'); err != nil {
+			return seedScanErrAt(where, err)
+		}
+	}
+	if seen == len(sm.features) && len(extra) == 0 {
+		return nil
+	}
+	var problems []string
+	if seen < len(sm.features) {
+		var missing []string
+		for i, f := range sm.features {
+			if (i < 64 && seenSmall&(1<<i) == 0) || (i >= 64 && !seenBig[i]) {
+				missing = append(missing, f)
+			}
+		}
+		problems = append(problems, "missing features: "+strings.Join(missing, ", "))
+	}
+	if len(extra) > 0 {
+		sort.Strings(extra)
+		problems = append(problems, "unknown features: "+strings.Join(extra, ", "))
+	}
+	return model.InvalidInputf("%s: %s (the model takes: %s)", where, strings.Join(problems, "; "), strings.Join(sm.features, ", "))
+}
+
+func seedScanErr(err error) error { return seedScanErrAt("request", err) }
+
+func seedScanErrAt(where string, err error) error {
+	if _, ok := err.(*jsonwire.TypeError); ok {
+		return model.InvalidInputf("%s: %s", where, err.Error())
+	}
+	return &httpError{http.StatusBadRequest, where + ": " + err.Error()}
+}
+
+// appendPyValues encodes a tensor as pred.tolist() would be by json.dumps: a list
+// per leading dimension, Python's float repr, true/false, strings.
+func appendPyValues(dst []byte, t *tensor.Tensor) []byte {
+	if len(t.Shape) <= 1 {
+		return appendPyFlat(dst, t, 0, t.Len())
+	}
+	width := int(tensor.NumElements(t.Shape[1:]))
+	dst = append(dst, '[')
+	for r := 0; r < int(t.Shape[0]); r++ {
+		if r > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendPyFlat(dst, t, r*width, (r+1)*width)
+	}
+	return append(dst, ']')
+}
+
+func appendPyFlat(dst []byte, t *tensor.Tensor, from, to int) []byte {
+	switch v := t.Data.(type) {
+	case []float64:
+		dst = append(dst, '[')
+		for i, x := range v[from:to] {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = jsonwire.AppendPyFloat(dst, x)
+		}
+		return append(dst, ']')
+	case []float32:
+		dst = append(dst, '[')
+		for i, x := range v[from:to] {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = jsonwire.AppendPyFloat(dst, float64(x))
+		}
+		return append(dst, ']')
+	}
+	sub := *t
+	sub.Shape = []int64{int64(to - from)}
+	sub.Data = sliceData(t.Data, from, to)
+	return oip.AppendData(dst, &sub)
+}
+
+func sliceData(data any, from, to int) any {
+	switch v := data.(type) {
+	case []int64:
+		return v[from:to]
+	case []int32:
+		return v[from:to]
+	case []bool:
+		return v[from:to]
+	case [][]byte:
+		return v[from:to]
+	case []uint8:
+		return v[from:to]
+	case []int8:
+		return v[from:to]
+	case []int16:
+		return v[from:to]
+	case []uint16:
+		return v[from:to]
+	case []uint32:
+		return v[from:to]
+	case []uint64:
+		return v[from:to]
+	}
+	return data
+}

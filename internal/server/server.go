@@ -1,0 +1,360 @@
+// Package server is Tide's HTTP front: protocol handlers (the tutorial's /predict,
+// Open Inference Protocol v2 REST, KServe v1), health, metrics, request limits and
+// graceful drain. It decodes each request once into tensors, runs the model once and
+// encodes once; everything about models lives below it, in repository and runtime.
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tideserve/tide/internal/model"
+	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/tensor"
+)
+
+// Options configure a Server. Zero values take the defaults in DefaultOptions.
+type Options struct {
+	// MaxBodyBytes caps a request body; larger requests get 413.
+	MaxBodyBytes int64
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout bound slow or idle
+	// clients (net/http's own fields).
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// DrainDelay is how long the server keeps serving, already not ready, after it is
+	// told to stop: time for load balancers (Kubernetes endpoints) to stop sending.
+	DrainDelay time.Duration
+	// DrainTimeout bounds how long in-flight requests may take to finish on shutdown.
+	DrainTimeout time.Duration
+	// StrictReadiness makes the server unready while any model failed to load. By
+	// default a failed model is reported, and the server is ready once loading is
+	// done and at least one model serves.
+	StrictReadiness bool
+	// DefaultModel is the model /predict serves when the repository has several.
+	DefaultModel string
+	// Version is reported by GET /v2 and tide_build_info.
+	Version string
+}
+
+// DefaultOptions are production defaults.
+func DefaultOptions() Options {
+	return Options{
+		MaxBodyBytes:      16 << 20,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		DrainTimeout:      30 * time.Second,
+		Version:           "dev",
+	}
+}
+
+func (o *Options) fill() {
+	d := DefaultOptions()
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = d.ReadHeaderTimeout
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = d.ReadTimeout
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = d.WriteTimeout
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = d.IdleTimeout
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = d.DrainTimeout
+	}
+	if o.Version == "" {
+		o.Version = d.Version
+	}
+}
+
+// Server serves a repository's models.
+type Server struct {
+	repo     *repository.Repository
+	opts     Options
+	log      *slog.Logger
+	metrics  *Metrics
+	mux      *http.ServeMux
+	draining atomic.Bool
+	// loaded turns true when the repository's first load has finished.
+	loaded atomic.Bool
+
+	seedCache sync.Map // *repository.Version → *seedModel
+}
+
+// New builds a server for repo. Call LoadModels (or Serve, which does) to load.
+func New(repo *repository.Repository, opts Options, log *slog.Logger) *Server {
+	opts.fill()
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{repo: repo, opts: opts, log: log, metrics: NewMetrics(opts.Version), mux: http.NewServeMux()}
+	repo.OnLoad = s.metrics.observeLoad
+	s.routes()
+	return s
+}
+
+// Handler is the server's whole HTTP surface.
+func (s *Server) Handler() http.Handler { return s }
+
+// Metrics exposes the registry (for tests and embedding).
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /v2/health/live", s.live)
+	s.mux.HandleFunc("GET /v2/health/ready", s.ready)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+	s.registerSeed()
+	s.registerOIP()
+	s.registerKServeV1()
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// ServeHTTP adds what every request needs: panic containment and, while draining,
+// "Connection: close" so keep-alive clients move to another replica.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
+			s.writeError(w, http.StatusInternalServerError, "internal error")
+		}
+	}()
+	if s.draining.Load() {
+		w.Header().Set("Connection", "close")
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// LoadModels loads every model in the repository; the server is ready afterwards
+// (see Options.StrictReadiness).
+func (s *Server) LoadModels(ctx context.Context) {
+	s.repo.LoadAll(ctx, 2)
+	s.loaded.Store(true)
+	for _, p := range s.repo.Problems() {
+		s.log.Warn("repository problem", "problem", p)
+	}
+}
+
+// IsReady reports readiness as GET /v2/health/ready does.
+func (s *Server) IsReady() bool {
+	return s.loaded.Load() && !s.draining.Load() && s.repo.Ready(s.opts.StrictReadiness)
+}
+
+func (s *Server) live(w http.ResponseWriter, r *http.Request) {
+	writeJSONBytes(w, http.StatusOK, []byte(`{"live":true}`))
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.IsReady() {
+		writeJSONBytes(w, http.StatusOK, []byte(`{"ready":true}`))
+		return
+	}
+	writeJSONBytes(w, http.StatusServiceUnavailable, []byte(`{"ready":false}`))
+}
+
+// Serve listens on ln, loads the models in the background, and serves until ctx is
+// cancelled; then it drains: not ready at once, keep serving for DrainDelay, stop
+// accepting, and wait up to DrainTimeout for in-flight requests. It returns nil
+// after a clean drain.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ReadTimeout:       s.opts.ReadTimeout,
+		WriteTimeout:      s.opts.WriteTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	loadCtx, cancelLoad := context.WithCancel(ctx)
+	defer cancelLoad()
+	go s.LoadModels(loadCtx)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("serving", "addr", ln.Addr().String(), "models", s.repo.Names())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.log.Info("draining: not ready, finishing in-flight requests", "delay", s.opts.DrainDelay, "timeout", s.opts.DrainTimeout)
+	if s.opts.DrainDelay > 0 {
+		time.Sleep(s.opts.DrainDelay)
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), s.opts.DrainTimeout)
+	defer cancel()
+	err := hs.Shutdown(shutCtx)
+	s.repo.Close()
+	if err != nil {
+		hs.Close()
+		return fmt.Errorf("drain: in-flight requests still running after %s: %w", s.opts.DrainTimeout, err)
+	}
+	s.log.Info("drained, exiting")
+	return nil
+}
+
+// --- shared request plumbing -------------------------------------------------
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// outPool holds response encoding buffers.
+var outPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func getOut() *[]byte { p := outPool.Get().(*[]byte); *p = (*p)[:0]; return p }
+
+func putOut(p *[]byte) {
+	if cap(*p) <= 1<<20 {
+		outPool.Put(p)
+	}
+}
+
+// readBody reads the whole request body under the size cap into a pooled buffer;
+// call release when the request is done (decoded tensors may alias the buffer).
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, func(), error) {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	release := func() {
+		if buf.Cap() <= 1<<20 { // don't keep huge buffers alive
+			bufPool.Put(buf)
+		}
+	}
+	if r.ContentLength > s.opts.MaxBodyBytes {
+		release()
+		return nil, func() {}, &httpError{http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("request body of %d bytes is larger than the %d allowed", r.ContentLength, s.opts.MaxBodyBytes)}
+	}
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		release()
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, func() {}, &httpError{http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("request body is larger than the %d bytes allowed", s.opts.MaxBodyBytes)}
+		}
+		return nil, func() {}, &httpError{http.StatusBadRequest, "reading request body: " + err.Error()}
+	}
+	return buf.Bytes(), release, nil
+}
+
+// httpError carries a status chosen by the server itself.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+// infer runs one model version on inputs, checking input names against the model's
+// metadata, and returns the outputs (all, or the requested ones in request order).
+func (s *Server) infer(ctx context.Context, v *repository.Version, inputs []*tensor.Tensor, requested []string) ([]*tensor.Tensor, error) {
+	m, md, err := v.Model()
+	if err != nil {
+		return nil, err
+	}
+	ordered, err := matchInputs(md.Inputs, inputs)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.inflight.WithLabelValues(v.Name).Inc()
+	defer s.metrics.inflight.WithLabelValues(v.Name).Dec()
+	outs, err := m.Predict(ctx, ordered)
+	if err != nil {
+		return nil, err
+	}
+	if len(requested) == 0 {
+		return outs, nil
+	}
+	picked := make([]*tensor.Tensor, 0, len(requested))
+	for _, name := range requested {
+		t := findTensor(outs, name)
+		if t == nil {
+			return nil, model.InvalidInputf("model %s has no output %q (outputs: %s)", v.Name, name, specNames(md.Outputs))
+		}
+		picked = append(picked, t)
+	}
+	return picked, nil
+}
+
+// matchInputs orders the request's tensors as the model declares its inputs and
+// rejects missing or unknown ones by name.
+func matchInputs(specs []model.TensorSpec, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if len(specs) == 1 && len(inputs) == 1 && specs[0].Name == inputs[0].Name {
+		return inputs, nil // the common case, without allocating
+	}
+	out := make([]*tensor.Tensor, len(specs))
+	for i, sp := range specs {
+		t := findTensor(inputs, sp.Name)
+		if t == nil {
+			return nil, model.InvalidInputf("missing input %q (the model takes: %s)", sp.Name, specNames(specs))
+		}
+		out[i] = t
+	}
+	for _, t := range inputs {
+		if findSpec(specs, t.Name) < 0 {
+			return nil, model.InvalidInputf("unknown input %q (the model takes: %s)", t.Name, specNames(specs))
+		}
+	}
+	return out, nil
+}
+
+func findTensor(ts []*tensor.Tensor, name string) *tensor.Tensor {
+	for _, t := range ts {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+func findSpec(specs []model.TensorSpec, name string) int {
+	for i, sp := range specs {
+		if sp.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func specNames(specs []model.TensorSpec) string {
+	var b bytes.Buffer
+	for i, sp := range specs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(sp.Name)
+	}
+	return b.String()
+}
+
+// discard drains an unread body so the connection can be reused.
+func discard(r *http.Request) { io.Copy(io.Discard, io.LimitReader(r.Body, 1<<16)) }

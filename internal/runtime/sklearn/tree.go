@@ -1,0 +1,502 @@
+package sklearn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/tideserve/tide/internal/pickle"
+)
+
+// Decision trees (sklearn.tree): DecisionTreeClassifier, DecisionTreeRegressor and
+// their randomised ExtraTree siblings, which share the same fitted structure.
+//
+// sklearn stores a fitted tree as a sklearn.tree._tree.Tree whose pickle is
+// Tree(n_features, n_classes, n_outputs) plus a state dict with a structured
+// "nodes" array (left_child, right_child, feature, threshold, ...) and a
+// "values" array of shape (node_count, n_outputs, max_n_classes). At predict
+// time sklearn casts X to float32 and sends a row left when
+// X[row, feature] <= threshold (float32 widened to float64 against a float64
+// threshold). NaN fails that test and goes right; sklearn 1.2 itself refuses
+// NaN and infinities for trees, so callers that want the same strictness must
+// reject non-finite input before predicting.
+
+func init() {
+	register("sklearn.tree._classes.DecisionTreeClassifier", buildTreeClassifier)
+	register("sklearn.tree._classes.ExtraTreeClassifier", buildTreeClassifier)
+	register("sklearn.tree._classes.DecisionTreeRegressor", buildTreeRegressor)
+	register("sklearn.tree._classes.ExtraTreeRegressor", buildTreeRegressor)
+	allowHelper("sklearn.tree._tree.Tree")
+}
+
+// treeLeaf marks a missing child in sklearn's node array (_tree.TREE_LEAF).
+const treeLeaf = -1
+
+// treeNode is one node of a flattened tree, 24 bytes, walked from index 0.
+type treeNode struct {
+	threshold float64
+	// feature is the column compared at a split, or -1 on a leaf.
+	feature int32
+	// left and right are the children's indices. On a leaf, left is instead the
+	// offset of the leaf's outputs in flatTree.leafValues.
+	left, right int32
+}
+
+// flatTree is a fitted tree laid out as a compact node array for
+// cache-friendly walking. Every index in it was checked when it was built:
+// children always lie after their parent (so every walk ends), features are
+// below the model's feature count, and leaf offsets lie inside leafValues.
+type flatTree struct {
+	nodes []treeNode
+	// leafValues holds width outputs per leaf, at the leaf's offset.
+	leafValues []float64
+	width      int
+}
+
+// leaf walks one row, already rounded to float32 as sklearn does, and returns
+// the offset of the leaf's outputs.
+func (t *flatTree) leaf(row []float32) int {
+	nodes := t.nodes
+	i := int32(0)
+	for {
+		n := &nodes[i]
+		if n.feature < 0 {
+			return int(n.left)
+		}
+		if float64(row[n.feature]) <= n.threshold {
+			i = n.left
+		} else {
+			i = n.right
+		}
+	}
+}
+
+// outputs returns the leaf outputs for one float32 row.
+func (t *flatTree) outputs(row []float32) []float64 {
+	off := t.leaf(row)
+	return t.leafValues[off : off+t.width]
+}
+
+// toFloat32 rounds X to float32, as sklearn's check_array(dtype=np.float32)
+// does before any tree sees it; Go's conversion rounds to nearest even, like
+// numpy's astype.
+func toFloat32(X []float64) []float32 {
+	out := make([]float32, len(X))
+	for i, v := range X {
+		out[i] = float32(v)
+	}
+	return out
+}
+
+// sklearnTree is a decoded sklearn.tree._tree.Tree, checked but not yet flattened.
+type sklearnTree struct {
+	nFeatures int
+	nOutputs  int
+	nClasses  []int // per output; all 1 for regression
+	maxClass  int   // values' last dimension
+	left      []int64
+	right     []int64
+	feature   []int64
+	threshold []float64
+	// values is node_count × nOutputs × maxClass, row-major.
+	values []float64
+}
+
+// decodeTree reads a Tree object and checks every index in it against
+// nFeatures, the feature count of the estimator that holds it.
+func decodeTree(v any, nFeatures int) (*sklearnTree, error) {
+	obj, ok := v.(*pickle.Object)
+	if !ok || obj.Class() != "sklearn.tree._tree.Tree" {
+		return nil, fmt.Errorf("tree_: want a sklearn.tree._tree.Tree, got %s", pickle.TypeName(v))
+	}
+	if len(obj.Args) != 3 {
+		return nil, fmt.Errorf("tree_: want 3 constructor arguments, got %d", len(obj.Args))
+	}
+	nf, ok1 := pickle.ToInt(obj.Args[0])
+	nOut, ok2 := pickle.ToInt(obj.Args[2])
+	classArr, ok3 := obj.Args[1].(*pickle.NDArray)
+	if !ok1 || !ok2 || !ok3 {
+		return nil, fmt.Errorf("tree_: constructor arguments are not (int, array, int)")
+	}
+	if int(nf) != nFeatures {
+		return nil, fmt.Errorf("tree_: built for %d features, estimator has %d", nf, nFeatures)
+	}
+	if nOut < 1 || nOut > 1<<16 {
+		return nil, fmt.Errorf("tree_: invalid n_outputs %d", nOut)
+	}
+	nClasses, err := classArr.Int64s()
+	if err != nil {
+		return nil, fmt.Errorf("tree_: n_classes: %w", err)
+	}
+	if len(nClasses) != int(nOut) {
+		return nil, fmt.Errorf("tree_: n_classes has %d entries for %d outputs", len(nClasses), nOut)
+	}
+	t := &sklearnTree{nFeatures: nFeatures, nOutputs: int(nOut), nClasses: make([]int, nOut)}
+	for i, c := range nClasses {
+		if c < 1 || c > 1<<20 {
+			return nil, fmt.Errorf("tree_: invalid class count %d", c)
+		}
+		t.nClasses[i] = int(c)
+		t.maxClass = max(t.maxClass, int(c))
+	}
+
+	state := obj.Attrs()
+	if state == nil {
+		return nil, fmt.Errorf("tree_: state is %s, not a dict", pickle.TypeName(obj.State))
+	}
+	nodeCount, err := obj.Int("node_count")
+	if err != nil {
+		return nil, fmt.Errorf("tree_: %w", err)
+	}
+	nodes, err := obj.Array("nodes")
+	if err != nil {
+		return nil, fmt.Errorf("tree_: %w", err)
+	}
+	if nodeCount < 1 || int64(nodes.Len()) != nodeCount || len(nodes.Shape) != 1 {
+		return nil, fmt.Errorf("tree_: nodes has shape %v, node_count is %d", nodes.Shape, nodeCount)
+	}
+	if t.left, err = intField(nodes, "left_child"); err != nil {
+		return nil, err
+	}
+	if t.right, err = intField(nodes, "right_child"); err != nil {
+		return nil, err
+	}
+	if t.feature, err = intField(nodes, "feature"); err != nil {
+		return nil, err
+	}
+	if t.threshold, err = floatField(nodes, "threshold"); err != nil {
+		return nil, err
+	}
+	values, err := obj.Array("values")
+	if err != nil {
+		return nil, fmt.Errorf("tree_: %w", err)
+	}
+	want := []int{int(nodeCount), t.nOutputs, t.maxClass}
+	if !sameShape(values.Shape, want) {
+		return nil, fmt.Errorf("tree_: values has shape %v, want %v", values.Shape, want)
+	}
+	if t.values, err = values.Float64s(); err != nil {
+		return nil, fmt.Errorf("tree_: values: %w", err)
+	}
+	if err := t.check(); err != nil {
+		return nil, fmt.Errorf("tree_: %w", err)
+	}
+	return t, nil
+}
+
+// check validates the node links: a node is a leaf (both children -1) or a
+// split on a known feature whose children come after it. sklearn numbers
+// nodes depth-first, parent before children, so this holds for every tree it
+// writes, and it makes every walk finish within node_count steps.
+func (t *sklearnTree) check() error {
+	n := int64(len(t.left))
+	for i := int64(0); i < n; i++ {
+		l, r := t.left[i], t.right[i]
+		if l == treeLeaf && r == treeLeaf {
+			continue
+		}
+		if l <= i || l >= n || r <= i || r >= n {
+			return fmt.Errorf("node %d: children %d and %d out of range (%d nodes, children must follow their parent)", i, l, r, n)
+		}
+		if f := t.feature[i]; f < 0 || f >= int64(t.nFeatures) {
+			return fmt.Errorf("node %d: feature %d out of range (%d features)", i, f, t.nFeatures)
+		}
+	}
+	return nil
+}
+
+// nodeValues returns values[node, output, :nClasses[output]].
+func (t *sklearnTree) nodeValues(node, output int) []float64 {
+	off := (node*t.nOutputs + output) * t.maxClass
+	return t.values[off : off+t.nClasses[output]]
+}
+
+// flatten lays the tree out for walking. leafOutputs computes a leaf's width
+// outputs from its node index; it runs once per leaf, at build time.
+func (t *sklearnTree) flatten(width int, leafOutputs func(node int, out []float64)) *flatTree {
+	ft := &flatTree{nodes: make([]treeNode, len(t.left)), width: width}
+	for i := range t.left {
+		if t.left[i] == treeLeaf {
+			off := len(ft.leafValues)
+			ft.leafValues = append(ft.leafValues, make([]float64, width)...)
+			leafOutputs(i, ft.leafValues[off:off+width])
+			ft.nodes[i] = treeNode{feature: -1, left: int32(off)}
+			continue
+		}
+		ft.nodes[i] = treeNode{
+			threshold: t.threshold[i],
+			feature:   int32(t.feature[i]),
+			left:      int32(t.left[i]),
+			right:     int32(t.right[i]),
+		}
+	}
+	return ft
+}
+
+// classProba fills out with a single-output classifier leaf's class
+// probabilities exactly as DecisionTreeClassifier.predict_proba computes them:
+// the leaf's weighted class counts divided by their numpy sum (a sum of 0
+// divides by 1).
+func (t *sklearnTree) classProba(node int, out []float64) {
+	counts := t.nodeValues(node, 0)
+	norm := numpySum(counts)
+	if norm == 0 {
+		norm = 1
+	}
+	for k, c := range counts {
+		out[k] = c / norm
+	}
+}
+
+// regression fills out with a regression leaf's value for every output.
+func (t *sklearnTree) regression(node int, out []float64) {
+	for o := range out {
+		out[o] = t.values[(node*t.nOutputs+o)*t.maxClass]
+	}
+}
+
+// treeClassifier is a fitted DecisionTreeClassifier or ExtraTreeClassifier.
+type treeClassifier struct {
+	nFeatures int
+	classes   Labels
+	tree      *flatTree // leaf outputs are class probabilities
+	// argmax is the predicted class index for each leaf offset / width.
+	argmax []int
+}
+
+func (c *treeClassifier) NumFeatures() int { return c.nFeatures }
+func (c *treeClassifier) Classes() Labels  { return c.classes }
+
+func (c *treeClassifier) PredictProba(X []float64, n int) []float64 {
+	x32 := toFloat32(X[:n*c.nFeatures])
+	k := c.tree.width
+	out := make([]float64, n*k)
+	for i := 0; i < n; i++ {
+		copy(out[i*k:(i+1)*k], c.tree.outputs(x32[i*c.nFeatures:(i+1)*c.nFeatures]))
+	}
+	return out
+}
+
+// PredictIndex is sklearn's predict: the first argmax of the leaf's raw class
+// counts, which can differ from the argmax of the rounded probabilities when
+// two counts are within a rounding step of each other.
+func (c *treeClassifier) PredictIndex(X []float64, n int) []int {
+	x32 := toFloat32(X[:n*c.nFeatures])
+	out := make([]int, n)
+	for i := range out {
+		out[i] = c.argmax[c.tree.leaf(x32[i*c.nFeatures:(i+1)*c.nFeatures])/c.tree.width]
+	}
+	return out
+}
+
+// treeRegressor is a fitted DecisionTreeRegressor or ExtraTreeRegressor.
+type treeRegressor struct {
+	nFeatures int
+	tree      *flatTree // leaf outputs are the targets
+}
+
+func (r *treeRegressor) NumFeatures() int { return r.nFeatures }
+func (r *treeRegressor) NumTargets() int  { return r.tree.width }
+
+func (r *treeRegressor) Predict(X []float64, n int) []float64 {
+	x32 := toFloat32(X[:n*r.nFeatures])
+	w := r.tree.width
+	out := make([]float64, n*w)
+	for i := 0; i < n; i++ {
+		copy(out[i*w:(i+1)*w], r.tree.outputs(x32[i*r.nFeatures:(i+1)*r.nFeatures]))
+	}
+	return out
+}
+
+func buildTreeClassifier(obj *pickle.Object) (any, error) {
+	nFeatures, err := nFeaturesIn(obj)
+	if err != nil {
+		return nil, err
+	}
+	classes, err := classLabels(obj)
+	if err != nil {
+		return nil, err
+	}
+	ft, argmax, err := classifierTree(obj, nFeatures, classes.Len())
+	if err != nil {
+		return nil, err
+	}
+	return &treeClassifier{nFeatures: nFeatures, classes: classes, tree: ft, argmax: argmax}, nil
+}
+
+// classifierTree decodes the tree_ of a single-output classifier with
+// nClasses classes into a flat tree whose leaves hold class probabilities,
+// and the first argmax of each leaf's raw counts.
+func classifierTree(obj *pickle.Object, nFeatures, nClasses int) (*flatTree, []int, error) {
+	v, err := obj.Object("tree_")
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := decodeTree(v, nFeatures)
+	if err != nil {
+		return nil, nil, err
+	}
+	if t.nOutputs != 1 {
+		return nil, nil, fmt.Errorf("multi-output classifiers (%d outputs) are not supported", t.nOutputs)
+	}
+	if t.nClasses[0] != nClasses {
+		return nil, nil, fmt.Errorf("tree_ has %d classes, classes_ has %d", t.nClasses[0], nClasses)
+	}
+	var argmax []int
+	ft := t.flatten(nClasses, func(node int, out []float64) {
+		t.classProba(node, out)
+		argmax = append(argmax, firstArgmax(t.nodeValues(node, 0)))
+	})
+	return ft, argmax, nil
+}
+
+func buildTreeRegressor(obj *pickle.Object) (any, error) {
+	nFeatures, err := nFeaturesIn(obj)
+	if err != nil {
+		return nil, err
+	}
+	ft, err := regressorTree(obj, nFeatures)
+	if err != nil {
+		return nil, err
+	}
+	return &treeRegressor{nFeatures: nFeatures, tree: ft}, nil
+}
+
+// regressorTree decodes a regressor's tree_ into a flat tree whose leaves hold
+// one value per output.
+func regressorTree(obj *pickle.Object, nFeatures int) (*flatTree, error) {
+	v, err := obj.Object("tree_")
+	if err != nil {
+		return nil, err
+	}
+	t, err := decodeTree(v, nFeatures)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range t.nClasses {
+		if c != 1 {
+			return nil, fmt.Errorf("tree_ is a classification tree (%d classes), not a regression tree", c)
+		}
+	}
+	return t.flatten(t.nOutputs, t.regression), nil
+}
+
+// nFeaturesIn reads n_features_in_, the number of columns the estimator was
+// fitted on.
+func nFeaturesIn(obj *pickle.Object) (int, error) {
+	n, err := obj.Int("n_features_in_")
+	if err != nil {
+		return 0, err
+	}
+	if n < 1 || n > 1<<24 {
+		return 0, fmt.Errorf("invalid n_features_in_ %d", n)
+	}
+	return int(n), nil
+}
+
+// classLabels reads classes_ and requires at least two classes.
+func classLabels(obj *pickle.Object) (Labels, error) {
+	arr, err := obj.Array("classes_")
+	if err != nil {
+		return Labels{}, err
+	}
+	if len(arr.Shape) != 1 {
+		return Labels{}, fmt.Errorf("classes_ has shape %v; multi-output classifiers are not supported", arr.Shape)
+	}
+	labels, err := LabelsFromArray(arr)
+	if err != nil {
+		return Labels{}, fmt.Errorf("classes_: %w", err)
+	}
+	if labels.Len() < 1 {
+		return Labels{}, fmt.Errorf("classes_ is empty")
+	}
+	return labels, nil
+}
+
+func intField(a *pickle.NDArray, name string) ([]int64, error) {
+	f, err := a.Field(name)
+	if err != nil {
+		return nil, fmt.Errorf("nodes: %w", err)
+	}
+	v, err := f.Int64s()
+	if err != nil {
+		return nil, fmt.Errorf("nodes.%s: %w", name, err)
+	}
+	return v, nil
+}
+
+func floatField(a *pickle.NDArray, name string) ([]float64, error) {
+	f, err := a.Field(name)
+	if err != nil {
+		return nil, fmt.Errorf("nodes: %w", err)
+	}
+	v, err := f.Float64s()
+	if err != nil {
+		return nil, fmt.Errorf("nodes.%s: %w", name, err)
+	}
+	return v, nil
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// firstArgmax is numpy's argmax: the index of the first maximum, where NaN
+// counts as the maximum (numpy propagates it).
+func firstArgmax(v []float64) int {
+	best := 0
+	for i := 1; i < len(v); i++ {
+		if math.IsNaN(v[best]) {
+			return best
+		}
+		if v[i] > v[best] || math.IsNaN(v[i]) {
+			best = i
+		}
+	}
+	return best
+}
+
+// numpySum adds v exactly as numpy's float64 sum reduction does for one
+// contiguous row: 0 plus numpy's pairwise sum (sequential below 8 elements,
+// eight running sums up to 128, halving above), so that normalised
+// probabilities round the same way.
+func numpySum(v []float64) float64 {
+	return 0 + numpyPairwiseSum(v)
+}
+
+func numpyPairwiseSum(a []float64) float64 {
+	n := len(a)
+	switch {
+	case n < 8:
+		res := 0.0
+		for _, x := range a {
+			res += x
+		}
+		return res
+	case n <= 128:
+		var r [8]float64
+		copy(r[:], a[:8])
+		i := 8
+		for ; i < n-n%8; i += 8 {
+			for j := range r {
+				r[j] += a[i+j]
+			}
+		}
+		res := ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+		for ; i < n; i++ {
+			res += a[i]
+		}
+		return res
+	default:
+		n2 := n / 2
+		n2 -= n2 % 8
+		return numpyPairwiseSum(a[:n2]) + numpyPairwiseSum(a[n2:])
+	}
+}

@@ -157,7 +157,7 @@ func decodeInput(s *jsonwire.Scanner, index int) (*tensor.Tensor, error) {
 		return nil, wrapScan(where, err)
 	}
 	t := &tensor.Tensor{}
-	var dataStart = -1
+	dataStart, dataEnd := -1, -1
 	var haveShape, haveType bool
 	for more {
 		key, err := s.Key()
@@ -192,6 +192,7 @@ func decodeInput(s *jsonwire.Scanner, index int) (*tensor.Tensor, error) {
 			if err := s.Skip(); err != nil {
 				return nil, wrapScan(where+".data", err)
 			}
+			dataEnd = s.Offset()
 		default: // "parameters" and extensions
 			if err := s.Skip(); err != nil {
 				return nil, wrapScan(where, err)
@@ -215,8 +216,7 @@ func decodeInput(s *jsonwire.Scanner, index int) (*tensor.Tensor, error) {
 	if n < 0 {
 		return nil, unprocessable("input %q: invalid shape %v", t.Name, t.Shape)
 	}
-	end := s.Offset()
-	sub := s.Sub(dataStart, end)
+	sub := s.Sub(dataStart, dataEnd)
 	if t.Data, err = decodeData(sub, t.Datatype, n); err != nil {
 		return nil, wrapScan(fmt.Sprintf("input %q data", t.Name), err)
 	}

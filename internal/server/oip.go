@@ -81,6 +81,9 @@ func (s *Server) oipInfer(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) oipInferStatus(w http.ResponseWriter, r *http.Request, name, version string) int {
 	v, err := s.repo.Get(name, version)
+	if err == nil {
+		_, _, err = v.Model() // not ready: say so before reading the body
+	}
 	if err != nil {
 		discard(r)
 		return s.fail(w, r, err)

@@ -126,9 +126,6 @@ func (s *Server) routes() {
 	s.registerSeed()
 	s.registerOIP()
 	s.registerKServeV1()
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
-	})
 }
 
 // ServeHTTP adds what every request needs: panic containment and, while draining,
@@ -146,7 +143,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		w.Header().Set("Connection", "close")
 	}
-	s.mux.ServeHTTP(w, r)
+	h, pattern := s.mux.Handler(r)
+	if pattern == "" {
+		// No route, or a route for another method: the mux's answer, as JSON.
+		rec := &statusOnly{header: w.Header()}
+		h.ServeHTTP(rec, r)
+		msg := fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)
+		if rec.status == http.StatusMethodNotAllowed {
+			msg = fmt.Sprintf("method %s is not allowed for %s (allowed: %s)", r.Method, r.URL.Path, w.Header().Get("Allow"))
+		}
+		discard(r)
+		s.writeError(w, rec.status, msg)
+		return
+	}
+	s.mux.ServeHTTP(w, r) // (not h: only the mux's own ServeHTTP sets path values)
+}
+
+// statusOnly records the status the mux's fallback handler chose and drops its
+// plain-text body, so that the client gets a JSON error instead.
+type statusOnly struct {
+	header http.Header
+	status int
+}
+
+func (s *statusOnly) Header() http.Header { return s.header }
+func (s *statusOnly) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (s *statusOnly) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
 }
 
 // LoadModels loads every model in the repository; the server is ready afterwards

@@ -89,6 +89,8 @@ const (
 
 const highestProtocol = 5
 
+var pythonNaN = math.Float64frombits(0x7ff8000000000000)
+
 // maxDecimalDigits bounds the text of a protocol-0 integer, as Python 3.11 does
 // (int_max_str_digits): converting a huge decimal string is quadratic.
 const maxDecimalDigits = 4300
@@ -113,14 +115,19 @@ func DecodeBytes(data []byte, opts Options) (v any, err error) {
 	}
 	// Every check below is explicit; this only turns a bug into an error rather
 	// than a crash of the server that is loading an untrusted file.
-	defer func() {
-		if r := recover(); r != nil {
-			v, err = nil, fmt.Errorf("pickle: internal error decoding stream: %v", r)
-		}
-	}()
+	if catchPanics {
+		defer func() {
+			if r := recover(); r != nil {
+				v, err = nil, fmt.Errorf("pickle: internal error decoding stream: %v", r)
+			}
+		}()
+	}
 	d := newDecoder(data, opts, &budget{left: opts.MaxBytes - int64(len(data))})
 	return d.run()
 }
+
+// catchPanics is switched off by the tests so that a bug shows as a panic.
+var catchPanics = true
 
 // budget is the allocation allowance shared by a decoder and the nested decoders
 // it starts (joblib's object arrays are pickles inside the pickle).
@@ -294,6 +301,9 @@ func (d *decoder) step(op byte) error {
 		f, err := strconv.ParseFloat(string(bytes.TrimSpace(line)), 64)
 		if err != nil {
 			return fmt.Errorf("bad float %q", truncateForError(line))
+		}
+		if math.IsNaN(f) {
+			f = pythonNaN // what Python's float('nan') is, bit for bit
 		}
 		d.push(f)
 	case opBinFloat:

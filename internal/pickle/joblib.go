@@ -21,6 +21,8 @@ import (
 //   - others: if the wrapper has numpy_array_alignment_bytes (joblib ≥ 1.2), one
 //     byte giving a padding length and that many padding bytes; then the raw
 //     elements, in Fortran order when the wrapper's order is "F".
+//
+// Like joblib.load, it returns big-endian arrays converted to little-endian.
 func (d *decoder) readJoblibArray(state any) (any, error) {
 	st, ok := state.(*Dict)
 	if !ok {
@@ -101,7 +103,12 @@ func (d *decoder) readJoblibArray(state any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.makeArray(dt, shape, raw, order == "F")
+	a, err := d.makeArray(dt, shape, raw, order == "F")
+	if err != nil {
+		return nil, err
+	}
+	toLittleEndian(a)
+	return a, nil
 }
 
 // Container formats joblib writes, by their first bytes (joblib's compressor.py).

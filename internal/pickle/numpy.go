@@ -464,3 +464,68 @@ func (d *decoder) npFromBuffer(args Tuple) (any, error) {
 	}
 	return d.makeArray(dt, shape, args[0], order == "F")
 }
+
+// toLittleEndian byte-swaps a big-endian array in place, as joblib.load does
+// (joblib's _ensure_native_byte_order; this package treats little-endian as
+// native). Structured arrays are swapped only when every field is big-endian,
+// again as joblib does. The array's dtype is replaced, never modified, because
+// dtypes are shared between arrays.
+func toLittleEndian(a *NDArray) {
+	dt := a.Dtype
+	if dt.Kind == 'V' && len(dt.Fields) > 0 {
+		for _, f := range dt.Fields {
+			if !f.Dtype.BigEndian || swapUnit(f.Dtype) == 0 {
+				return
+			}
+		}
+		n := a.Len()
+		for i := 0; i < n; i++ {
+			rec := a.Data[i*dt.ItemSize : (i+1)*dt.ItemSize]
+			for _, f := range dt.Fields {
+				swapBytes(rec[f.Offset:f.Offset+f.Dtype.ItemSize], swapUnit(f.Dtype))
+			}
+		}
+		le := *dt
+		le.Fields = make([]Field, len(dt.Fields))
+		for i, f := range dt.Fields {
+			fd := *f.Dtype
+			fd.BigEndian = false
+			le.Fields[i] = Field{Name: f.Name, Dtype: &fd, Offset: f.Offset}
+		}
+		a.Dtype = &le
+		return
+	}
+	unit := swapUnit(dt)
+	if !dt.BigEndian || unit == 0 {
+		return
+	}
+	swapBytes(a.Data, unit)
+	le := *dt
+	le.BigEndian = false
+	a.Dtype = &le
+}
+
+// swapUnit is the size of the byte-order-dependent units of a dtype's elements,
+// or 0 for dtypes that have no byte order (or that this package leaves alone).
+func swapUnit(dt *Dtype) int {
+	switch dt.Kind {
+	case 'b', 'i', 'u', 'f':
+		if dt.ItemSize > 1 {
+			return dt.ItemSize
+		}
+	case 'c':
+		return dt.ItemSize / 2
+	case 'U':
+		return 4
+	}
+	return 0
+}
+
+func swapBytes(b []byte, unit int) {
+	for i := 0; i+unit <= len(b); i += unit {
+		u := b[i : i+unit]
+		for l, r := 0, unit-1; l < r; l, r = l+1, r-1 {
+			u[l], u[r] = u[r], u[l]
+		}
+	}
+}

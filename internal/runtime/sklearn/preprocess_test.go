@@ -1,0 +1,102 @@
+package sklearn
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/tideserve/tide/internal/pickle"
+)
+
+const (
+	standardScalerClass = "sklearn.preprocessing._data.StandardScaler"
+	minMaxScalerClass   = "sklearn.preprocessing._data.MinMaxScaler"
+)
+
+func standardScaler2(withMean, withStd bool) *pickle.Object {
+	o := obj(standardScalerClass, "with_mean", withMean, "with_std", withStd, "n_features_in_", int64(2),
+		"mean_", f8([]int{2}, 1, -2), "var_", f8([]int{2}, 4, 0.25))
+	if withStd {
+		return with(o, "scale_", f8([]int{2}, 2, 0.5))
+	}
+	return with(o, "scale_", nil) // sklearn stores scale_ = None without with_std
+}
+
+func minMaxScaler2(clip bool) *pickle.Object {
+	return obj(minMaxScalerClass, "feature_range", pickle.Tuple{int64(-1), int64(1)}, "clip", clip,
+		"n_features_in_", int64(2), "scale_", f8([]int{2}, 0.5, 2), "min_", f8([]int{2}, -1, 0))
+}
+
+func TestScalersTransform(t *testing.T) {
+	nan := math.NaN()
+	X := []float64{3, 1, -1, -2, 5, nan}
+	tests := []struct {
+		name  string
+		model *pickle.Object
+		want  []float64
+	}{
+		{"standard", standardScaler2(true, true), []float64{1, 6, -1, 0, 2, nan}},
+		{"mean only", standardScaler2(true, false), []float64{2, 3, -2, 0, 4, nan}},
+		{"std only", standardScaler2(false, true), []float64{1.5, 2, -0.5, -4, 2.5, nan}},
+		{"neither", standardScaler2(false, false), []float64{3, 1, -1, -2, 5, nan}},
+		{"minmax", minMaxScaler2(false), []float64{0.5, 2, -1.5, -4, 1.5, nan}},
+		{"minmax clipped", minMaxScaler2(true), []float64{0.5, 1, -1, -1, 1, nan}},
+		{"minmax before clip existed", with(minMaxScaler2(true), "-clip", nil), []float64{0.5, 2, -1.5, -4, 1.5, nan}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := buildOK(t, tc.model).(Transformer)
+			if tr.NumFeatures() != 2 || tr.NumOutputs() != 2 {
+				t.Fatalf("widths %d→%d, want 2→2", tr.NumFeatures(), tr.NumOutputs())
+			}
+			in := append([]float64(nil), X...)
+			got := tr.Transform(in, 3)
+			for i := range tc.want {
+				if got[i] != tc.want[i] && !(math.IsNaN(got[i]) && math.IsNaN(tc.want[i])) {
+					t.Fatalf("transform = %v, want %v", got, tc.want)
+				}
+			}
+			for i := range in {
+				if in[i] != X[i] && !math.IsNaN(X[i]) {
+					t.Fatal("Transform modified its input")
+				}
+			}
+			if nan, inf := tr.(NonFiniteAcceptor).AcceptsNonFinite(); !nan || inf {
+				t.Errorf("AcceptsNonFinite = %v, %v; sklearn's scalers accept NaN but not Inf", nan, inf)
+			}
+		})
+	}
+}
+
+func TestBuildScalersRejectMalformed(t *testing.T) {
+	tests := []struct {
+		name  string
+		model *pickle.Object
+		want  string
+	}{
+		{"mean_ missing", with(standardScaler2(true, true), "-mean_", nil), "attribute mean_ is missing"},
+		{"scale_ None with with_std", with(standardScaler2(true, true), "scale_", nil), "scale_: want an array, got None"},
+		{"mean_ width", with(standardScaler2(true, true), "mean_", f8([]int{3}, 1, 2, 3)), "mean_ has 3 values for 2 features"},
+		{"scale_ vs mean_", with(standardScaler2(true, true), "-n_features_in_", nil, "scale_", f8([]int{1}, 1)), "scale_ has 1 values for 2 features"},
+		{"mean_ 2-D", with(standardScaler2(true, true), "mean_", f8([]int{1, 2}, 1, 2)), "one value per feature"},
+		{"with_mean not bool", with(standardScaler2(true, true), "with_mean", "yes"), "with_mean: want a bool"},
+		{"width unknown", with(standardScaler2(false, false), "-n_features_in_", nil), "number of features is unknown"},
+		{"minmax min_ missing", with(minMaxScaler2(false), "-min_", nil), "attribute min_ is missing"},
+		{"minmax min_ width", with(minMaxScaler2(false), "min_", f8([]int{1}, 0)), "min_ has 1 values for 2 features"},
+		{"minmax range reversed", with(minMaxScaler2(true), "feature_range", pickle.Tuple{1.0, -1.0}), "minimum must be below maximum"},
+		{"minmax range short", with(minMaxScaler2(true), "feature_range", pickle.Tuple{1.0}), "want two numbers"},
+		{"minmax range strings", with(minMaxScaler2(true), "feature_range", pickle.Tuple{"a", "b"}), "want two numbers"},
+		{"minmax clip not bool", with(minMaxScaler2(true), "clip", int64(1)), "clip: want a bool"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := build(tc.model)
+			if err == nil {
+				t.Fatal("built")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# ci-e2e.sh - the end-to-end stage of CI: install host packages, build (cached in
+# /var/cache/tide-cluster), bring up the hermetic cluster with its add-ons, run
+# `go test -tags e2e ./test/e2e/...` against it, and always tear it down and check that
+# nothing was left behind. Prints progress and a timing summary.
+#
+# Environment: TIDE_CLUSTER_ADDONS (add-on set, see hack/cluster/cluster),
+#              TIDE_E2E_RUN (a -run pattern for the e2e tests), TIDE_E2E_TIMEOUT (default 25m)
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CLUSTER=$ROOT/hack/cluster/cluster
+SNAPSHOT=$(mktemp /tmp/tide-e2e-host.XXXXXX)
+TIMES=()
+T_ALL=$(date +%s)
+
+log() { printf '[ci-e2e %4ds] %s\n' "$(( $(date +%s) - T_ALL ))" "$*"; }
+
+# phase <name> <cmd...>: run one step, record its time; the first failure ends the run
+# (the EXIT trap still tears the cluster down).
+phase() {
+  local name=$1; shift
+  local t0 rc=0; t0=$(date +%s)
+  log "== $name"
+  "$@" || rc=$?
+  TIMES+=("$(printf '%-14s %5ds  rc=%d' "$name" "$(( $(date +%s) - t0 ))" "$rc")")
+  if [ $rc -ne 0 ]; then log "== $name FAILED (rc=$rc)"; exit $rc; fi
+}
+
+diagnose() {
+  log "cluster state at failure:"
+  "$CLUSTER" status 2>&1 | tail -60
+  local f
+  for f in /var/lib/tide-cluster/logs/*.log; do
+    [ -f "$f" ] && { echo "--- tail $f"; tail -15 "$f"; }
+  done
+}
+
+finish() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [ $rc -ne 0 ] && [ -f /var/lib/tide-cluster/pki/admin.kubeconfig ] && diagnose
+  local t0; t0=$(date +%s)
+  log "== down"
+  "$CLUSTER" down --purge || rc=1
+  TIMES+=("$(printf '%-14s %5ds' down "$(( $(date +%s) - t0 ))")")
+  log "== check-clean"
+  "$CLUSTER" check-clean "$SNAPSHOT" || { log "leftovers found after down"; rc=1; }
+  rm -f "$SNAPSHOT"
+  log "timings:"; printf '  %s\n' "${TIMES[@]}"
+  log "total $(( $(date +%s) - T_ALL ))s, exit $rc"
+  exit $rc
+}
+
+e2e_tests() {
+  local kubeconfig; kubeconfig=$("$CLUSTER" kubeconfig) || return 1
+  (cd "$ROOT" && KUBECONFIG=$kubeconfig \
+    TIDE_E2E_KUBECTL=/var/cache/tide-cluster/bin/kubectl \
+    TIDE_E2E_HOST_REACHES_CLUSTER_IP=1 \
+    go test -tags e2e -count=1 -v -timeout "${TIDE_E2E_TIMEOUT:-25m}" ${TIDE_E2E_RUN:+-run "$TIDE_E2E_RUN"} ./test/e2e/...)
+}
+
+[ "$(id -u)" = 0 ] || { log "must run as root (the cluster runs host processes)"; exit 1; }
+export PATH=/usr/local/go/bin:$PATH
+phase deps "$CLUSTER" deps
+# A run killed before its trap ran leaves a cluster behind: clear it before the snapshot.
+if [ -d /run/tide-cluster ]; then phase stale-down "$CLUSTER" down --purge; fi
+"$CLUSTER" snapshot >"$SNAPSHOT"
+trap finish EXIT
+trap 'exit 130' INT TERM
+phase build "$CLUSTER" build
+phase up "$CLUSTER" up
+phase e2e e2e_tests

@@ -1,0 +1,121 @@
+// Command imgtool builds a single-layer OCI image FROM scratch around one static binary
+// and writes it as a docker-archive tarball, which `ctr images import` and
+// `kind load image-archive` both accept. No registry and no Docker daemon are involved.
+//
+//	imgtool [-user UID:GID] <binary> <image-ref> <path-in-image> <out.tar>
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// skeletonDirs exist in every image so the runtime can mount /etc/hosts,
+// /etc/resolv.conf, /proc, /dev and friends into an otherwise empty root.
+var skeletonDirs = []string{"etc", "tmp", "proc", "sys", "dev", "var", "var/run"}
+
+func main() {
+	user := flag.String("user", "65534:65534", "UID:GID the image runs as")
+	flag.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: imgtool [-user UID:GID] <binary> <image-ref> <path-in-image> <out.tar>")
+	}
+	flag.Parse()
+	if flag.NArg() != 4 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	a := flag.Args()
+	if err := build(a[0], a[1], a[2], a[3], *user); err != nil {
+		fmt.Fprintln(os.Stderr, "imgtool:", err)
+		os.Exit(1)
+	}
+}
+
+func build(binary, ref, pathInImage, out, user string) error {
+	if !strings.HasPrefix(pathInImage, "/") {
+		return fmt.Errorf("path in image %q must be absolute", pathInImage)
+	}
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		return fmt.Errorf("image ref %q: %w", ref, err)
+	}
+	data, err := os.ReadFile(binary)
+	if err != nil {
+		return fmt.Errorf("read binary: %w", err)
+	}
+	layerTar, err := layerWithBinary(data, strings.TrimPrefix(pathInImage, "/"))
+	if err != nil {
+		return fmt.Errorf("build layer: %w", err)
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	})
+	if err != nil {
+		return fmt.Errorf("layer: %w", err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		return fmt.Errorf("append layer: %w", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	cf = cf.DeepCopy()
+	cf.Architecture, cf.OS = "amd64", "linux"
+	cf.Config = v1.Config{Entrypoint: []string{pathInImage}, Env: []string{"PATH=/"}, User: user}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		return fmt.Errorf("set config: %w", err)
+	}
+	// Write next to the target and rename, so a reader never sees half an archive.
+	tmp := out + ".tmp"
+	if err := tarball.WriteToFile(tmp, tag, img); err != nil {
+		return errors.Join(fmt.Errorf("write %s: %w", out, err), os.Remove(tmp))
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return fmt.Errorf("digest: %w", err)
+	}
+	fmt.Printf("%s %s %s\n", ref, digest, out)
+	return nil
+}
+
+// layerWithBinary returns an uncompressed tar with the skeleton directories and the
+// binary, all with a fixed timestamp so the same binary always gives the same digest.
+func layerWithBinary(data []byte, pathInLayer string) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	epoch := time.Unix(0, 0)
+	for _, d := range skeletonDirs {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755, ModTime: epoch}); err != nil {
+			return nil, err
+		}
+	}
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: pathInLayer, Mode: 0o755, Size: int64(len(data)), ModTime: epoch}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return nil, err
+	}
+	if _, err := tw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

@@ -3,6 +3,8 @@ package sklearn
 import (
 	"fmt"
 	"math"
+	"math/big"
+	"sync"
 
 	"github.com/tideserve/tide/internal/pickle"
 )
@@ -13,9 +15,10 @@ import (
 // every stage in order, learning_rate × the stage's regression tree output —
 // exactly predict_stages' "out[i, k] += scale * value[node]" on float32-cast X.
 // The trees' sum is therefore bit-exact. The init term and the probabilities go
-// through log and exp: sklearn computes those with numpy's vectorised
-// (CPU-dependent) routines and scipy's expit, Go with its math package, so they
-// agree to within an ulp or two rather than in every bit.
+// through log and exp. scipy's expit calls the C library's exp, which
+// glibcExp reproduces bit for bit, so binary probabilities are exact; numpy's
+// np.log and np.exp use CPU-specific vector code on some machines (AVX-512),
+// where the init term and softmax may differ from Go's in the last bits.
 
 func init() {
 	register("sklearn.ensemble._gb.GradientBoostingClassifier", buildGBClassifier)
@@ -162,11 +165,11 @@ func gbSoftmax(raw []float64) {
 	}
 	tmp := make([]float64, len(raw))
 	for i, v := range raw {
-		tmp[i] = math.Exp(v - m)
+		tmp[i] = glibcExp(v - m)
 	}
 	lse := math.Log(numpySum(tmp)) + m
 	for i, v := range raw {
-		p := math.Exp(v - lse)
+		p := glibcExp(v - lse)
 		switch {
 		case math.IsNaN(p):
 			p = 0
@@ -177,8 +180,9 @@ func gbSoftmax(raw []float64) {
 	}
 }
 
-// scipyExpit is scipy.special.expit for float64 as scipy 1.10 computes it.
-func scipyExpit(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+// scipyExpit is scipy.special.expit for float64 as scipy 1.10 computes it,
+// with the C library's exp.
+func scipyExpit(x float64) float64 { return 1 / (1 + glibcExp(-x)) }
 
 func buildGBRegressor(obj *pickle.Object) (any, error) {
 	e, loss, err := readGBEnsemble(obj, 0)
@@ -310,7 +314,10 @@ func gbInit(obj *pickle.Object, loss gbLoss, k, nClasses int) ([]float64, error)
 }
 
 // priorRaw turns class priors into raw predictions, clipping them to
-// [eps, 1-eps] with float32's eps as _gb_losses does.
+// [eps, 1-eps] with float32's eps as _gb_losses does. The logs are correctly
+// rounded: numpy's np.log (the C library's log, 0.52 ulp) is correctly
+// rounded for all but rare inputs, where math.Log differs for about one input
+// in sixteen, and a one-ulp error here would shift every raw score.
 func priorRaw(loss gbLoss, prior []float64) []float64 {
 	const eps = 0x1p-23 // np.finfo(np.float32).eps
 	clip := func(p float64) float64 { return min(max(p, eps), 1-eps) }
@@ -318,14 +325,178 @@ func priorRaw(loss gbLoss, prior []float64) []float64 {
 	case gbMultinomial:
 		out := make([]float64, len(prior))
 		for i, p := range prior {
-			out[i] = math.Log(clip(p))
+			out[i] = roundedLog(clip(p))
 		}
 		return out
 	case gbExponential:
 		p := clip(prior[1])
-		return []float64{0.5 * math.Log(p/(1-p))}
+		return []float64{0.5 * roundedLog(p/(1-p))}
 	default: // binomial
 		p := clip(prior[1])
-		return []float64{math.Log(p / (1 - p))}
+		return []float64{roundedLog(p / (1 - p))}
 	}
 }
+
+// roundedLog is log(x) correctly rounded to float64: math.Log's estimate
+// (within an ulp) refined by one Newton step, y + x·e^-y - 1, in 256-bit
+// arithmetic. It is slow (about 0.1 ms) and meant for constants
+// computed at load time.
+func roundedLog(x float64) float64 {
+	y := math.Log(x)
+	if x <= 0 || math.IsInf(x, 0) || math.IsNaN(x) {
+		return y
+	}
+	const prec = 256
+	e := bigExp(new(big.Float).SetPrec(prec).SetFloat64(-y))
+	e.Mul(e, new(big.Float).SetPrec(prec).SetFloat64(x))
+	e.Sub(e, new(big.Float).SetPrec(prec).SetInt64(1))
+	e.Add(e, new(big.Float).SetPrec(prec).SetFloat64(y))
+	r, _ := e.Float64()
+	return r
+}
+
+// bigExp is e^y at y's precision for |y| < 1100: the Taylor series of
+// e^(y/2^12), squared twelve times (the squarings lose about twelve bits,
+// which the 256-bit working precision absorbs).
+func bigExp(y *big.Float) *big.Float {
+	const halvings = 12
+	prec := y.Prec()
+	z := new(big.Float).SetPrec(prec).SetMantExp(y, -halvings)
+	sum := new(big.Float).SetPrec(prec).SetInt64(1)
+	term := new(big.Float).SetPrec(prec).SetInt64(1)
+	for n := int64(1); n < 80; n++ {
+		term.Mul(term, z)
+		term.Quo(term, new(big.Float).SetPrec(prec).SetInt64(n))
+		sum.Add(sum, term)
+		if term.Sign() == 0 || term.MantExp(nil)-sum.MantExp(nil) < -int(prec) {
+			break
+		}
+	}
+	for i := 0; i < halvings; i++ {
+		sum.Mul(sum, sum)
+	}
+	return sum
+}
+
+// glibcExp is exp(x) computed exactly as glibc (2.28 and later) does on CPUs
+// with fused multiply-add, which is what scipy's expit and, on machines
+// without AVX-512, numpy's np.exp call: the result is 2^(k/N)·exp(r) with
+// N = 128, a table of 2^(k/N) split into a double and its relative tail, and a
+// degree-5 polynomial for exp(r), with the multiply-adds fused where the C
+// compiler fuses them. Go's math.Exp is as accurate but rounds differently
+// for about one input in eight, which would make probabilities differ from
+// sklearn's in the last bit.
+func glibcExp(x float64) float64 {
+	const (
+		invLn2N   = 0x1.71547652b82fep0 * expN
+		negLn2hiN = -0x1.62e42fefa0000p-8
+		negLn2loN = -0x1.cf79abc9e3b3ap-47
+		shift     = 0x1.8p52
+		c2        = 0x1.ffffffffffdbdp-2
+		c3        = 0x1.555555555543cp-3
+		c4        = 0x1.55555cf172b91p-5
+		c5        = 0x1.1111167a4d017p-7
+	)
+	abstop := top12(x) & 0x7ff
+	// Outside 2^-54 <= |x| < 512, handle tiny, huge and non-finite x first.
+	if abstop-top12(0x1p-54) >= top12(512)-top12(0x1p-54) {
+		if abstop-top12(0x1p-54) >= 0x80000000 { // |x| < 2^-54 (unsigned wrap)
+			return 1 + x
+		}
+		if abstop >= top12(1024) {
+			switch {
+			case math.IsInf(x, -1):
+				return 0
+			case abstop >= top12(math.Inf(1)): // +Inf or NaN
+				return 1 + x
+			case x < 0:
+				return 0
+			default:
+				return math.Inf(1)
+			}
+		}
+		abstop = 0 // 512 <= |x| < 1024: the scale may leave the normal range
+	}
+	tab := expTable()
+	// x = k·ln2/N + r with |r| <= ln2/2N; kd is k as a double, ki its bits.
+	kd := math.FMA(invLn2N, x, shift)
+	ki := math.Float64bits(kd)
+	kd -= shift
+	r := math.FMA(kd, negLn2loN, math.FMA(kd, negLn2hiN, x))
+	idx := 2 * (ki % expN)
+	tail := math.Float64frombits(tab[idx])
+	sbits := tab[idx+1] + ki<<(52-expTableBits)
+	r2 := r * r
+	// exp(x) ≈ scale·(1 + tmp) with tmp = tail + exp(r) - 1.
+	tmp := math.FMA(float64(r2*r2), math.FMA(r, c5, c4), math.FMA(r2, math.FMA(r, c3, c2), tail+r))
+	if abstop == 0 {
+		return glibcExpScaled(tmp, sbits, ki)
+	}
+	scale := math.Float64frombits(sbits)
+	return math.FMA(scale, tmp, scale)
+}
+
+// glibcExpScaled finishes glibcExp for 512 <= |x| < 1024, where scale's
+// exponent may have over- or underflowed: it rescales by 2^±1009/1022 and
+// rounds once in the subnormal range, as glibc's specialcase does (without
+// fusing on the negative side, as glibc's compiled code does not).
+func glibcExpScaled(tmp float64, sbits, ki uint64) float64 {
+	if ki&0x80000000 == 0 { // k > 0
+		scale := math.Float64frombits(sbits - 1009<<52)
+		return 0x1p1009 * math.FMA(scale, tmp, scale)
+	}
+	scale := math.Float64frombits(sbits + 1022<<52)
+	st := float64(scale * tmp)
+	y := scale + st
+	if y < 1 {
+		lo := scale - y + st
+		hi := 1 + y
+		lo = 1 - hi + y + lo
+		y = float64(hi+lo) - 1
+		if y == 0 {
+			y = 0 // never -0
+		}
+	}
+	return 0x1p-1022 * y
+}
+
+const (
+	expTableBits = 7
+	expN         = 1 << expTableBits
+)
+
+func top12(x float64) uint32 { return uint32(math.Float64bits(x) >> 52) }
+
+// expTable is glibc's __exp_data.tab, derived from its definition rather than
+// copied: for k in [0, N), 2^(k/N) = H·(1+T) with H the nearest double and T
+// the nearest double to the relative remainder; entry 2k is T's bits and
+// entry 2k+1 is H's bits less k<<52/N (the exponent part added back from k).
+// Built once, on first use (about a millisecond).
+var expTable = sync.OnceValue(func() *[2 * expN]uint64 {
+	const prec = 200
+	var tab [2 * expN]uint64
+	one := new(big.Float).SetPrec(prec).SetInt64(1)
+	for k := 0; k < expN; k++ {
+		// y = 2^(k/N) by Newton's method on y^N = 2^k, from math.Exp2's
+		// double-precision guess: three steps take 53 bits past 200.
+		target := new(big.Float).SetPrec(prec).SetMantExp(one, k)
+		y := new(big.Float).SetPrec(prec).SetFloat64(math.Exp2(float64(k) / expN))
+		for step := 0; step < 3; step++ {
+			yN := new(big.Float).SetPrec(prec).Set(y)
+			for i := 0; i < expTableBits; i++ {
+				yN.Mul(yN, yN)
+			}
+			// y -= (y^N - 2^k) / (N·y^(N-1)) = (y^N - 2^k)·y / (N·y^N)
+			num := new(big.Float).SetPrec(prec).Sub(yN, target)
+			num.Mul(num, y)
+			den := new(big.Float).SetPrec(prec).Mul(yN, new(big.Float).SetInt64(expN))
+			y.Sub(y, num.Quo(num, den))
+		}
+		h, _ := y.Float64()
+		rel := new(big.Float).SetPrec(prec).Quo(y, new(big.Float).SetPrec(prec).SetFloat64(h))
+		t, _ := rel.Sub(rel, one).Float64()
+		tab[2*k] = math.Float64bits(t)
+		tab[2*k+1] = math.Float64bits(h) - uint64(k)<<52/expN
+	}
+	return &tab
+})

@@ -10,6 +10,8 @@ exactly at the models' split thresholds (and one float32 step either side),
 extreme but float32-representable values, and, for HistGradientBoosting, NaN
 and infinities. Floats are written with Python's repr, which round-trips
 exactly; non-finite values are written as the strings "nan", "inf", "-inf".
+It also writes exp.json: the C library's exp on inputs across its range, to
+check the Go port of it.
 
   gen_trees.py --bench DIR  writes only bench_rf.joblib: a 100-tree, depth-8
   RandomForestClassifier trained as the serving tutorial's model_rf.pkl is
@@ -20,6 +22,12 @@ import math
 import os
 import sys
 import warnings
+
+# numpy's own AVX-512 exp and log round differently from the C library's (and
+# only run on CPUs that have AVX-512), so sklearn's probabilities would depend
+# on the machine that wrote the fixtures. Keep numpy on the C library's
+# functions, as it is on every CPU without AVX-512; set before numpy loads.
+os.environ.setdefault("NPY_DISABLE_CPU_FEATURES", "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL")
 
 import joblib
 import numpy as np
@@ -238,6 +246,29 @@ def main(outdir):
     m = HistGradientBoostingRegressor(max_iter=3, categorical_features=[0], random_state=0)
     m.fit(Xc, y[:N_TRAIN])
     joblib.dump(m, os.path.join(outdir, "hgb_categorical.joblib"), compress=3)
+
+    exp_reference(outdir)
+
+
+def exp_reference(outdir):
+    """math.exp calls the C library's exp, as scipy's expit does."""
+    rng = np.random.default_rng(11)
+    xs = np.concatenate([
+        rng.uniform(-1, 1, 300), rng.uniform(-40, 40, 300), rng.normal(0, 1e-4, 50),
+        rng.uniform(-745.2, -700, 100),  # results near and in the subnormal range
+        rng.uniform(-1000, -512, 50), rng.uniform(512, 709.8, 50),  # rescaled paths
+        [0.0, -0.0, 1e-300, -1e-300, 2.0**-54, -(2.0**-55), 709.78, 709.79, 710.0,
+         -745.13, -745.14, -746.0, 1e308, -1e308, np.inf, -np.inf, np.nan],
+    ])
+    pairs = []
+    for x in xs:
+        try:
+            y = math.exp(x)
+        except OverflowError:
+            y = math.inf
+        pairs.append([encode(x), encode(y)])
+    with open(os.path.join(outdir, "exp.json"), "w") as f:
+        json.dump(pairs, f, separators=(",", ":"))
 
 
 def bench(outdir):

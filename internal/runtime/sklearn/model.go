@@ -243,16 +243,13 @@ func (m *estimatorModel) Predict(ctx context.Context, inputs []*tensor.Tensor) (
 	case m.clf != nil:
 		return m.classify(X, n)
 	case m.reg != nil:
-		y := m.reg.Predict(X, n)
-		shape := []int64{int64(n)}
+		cols := 0
 		if m.reg2D {
-			shape = append(shape, int64(m.reg.NumTargets()))
+			cols = m.reg.NumTargets()
 		}
-		return m.outputs(tensor.Tensor{Datatype: tensor.FP64, Shape: shape, Data: y})
+		return m.matrixOutput(m.reg.Predict(X, n), n, cols), nil
 	default:
-		y := m.tr.Transform(X, n)
-		shape := []int64{int64(n), int64(m.tr.NumOutputs())}
-		return m.outputs(tensor.Tensor{Datatype: tensor.FP64, Shape: shape, Data: y})
+		return m.matrixOutput(m.tr.Transform(X, n), n, m.tr.NumOutputs()), nil
 	}
 }
 
@@ -302,12 +299,38 @@ func checkFinite(X []float64, width int, s stage, stages []stage, i int) error {
 	return nil
 }
 
+// outputBlock holds a response's tensors, their shapes and, for small batches,
+// predict's class indices in one allocation: a one-row request is the common case
+// and should cost a handful of small allocations, not a dozen.
+type outputBlock struct {
+	ptrs   [2]*tensor.Tensor
+	ts     [2]tensor.Tensor
+	shapes [4]int64
+	idx    [8]int
+}
+
+// newOutputBlock names the response's tensors as Metadata says.
+func (m *estimatorModel) newOutputBlock(count int) *outputBlock {
+	b := &outputBlock{}
+	for i := 0; i < count; i++ {
+		b.ts[i].Name = m.meta.Outputs[i].Name
+		b.ptrs[i] = &b.ts[i]
+	}
+	return b
+}
+
 // classify returns predict and predict_proba.
 func (m *estimatorModel) classify(X []float64, n int) ([]*tensor.Tensor, error) {
+	b := m.newOutputBlock(2)
 	var idx []int
+	if n <= len(b.idx) {
+		idx = b.idx[:n]
+	} else {
+		idx = make([]int, n)
+	}
 	var proba []float64
 	if j, ok := m.clf.(jointPredictor); ok {
-		idx, proba = make([]int, n), make([]float64, n*m.nClasses)
+		proba = make([]float64, n*m.nClasses)
 		j.predictInto(X, n, idx, proba)
 	} else {
 		proba = m.clf.PredictProba(X, n)
@@ -317,7 +340,6 @@ func (m *estimatorModel) classify(X []float64, n int) ([]*tensor.Tensor, error) 
 		if ip, ok := m.clf.(IndexPredictor); ok {
 			idx = ip.PredictIndex(X, n)
 		} else {
-			idx = make([]int, n)
 			for i := range idx {
 				idx[i] = argmax(proba[i*m.nClasses : (i+1)*m.nClasses])
 			}
@@ -332,7 +354,7 @@ func (m *estimatorModel) classify(X []float64, n int) ([]*tensor.Tensor, error) 
 		}
 	}
 
-	label := tensor.Tensor{Shape: []int64{int64(n)}}
+	label := &b.ts[0]
 	switch {
 	case m.labels.Ints != nil:
 		v := make([]int64, n)
@@ -359,20 +381,20 @@ func (m *estimatorModel) classify(X []float64, n int) ([]*tensor.Tensor, error) 
 		}
 		label.Datatype, label.Data = tensor.Bool, v
 	}
-	return m.outputs(label, tensor.Tensor{Datatype: tensor.FP64, Shape: []int64{int64(n), int64(m.nClasses)}, Data: proba})
+	b.shapes = [4]int64{int64(n), int64(n), int64(m.nClasses)}
+	label.Shape = b.shapes[0:1:1]
+	b.ts[1].Datatype, b.ts[1].Shape, b.ts[1].Data = tensor.FP64, b.shapes[1:3:3], proba
+	return b.ptrs[:2], nil
 }
 
-// outputs names the results as Metadata says and returns them as one allocation.
-func (m *estimatorModel) outputs(ts ...tensor.Tensor) ([]*tensor.Tensor, error) {
-	type block struct {
-		ptrs [2]*tensor.Tensor
-		ts   [2]tensor.Tensor
+// matrixOutput returns one FP64 output of n rows, a vector when cols is 0.
+func (m *estimatorModel) matrixOutput(y []float64, n, cols int) []*tensor.Tensor {
+	b := m.newOutputBlock(1)
+	b.shapes[0], b.shapes[1] = int64(n), int64(cols)
+	shape := b.shapes[0:2:2]
+	if cols == 0 {
+		shape = b.shapes[0:1:1]
 	}
-	b := new(block)
-	for i := range ts {
-		b.ts[i] = ts[i]
-		b.ts[i].Name = m.meta.Outputs[i].Name
-		b.ptrs[i] = &b.ts[i]
-	}
-	return b.ptrs[:len(ts)], nil
+	b.ts[0].Datatype, b.ts[0].Shape, b.ts[0].Data = tensor.FP64, shape, y
+	return b.ptrs[:1]
 }

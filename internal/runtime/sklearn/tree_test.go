@@ -269,3 +269,233 @@ func bitExact(string) uint64 { return 0 }
 func TestDecisionTreeFixtures(t *testing.T) {
 	runFixtures(t, bitExact, "dt_")
 }
+
+// Hand-built trees, for what the fixtures cannot show: malformed files and
+// exact routing at a threshold.
+
+// le64 appends v's little-endian bytes.
+func le64(b []byte, v uint64) []byte {
+	for i := 0; i < 8; i++ {
+		b = append(b, byte(v>>(8*i)))
+	}
+	return b
+}
+
+func f8Array(shape []int, v ...float64) *pickle.NDArray {
+	var data []byte
+	for _, x := range v {
+		data = le64(data, math.Float64bits(x))
+	}
+	return &pickle.NDArray{Dtype: &pickle.Dtype{Kind: 'f', ItemSize: 8}, Shape: shape, Data: data}
+}
+
+func i8Array(v ...int64) *pickle.NDArray {
+	var data []byte
+	for _, x := range v {
+		data = le64(data, uint64(x))
+	}
+	return &pickle.NDArray{Dtype: &pickle.Dtype{Kind: 'i', ItemSize: 8}, Shape: []int{len(v)}, Data: data}
+}
+
+// testNode is one row of sklearn 1.2's node array.
+type testNode struct {
+	left, right, feature int64
+	threshold            float64
+}
+
+// nodeArray builds sklearn 1.2's structured NODE_DTYPE array.
+func nodeArray(nodes ...testNode) *pickle.NDArray {
+	i8 := &pickle.Dtype{Kind: 'i', ItemSize: 8}
+	f8 := &pickle.Dtype{Kind: 'f', ItemSize: 8}
+	dt := &pickle.Dtype{Kind: 'V', ItemSize: 56, Fields: []pickle.Field{
+		{Name: "left_child", Dtype: i8, Offset: 0},
+		{Name: "right_child", Dtype: i8, Offset: 8},
+		{Name: "feature", Dtype: i8, Offset: 16},
+		{Name: "threshold", Dtype: f8, Offset: 24},
+		{Name: "impurity", Dtype: f8, Offset: 32},
+		{Name: "n_node_samples", Dtype: i8, Offset: 40},
+		{Name: "weighted_n_node_samples", Dtype: f8, Offset: 48},
+	}}
+	var data []byte
+	for _, n := range nodes {
+		data = le64(data, uint64(n.left))
+		data = le64(data, uint64(n.right))
+		data = le64(data, uint64(n.feature))
+		data = le64(data, math.Float64bits(n.threshold))
+		data = le64(data, 0)
+		data = le64(data, 1)
+		data = le64(data, math.Float64bits(1))
+	}
+	return &pickle.NDArray{Dtype: dt, Shape: []int{len(nodes)}, Data: data}
+}
+
+func dict(kv ...any) *pickle.Dict {
+	d := &pickle.Dict{}
+	for i := 0; i < len(kv); i += 2 {
+		d.Set(kv[i], kv[i+1])
+	}
+	return d
+}
+
+// treeObject is a pickled sklearn.tree._tree.Tree with one output.
+func treeObject(nFeatures, nClasses int, nodes *pickle.NDArray, values *pickle.NDArray) *pickle.Object {
+	return &pickle.Object{
+		Module: "sklearn.tree._tree", Name: "Tree",
+		Args: []any{int64(nFeatures), i8Array(int64(nClasses)), int64(1)},
+		State: dict("max_depth", int64(2), "node_count", int64(nodes.Len()),
+			"nodes", nodes, "values", values),
+	}
+}
+
+// stump splits feature 0 at threshold; the left leaf holds leftCounts, the
+// right rightCounts (class counts, or one value for a regressor).
+func stump(threshold float64, leftCounts, rightCounts []float64) *pickle.Object {
+	k := len(leftCounts)
+	vals := append(append(make([]float64, k), leftCounts...), rightCounts...)
+	return treeObject(2, k, nodeArray(
+		testNode{1, 2, 0, threshold},
+		testNode{-1, -1, -2, -2},
+		testNode{-1, -1, -2, -2},
+	), f8Array([]int{3, 1, k}, vals...))
+}
+
+func treeClassifierObject(tree *pickle.Object, classes ...int64) *pickle.Object {
+	return &pickle.Object{
+		Module: "sklearn.tree._classes", Name: "DecisionTreeClassifier",
+		State: dict("n_features_in_", int64(2), "n_outputs_", int64(1),
+			"classes_", i8Array(classes...), "tree_", tree),
+	}
+}
+
+func treeRegressorObject(tree *pickle.Object) *pickle.Object {
+	return &pickle.Object{
+		Module: "sklearn.tree._classes", Name: "DecisionTreeRegressor",
+		State: dict("n_features_in_", int64(2), "n_outputs_", int64(1), "tree_", tree),
+	}
+}
+
+// TestTreeThresholdUsesFloat32 routes values around a threshold that is not a
+// float32: sklearn compares float32(x), so 0.1 (which rounds up to
+// 0.10000000149) goes right of a 0.1 threshold, and a value just above the
+// threshold that rounds down to it goes left.
+func TestTreeThresholdUsesFloat32(t *testing.T) {
+	const thr = 0.1
+	est, err := build(treeRegressorObject(stump(thr, []float64{-1}, []float64{+1})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := est.(Regressor)
+	below := float64(math.Nextafter32(float32(thr), 0)) // the float32 just below
+	tests := []struct {
+		x    float64
+		want float64
+	}{
+		{thr, +1},   // float32(0.1) > 0.1
+		{below, -1}, // a float32 below the threshold
+		{below + 1e-12, -1},
+		{0.0999999999, +1}, // rounds up to float32(0.1) > 0.1
+		{-3e38, -1},
+		{3e38, +1},
+		{math.NaN(), +1}, // NaN <= t is false
+		{1e39, +1},       // overflows to +Inf in float32
+	}
+	for _, tt := range tests {
+		if got := r.Predict([]float64{tt.x, 0}, 1)[0]; got != tt.want {
+			t.Errorf("x=%v: leaf %v, want %v", tt.x, got, tt.want)
+		}
+	}
+}
+
+// TestTreeClassifierLeaves checks the leaf normalisation (an all-zero leaf
+// divides by 1) and that predict takes the first of tied counts.
+func TestTreeClassifierLeaves(t *testing.T) {
+	est, err := build(treeClassifierObject(stump(0.5, []float64{0, 0, 0}, []float64{1, 3, 3}), 10, 20, 30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := est.(Classifier)
+	X := []float64{0, 0, 1, 0}
+	proba := c.PredictProba(X, 2)
+	want := []float64{0, 0, 0, 1.0 / 7, 3.0 / 7, 3.0 / 7}
+	for i := range want {
+		if proba[i] != want[i] {
+			t.Errorf("proba[%d] = %v, want %v", i, proba[i], want[i])
+		}
+	}
+	if got := c.(IndexPredictor).PredictIndex(X, 2); got[0] != 0 || got[1] != 1 {
+		t.Errorf("predict indices %v, want [0 1]", got)
+	}
+}
+
+// TestTreeRejectsMalformed: every broken index is a build error, so that no
+// walk can loop or index out of range later.
+func TestTreeRejectsMalformed(t *testing.T) {
+	leaf := testNode{-1, -1, -2, -2}
+	vals := func(n int) *pickle.NDArray { return f8Array([]int{n, 1, 2}, make([]float64, 2*n)...) }
+	tests := []struct {
+		name string
+		obj  *pickle.Object
+		want string
+	}{
+		{"child out of range", treeClassifierObject(treeObject(2, 2,
+			nodeArray(testNode{1, 7, 0, 0}, leaf, leaf), vals(3)), 0, 1), "out of range"},
+		{"child before parent (cycle)", treeClassifierObject(treeObject(2, 2,
+			nodeArray(testNode{1, 2, 0, 0}, testNode{0, 2, 1, 0}, leaf), vals(3)), 0, 1), "out of range"},
+		{"self loop", treeClassifierObject(treeObject(2, 2,
+			nodeArray(testNode{0, 0, 0, 0}), vals(1)), 0, 1), "out of range"},
+		{"half leaf", treeClassifierObject(treeObject(2, 2,
+			nodeArray(testNode{-1, 1, 0, 0}, leaf), vals(2)), 0, 1), "out of range"},
+		{"feature out of range", treeClassifierObject(treeObject(2, 2,
+			nodeArray(testNode{1, 2, 2, 0}, leaf, leaf), vals(3)), 0, 1), "feature 2 out of range"},
+		{"negative feature", treeClassifierObject(treeObject(2, 2,
+			nodeArray(testNode{1, 2, -1, 0}, leaf, leaf), vals(3)), 0, 1), "feature -1 out of range"},
+		{"values shape", treeClassifierObject(treeObject(2, 2,
+			nodeArray(testNode{1, 2, 0, 0}, leaf, leaf), vals(2)), 0, 1), "values has shape"},
+		{"class count", treeClassifierObject(treeObject(2, 2,
+			nodeArray(leaf), vals(1)), 0, 1, 2), "classes"},
+		{"feature count", treeClassifierObject(treeObject(3, 2,
+			nodeArray(leaf), vals(1)), 0, 1), "built for 3 features"},
+		{"tree_ of another class", treeClassifierObject(&pickle.Object{Module: "os", Name: "system"}, 0, 1), "sklearn.tree._tree.Tree"},
+		{"regression tree with classes", treeRegressorObject(stump(0, []float64{1, 2}, []float64{3, 4})), "classification tree"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := build(tt.obj)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("build: %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzTreeNodes flips bytes of a real tree's node array: whatever the file
+// says, building must fail cleanly or give a tree whose walk ends in range.
+func FuzzTreeNodes(f *testing.F) {
+	f.Add(0, []byte{0xff})
+	f.Add(8, []byte{0x80, 0, 0, 0, 0, 0, 0, 0})
+	f.Add(16, []byte{5})
+	f.Fuzz(func(t *testing.T, at int, patch []byte) {
+		v, err := pickle.Load(filepath.Join(treeFixtures, "dt_multiclass.joblib"), pickle.Options{Allow: allowed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tree, _ := v.(*pickle.Object).Attr("tree_")
+		nodes, _ := tree.(*pickle.Object).Attr("nodes")
+		data := nodes.(*pickle.NDArray).Data
+		if at < 0 || len(data) == 0 {
+			return
+		}
+		for i, b := range patch {
+			data[(at+i)%len(data)] ^= b
+		}
+		est, err := build(v)
+		if err != nil {
+			return
+		}
+		c := est.(Classifier)
+		X := []float64{0, 1, -1, 2, -2, 3, -3, 0.5, -0.5, 10}
+		if p := c.PredictProba(X, 2); len(p) != 2*c.Classes().Len() {
+			t.Fatalf("%d probabilities for 2 rows", len(p))
+		}
+	})
+}

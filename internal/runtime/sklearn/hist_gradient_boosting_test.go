@@ -1,7 +1,13 @@
 package sklearn
 
 import (
+	"encoding/binary"
+	"math"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/tideserve/tide/internal/pickle"
 )
 
 // TestHistGradientBoostingFixtures: raw scores (baseline + trees, on float64 X
@@ -9,4 +15,171 @@ import (
 // and probabilities through expit or softmax are all bit-exact.
 func TestHistGradientBoostingFixtures(t *testing.T) {
 	runFixtures(t, bitExact, "hgb_")
+}
+
+func TestHistGradientBoostingCategoricalRefused(t *testing.T) {
+	v, err := pickle.Load(filepath.Join(treeFixtures, "hgb_categorical.joblib"), pickle.Options{Allow: allowed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = build(v)
+	if err == nil || !strings.Contains(err.Error(), "categorical features are not supported yet") {
+		t.Fatalf("build: %v, want a clear 'not supported' error", err)
+	}
+}
+
+// histNodeSpec is one row of a TreePredictor's nodes array.
+type histNodeSpec struct {
+	value, threshold     float64
+	feature, left, right int64
+	missingLeft, leaf    bool
+	categorical          bool
+}
+
+// predictorObject builds a TreePredictor with a packed PREDICTOR_RECORD_DTYPE.
+func predictorObject(nodes ...histNodeSpec) *pickle.Object {
+	dt := func(kind byte, size int) *pickle.Dtype { return &pickle.Dtype{Kind: kind, ItemSize: size} }
+	fields := []pickle.Field{
+		{Name: "value", Dtype: dt('f', 8), Offset: 0},
+		{Name: "count", Dtype: dt('u', 4), Offset: 8},
+		{Name: "feature_idx", Dtype: dt('i', 8), Offset: 12},
+		{Name: "num_threshold", Dtype: dt('f', 8), Offset: 20},
+		{Name: "missing_go_to_left", Dtype: dt('u', 1), Offset: 28},
+		{Name: "left", Dtype: dt('u', 4), Offset: 29},
+		{Name: "right", Dtype: dt('u', 4), Offset: 33},
+		{Name: "gain", Dtype: dt('f', 8), Offset: 37},
+		{Name: "depth", Dtype: dt('u', 4), Offset: 45},
+		{Name: "is_leaf", Dtype: dt('u', 1), Offset: 49},
+		{Name: "bin_threshold", Dtype: dt('u', 1), Offset: 50},
+		{Name: "is_categorical", Dtype: dt('u', 1), Offset: 51},
+		{Name: "bitset_idx", Dtype: dt('u', 4), Offset: 52},
+	}
+	const size = 56
+	data := make([]byte, size*len(nodes))
+	flag := func(b bool) byte {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	le := binary.LittleEndian
+	for i, n := range nodes {
+		rec := data[i*size : (i+1)*size]
+		le.PutUint64(rec[0:], math.Float64bits(n.value))
+		le.PutUint64(rec[12:], uint64(n.feature))
+		le.PutUint64(rec[20:], math.Float64bits(n.threshold))
+		rec[28] = flag(n.missingLeft)
+		le.PutUint32(rec[29:], uint32(n.left))
+		le.PutUint32(rec[33:], uint32(n.right))
+		rec[49] = flag(n.leaf)
+		rec[51] = flag(n.categorical)
+	}
+	arr := &pickle.NDArray{Dtype: &pickle.Dtype{Kind: 'V', ItemSize: size, Fields: fields}, Shape: []int{len(nodes)}, Data: data}
+	return &pickle.Object{
+		Module: "sklearn.ensemble._hist_gradient_boosting.predictor", Name: "TreePredictor",
+		State: dict("nodes", arr),
+	}
+}
+
+// histStump splits feature 1 at 0.5: left leaf -1, right leaf +1.
+func histStump(missingLeft bool) *pickle.Object {
+	return predictorObject(
+		histNodeSpec{threshold: 0.5, feature: 1, left: 1, right: 2, missingLeft: missingLeft},
+		histNodeSpec{value: -1, leaf: true},
+		histNodeSpec{value: +1, leaf: true},
+	)
+}
+
+func hgbRegressorObject(link string, baseline float64, iterations ...*pickle.Object) *pickle.Object {
+	preds := &pickle.List{}
+	for _, p := range iterations {
+		preds.Items = append(preds.Items, &pickle.List{Items: []any{p}})
+	}
+	loss := &pickle.Object{Module: "sklearn._loss.loss", Name: "HalfSquaredError",
+		State: dict("link", &pickle.Object{Module: "sklearn._loss.link", Name: link})}
+	return &pickle.Object{
+		Module: "sklearn.ensemble._hist_gradient_boosting.gradient_boosting", Name: "HistGradientBoostingRegressor",
+		State: dict("n_features_in_", int64(2), "n_trees_per_iteration_", int64(1),
+			"_loss", loss, "_baseline_prediction", f8Array([]int{1, 1}, baseline),
+			"_predictors", preds, "is_categorical_", nil),
+	}
+}
+
+// TestHistGradientBoostingRouting: float64 comparison (no float32 rounding),
+// NaN where missing_go_to_left says, infinities compared as numbers, and the
+// baseline plus every iteration's leaf, through the inverse link.
+func TestHistGradientBoostingRouting(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	tests := []struct {
+		name        string
+		missingLeft bool
+		link        string
+		x           float64
+		want        float64
+	}{
+		{"at threshold", false, "IdentityLink", 0.5, 10 - 1 - 1},
+		{"just above", false, "IdentityLink", math.Nextafter(0.5, 1), 10 + 1 + 1},
+		{"float32 would round down", false, "IdentityLink", 0.5000000001, 10 + 1 + 1},
+		{"NaN goes right", false, "IdentityLink", nan, 10 + 1 + 1},
+		{"NaN goes left", true, "IdentityLink", nan, 10 - 1 - 1},
+		{"-Inf", false, "IdentityLink", -inf, 10 - 1 - 1},
+		{"+Inf", true, "IdentityLink", inf, 10 + 1 + 1},
+		{"log link", false, "LogLink", 0, math.Exp(8)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			obj := hgbRegressorObject(tt.link, 10, histStump(tt.missingLeft), histStump(tt.missingLeft))
+			est, err := build(obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := est.(Regressor).Predict([]float64{0, tt.x}, 1)[0]
+			if ulps(got, tt.want) > 0 {
+				t.Errorf("predict(%v) = %v, want %v", tt.x, got, tt.want)
+			}
+			if nan, inf := est.(interface{ AcceptsNonFinite() (bool, bool) }).AcceptsNonFinite(); !nan || !inf {
+				t.Errorf("AcceptsNonFinite() = %v, %v; HistGradientBoosting takes NaN and Inf", nan, inf)
+			}
+		})
+	}
+}
+
+func TestHistGradientBoostingRejectsMalformed(t *testing.T) {
+	leaf := histNodeSpec{leaf: true}
+	withState := func(obj *pickle.Object, key string, v any) *pickle.Object {
+		obj.State.(*pickle.Dict).Set(key, v)
+		return obj
+	}
+	tests := []struct {
+		name string
+		obj  *pickle.Object
+		want string
+	}{
+		{"child before parent", hgbRegressorObject("IdentityLink", 0, predictorObject(
+			histNodeSpec{feature: 0, left: 1, right: 2}, histNodeSpec{feature: 0, left: 0, right: 2}, leaf)), "out of range"},
+		{"child out of range", hgbRegressorObject("IdentityLink", 0, predictorObject(
+			histNodeSpec{feature: 0, left: 1, right: 9}, leaf)), "out of range"},
+		{"feature out of range", hgbRegressorObject("IdentityLink", 0, predictorObject(
+			histNodeSpec{feature: 2, left: 1, right: 2}, leaf, leaf)), "feature 2 out of range"},
+		{"categorical split", hgbRegressorObject("IdentityLink", 0, predictorObject(
+			histNodeSpec{feature: 0, left: 1, right: 2, categorical: true}, leaf, leaf)), "categorical splits are not supported yet"},
+		{"categorical feature", withState(hgbRegressorObject("IdentityLink", 0, histStump(false)),
+			"is_categorical_", &pickle.NDArray{Dtype: &pickle.Dtype{Kind: 'b', ItemSize: 1}, Shape: []int{2}, Data: []byte{0, 1}}),
+			"feature 1 is categorical"},
+		{"unknown link", hgbRegressorObject("PowerLink", 0, histStump(false)), "link"},
+		{"baseline size", withState(hgbRegressorObject("IdentityLink", 0, histStump(false)),
+			"_baseline_prediction", f8Array([]int{1, 2}, 0, 0)), "_baseline_prediction"},
+		{"trees per iteration", withState(hgbRegressorObject("IdentityLink", 0, histStump(false)),
+			"_predictors", &pickle.List{Items: []any{&pickle.List{Items: []any{histStump(false), histStump(false)}}}}), "has 2 trees, want 1"},
+		{"not a predictor", withState(hgbRegressorObject("IdentityLink", 0, histStump(false)),
+			"_predictors", &pickle.List{Items: []any{&pickle.List{Items: []any{"x"}}}}), "want a TreePredictor"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := build(tt.obj)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("build: %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
 }

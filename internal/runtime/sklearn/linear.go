@@ -208,7 +208,7 @@ func buildLogisticRegression(obj *pickle.Object) (any, error) {
 // logisticIsMultinomial decides between softmax and one-vs-rest probabilities the
 // way sklearn 1.2's LogisticRegression.predict_proba does.
 func logisticIsMultinomial(obj *pickle.Object, nClasses int) (bool, error) {
-	mode, err := obj.String("multi_class")
+	mode, err := stringAttr(obj, "multi_class")
 	if err != nil {
 		return false, err
 	}
@@ -221,7 +221,7 @@ func logisticIsMultinomial(obj *pickle.Object, nClasses int) (bool, error) {
 		if nClasses <= 2 {
 			return false, nil
 		}
-		solver, err := obj.String("solver")
+		solver, err := stringAttr(obj, "solver")
 		if err != nil {
 			return false, err
 		}
@@ -267,9 +267,9 @@ func (m *logisticRegression) predictInto(X []float64, n int, idx []int, proba []
 }
 
 // decide computes one row's decision values and returns predict's class index:
-// decision > 0 for two classes, else the first argmax. With more than two classes
-// the decision values are left in dec (nClasses long); with two, dec is unused
-// except that dec[1] receives the single decision value when dec is not nil.
+// decision > 0 for two classes, else the first argmax. dec receives the decision
+// values where probabilities expects them: all nClasses of them when there are
+// more than two classes; with two, the single value in dec[1] (dec may be nil).
 func (m *logisticRegression) decide(row, dec []float64) int {
 	if m.f.nOutputs == 1 {
 		var d [1]float64

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/tideserve/tide/internal/model"
+	"github.com/tideserve/tide/internal/pickle"
 	"github.com/tideserve/tide/internal/runtime"
 	"github.com/tideserve/tide/internal/tensor"
 )
@@ -334,4 +335,38 @@ func TestLoadBitFlips(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzBuildModel feeds mutated fixture files through the decoder, the builders and
+// one predict: whatever the bytes, the result is an error or a working model,
+// never a panic. Run with: go test -fuzz FuzzBuildModel -fuzztime 20s
+func FuzzBuildModel(f *testing.F) {
+	for _, name := range []string{"lr_fraud.p2.pkl", "lr_ovr_strings.p4.pkl", "pipe_nested_none.p5.pkl", "ridge_multi.joblib", "pipe_minmax_clip_ridge.p4.pkl"} {
+		b, err := os.ReadFile(filepath.Join(fixtureDir, name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := pickle.LoadBytes(data, pickle.Options{Allow: allowed})
+		if err != nil {
+			return
+		}
+		m, err := newModelFromValue(v, runtime.Config{})
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("multi-line error %q", err)
+			}
+			return
+		}
+		p := m.Metadata().Inputs[0].Shape[1]
+		if p > 1<<16 {
+			return // a forged width this large is valid but not worth a predict here
+		}
+		in := &tensor.Tensor{Name: "input", Datatype: tensor.FP64, Shape: []int64{2, p}, Data: make([]float64, 2*p)}
+		if _, err := m.Predict(context.Background(), []*tensor.Tensor{in}); err != nil && !errors.Is(err, model.ErrInvalidInput) {
+			t.Logf("predict: %v", err)
+		}
+	})
 }

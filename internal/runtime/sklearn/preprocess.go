@@ -110,14 +110,15 @@ func buildMinMaxScaler(obj *pickle.Object) (any, error) {
 		}
 	}
 	if s.clip {
-		r, err := obj.Items("feature_range")
+		v, err := attrValue(obj, "feature_range")
 		if err != nil {
 			return nil, err
 		}
+		r, _ := sequenceItems(v)
 		lo, okLo := pickle.ToFloat(itemOrNil(r, 0))
 		hi, okHi := pickle.ToFloat(itemOrNil(r, 1))
 		if len(r) != 2 || !okLo || !okHi {
-			return nil, fmt.Errorf("feature_range: want two numbers, got %d items", len(r))
+			return nil, fmt.Errorf("feature_range: want two numbers, got %s", pickle.TypeName(v))
 		}
 		if !(lo < hi) {
 			return nil, fmt.Errorf("feature_range (%v, %v): minimum must be below maximum", lo, hi)

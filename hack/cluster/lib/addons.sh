@@ -30,7 +30,41 @@ addon_metrics_server() {
   kctl wait --for=condition=Available apiservice/v1beta1.metrics.k8s.io --timeout=120s >/dev/null \
     || die "APIService v1beta1.metrics.k8s.io not Available"
   # Available only means the server answers; the HPA needs actual samples.
-  wait_for "node metrics (kubectl top node)" 120 kctl top node "$NODE_NAME"
+  wait_for "node metrics (kubectl top node)" 120 kctl top node "$NODE_NAME" \
+    || die "metrics-server serves no node metrics"
+}
+
+# prom_query <url-encoded promql>: an instant query through the API server's service proxy.
+prom_query() {
+  kctl get --raw "/api/v1/namespaces/monitoring/services/prometheus:9090/proxy/api/v1/query?query=$1"
+}
+# up{job="kubernetes-pods",namespace="kube-system"}==1
+coredns_scraped() {
+  prom_query 'up%7Bjob%3D%22kubernetes-pods%22%2Cnamespace%3D%22kube-system%22%7D%3D%3D1' | grep -q '"pod":"coredns-'
+}
+
+addon_prometheus() {
+  kctl apply -f "$HARNESS/manifests/prometheus.yaml" >/dev/null
+  rollout monitoring prometheus 180s
+  # Proves pod discovery through the Kubernetes API: the CoreDNS pods carry the
+  # prometheus.io/scrape annotation and must be up as scrape targets.
+  wait_for "Prometheus scraping CoreDNS pods found by kubernetes_sd" 120 coredns_scraped \
+    || die "Prometheus does not scrape the annotated CoreDNS pods"
+}
+
+custom_metric_readable() {
+  kctl get --raw '/apis/custom.metrics.k8s.io/v1beta1/namespaces/kube-system/pods/*/process_cpu_seconds_per_second' \
+    | grep -q '"value"'
+}
+
+addon_prometheus_adapter() {
+  kctl apply -f "$HARNESS/manifests/prometheus-adapter.yaml" >/dev/null
+  rollout monitoring prometheus-adapter 180s
+  kctl wait --for=condition=Available apiservice/v1beta1.custom.metrics.k8s.io --timeout=120s >/dev/null \
+    || die "APIService v1beta1.custom.metrics.k8s.io not Available"
+  # A custom metric every cluster has: CoreDNS' process CPU counter as a per-second rate.
+  wait_for "custom metric pods/process_cpu_seconds_per_second" 120 custom_metric_readable \
+    || die "custom.metrics.k8s.io serves no process_cpu_seconds_per_second for kube-system pods"
 }
 
 start_addons() {

@@ -315,11 +315,15 @@ func (m *logisticRegression) probabilities(out []float64) {
 	}
 }
 
-// expit is scipy.special.expit as scipy 1.10 computes it.
-func expit(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+// expit is scipy.special.expit as scipy 1.10 computes it, 1/(1+exp(-x)), with
+// exp rounded as glibc rounds it (glibcExp), so OvR probabilities are sklearn's
+// to the bit.
+func expit(x float64) float64 { return 1 / (1 + glibcExp(-x)) }
 
 // softmax replaces v by its softmax in place, in sklearn.utils.extmath.softmax's
 // order of operations: subtract the maximum, exponentiate, divide by the sum.
+// numpy's np.exp is glibc's exp except on CPUs with AVX-512, where numpy uses its
+// own vector exp; there about one value in six differs by an ulp.
 func softmax(v []float64) {
 	m := v[0]
 	for _, x := range v[1:] {
@@ -328,7 +332,7 @@ func softmax(v []float64) {
 		}
 	}
 	for i := range v {
-		v[i] = math.Exp(v[i] - m)
+		v[i] = glibcExp(v[i] - m)
 	}
 	s := pairwiseSum(v)
 	for i := range v {

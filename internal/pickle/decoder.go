@@ -773,7 +773,7 @@ func (d *decoder) typeName(v any) string {
 
 // smallDict is the size up to which SETITEMS looks for duplicate keys by scanning;
 // larger dicts get an index so that a hostile dict of n keys costs O(n), not O(n²).
-const smallDict = 16
+const smallDict = 64
 
 // setItems stores key/value pairs as Python's dict does: a repeated key replaces
 // the value in place.

@@ -327,7 +327,7 @@ func TestBudgetBoundsMemoAmplification(t *testing.T) {
 	q := newPK(4)
 	q.bin(make([]byte, 1<<16)).op(opMemoize, opPop).op(opMark)
 	for i := 0; i < 1000; i++ {
-		q.global("numpy.core.numeric", "_frombuffer").op(opMark).op(opBinGet, 0).dtype("u1", "|").int(1 << 16).op(opTuple1).str("C").op(opTuple, opReduce)
+		q.global("numpy.core.numeric", "_frombuffer").op(opMark).op(opBinGet, 0).dtype("u1", "|").int(1<<16).op(opTuple1).str("C").op(opTuple, opReduce)
 	}
 	q.op(opList, opStop)
 	_, err := DecodeBytes(q.Bytes(), Options{MaxBytes: 8 << 20})

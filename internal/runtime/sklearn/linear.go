@@ -217,7 +217,7 @@ func logisticIsMultinomial(obj *pickle.Object, nClasses int) (bool, error) {
 		return false, nil
 	case "multinomial":
 		return true, nil
-	case "auto":
+	case "auto", "deprecated":
 		if nClasses <= 2 {
 			return false, nil
 		}
@@ -225,9 +225,14 @@ func logisticIsMultinomial(obj *pickle.Object, nClasses int) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		if mode == "deprecated" {
+			// The default from sklearn 1.5 on, where only liblinear is still
+			// one-vs-rest.
+			return solver != "liblinear", nil
+		}
 		return solver != "liblinear" && solver != "newton-cholesky", nil
 	}
-	return false, fmt.Errorf("multi_class %q is not one of ovr, multinomial, auto", mode)
+	return false, fmt.Errorf("multi_class %q is not one of ovr, multinomial, auto, deprecated", mode)
 }
 
 func (m *logisticRegression) NumFeatures() int { return m.f.nFeatures }

@@ -126,6 +126,8 @@ func TestLogisticProbabilities(t *testing.T) {
 		{"auto multiclass", logReg("auto", i8(0, 1, 2), f8([]int{3, 2}, 0, 0, 1, 0, 0, 1), f8([]int{3}, 0, 0, 0)), []float64{math.Log(2), math.Log(5)}, []float64{0.125, 0.25, 0.625}, 2},
 		// decisions (0, ln3, -ln3) → sigmoids (1/2, 3/4, 1/4) → normalised (1/3, 1/2, 1/6).
 		{"ovr multiclass", logReg("ovr", i8(0, 1, 2), f8([]int{3, 2}, 0, 0, 1, 0, -1, 0), f8([]int{3}, 0, 0, 0)), []float64{ln3, 0}, []float64{1.0 / 3, 0.5, 1.0 / 6}, 1},
+		{"auto newton-cholesky is ovr", with(logReg("auto", i8(0, 1, 2), f8([]int{3, 2}, 0, 0, 1, 0, -1, 0), f8([]int{3}, 0, 0, 0)), "solver", "newton-cholesky"), []float64{ln3, 0}, []float64{1.0 / 3, 0.5, 1.0 / 6}, 1},
+		{"sklearn 1.5 default is multinomial", logReg("deprecated", i8(0, 1, 2), f8([]int{3, 2}, 0, 0, 1, 0, 0, 1), f8([]int{3}, 0, 0, 0)), []float64{math.Log(2), math.Log(5)}, []float64{0.125, 0.25, 0.625}, 2},
 		{"auto liblinear is ovr", with(logReg("auto", i8(0, 1, 2), f8([]int{3, 2}, 0, 0, 1, 0, -1, 0), f8([]int{3}, 0, 0, 0)), "solver", "liblinear"), []float64{ln3, 0}, []float64{1.0 / 3, 0.5, 1.0 / 6}, 1},
 		// A tie between the two largest decisions goes to the first, as np.argmax.
 		{"tie", logReg("ovr", i8(0, 1, 2), f8([]int{3, 2}, 0, 0, 1, 0, 1, 0), f8([]int{3}, 0, 0, 0)), []float64{ln3, 0}, []float64{0.25, 0.375, 0.375}, 1},

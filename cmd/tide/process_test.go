@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildTide compiles the real binary once for the process tests.
+func buildTide(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "tide")
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServeProcess runs `tide serve model.joblib` as a user would: it answers the
+// tutorial's request, and SIGTERM drains it to exit status 0.
+func TestServeProcess(t *testing.T) {
+	bin := buildTide(t)
+	addr := freeAddr(t)
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "serve", "--http-addr", addr, "--log-format", "json", "../../internal/server/testdata/fraud_logreg.joblib")
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	base := "http://" + addr
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/v2/health/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp, err := http.Post(base+"/predict", "application/json", strings.NewReader(`{"feature1": 0.5, "feature2": -1.2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != `{"prediction":[0]}` {
+		t.Fatalf("predict: %s", body)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v; stderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not exit after SIGTERM")
+	}
+	if !strings.Contains(stderr.String(), `"msg":"drained, exiting"`) {
+		t.Errorf("no drain log line in:\n%s", stderr.String())
+	}
+}
+
+// TestServeErrors: a user's mistake is one line on stderr and a non-zero exit.
+func TestServeErrors(t *testing.T) {
+	bin := buildTide(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "evil.pkl"), []byte("cposix\nsystem\n(S'echo pwned'\ntR."), 0o644)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve"}, "serve takes one PATH"},
+		{[]string{"serve", filepath.Join(dir, "missing.pkl")}, "no such file"},
+		{[]string{"serve", "--http-addr", "nonsense", filepath.Join(dir, "evil.pkl")}, "listen on nonsense"},
+		{[]string{"serve", "--log-level", "loud", filepath.Join(dir, "evil.pkl")}, "--log-level"},
+		{[]string{"serve", "--bogus", "x"}, "unknown flag: --bogus"},
+	}
+	for _, c := range cases {
+		var stderr bytes.Buffer
+		cmd := exec.Command(bin, c.args...)
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		msg := strings.TrimSpace(stderr.String())
+		if err == nil || !strings.Contains(msg, c.want) || strings.Contains(msg, "\n") {
+			t.Errorf("tide %v: err=%v stderr=%q, want one line with %q", c.args, err, msg, c.want)
+		}
+	}
+	// A malicious pickle: the process keeps serving, reports the model as failed,
+	// and names the refused class; nothing runs.
+	addr := freeAddr(t)
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "serve", "--http-addr", addr, filepath.Join(dir, "evil.pkl"))
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var got string
+	for i := 0; i < 100; i++ {
+		resp, err := http.Get(fmt.Sprintf("http://%s/v2/models/evil/ready", addr))
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got = fmt.Sprintf("%d %s", resp.StatusCode, b)
+			if strings.Contains(stderr.String(), "model failed to load") {
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.HasPrefix(got, "503") || !strings.Contains(stderr.String(), "posix.system") {
+		t.Fatalf("evil pickle: ready=%q stderr:\n%s", got, stderr.String())
+	}
+}

@@ -10,7 +10,7 @@
 //	float → float64       str → string            bytes, bytearray → []byte
 //	tuple → Tuple         list → *List            dict → *Dict      set, frozenset → *List
 //	numpy.ndarray (pickled or joblib-wrapped) → *NDArray
-//	numpy.dtype → *Dtype  numpy scalar → bool, int64, uint64 or float64
+//	numpy.dtype → *Dtype  numpy scalar → bool, int64, uint64 or float64 (str_ → string, bytes_ → []byte)
 //	an allowed class instance → *Object
 //	a bare reference to an allowed class/function → Global
 //

@@ -239,7 +239,7 @@ func describeDtype(d *Dtype) any {
 		}
 		fields = fs
 	}
-	return map[string]any{"kind": string(rune(d.Kind)), "itemsize": d.ItemSize, "big_endian": d.BigEndian, "fields": fields}
+	return map[string]any{"kind": string(rune(d.Kind)), "itemsize": d.ItemSize, "str": d.String(), "big_endian": d.BigEndian, "fields": fields}
 }
 
 // normalizeJSON round-trips v through JSON so that it compares with a decoded file.

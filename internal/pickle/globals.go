@@ -218,7 +218,12 @@ func (d *decoder) build(inst, state any) (any, error) {
 		}
 		if prev, ok := x.State.(*Dict); ok {
 			if next, ok := state.(*Dict); ok && prev != next {
-				// A second BUILD updates __dict__ as Python's default does.
+				// A second BUILD updates __dict__ as Python's default does. A
+				// memoized dict can be merged again and again for a few bytes
+				// each, so the merge is paid for.
+				if err := d.charge(32 * len(next.Keys)); err != nil {
+					return nil, err
+				}
 				for i, k := range next.Keys {
 					if err := d.setItems(prev, []any{k, next.Values[i]}); err != nil {
 						return nil, err

@@ -314,8 +314,14 @@ func (d *Dtype) String() string {
 	if d.BigEndian {
 		order = '>'
 	}
-	if d.ItemSize <= 1 || d.Kind == 'O' {
+	if d.ItemSize <= 1 || d.Kind == 'O' || d.Kind == 'S' || d.Kind == 'V' {
 		order = '|'
+	}
+	switch d.Kind {
+	case 'O':
+		return "|O"
+	case 'U': // numpy counts characters, not bytes
+		return fmt.Sprintf("%cU%d", order, d.ItemSize/4)
 	}
 	return fmt.Sprintf("%c%c%d", order, d.Kind, d.ItemSize)
 }

@@ -16,7 +16,7 @@ digits of the IEEE bits"}; {"str": s}; {"bytes": hex}; {"tuple": [...]}; {"list"
 [...]} (sets too: the Go decoder gives sets as lists); {"dict": [[k, v], ...]};
 {"ndarray": {"dtype": D, "shape": [...], "data": hex of the C-order bytes} or
 "objects": [...] for object arrays}; {"dtype": D} with D = {"kind", "itemsize",
-"big_endian", "fields": [[name, D, offset], ...] or null}; {"global": "module.name"};
+"str", "big_endian", "fields": [[name, D, offset], ...] or null}; {"global": "module.name"};
 {"object": "module.name", "args": [...], "kwargs": ..., "state": ...} for instances
 of allowed classes, recorded the way the decoder records them.
 
@@ -102,7 +102,7 @@ def ddesc(dt):
     fields = None
     if dt.names is not None:
         fields = [[n, ddesc(dt.fields[n][0]), dt.fields[n][1]] for n in dt.names]
-    return {"kind": dt.kind, "itemsize": dt.itemsize,
+    return {"kind": dt.kind, "itemsize": dt.itemsize, "str": dt.str,
             "big_endian": dt.byteorder == ">", "fields": fields}
 
 

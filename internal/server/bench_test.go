@@ -1,0 +1,79 @@
+package server
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/tensor"
+)
+
+func benchServer(b *testing.B, file string) *Server {
+	b.Helper()
+	repo, err := repository.Open("testdata/"+file, quietLog())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := New(repo, Options{}, quietLog())
+	s.LoadModels(context.Background())
+	if !s.IsReady() {
+		b.Fatalf("not ready: %+v", repo.Index())
+	}
+	return s
+}
+
+// benchHandler measures one request through the whole HTTP handler (decode, model,
+// encode, metrics), without the network.
+func benchHandler(b *testing.B, s *Server, path, body string) {
+	b.ReportAllocs()
+	req := httptest.NewRequest("POST", path, nil)
+	for i := 0; i < b.N; i++ {
+		r := req.Clone(context.Background())
+		r.Body = nopCloser{strings.NewReader(body)}
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, r)
+		if rec.Code != 200 {
+			b.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+type nopCloser struct{ *strings.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+func BenchmarkSeedPredict(b *testing.B) {
+	for _, m := range []string{"fraud_logreg", "fraud_rf"} {
+		b.Run(m, func(b *testing.B) {
+			benchHandler(b, benchServer(b, m+".joblib"), "/predict", `{"feature1": 0.5, "feature2": -1.2}`)
+		})
+	}
+}
+
+func BenchmarkOIPInfer(b *testing.B) {
+	s := benchServer(b, "fraud_logreg.joblib")
+	benchHandler(b, s, "/v2/models/fraud_logreg/infer",
+		`{"id":"1","inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[0.5,-1.2]}]}`)
+}
+
+func BenchmarkKServeV1Predict(b *testing.B) {
+	s := benchServer(b, "fraud_logreg.joblib")
+	benchHandler(b, s, "/v1/models/fraud_logreg:predict", `{"instances":[[0.5,-1.2]]}`)
+}
+
+// BenchmarkModelDirect is the model alone, the baseline the protocol overhead is
+// measured against (BenchmarkOIPInfer minus this).
+func BenchmarkModelDirect(b *testing.B) {
+	s := benchServer(b, "fraud_logreg.joblib")
+	v, _ := s.repo.Get("fraud_logreg", "")
+	m, _, _ := v.Model()
+	in := []*tensor.Tensor{{Name: "input", Datatype: tensor.FP64, Shape: []int64{1, 2}, Data: []float64{0.5, -1.2}}}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Predict(context.Background(), in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

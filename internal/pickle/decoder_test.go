@@ -5,8 +5,10 @@ import (
 	"compress/zlib"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -379,5 +381,45 @@ func TestZFile(t *testing.T) {
 	v, err := LoadBytes(buf.Bytes(), Options{})
 	if err != nil || v != int64(7) {
 		t.Fatalf("got %v, %v; want 7", v, err)
+	}
+}
+
+// TestNothingRuns decodes payloads that would create a file if anything in them
+// were executed: refused by default, recorded (and still not run) when the
+// caller allows everything.
+func TestNothingRuns(t *testing.T) {
+	marker := t.TempDir() + "/pwned"
+	cmd := "touch " + marker
+	payloads := map[string][]byte{
+		"protocol 0 GLOBAL": []byte("cposix\nsystem\n(V" + cmd + "\ntR."),
+		"protocol 0 INST":   []byte("(V" + cmd + "\niposix\nsystem\n."),
+		"protocol 4 STACK_GLOBAL": newPK(4).str("os").str("system").op(opStackGlobal).
+			str(cmd).op(opTuple1, opReduce).stop(),
+		"subprocess via OBJ": newPK(2).op(opMark).global("subprocess", "Popen").
+			op(opEmptyList).str("sh").op(opAppend).str("-c").op(opAppend).str(cmd).op(opAppend).op(opObj).stop(),
+		"hidden in BUILD state": newPK(2).global("__main__", "P").op(opEmptyTuple, opNewObj).
+			op(opEmptyDict).str("x").global("posix", "system").str(cmd).op(opTuple1, opReduce, opSetItem, opBuild).stop(),
+	}
+	for name, data := range payloads {
+		t.Run(name, func(t *testing.T) {
+			_, err := DecodeBytes(data, Options{Allow: allowMain})
+			var na *NotAllowedError
+			if !errors.As(err, &na) {
+				t.Fatalf("error %v, want a refusal", err)
+			}
+			if !strings.Contains(err.Error(), `refusing to load "`+na.Module+"."+na.Name+`"`) {
+				t.Fatalf("error %q does not name the class", err)
+			}
+			v, err := DecodeBytes(data, Options{Allow: allowAll})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("%s exists: something ran", marker)
+			}
+			if !strings.Contains(fmt.Sprint(describe(v)), cmd) {
+				t.Fatalf("the call was not recorded: %v", describe(v))
+			}
+		})
 	}
 }

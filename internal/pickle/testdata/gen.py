@@ -25,6 +25,7 @@ versions (Debian 12: Python 3.11, numpy 1.24, joblib 1.2, scikit-learn 1.2).
 """
 
 import copyreg
+import io
 import json
 import os
 import pickle
@@ -301,7 +302,18 @@ def py2_numpy_array(arr):
             py2_string(raw) + b"tp10\nb.")
 
 
+def py2_proto2_array(arr):
+    """numpy under Python 2 with protocol 2: SHORT_BINSTRING/BINSTRING data."""
+    raw = arr.tobytes(order="C")
+    code = arr.dtype.str[1:].encode()
+    return (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\nq\x00cnumpy\nndarray\nq\x01K\x00\x85q\x02"
+            b"U\x01b\x87Rq\x03(K\x01" + b"".join(b"K%c" % s for s in arr.shape) + b"\x85cnumpy\ndtype\nq\x04"
+            b"U" + bytes([len(code)]) + code + b"K\x00K\x01\x87Rq\x05(K\x03U\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xff"
+            b"K\x00tb\x89T" + struct.pack("<I", len(raw)) + raw + b"tb.")
+
+
 PY2 = {
+    "py2_proto2_array_i8": py2_proto2_array(np.array([1, -2, 3], dtype="<i8")),
     "py2_array_f8": py2_numpy_array(np.array([1.5, -2.0, 1e-3])),
     "py2_array_fortran_i4": py2_numpy_array(np.asfortranarray(np.arange(6, dtype="<i4").reshape(2, 3))),
     "py2_object": (b"ccopy_reg\n_reconstructor\np0\n(c__main__\nPoint\np1\nc__builtin__\nobject\np2\n"
@@ -323,6 +335,38 @@ def main():
                      ("gzip", dict(compress=("gzip", 3))), ("bz2", dict(compress=("bz2", 3))),
                      ("proto0", dict(compress=0, protocol=0)), ("proto2", dict(compress=0, protocol=2))]:
         write_joblib("arrays_joblib_%s.joblib" % name, arrays(for_joblib=True), **kw)
+    # joblib writes no alignment padding to a file object it cannot tell() on
+    # (numpy_array_alignment_bytes=None), and joblib <= 1.1 had no such attribute.
+    class Unseekable(io.RawIOBase):
+        def __init__(self):
+            self.buf = bytearray()
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.buf += b
+            return len(b)
+
+        def tell(self):
+            raise io.UnsupportedOperation("tell")
+
+    sink = Unseekable()
+    joblib.dump(arrays(for_joblib=True), sink)
+    value = joblib.load(io.BytesIO(bytes(sink.buf)))
+    write("arrays_joblib_unaligned.joblib", bytes(sink.buf), {"value": desc(value)})
+
+    wrapper = joblib.numpy_pickle.NumpyArrayWrapper
+    saved = wrapper.safe_get_numpy_array_alignment_bytes
+    wrapper.safe_get_numpy_array_alignment_bytes = lambda self: None
+    wrapper.__getstate__ = lambda self: {k: v for k, v in self.__dict__.items()
+                                         if k != "numpy_array_alignment_bytes"}
+    try:
+        write_joblib("arrays_joblib_v1_1.joblib", arrays(for_joblib=True))
+    finally:
+        wrapper.safe_get_numpy_array_alignment_bytes = saved
+        del wrapper.__getstate__
+
     for name in ("xz", "lzma"):
         joblib.dump(arrays(for_joblib=True), os.path.join(OUT, "arrays_joblib_%s.joblib" % name), compress=(name, 3))
         with open(os.path.join(OUT, "arrays_joblib_%s.json" % name), "w") as f:

@@ -12,8 +12,19 @@ import (
 
 func init() {
 	register("sklearn.linear_model._logistic.LogisticRegression", buildLogisticRegression)
-	register("sklearn.linear_model._base.LinearRegression", buildLinearRegressor)
-	register("sklearn.linear_model._ridge.Ridge", buildLinearRegressor)
+	register("sklearn.linear_model._logistic.LogisticRegressionCV", buildLogisticRegression)
+	register("sklearn.svm._classes.LinearSVC", buildLinearClassifier)
+	register("sklearn.linear_model._ridge.RidgeClassifier", buildLinearClassifier)
+	allowHelper("sklearn.preprocessing._label.LabelBinarizer") // RidgeClassifier's classes_
+	for _, c := range []string{
+		"sklearn.linear_model._base.LinearRegression",
+		"sklearn.linear_model._ridge.Ridge",
+		"sklearn.linear_model._ridge.RidgeCV",
+		"sklearn.linear_model._coordinate_descent.Lasso",
+		"sklearn.linear_model._coordinate_descent.ElasticNet",
+	} {
+		register(c, buildLinearRegressor)
+	}
 }
 
 // linearFunction is X·coefᵀ + intercept for a row-major n×nFeatures X.
@@ -180,6 +191,20 @@ func buildLogisticRegression(obj *pickle.Object) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	f, err := readClassifierFunction(obj, classes)
+	if err != nil {
+		return nil, err
+	}
+	multinomial, err := logisticIsMultinomial(obj, classes.Len())
+	if err != nil {
+		return nil, err
+	}
+	return &logisticRegression{f: f, classes: classes, multinomial: multinomial}, nil
+}
+
+// readClassifierFunction reads a linear classifier's decision function and checks
+// it against its classes: one row of coef_ for two classes, one per class above.
+func readClassifierFunction(obj *pickle.Object, classes Labels) (*linearFunction, error) {
 	f, err := readLinearFunction(obj)
 	if err != nil {
 		return nil, err
@@ -198,11 +223,7 @@ func buildLogisticRegression(obj *pickle.Object) (any, error) {
 	if f.nOutputs != wantRows {
 		return nil, fmt.Errorf("coef_ has %d rows for %d classes, want %d", f.nOutputs, k, wantRows)
 	}
-	multinomial, err := logisticIsMultinomial(obj, k)
-	if err != nil {
-		return nil, err
-	}
-	return &logisticRegression{f: f, classes: classes, multinomial: multinomial}, nil
+	return f, nil
 }
 
 // logisticIsMultinomial decides between softmax and one-vs-rest probabilities the
@@ -239,16 +260,7 @@ func (m *logisticRegression) NumFeatures() int { return m.f.nFeatures }
 func (m *logisticRegression) Classes() Labels  { return m.classes }
 
 func (m *logisticRegression) PredictIndex(X []float64, n int) []int {
-	idx := make([]int, n)
-	var scratch []float64
-	if m.f.nOutputs > 1 {
-		scratch = make([]float64, m.f.nOutputs)
-	}
-	p := m.f.nFeatures
-	for i := range idx {
-		idx[i] = m.decide(X[i*p:(i+1)*p], scratch)
-	}
-	return idx
+	return m.f.predictIndex(X, n)
 }
 
 func (m *logisticRegression) PredictProba(X []float64, n int) []float64 {
@@ -263,7 +275,7 @@ func (m *logisticRegression) predictInto(X []float64, n int, idx []int, proba []
 	k, p := m.classes.Len(), m.f.nFeatures
 	for i := 0; i < n; i++ {
 		row, out := X[i*p:(i+1)*p], proba[i*k:(i+1)*k]
-		c := m.decide(row, out)
+		c := m.f.classIndex(row, out)
 		if idx != nil {
 			idx[i] = c
 		}
@@ -271,14 +283,15 @@ func (m *logisticRegression) predictInto(X []float64, n int, idx []int, proba []
 	}
 }
 
-// decide computes one row's decision values and returns predict's class index:
-// decision > 0 for two classes, else the first argmax. dec receives the decision
-// values where probabilities expects them: all nClasses of them when there are
-// more than two classes; with two, the single value in dec[1] (dec may be nil).
-func (m *logisticRegression) decide(row, dec []float64) int {
-	if m.f.nOutputs == 1 {
+// classIndex computes one row's decision values and returns predict's class
+// index, as LinearClassifierMixin.predict does: decision > 0 for two classes,
+// else the first argmax. dec receives the decision values where
+// logisticRegression.probabilities expects them: all of them when there are more
+// than two classes; with two, the single value in dec[1] (dec may then be nil).
+func (f *linearFunction) classIndex(row, dec []float64) int {
+	if f.nOutputs == 1 {
 		var d [1]float64
-		m.f.eval(row, 1, d[:])
+		f.eval(row, 1, d[:])
 		if dec != nil {
 			dec[1] = d[0]
 		}
@@ -287,11 +300,25 @@ func (m *logisticRegression) decide(row, dec []float64) int {
 		}
 		return 0
 	}
-	m.f.eval(row, 1, dec)
+	f.eval(row, 1, dec)
 	return argmax(dec)
 }
 
-// probabilities turns one row's decision values, as decide left them, into
+// predictIndex is classIndex for every row of X.
+func (f *linearFunction) predictIndex(X []float64, n int) []int {
+	idx := make([]int, n)
+	var scratch []float64
+	if f.nOutputs > 1 {
+		scratch = make([]float64, f.nOutputs)
+	}
+	p := f.nFeatures
+	for i := range idx {
+		idx[i] = f.classIndex(X[i*p:(i+1)*p], scratch)
+	}
+	return idx
+}
+
+// probabilities turns one row's decision values, as classIndex left them, into
 // predict_proba's probabilities in place.
 func (m *logisticRegression) probabilities(out []float64) {
 	if m.f.nOutputs == 1 {
@@ -318,6 +345,63 @@ func (m *logisticRegression) probabilities(out []float64) {
 	for j := range out {
 		out[j] /= s
 	}
+}
+
+// linearClassifier is a linear classifier without predict_proba (LinearSVC,
+// RidgeClassifier): it serves predict only, the sign or argmax of its decision
+// function.
+type linearClassifier struct {
+	f       *linearFunction
+	classes Labels
+}
+
+func buildLinearClassifier(obj *pickle.Object) (any, error) {
+	var classes Labels
+	var err error
+	if obj.Name == "RidgeClassifier" {
+		classes, err = ridgeClassifierClasses(obj)
+	} else {
+		classes, err = classesAttr(obj)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f, err := readClassifierFunction(obj, classes)
+	if err != nil {
+		return nil, err
+	}
+	return &linearClassifier{f: f, classes: classes}, nil
+}
+
+// ridgeClassifierClasses reads RidgeClassifier's classes, which it keeps on its
+// LabelBinarizer, refusing multilabel models (their predict is not one label).
+func ridgeClassifierClasses(obj *pickle.Object) (Labels, error) {
+	v, err := attrValue(obj, "_label_binarizer")
+	if err != nil {
+		return Labels{}, err
+	}
+	lb, ok := v.(*pickle.Object)
+	if !ok || lb.Name != "LabelBinarizer" {
+		return Labels{}, fmt.Errorf("_label_binarizer: want a LabelBinarizer, got %s", pickle.TypeName(v))
+	}
+	yType, err := stringAttr(lb, "y_type_")
+	if err != nil {
+		return Labels{}, fmt.Errorf("_label_binarizer: %w", err)
+	}
+	if yType != "binary" && yType != "multiclass" {
+		return Labels{}, fmt.Errorf("%s targets are not supported", yType)
+	}
+	classes, err := classesAttr(lb)
+	if err != nil {
+		return Labels{}, fmt.Errorf("_label_binarizer: %w", err)
+	}
+	return classes, nil
+}
+
+func (c *linearClassifier) NumFeatures() int { return c.f.nFeatures }
+func (c *linearClassifier) Classes() Labels  { return c.classes }
+func (c *linearClassifier) PredictIndex(X []float64, n int) []int {
+	return c.f.predictIndex(X, n)
 }
 
 // expit is scipy.special.expit as scipy 1.10 computes it, 1/(1+exp(-x)), with

@@ -313,10 +313,8 @@ func TestBuildLinearRejectsMalformed(t *testing.T) {
 // OpenBLAS's summation order, so on the machine that wrote the fixtures they agree
 // to the bit.
 func TestDecisionFunctionBits(t *testing.T) {
-	paths, _ := filepath.Glob(filepath.Join(fixtureDir, "lr_*.json"))
-	if len(paths) == 0 {
-		t.Fatal("no logistic regression fixtures")
-	}
+	paths, _ := filepath.Glob(filepath.Join(fixtureDir, "*.json"))
+	checked := 0
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -330,18 +328,30 @@ func TestDecisionFunctionBits(t *testing.T) {
 		if err := json.Unmarshal(b, &fx); err != nil {
 			t.Fatal(err)
 		}
+		if fx.Decision == nil {
+			continue
+		}
 		v, err := pickle.Load(filepath.Join(fixtureDir, fx.Files[0]), pickle.Options{Allow: allowed})
 		if err != nil {
 			t.Fatal(err)
 		}
-		lr := buildOK(t, v.(*pickle.Object)).(*logisticRegression)
+		var f *linearFunction
+		switch est := buildOK(t, v.(*pickle.Object)).(type) {
+		case *logisticRegression:
+			f = est.f
+		case *linearClassifier:
+			f = est.f
+		default:
+			continue // a pipeline: its decision is on transformed input
+		}
+		checked++
 		var want []float64
 		for _, x := range flattenJSON(t, fx.Decision) {
 			want = append(want, x.(float64))
 		}
 		X := flatten(fx.X)
-		got := make([]float64, len(fx.X)*lr.f.nOutputs)
-		lr.f.eval(X, len(fx.X), got)
+		got := make([]float64, len(fx.X)*f.nOutputs)
+		f.eval(X, len(fx.X), got)
 		exact := 0
 		for i := range want {
 			if got[i] == want[i] {
@@ -351,5 +361,71 @@ func TestDecisionFunctionBits(t *testing.T) {
 			}
 		}
 		t.Logf("%s: decision bit-exact %d/%d", fx.Files[0], exact, len(want))
+	}
+	if checked < 10 {
+		t.Errorf("only %d linear classifier fixtures have a decision function", checked)
+	}
+}
+
+const (
+	linearSVCClass       = "sklearn.svm._classes.LinearSVC"
+	ridgeClassifierClass = "sklearn.linear_model._ridge.RidgeClassifier"
+)
+
+func ridgeClassifier(yType string, classes *pickle.NDArray) *pickle.Object {
+	lb := obj("sklearn.preprocessing._label.LabelBinarizer", "neg_label", int64(-1), "pos_label", int64(1),
+		"sparse_output", false, "y_type_", yType, "sparse_input_", false, "classes_", classes)
+	return obj(ridgeClassifierClass, "n_features_in_", int64(2), "coef_", f8([]int{1, 2}, 1, -1),
+		"intercept_", 0.0, "_label_binarizer", lb)
+}
+
+func TestLinearClassifiers(t *testing.T) {
+	svc := obj(linearSVCClass, "n_features_in_", int64(2), "classes_", strs("lo", "mid", "hi"),
+		"coef_", f8([]int{3, 2}, 1, 0, 0, 1, -1, -1), "intercept_", f8([]int{3}, 0, 0, 0))
+	tests := []struct {
+		name  string
+		model *pickle.Object
+		x     []float64
+		want  []int
+	}{
+		{"LinearSVC argmax", svc, []float64{2, 1, 1, 2, -1, -1}, []int{0, 1, 2}},
+		{"RidgeClassifier sign", ridgeClassifier("binary", i8(4, 8)), []float64{2, 1, 1, 2, 1, 1}, []int{1, 0, 0}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			est := buildOK(t, tc.model)
+			if _, ok := est.(Classifier); ok {
+				t.Fatal("a decision-only classifier offers predict_proba")
+			}
+			lp := est.(LabelPredictor)
+			got := lp.PredictIndex(tc.x, len(tc.want))
+			for i := range tc.want {
+				if got[i] != tc.want[i] {
+					t.Fatalf("indices %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestBuildLinearClassifierRejectsMalformed(t *testing.T) {
+	tests := []struct {
+		name  string
+		model *pickle.Object
+		want  string
+	}{
+		{"multilabel", ridgeClassifier("multilabel-indicator", i8(0, 1)), "multilabel-indicator targets are not supported"},
+		{"no binarizer", with(ridgeClassifier("binary", i8(0, 1)), "-_label_binarizer", nil), "attribute _label_binarizer is missing"},
+		{"binarizer not an object", with(ridgeClassifier("binary", i8(0, 1)), "_label_binarizer", "x"), "want a LabelBinarizer, got str"},
+		{"binarizer without classes", with(ridgeClassifier("binary", i8(0, 1)), "_label_binarizer", obj("sklearn.preprocessing._label.LabelBinarizer", "y_type_", "binary")), "_label_binarizer: attribute classes_ is missing"},
+		{"svc rows vs classes", obj(linearSVCClass, "classes_", i8(0, 1, 2), "coef_", f8([]int{1, 2}, 1, 2), "intercept_", f8([]int{1}, 0)), "coef_ has 1 rows for 3 classes, want 3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := build(tc.model)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -187,6 +187,11 @@ func TestFixtures(t *testing.T) {
 					checkLabels(t, fx, outs[0])
 					exact, rel := compareFloats(t, "predict_proba", outs[1].Data.([]float64), flatten(fx.PredictProba))
 					t.Logf("%s: predict_proba bit-exact %d/%d, max relative error %.2g", name, exact, n*len(fx.PredictProba[0]), rel)
+				case fx.LabelType != "": // a classifier without predict_proba
+					if len(outs) != 1 {
+						t.Fatalf("%d outputs, want predict only", len(outs))
+					}
+					checkLabels(t, fx, outs[0])
 				case fx.Transform != nil:
 					if outs[0].Name != "transform" {
 						t.Errorf("output %q, want transform", outs[0].Name)

@@ -19,6 +19,14 @@ type NonFiniteAcceptor interface {
 	AcceptsNonFinite() (nan, inf bool)
 }
 
+// LabelPredictor is a classifier with predict but no predict_proba (LinearSVC,
+// RidgeClassifier). The model serves its "predict" output only.
+type LabelPredictor interface {
+	NumFeatures() int
+	Classes() Labels
+	IndexPredictor
+}
+
 // columnPredictor is implemented by regressors that know whether sklearn's
 // predict returns a column (n×1) rather than a vector for a single target: it
 // does when the model was fitted on a 2-D y.
@@ -54,6 +62,7 @@ type estimatorModel struct {
 	final stage
 
 	clf        Classifier
+	labelOnly  LabelPredictor // set instead of clf for classifiers without predict_proba
 	nClasses   int
 	labels     Labels
 	labelBytes [][]byte // labels.Strings as []byte, shared by every response
@@ -106,27 +115,22 @@ func newModel(est any, fileFeatures []string, cfg runtime.Config) (*estimatorMod
 	var outputs []model.TensorSpec
 	switch e := final.(type) {
 	case Classifier:
-		m.clf, m.labels, m.nClasses = e, e.Classes(), e.Classes().Len()
-		if m.nClasses == 0 {
-			return nil, fmt.Errorf("classifier has no classes")
-		}
-		dt := tensor.Int64
-		switch {
-		case m.labels.Floats != nil:
-			dt = tensor.FP64
-		case m.labels.Strings != nil:
-			dt = tensor.Bytes
-			m.labelBytes = make([][]byte, len(m.labels.Strings))
-			for i, s := range m.labels.Strings {
-				m.labelBytes[i] = []byte(s)
-			}
-		case m.labels.Bools != nil:
-			dt = tensor.Bool
+		m.clf = e
+		dt, err := m.setLabels(e.Classes())
+		if err != nil {
+			return nil, err
 		}
 		outputs = []model.TensorSpec{
 			{Name: predictName, Datatype: dt, Shape: []int64{-1}},
 			{Name: predictProbaName, Datatype: tensor.FP64, Shape: []int64{-1, int64(m.nClasses)}},
 		}
+	case LabelPredictor:
+		m.labelOnly = e
+		dt, err := m.setLabels(e.Classes())
+		if err != nil {
+			return nil, err
+		}
+		outputs = []model.TensorSpec{{Name: predictName, Datatype: dt, Shape: []int64{-1}}}
 	case Regressor:
 		m.reg = e
 		shape := []int64{-1}
@@ -178,6 +182,28 @@ func newModel(est any, fileFeatures []string, cfg runtime.Config) (*estimatorMod
 		Features: features,
 	}
 	return m, nil
+}
+
+// setLabels records a classifier's classes and returns the datatype of its
+// predict output: INT64, FP64, BYTES or BOOL as the labels are.
+func (m *estimatorModel) setLabels(l Labels) (tensor.Datatype, error) {
+	m.labels, m.nClasses = l, l.Len()
+	if m.nClasses == 0 {
+		return tensor.Invalid, fmt.Errorf("classifier has no classes")
+	}
+	switch {
+	case l.Ints != nil:
+		return tensor.Int64, nil
+	case l.Floats != nil:
+		return tensor.FP64, nil
+	case l.Strings != nil:
+		m.labelBytes = make([][]byte, len(l.Strings))
+		for i, s := range l.Strings {
+			m.labelBytes[i] = []byte(s)
+		}
+		return tensor.Bytes, nil
+	}
+	return tensor.Bool, nil
 }
 
 // chooseFeatures picks the feature names: the config's, else the file's, else
@@ -242,6 +268,12 @@ func (m *estimatorModel) Predict(ctx context.Context, inputs []*tensor.Tensor) (
 	switch {
 	case m.clf != nil:
 		return m.classify(X, n)
+	case m.labelOnly != nil:
+		b := m.newOutputBlock(1)
+		if err := m.setLabelTensor(b, m.labelOnly.PredictIndex(X, n), n); err != nil {
+			return nil, err
+		}
+		return b.ptrs[:1], nil
 	case m.reg != nil:
 		cols := 0
 		if m.reg2D {
@@ -345,15 +377,24 @@ func (m *estimatorModel) classify(X []float64, n int) ([]*tensor.Tensor, error) 
 			}
 		}
 	}
+	if err := m.setLabelTensor(b, idx, n); err != nil {
+		return nil, err
+	}
+	b.shapes[1], b.shapes[2] = int64(n), int64(m.nClasses)
+	b.ts[1].Datatype, b.ts[1].Shape, b.ts[1].Data = tensor.FP64, b.shapes[1:3:3], proba
+	return b.ptrs[:2], nil
+}
+
+// setLabelTensor fills b's first tensor with the labels of class indices idx.
+func (m *estimatorModel) setLabelTensor(b *outputBlock, idx []int, n int) error {
 	if len(idx) != n {
-		return nil, fmt.Errorf("classifier returned %d predictions for %d rows", len(idx), n)
+		return fmt.Errorf("classifier returned %d predictions for %d rows", len(idx), n)
 	}
 	for _, c := range idx {
 		if c < 0 || c >= m.nClasses {
-			return nil, fmt.Errorf("classifier predicted class index %d of %d", c, m.nClasses)
+			return fmt.Errorf("classifier predicted class index %d of %d", c, m.nClasses)
 		}
 	}
-
 	label := &b.ts[0]
 	switch {
 	case m.labels.Ints != nil:
@@ -381,10 +422,9 @@ func (m *estimatorModel) classify(X []float64, n int) ([]*tensor.Tensor, error) 
 		}
 		label.Datatype, label.Data = tensor.Bool, v
 	}
-	b.shapes = [4]int64{int64(n), int64(n), int64(m.nClasses)}
+	b.shapes[0] = int64(n)
 	label.Shape = b.shapes[0:1:1]
-	b.ts[1].Datatype, b.ts[1].Shape, b.ts[1].Data = tensor.FP64, b.shapes[1:3:3], proba
-	return b.ptrs[:2], nil
+	return nil
 }
 
 // matrixOutput returns one FP64 output of n rows, a vector when cols is 0.

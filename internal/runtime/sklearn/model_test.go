@@ -54,6 +54,8 @@ func TestModelMetadata(t *testing.T) {
 		{"string labels", with(binaryLogReg(), "classes_", strs("no", "yes")), []model.TensorSpec{spec("predict", tensor.Bytes, -1), spec("predict_proba", tensor.FP64, -1, 2)}},
 		{"float labels", with(binaryLogReg(), "classes_", f8([]int{2}, 0.5, 1.5)), []model.TensorSpec{spec("predict", tensor.FP64, -1), spec("predict_proba", tensor.FP64, -1, 2)}},
 		{"bool labels", with(binaryLogReg(), "classes_", &pickle.NDArray{Dtype: &pickle.Dtype{Kind: 'b', ItemSize: 1}, Shape: []int{2}, Data: []byte{0, 1}}), []model.TensorSpec{spec("predict", tensor.Bool, -1), spec("predict_proba", tensor.FP64, -1, 2)}},
+		{"decision-only classifier", obj(linearSVCClass, "classes_", i8(0, 1), "coef_", f8([]int{1, 2}, 1, 2), "intercept_", f8([]int{1}, 0)), []model.TensorSpec{spec("predict", tensor.Int64, -1)}},
+		{"decision-only classifier in a pipeline", pipe("s", standardScaler2(true, true), "svc", ridgeClassifier("binary", strs("a", "b"))), []model.TensorSpec{spec("predict", tensor.Bytes, -1)}},
 		{"regressor", obj(linRegClass, "coef_", f8([]int{2}, 1, 2), "intercept_", 0.0), []model.TensorSpec{spec("predict", tensor.FP64, -1)}},
 		{"regressor on a column", obj(linRegClass, "coef_", f8([]int{1, 2}, 1, 2), "intercept_", f8([]int{1}, 0)), []model.TensorSpec{spec("predict", tensor.FP64, -1, 1)}},
 		{"multi-target regressor", ridge3, []model.TensorSpec{spec("predict", tensor.FP64, -1, 3)}},

@@ -15,7 +15,8 @@ func init() { register(pipelineClass, buildPipeline) }
 // spliced in), then the final estimator.
 type pipeline struct {
 	transforms []namedTransformer
-	// final is a Classifier or Regressor; nil when the pipeline only transforms.
+	// final is a Classifier, LabelPredictor or Regressor; nil when the pipeline
+	// only transforms.
 	final     any
 	finalName string
 }
@@ -112,7 +113,7 @@ func buildPipeline(obj *pickle.Object) (any, error) {
 			}
 			p.transforms = append(p.transforms, e.transforms...)
 			p.final, p.finalName = e.final, e.finalName
-		case Classifier, Regressor:
+		case Classifier, LabelPredictor, Regressor:
 			if !last {
 				return nil, fmt.Errorf("step %q: %s is not a transformer, so it can only be the last step", s.name, s.est.Name)
 			}

@@ -36,9 +36,19 @@ import joblib  # noqa: E402
 import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
-from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge  # noqa: E402
+from sklearn.linear_model import (  # noqa: E402
+    ElasticNet,
+    Lasso,
+    LinearRegression,
+    LogisticRegression,
+    LogisticRegressionCV,
+    Ridge,
+    RidgeClassifier,
+    RidgeCV,
+)
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import MinMaxScaler, StandardScaler  # noqa: E402
+from sklearn.svm import LinearSVC  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "linear")
 SEED = 7
@@ -101,8 +111,11 @@ def classification(n_classes, p, rng_seed, weights=None, n=600):
     return X, y
 
 
-def write_case(name, est, X, fit_kind, feature_input=None):
-    """Save est in every format and its outputs on X as JSON."""
+ALL_FORMATS = (".joblib", ".z3.joblib", ".p2.pkl", ".p4.pkl", ".p5.pkl")
+
+
+def write_case(name, est, X, fit_kind, feature_input=None, formats=ALL_FORMATS):
+    """Save est in the given formats and its outputs on X as JSON."""
     Xin = X if feature_input is None else feature_input(X)
     doc = {
         "class": type(est).__module__ + "." + type(est).__name__,
@@ -118,7 +131,8 @@ def write_case(name, est, X, fit_kind, feature_input=None):
         pred = est.predict(Xin)
         doc["predict"] = pred.tolist()
         doc["label_type"] = {"i": "int", "f": "float", "U": "str", "O": "str", "b": "bool"}[pred.dtype.kind]
-        doc["predict_proba"] = est.predict_proba(Xin).tolist()
+        if hasattr(est, "predict_proba"):  # LinearSVC, RidgeClassifier: predict only
+            doc["predict_proba"] = est.predict_proba(Xin).tolist()
         if hasattr(est, "decision_function"):
             doc["decision"] = est.decision_function(Xin).tolist()
     elif fit_kind == "regressor":
@@ -126,18 +140,16 @@ def write_case(name, est, X, fit_kind, feature_input=None):
     else:
         doc["transform"] = est.transform(Xin).tolist()
 
-    files = []
-
-    def out(suffix):
-        files.append(name + suffix)
-        return os.path.join(OUT, name + suffix)
-
-    joblib.dump(est, out(".joblib"), compress=0)
-    joblib.dump(est, out(".z3.joblib"), compress=3)
-    for proto in (2, 4, 5):
-        with open(out(".p%d.pkl" % proto), "wb") as f:
-            pickle.dump(est, f, protocol=proto)
-    doc["files"] = files
+    for suffix in formats:
+        path = os.path.join(OUT, name + suffix)
+        if suffix == ".joblib":
+            joblib.dump(est, path, compress=0)
+        elif suffix == ".z3.joblib":
+            joblib.dump(est, path, compress=3)
+        else:
+            with open(path, "wb") as f:
+                pickle.dump(est, f, protocol=int(suffix[2]))
+    doc["files"] = [name + suffix for suffix in formats]
     with open(os.path.join(OUT, name + ".json"), "w") as f:
         json.dump(doc, f, separators=(",", ":"))
         f.write("\n")
@@ -253,6 +265,36 @@ def main():
     )
     write_case("std_scaler", StandardScaler().fit(X), eval_rows(X, 3, rng), "transform")
     write_case("minmax_scaler", MinMaxScaler(feature_range=(2, 5)).fit(X), eval_rows(X, 3, rng), "transform")
+
+    # More linear models that share the same decision function, in two
+    # serialisations each (the decoder is exercised by the cases above).
+    few = (".joblib", ".p4.pkl")
+    X, y = classification(3, 3, 11)
+    write_case(
+        "logreg_cv", LogisticRegressionCV(cv=3, max_iter=1000).fit(X, y),
+        eval_rows(X, 3, rng), "classifier", formats=few,
+    )
+    write_case("ridge_classifier", RidgeClassifier(alpha=0.5).fit(X, y), eval_rows(X, 3, rng), "classifier", formats=few)
+    X, y = classification(2, 4, 12)
+    write_case(
+        "linear_svc", LinearSVC(max_iter=20000).fit(X, np.array([-1, 1])[y]),
+        eval_rows(X, 4, rng), "classifier", formats=few,
+    )
+    write_case(
+        "ridge_classifier_strings_no_intercept",
+        RidgeClassifier(fit_intercept=False).fit(X, np.array(["ham", "spam"])[y]),
+        eval_rows(X, 4, rng), "classifier", formats=few,
+    )
+    X, y = classification(3, 4, 13)
+    write_case(
+        "linear_svc_strings",
+        LinearSVC(max_iter=20000).fit(X, np.array(["low", "mid", "high"])[y]),
+        eval_rows(X, 4, rng), "classifier", formats=few,
+    )
+    X, Y = make_regression(n_samples=300, n_features=4, n_targets=2, noise=3.0, random_state=14)
+    write_case("lasso", Lasso(alpha=0.1).fit(X, Y[:, 0]), eval_rows(X, 4, rng), "regressor", formats=few)
+    write_case("elasticnet_multi", ElasticNet(alpha=0.1).fit(X, Y), eval_rows(X, 4, rng), "regressor", formats=few)
+    write_case("ridge_cv", RidgeCV().fit(X, Y[:, 1]), eval_rows(X, 4, rng), "regressor", formats=few)
 
 
 if __name__ == "__main__":

@@ -50,24 +50,23 @@ func (f *forestRegressor) Predict(X []float64, n int) []float64 {
 }
 
 // averageTrees returns, for each of the n rows of X, the mean of the trees'
-// width leaf outputs: summed in tree order from zero, then divided once.
+// width leaf outputs: summed in tree order from zero, then divided once. The
+// loop runs tree by tree over all rows, so that a batch walks each tree while
+// it is in cache; each row still sees the trees in estimators_ order.
 func averageTrees(trees []*flatTree, nFeatures, width int, X []float64, n int) []float64 {
+	x32 := toFloat32(X[:n*nFeatures])
 	out := make([]float64, n*width)
-	row := make([]float32, nFeatures)
-	count := float64(len(trees))
-	for i := 0; i < n; i++ {
-		for j, v := range X[i*nFeatures : (i+1)*nFeatures] {
-			row[j] = float32(v)
-		}
-		acc := out[i*width : (i+1)*width]
-		for _, t := range trees {
-			for k, v := range t.outputs(row) {
+	for _, t := range trees {
+		for i := 0; i < n; i++ {
+			acc := out[i*width : (i+1)*width]
+			for k, v := range t.outputs(x32[i*nFeatures : (i+1)*nFeatures]) {
 				acc[k] += v
 			}
 		}
-		for k := range acc {
-			acc[k] /= count
-		}
+	}
+	count := float64(len(trees))
+	for i := range out {
+		out[i] /= count
 	}
 	return out
 }

@@ -1,9 +1,125 @@
 package sklearn
 
-import "testing"
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/tideserve/tide/internal/pickle"
+)
 
 // TestForestFixtures: RandomForest and ExtraTrees average their trees in
 // sklearn's order and must match it bit for bit.
 func TestForestFixtures(t *testing.T) {
 	runFixtures(t, bitExact, "rf_", "et_")
+}
+
+// benchModels are the serving tutorial's 100-tree, depth-8 RandomForest and a
+// 100-iteration HistGradientBoosting on the same data, too large to commit:
+// gen_trees.py --bench writes them, with sklearn's predict_proba on 256 rows,
+// once per test binary, or TIDE_TREE_BENCH_DIR names a folder it wrote before
+// (to benchmark on a machine without Python).
+type benchModels struct {
+	dir     string
+	X       []float64 // 256 rows × 2 features
+	rfProba []float64
+	hgbProb []float64
+}
+
+var (
+	benchOnce sync.Once
+	benchSet  *benchModels
+	benchErr  error
+)
+
+func loadBenchModels(b *testing.B) *benchModels {
+	b.Helper()
+	benchOnce.Do(func() {
+		dir := os.Getenv("TIDE_TREE_BENCH_DIR")
+		if dir == "" {
+			var err error
+			if dir, err = os.MkdirTemp("", "tide-bench-trees"); err != nil {
+				benchErr = err
+				return
+			}
+			out, err := exec.Command("/usr/bin/python3", "testdata/gen_trees.py", "--bench", dir).CombinedOutput()
+			if err != nil {
+				benchErr = fmt.Errorf("gen_trees.py --bench (needs Debian's python3-sklearn): %v: %s", err, out)
+				return
+			}
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, "bench.json"))
+		if err != nil {
+			benchErr = err
+			return
+		}
+		var doc struct {
+			X        [][]float64 `json:"X"`
+			RFProba  [][]float64 `json:"rf_proba"`
+			HGBProba [][]float64 `json:"hgb_proba"`
+		}
+		if benchErr = json.Unmarshal(raw, &doc); benchErr != nil {
+			return
+		}
+		benchSet = &benchModels{dir: dir}
+		for i := range doc.X {
+			benchSet.X = append(benchSet.X, doc.X[i]...)
+			benchSet.rfProba = append(benchSet.rfProba, doc.RFProba[i]...)
+			benchSet.hgbProb = append(benchSet.hgbProb, doc.HGBProba[i]...)
+		}
+	})
+	if benchErr != nil {
+		b.Skip(benchErr)
+	}
+	return benchSet
+}
+
+// benchClassifier loads one of the bench models and checks it against
+// sklearn's probabilities before it is timed.
+func benchClassifier(b *testing.B, file string, want []float64) Classifier {
+	m := loadBenchModels(b)
+	v, err := pickle.Load(filepath.Join(m.dir, file), pickle.Options{Allow: allowed})
+	if err != nil {
+		b.Fatal(err)
+	}
+	est, err := build(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := est.(Classifier)
+	n := len(m.X) / c.NumFeatures()
+	var agree agreement
+	for i, p := range c.PredictProba(m.X, n) {
+		agree.add(p, want[i], fmt.Sprintf("proba[%d]", i))
+	}
+	if agree.maxULP > 0 {
+		b.Fatalf("%s: %v against sklearn; worst %s", file, agree, agree.worst)
+	}
+	return c
+}
+
+func benchPredict(b *testing.B, c Classifier, X []float64, rows int) {
+	X = X[:rows*c.NumFeatures()]
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.PredictProba(X, rows)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
+}
+
+// BenchmarkRandomForest100Trees1Row is the tutorial's model answering one
+// request of one row (sklearn behind FastAPI: about 3.5 ms).
+func BenchmarkRandomForest100Trees1Row(b *testing.B) {
+	m := loadBenchModels(b)
+	benchPredict(b, benchClassifier(b, "bench_rf.joblib", m.rfProba), m.X, 1)
+}
+
+func BenchmarkRandomForest100Trees256Rows(b *testing.B) {
+	m := loadBenchModels(b)
+	benchPredict(b, benchClassifier(b, "bench_rf.joblib", m.rfProba), m.X, 256)
 }

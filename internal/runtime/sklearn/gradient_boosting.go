@@ -72,22 +72,21 @@ type gbEnsemble struct {
 	stages []*flatTree
 }
 
-// raw returns n×k raw predictions (sklearn's decision_function).
+// raw returns n×k raw predictions (sklearn's decision_function), stage by
+// stage over all rows so that a batch walks each tree while it is in cache.
 func (e *gbEnsemble) raw(X []float64, n int) []float64 {
+	x32 := toFloat32(X[:n*e.nFeatures])
 	out := make([]float64, n*e.k)
-	row := make([]float32, e.nFeatures)
 	for i := 0; i < n; i++ {
-		for j, v := range X[i*e.nFeatures : (i+1)*e.nFeatures] {
-			row[j] = float32(v)
-		}
-		acc := out[i*e.k : (i+1)*e.k]
-		copy(acc, e.init)
-		for s := 0; s < len(e.stages); s += e.k {
-			for j := range acc {
-				// The explicit conversion keeps the product rounded on its own,
-				// as in sklearn, even where Go could fuse it into the add.
-				acc[j] += float64(e.learningRate * e.stages[s+j].outputs(row)[0])
-			}
+		copy(out[i*e.k:(i+1)*e.k], e.init)
+	}
+	for s, tree := range e.stages {
+		j := s % e.k
+		for i := 0; i < n; i++ {
+			v := tree.outputs(x32[i*e.nFeatures : (i+1)*e.nFeatures])[0]
+			// The explicit conversion keeps the product rounded on its own,
+			// as in sklearn, even where Go could fuse it into the add.
+			out[i*e.k+j] += float64(e.learningRate * v)
 		}
 	}
 	return out

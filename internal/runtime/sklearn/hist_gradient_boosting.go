@@ -64,14 +64,16 @@ var hgbLinks = map[string]hgbLink{
 	"sklearn._loss.link.MultinomialLogit": linkMultinomial,
 }
 
-// histNode is one TreePredictor node, 32 bytes.
+// histNode is one TreePredictor node, 24 bytes.
 type histNode struct {
-	threshold float64 // splits: go left when x <= threshold
-	value     float64 // leaves: the (already shrunk) leaf value
+	// threshold is the split value (go left when x <= threshold); on a leaf it
+	// holds the leaf's (already shrunk) value instead.
+	threshold float64
 	// feature is the column compared at a split, or -1 on a leaf.
 	feature     int32
 	left, right int32
-	missingLeft bool // where NaN goes at this split
+	// missing is the child NaN goes to: left or right, per missing_go_to_left.
+	missing int32
 }
 
 // histTree is a TreePredictor whose every child index follows its parent and
@@ -84,18 +86,14 @@ func (t *histTree) predict(row []float64) float64 {
 	for {
 		n := &nodes[i]
 		if n.feature < 0 {
-			return n.value
+			return n.threshold
 		}
 		x := row[n.feature]
 		switch {
 		case x <= n.threshold:
 			i = n.left
 		case x != x: // NaN
-			if n.missingLeft {
-				i = n.left
-			} else {
-				i = n.right
-			}
+			i = n.missing
 		default:
 			i = n.right
 		}
@@ -116,17 +114,17 @@ type hgbEnsemble struct {
 // HistGradientBoosting validates X with force_all_finite=False.
 func (e *hgbEnsemble) AcceptsNonFinite() (nan, inf bool) { return true, true }
 
-// raw returns n×k raw predictions.
+// raw returns n×k raw predictions, tree by tree over all rows so that a
+// batch walks each tree while it is in cache.
 func (e *hgbEnsemble) raw(X []float64, n int) []float64 {
 	out := make([]float64, n*e.k)
 	for i := 0; i < n; i++ {
-		row := X[i*e.nFeatures : (i+1)*e.nFeatures]
-		acc := out[i*e.k : (i+1)*e.k]
-		copy(acc, e.baseline)
-		for s := 0; s < len(e.trees); s += e.k {
-			for j := range acc {
-				acc[j] += e.trees[s+j].predict(row)
-			}
+		copy(out[i*e.k:(i+1)*e.k], e.baseline)
+	}
+	for s, tree := range e.trees {
+		j := s % e.k
+		for i := 0; i < n; i++ {
+			out[i*e.k+j] += tree.predict(X[i*e.nFeatures : (i+1)*e.nFeatures])
 		}
 	}
 	return out
@@ -356,7 +354,7 @@ func decodeHistTree(v any, nFeatures int) (*histTree, error) {
 	t := &histTree{nodes: make([]histNode, n)}
 	for i := int64(0); i < n; i++ {
 		if cols["is_leaf"][i] != 0 {
-			t.nodes[i] = histNode{feature: -1, value: value[i]}
+			t.nodes[i] = histNode{feature: -1, threshold: value[i]}
 			continue
 		}
 		if cols["is_categorical"][i] != 0 {
@@ -369,12 +367,16 @@ func decodeHistTree(v any, nFeatures int) (*histTree, error) {
 		if f < 0 || f >= int64(nFeatures) {
 			return nil, fmt.Errorf("node %d: feature %d out of range (%d features)", i, f, nFeatures)
 		}
+		missing := r
+		if cols["missing_go_to_left"][i] != 0 {
+			missing = l
+		}
 		t.nodes[i] = histNode{
-			threshold:   threshold[i],
-			feature:     int32(f),
-			left:        int32(l),
-			right:       int32(r),
-			missingLeft: cols["missing_go_to_left"][i] != 0,
+			threshold: threshold[i],
+			feature:   int32(f),
+			left:      int32(l),
+			right:     int32(r),
+			missing:   int32(missing),
 		}
 	}
 	return t, nil

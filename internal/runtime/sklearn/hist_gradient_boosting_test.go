@@ -183,3 +183,13 @@ func TestHistGradientBoostingRejectsMalformed(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkHistGradientBoosting100Iter1Row(b *testing.B) {
+	m := loadBenchModels(b)
+	benchPredict(b, benchClassifier(b, "bench_hgb.joblib", m.hgbProb), m.X, 1)
+}
+
+func BenchmarkHistGradientBoosting100Iter256Rows(b *testing.B) {
+	m := loadBenchModels(b)
+	benchPredict(b, benchClassifier(b, "bench_hgb.joblib", m.hgbProb), m.X, 256)
+}

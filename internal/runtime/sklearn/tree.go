@@ -31,9 +31,12 @@ func init() {
 // treeLeaf marks a missing child in sklearn's node array (_tree.TREE_LEAF).
 const treeLeaf = -1
 
-// treeNode is one node of a flattened tree, 24 bytes, walked from index 0.
+// treeNode is one node of a flattened tree, 16 bytes, walked from index 0.
 type treeNode struct {
-	threshold float64
+	// threshold is the split's float64 threshold rounded down to a float32:
+	// for any float32 x, x <= threshold exactly when float64(x) <= the
+	// original, so the walk compares float32s and the nodes stay small.
+	threshold float32
 	// feature is the column compared at a split, or -1 on a leaf.
 	feature int32
 	// left and right are the children's indices. On a leaf, left is instead the
@@ -62,7 +65,7 @@ func (t *flatTree) leaf(row []float32) int {
 		if n.feature < 0 {
 			return int(n.left)
 		}
-		if float64(row[n.feature]) <= n.threshold {
+		if row[n.feature] <= n.threshold {
 			i = n.left
 		} else {
 			i = n.right
@@ -74,6 +77,16 @@ func (t *flatTree) leaf(row []float32) int {
 func (t *flatTree) outputs(row []float32) []float64 {
 	off := t.leaf(row)
 	return t.leafValues[off : off+t.width]
+}
+
+// float32Below is the largest float32 that is <= t (NaN stays NaN), the
+// float32 threshold equivalent to t for float32 inputs.
+func float32Below(t float64) float32 {
+	f := float32(t)
+	if float64(f) > t {
+		f = math.Nextafter32(f, float32(math.Inf(-1)))
+	}
+	return f
 }
 
 // toFloat32 rounds X to float32, as sklearn's check_array(dtype=np.float32)
@@ -223,7 +236,7 @@ func (t *sklearnTree) flatten(width int, leafOutputs func(node int, out []float6
 			continue
 		}
 		ft.nodes[i] = treeNode{
-			threshold: t.threshold[i],
+			threshold: float32Below(t.threshold[i]),
 			feature:   int32(t.feature[i]),
 			left:      int32(t.left[i]),
 			right:     int32(t.right[i]),

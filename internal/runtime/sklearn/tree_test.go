@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -402,6 +403,33 @@ func TestTreeThresholdUsesFloat32(t *testing.T) {
 	for _, tt := range tests {
 		if got := r.Predict([]float64{tt.x, 0}, 1)[0]; got != tt.want {
 			t.Errorf("x=%v: leaf %v, want %v", tt.x, got, tt.want)
+		}
+	}
+}
+
+// TestFloat32Below: comparing a float32 with the rounded-down threshold gives
+// the same answer as sklearn's float64 comparison, for every kind of value.
+func TestFloat32Below(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	special := []float64{0, math.Copysign(0, -1), 0.1, -0.1, 1e-45, 1e-46, -1e-46, math.MaxFloat32,
+		1e39, -1e39, math.Inf(1), math.Inf(-1), math.NaN(), math.SmallestNonzeroFloat64}
+	var thresholds, xs []float64
+	thresholds = append(thresholds, special...)
+	xs = append(xs, special...)
+	for i := 0; i < 2000; i++ {
+		v := (rng.Float64()*2 - 1) * math.Pow(10, float64(rng.IntN(80)-40))
+		thresholds = append(thresholds, v)
+		// x values on and around each threshold's float32 neighbours
+		f := float32(v)
+		xs = append(xs, float64(f), float64(math.Nextafter32(f, 0)), float64(math.Nextafter32(f, 1e38)))
+	}
+	for _, thr := range thresholds {
+		t32 := float32Below(thr)
+		for _, x := range xs {
+			x32 := float32(x)
+			if want, got := float64(x32) <= thr, x32 <= t32; got != want {
+				t.Fatalf("x=%v thr=%v: float32 compare says %v, float64 %v", x32, thr, got, want)
+			}
 		}
 	}
 }

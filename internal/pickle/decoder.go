@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 )
 
@@ -141,7 +142,7 @@ type decoder struct {
 
 	stack []any
 	marks []int // stack heights at each open MARK
-	memo  map[int]any
+	memo  memo
 
 	// nested is true for the pickle joblib writes for an object array: it is a
 	// plain pickle.load in joblib, so joblib's own wrappers are not honoured there.
@@ -159,7 +160,6 @@ func newDecoder(data []byte, opts Options, b *budget) *decoder {
 		opts:      opts,
 		data:      data,
 		budget:    b,
-		memo:      map[int]any{},
 		sets:      map[*List]bool{},
 		dictIndex: map[*Dict]map[any]int{},
 		built:     map[any]bool{},
@@ -643,7 +643,7 @@ func (d *decoder) step(op byte) error {
 		}
 		return d.memoPut(int(binary.LittleEndian.Uint32(b)))
 	case opMemoize:
-		return d.memoPut(len(d.memo))
+		return d.memoPut(d.memo.count)
 	case opGet:
 		line, err := d.readLine()
 		if err != nil {
@@ -781,6 +781,8 @@ func (d *decoder) setItems(dict *Dict, kv []any) error {
 	if len(kv)%2 != 0 {
 		return errors.New("odd number of items for a dict")
 	}
+	dict.Keys = slices.Grow(dict.Keys, len(kv)/2)
+	dict.Values = slices.Grow(dict.Values, len(kv)/2)
 	for i := 0; i < len(kv); i += 2 {
 		k, v := kv[i], kv[i+1]
 		if !hashable(k) {
@@ -818,20 +820,63 @@ func (d *decoder) setItems(dict *Dict, kv []any) error {
 	return nil
 }
 
+// memo is the pickle memo. Picklers number entries 0, 1, 2, ... so they live in
+// a slice; an index beyond the end (legal, but only a hand-made stream does it)
+// goes to a map, so that PUT 2³¹ cannot allocate 2³¹ slots.
+type memo struct {
+	dense  []memoSlot
+	sparse map[int]any
+	count  int
+}
+
+type memoSlot struct {
+	v   any
+	set bool
+}
+
+func (m *memo) get(idx int) (any, bool) {
+	if idx < len(m.dense) {
+		return m.dense[idx].v, m.dense[idx].set
+	}
+	v, ok := m.sparse[idx]
+	return v, ok
+}
+
+// put stores v, refusing a new entry beyond limit.
+func (m *memo) put(idx int, v any, limit int) bool {
+	if _, exists := m.get(idx); !exists {
+		if m.count >= limit {
+			return false
+		}
+		m.count++
+	}
+	switch {
+	case idx < len(m.dense):
+		m.dense[idx] = memoSlot{v, true}
+	case idx == len(m.dense):
+		m.dense = append(m.dense, memoSlot{v, true})
+	default:
+		if m.sparse == nil {
+			m.sparse = map[int]any{}
+		}
+		m.sparse[idx] = v
+	}
+	return true
+}
+
 func (d *decoder) memoPut(idx int) error {
 	v, err := d.peek()
 	if err != nil {
 		return err
 	}
-	if _, exists := d.memo[idx]; !exists && len(d.memo) >= d.opts.MaxMemo {
+	if !d.memo.put(idx, v, d.opts.MaxMemo) {
 		return fmt.Errorf("more than %d memo entries: %w", d.opts.MaxMemo, ErrTooLarge)
 	}
-	d.memo[idx] = v
 	return nil
 }
 
 func (d *decoder) memoGet(idx int) error {
-	v, ok := d.memo[idx]
+	v, ok := d.memo.get(idx)
 	if !ok {
 		return fmt.Errorf("memo key %d is not defined", idx)
 	}

@@ -140,6 +140,8 @@ func TestDecodeValues(t *testing.T) {
 		{"memo PUT/GET text", []byte("(lp0\ng0\na."), Options{}, recursive},
 		{"MEMOIZE/BINGET recursive list", []byte("\x80\x04]\x94h\x00a."), Options{}, recursive},
 		{"LONG_BINPUT/LONG_BINGET", []byte("\x80\x02K\x07r\x00\x00\x01\x000j\x00\x00\x01\x00."), Options{}, int64(7)},
+		{"sparse memo index", []byte("\x80\x02K\x07r\xff\xff\xff\xff0K\x08\x94j\xff\xff\xff\xff\x86."), Options{}, Tuple{int64(8), int64(7)}},
+		{"MEMOIZE counts entries", []byte("\x80\x04K\x01q\x05K\x02\x94h\x01."), Options{}, int64(2)},
 		{"FRAME is transparent", []byte("\x80\x04\x95\x03\x00\x00\x00\x00\x00\x00\x00K\x09."), Options{}, int64(9)},
 		{"INST records", []byte("(K\x01i__main__\nPoint\n."), Options{Allow: allowMain},
 			&Object{Module: "__main__", Name: "Point", Args: []any{int64(1)}}},

@@ -275,6 +275,7 @@ func TestBuildLinearRejectsMalformed(t *testing.T) {
 		{"coef_ truncated", with(good, "coef_", truncated), "holds only 20 bytes"},
 		{"coef_ negative shape", with(good, "coef_", f8([]int{-3, 2})), "invalid array shape"},
 		{"coef_ huge shape", with(good, "coef_", f8([]int{1 << 30, 1 << 30})), "invalid array shape"},
+		{"coef_ huge item size", with(good, "coef_", &pickle.NDArray{Dtype: &pickle.Dtype{Kind: 'f', ItemSize: 1 << 62}, Shape: []int{3, 2}, Data: make([]byte, 8)}), "holds only 8 bytes"},
 		{"coef_ without dtype", with(good, "coef_", &pickle.NDArray{Shape: []int{3, 2}}), "array has no dtype"},
 		{"object coef_ short", with(good, "coef_", &pickle.NDArray{Dtype: &pickle.Dtype{Kind: 'O'}, Shape: []int{3, 2}, Objects: []any{1.0}}), "holds 1 elements"},
 		{"intercept_ length", with(good, "intercept_", f8([]int{2}, 0, 0)), "intercept_ has shape [2], want [3]"},

@@ -57,8 +57,9 @@ func newModelFromValue(v any, cfg runtime.Config) (*estimatorModel, error) {
 // that uses them can never index out of range later. Their errors name the
 // attribute but not the class; build adds the class.
 
-// maxArrayElements bounds any array a model may carry (2^31 float64s is 16 GiB),
-// so that a forged shape cannot make the reader allocate without limit.
+// maxArrayElements bounds the element count a shape may claim, so that multiplying
+// out a forged shape cannot overflow. Allocation is bounded by the file itself:
+// checkArray requires the payload to hold every element the shape claims.
 const maxArrayElements = 1 << 31
 
 // attrValue returns a required attribute.
@@ -89,7 +90,7 @@ func checkArray(a *pickle.NDArray, name string) error {
 		}
 		return nil
 	}
-	if a.Dtype.ItemSize <= 0 || len(a.Data) < n*a.Dtype.ItemSize {
+	if a.Dtype.ItemSize <= 0 || len(a.Data)/a.Dtype.ItemSize < n {
 		return fmt.Errorf("%s: array of shape %v and dtype %s holds only %d bytes", name, a.Shape, a.Dtype, len(a.Data))
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -122,4 +123,61 @@ func BenchmarkRandomForest100Trees1Row(b *testing.B) {
 func BenchmarkRandomForest100Trees256Rows(b *testing.B) {
 	m := loadBenchModels(b)
 	benchPredict(b, benchClassifier(b, "bench_rf.joblib", m.rfProba), m.X, 256)
+}
+
+func forestObject(name string, members []any, classes ...int64) *pickle.Object {
+	state := dict("n_features_in_", int64(2), "n_outputs_", int64(1), "estimators_", &pickle.List{Items: members})
+	if classes != nil {
+		state.Set("classes_", i8Array(classes...))
+	}
+	return &pickle.Object{Module: "sklearn.ensemble._forest", Name: name, State: state}
+}
+
+// TestForestAverages: the mean of the members' leaf probabilities, summed in
+// order and divided once.
+func TestForestAverages(t *testing.T) {
+	members := []any{
+		treeClassifierObject(stump(0.5, []float64{1, 2}, []float64{3, 0}), 0, 1),
+		treeClassifierObject(stump(0.25, []float64{1, 1}, []float64{0, 5}), 0, 1),
+		treeClassifierObject(stump(0.75, []float64{0, 3}, []float64{7, 0}), 0, 1),
+	}
+	est, err := build(forestObject("ExtraTreesClassifier", members, 4, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// x=0.6: right of 0.5 and 0.25, left of 0.75.
+	got := est.(Classifier).PredictProba([]float64{0.6, 0}, 1)
+	want := []float64{(1.0 + 0 + 0) / 3, (0 + 1.0 + 1) / 3}
+	if got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("proba %v, want %v", got, want)
+	}
+}
+
+func TestForestRejectsMalformed(t *testing.T) {
+	good := treeClassifierObject(stump(0.5, []float64{1, 2}, []float64{3, 0}), 0, 1)
+	reg1 := treeRegressorObject(stump(0.5, []float64{1}, []float64{2}))
+	// A two-output regression tree: one leaf holding two targets.
+	reg2 := treeRegressorObject(&pickle.Object{Module: "sklearn.tree._tree", Name: "Tree",
+		Args: []any{int64(2), i8Array(1, 1), int64(2)},
+		State: dict("node_count", int64(1), "nodes", nodeArray(testNode{-1, -1, -2, -2}),
+			"values", f8Array([]int{1, 2, 1}, 1, 2))})
+	tests := []struct {
+		name string
+		obj  *pickle.Object
+		want string
+	}{
+		{"no trees", forestObject("RandomForestClassifier", nil, 0, 1), "estimators_ is empty"},
+		{"not a tree", forestObject("RandomForestClassifier", []any{good, "tree"}, 0, 1), "estimators_[1] is a str"},
+		{"foreign estimator", forestObject("RandomForestClassifier", []any{&pickle.Object{Module: "sklearn.linear_model._base", Name: "LinearRegression"}}, 0, 1), "not a decision tree"},
+		{"class count", forestObject("RandomForestClassifier", []any{good}, 0, 1, 2), "estimators_[0]: tree_ has 2 classes, classes_ has 3"},
+		{"targets differ", forestObject("RandomForestRegressor", []any{reg1, reg2}), "predicts 2 targets"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := build(tt.obj)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("build: %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
 }

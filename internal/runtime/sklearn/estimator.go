@@ -83,10 +83,26 @@ func LabelsFromArray(a *pickle.NDArray) (Labels, error) {
 		v, err := a.Strings()
 		return Labels{Strings: v}, err
 	case 'O':
+		// An object array (y given as a list of Python objects) keeps the type
+		// of its elements, which sklearn's predict returns as they are.
 		if len(a.Objects) > 0 {
-			if _, ok := a.Objects[0].(string); ok {
+			switch a.Objects[0].(type) {
+			case string, []byte:
 				v, err := a.Strings()
 				return Labels{Strings: v}, err
+			case bool:
+				bs := make([]bool, len(a.Objects))
+				for i, x := range a.Objects {
+					b, ok := x.(bool)
+					if !ok {
+						return Labels{}, fmt.Errorf("classes_ mixes bool and %s", pickle.TypeName(x))
+					}
+					bs[i] = b
+				}
+				return Labels{Bools: bs}, nil
+			case float64:
+				v, err := a.Float64s()
+				return Labels{Floats: v}, err
 			}
 		}
 		v, err := a.Int64s()

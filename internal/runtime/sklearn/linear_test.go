@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -426,6 +427,39 @@ func TestBuildLinearClassifierRejectsMalformed(t *testing.T) {
 			_, err := build(tc.model)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLabelsFromObjectArrays: classes_ stored as an object array keep their
+// elements' type, as sklearn's predict returns them.
+func TestLabelsFromObjectArrays(t *testing.T) {
+	objs := func(v ...any) *pickle.NDArray {
+		return &pickle.NDArray{Dtype: &pickle.Dtype{Kind: 'O', ItemSize: 8}, Shape: []int{len(v)}, Objects: v}
+	}
+	tests := []struct {
+		name string
+		arr  *pickle.NDArray
+		want Labels
+		err  bool
+	}{
+		{"str", objs("a", "b"), Labels{Strings: []string{"a", "b"}}, false},
+		{"bytes", objs([]byte("a"), []byte("b")), Labels{Strings: []string{"a", "b"}}, false},
+		{"int", objs(int64(3), int64(5)), Labels{Ints: []int64{3, 5}}, false},
+		{"float", objs(1.0, 2.5), Labels{Floats: []float64{1, 2.5}}, false},
+		{"bool", objs(false, true), Labels{Bools: []bool{false, true}}, false},
+		{"bool and int", objs(false, int64(1)), Labels{}, true},
+		{"str and int", objs("a", int64(1)), Labels{}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := LabelsFromArray(tc.arr)
+			if (err != nil) != tc.err {
+				t.Fatalf("err = %v, want error: %v", err, tc.err)
+			}
+			if !tc.err && !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("labels %+v, want %+v", got, tc.want)
 			}
 		})
 	}

@@ -193,6 +193,11 @@ func (d *decoder) run() (any, error) {
 			return v, nil
 		}
 		if err := d.step(op); err != nil {
+			if start == 0 {
+				if kind := compressionOf(d.data); kind != "" {
+					return nil, fmt.Errorf("pickle: the stream is %s-compressed: use Load or LoadBytes", kind)
+				}
+			}
 			var na *NotAllowedError
 			if errors.As(err, &na) {
 				return nil, fmt.Errorf("pickle: offset %d: %w", start, err)

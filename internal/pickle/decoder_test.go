@@ -425,3 +425,19 @@ func TestNothingRuns(t *testing.T) {
 		})
 	}
 }
+
+func TestDecodeReader(t *testing.T) {
+	v, err := Decode(bytes.NewReader([]byte("\x80\x02K\x2a.")), Options{})
+	if err != nil || v != int64(42) {
+		t.Fatalf("got %v, %v; want 42", v, err)
+	}
+	_, err = Decode(bytes.NewReader(bytes.Repeat([]byte("N"), 100)), Options{MaxBytes: 10})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("error %v, want ErrTooLarge", err)
+	}
+	// Decode takes a plain stream; compressed joblib files go through Load.
+	_, err = Decode(bytes.NewReader([]byte("\x78\x9c\x00")), Options{})
+	if err == nil || !strings.Contains(err.Error(), "zlib-compressed: use Load") {
+		t.Fatalf("error %v, want a hint to use Load", err)
+	}
+}

@@ -209,6 +209,19 @@ func decompress(data []byte, limit int64) ([]byte, error) {
 	return out, nil
 }
 
+// compressionOf names the compression a stream's first bytes announce, or "".
+func compressionOf(data []byte) string {
+	for _, c := range []struct {
+		magic []byte
+		name  string
+	}{{zlibMagic, "zlib"}, {gzipMagic, "gzip"}, {bz2Magic, "bz2"}, {xzMagic, "xz"}, {lzmaMagic, "lzma"}, {lz4Magic, "lz4"}, {zfileMagic, "ZF (zlib)"}} {
+		if bytes.HasPrefix(data, c.magic) {
+			return c.name
+		}
+	}
+	return ""
+}
+
 func unsupportedCompression(name string) error {
 	return fmt.Errorf("file is %s-compressed, which is not supported: re-save it with joblib.dump(..., compress=3) (zlib) or compress=0", name)
 }

@@ -355,6 +355,11 @@ func (a *NDArray) order() binary.ByteOrder {
 // Float64s converts every element of a numeric array to float64.
 func (a *NDArray) Float64s() ([]float64, error) {
 	n := a.Len()
+	if a.Dtype.Kind == 'O' {
+		if err := a.checkObjects(n); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]float64, n)
 	if a.Dtype.Kind == 'O' {
 		for i, v := range a.Objects {
@@ -380,6 +385,11 @@ func (a *NDArray) Float64s() ([]float64, error) {
 // of ints) to int64.
 func (a *NDArray) Int64s() ([]int64, error) {
 	n := a.Len()
+	if a.Dtype.Kind == 'O' {
+		if err := a.checkObjects(n); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]int64, n)
 	if a.Dtype.Kind == 'O' {
 		for i, v := range a.Objects {
@@ -417,6 +427,11 @@ func (a *NDArray) Int64s() ([]int64, error) {
 // str, as Go strings (numpy's 'U' arrays are UTF-32, NUL-padded).
 func (a *NDArray) Strings() ([]string, error) {
 	n := a.Len()
+	if a.Dtype.Kind == 'O' {
+		if err := a.checkObjects(n); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]string, n)
 	switch a.Dtype.Kind {
 	case 'O':
@@ -483,6 +498,15 @@ func (a *NDArray) Field(name string) (*NDArray, error) {
 		return &NDArray{Dtype: f.Dtype, Shape: append([]int(nil), a.Shape...), Data: data}, nil
 	}
 	return nil, fmt.Errorf("structured array has no field %q", name)
+}
+
+// checkObjects guards the object-array accessors against an array whose
+// Objects do not match its shape (the decoder never builds one; a caller might).
+func (a *NDArray) checkObjects(n int) error {
+	if len(a.Objects) != n {
+		return fmt.Errorf("object array of shape %v holds %d elements", a.Shape, len(a.Objects))
+	}
+	return nil
 }
 
 func (a *NDArray) checkNumeric(n int) error {

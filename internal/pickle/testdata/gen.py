@@ -238,6 +238,7 @@ def arrays(for_joblib=False):
         "empty_1d_i64": np.array([], dtype=np.int64),
         "structured": nodes,
         "structured_padded": np.zeros(2, dtype=packed),
+        "structured_big_endian": np.array([(1, 2.5), (-3, 1e10)], dtype=[("a", ">i4"), ("b", ">f8")]),
         "object": np.array(["a", 1, None, 2.5, ("t",)], dtype=object),
         "object_2d": np.array([["a", "b"], ["c", None]], dtype=object),
         "unicode": np.array(["", "abc", "日本"]),

@@ -12,7 +12,13 @@ For every case it trains a small model on synthetic data and writes
   <case>.p2.pkl      pickle protocol 2
   <case>.p4.pkl      pickle protocol 4
   <case>.p5.pkl      pickle protocol 5 (numpy's out-of-band-capable reducer, in band)
-  <case>.json        the input X and sklearn's own outputs on it
+  <case>.json        the input X, sklearn's predict / predict_proba / transform
+                     on it, decision_function for linear classifiers, and the
+                     list of model files
+
+(the later cases, which add estimators rather than serialisations, are written
+as .joblib and .p4.pkl only). The output is deterministic: rerunning the script
+rewrites the same bytes.
 
 and, for the tutorial's case, model.pkl exactly as the tutorial saves it
 (joblib.dump(model, "model.pkl")). X has at least 200 rows drawn like the training
@@ -277,7 +283,7 @@ def main():
     write_case("ridge_classifier", RidgeClassifier(alpha=0.5).fit(X, y), eval_rows(X, 3, rng), "classifier", formats=few)
     X, y = classification(2, 4, 12)
     write_case(
-        "linear_svc", LinearSVC(max_iter=20000).fit(X, np.array([-1, 1])[y]),
+        "linear_svc", LinearSVC(max_iter=20000, random_state=0).fit(X, np.array([-1, 1])[y]),
         eval_rows(X, 4, rng), "classifier", formats=few,
     )
     write_case(
@@ -288,7 +294,7 @@ def main():
     X, y = classification(3, 4, 13)
     write_case(
         "linear_svc_strings",
-        LinearSVC(max_iter=20000).fit(X, np.array(["low", "mid", "high"])[y]),
+        LinearSVC(max_iter=20000, random_state=0).fit(X, np.array(["low", "mid", "high"])[y]),
         eval_rows(X, 4, rng), "classifier", formats=few,
     )
     X, Y = make_regression(n_samples=300, n_features=4, n_targets=2, noise=3.0, random_state=14)

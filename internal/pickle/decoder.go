@@ -840,7 +840,7 @@ type memoSlot struct {
 }
 
 func (m *memo) get(idx int) (any, bool) {
-	if idx < len(m.dense) {
+	if idx >= 0 && idx < len(m.dense) {
 		return m.dense[idx].v, m.dense[idx].set
 	}
 	v, ok := m.sparse[idx]
@@ -856,7 +856,7 @@ func (m *memo) put(idx int, v any, limit int) bool {
 		m.count++
 	}
 	switch {
-	case idx < len(m.dense):
+	case idx >= 0 && idx < len(m.dense):
 		m.dense[idx] = memoSlot{v, true}
 	case idx == len(m.dense):
 		m.dense = append(m.dense, memoSlot{v, true})

@@ -151,7 +151,7 @@ func (d *decoder) shapeOf(v any) ([]int, error) {
 	shape := make([]int, len(items))
 	for i, it := range items {
 		n, ok := it.(int64)
-		if !ok || n < 0 || n > math.MaxInt32*int64(1<<16) {
+		if !ok || n < 0 || n > math.MaxInt32 {
 			return nil, fmt.Errorf("bad array dimension %v", it)
 		}
 		shape[i] = int(n)
@@ -163,21 +163,22 @@ func (d *decoder) shapeOf(v any) ([]int, error) {
 // (which also rules out overflow). Zero-size elements still count one byte each,
 // so that a 10¹²-element array of empty strings is refused too.
 func (d *decoder) elementCount(dt *Dtype, shape []int) (int, error) {
-	n := 1
+	left := d.budget.left
+	n := int64(1)
 	for _, s := range shape {
-		if s != 0 && n > int(d.budget.left)/s {
+		if s != 0 && n > left/int64(s) {
 			return 0, fmt.Errorf("array of shape %v is larger than the data limit: %w", shape, ErrTooLarge)
 		}
-		n *= s
+		n *= int64(s)
 	}
-	per := max(dt.ItemSize, 1)
+	per := int64(max(dt.ItemSize, 1))
 	if dt.Kind == 'O' {
 		per = 16
 	}
-	if n > 0 && per > int(d.budget.left)/n {
+	if n > 0 && per > left/n || n > math.MaxInt {
 		return 0, fmt.Errorf("array of shape %v of %s is larger than the data limit: %w", shape, dt, ErrTooLarge)
 	}
-	return n, nil
+	return int(n), nil
 }
 
 // fortranToC reorders column-major data to row-major.

@@ -13,7 +13,9 @@ import (
 // Unlike the other trees, HistGradientBoosting predicts on float64 X: each
 // TreePredictor node holds a float64 num_threshold, and a row goes left when
 // X[row, feature] <= num_threshold, or, when the value is NaN, when the node's
-// missing_go_to_left flag says so. Leaf values already include the learning
+// missing_go_to_left flag says so. Categorical splits send a row left when its
+// category is in the split's bitset, right when it is another category seen in
+// training, and the missing-value way otherwise. Leaf values already include the learning
 // rate. The raw prediction is _baseline_prediction plus every iteration's tree
 // output, added in order, which this reproduces bit for bit. The loss's
 // inverse link (exp, expit, softmax) uses glibcExp, the C library's exp, which
@@ -64,7 +66,7 @@ var hgbLinks = map[string]hgbLink{
 	"sklearn._loss.link.MultinomialLogit": linkMultinomial,
 }
 
-// histNode is one TreePredictor node, 24 bytes.
+// histNode is one TreePredictor node, 32 bytes.
 type histNode struct {
 	// threshold is the split value (go left when x <= threshold); on a leaf it
 	// holds the leaf's (already shrunk) value instead.
@@ -74,11 +76,39 @@ type histNode struct {
 	left, right int32
 	// missing is the child NaN goes to: left or right, per missing_go_to_left.
 	missing int32
+	// leftCats is, for a categorical split, the index in histTree.leftCats of
+	// the categories that go left; -1 for a numeric split.
+	leftCats int32
+}
+
+// categorySet is a bitset of category codes 0..255, as sklearn's
+// BITSET_DTYPE (8 × uint32).
+type categorySet [8]uint32
+
+func (s *categorySet) has(c uint8) bool { return s[c/32]>>(c%32)&1 != 0 }
+
+// categoryCode converts a raw categorical value to its code the way sklearn
+// 1.2's compiled predictor does: a C cast of the double to uint8, which
+// x86-64 code performs by truncating to int32 and keeping the low byte, and
+// which gives 0 for values from 2^31 up (out of int32's range). Negative
+// values and NaN never get here: they count as missing.
+func categoryCode(x float64) uint8 {
+	if x >= 0x1p31 {
+		return 0
+	}
+	return uint8(int32(x))
 }
 
 // histTree is a TreePredictor whose every child index follows its parent and
-// every feature is in range, checked when it was built.
-type histTree struct{ nodes []histNode }
+// every feature and bitset index is in range, checked when it was built.
+type histTree struct {
+	nodes []histNode
+	// leftCats holds the categorical splits' left-category sets.
+	leftCats []categorySet
+	// known is, per feature, the categories seen in training (nil for
+	// numeric features); shared by every tree of the model.
+	known []*categorySet
+}
 
 func (t *histTree) predict(row []float64) float64 {
 	nodes := t.nodes
@@ -90,6 +120,8 @@ func (t *histTree) predict(row []float64) float64 {
 		}
 		x := row[n.feature]
 		switch {
+		case n.leftCats >= 0:
+			i = t.categorical(n, x)
 		case x <= n.threshold:
 			i = n.left
 		case x != x: // NaN
@@ -97,6 +129,23 @@ func (t *histTree) predict(row []float64) float64 {
 		default:
 			i = n.right
 		}
+	}
+}
+
+// categorical routes x at a categorical split: NaN, negative values and
+// categories not seen in training take the missing-value way.
+func (t *histTree) categorical(n *histNode, x float64) int32 {
+	if x != x || x < 0 {
+		return n.missing
+	}
+	c := categoryCode(x)
+	switch {
+	case t.leftCats[n.leftCats].has(c):
+		return n.left
+	case t.known[n.feature].has(c):
+		return n.right
+	default:
+		return n.missing
 	}
 }
 
@@ -224,7 +273,8 @@ func readHGBEnsemble(obj *pickle.Object) (*hgbEnsemble, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := rejectCategorical(obj); err != nil {
+	known, err := knownCategories(obj, nFeatures)
+	if err != nil {
 		return nil, err
 	}
 	k, err := obj.Int("n_trees_per_iteration_")
@@ -266,7 +316,7 @@ func readHGBEnsemble(obj *pickle.Object) (*hgbEnsemble, error) {
 			return nil, fmt.Errorf("_predictors[%d] has %d trees, want %d", i, len(trees), e.k)
 		}
 		for j, tv := range trees {
-			t, err := decodeHistTree(tv, nFeatures)
+			t, err := decodeHistTree(tv, known)
 			if err != nil {
 				return nil, fmt.Errorf("_predictors[%d][%d]: %w", i, j, err)
 			}
@@ -300,31 +350,66 @@ func hgbLossLink(obj *pickle.Object) (hgbLink, error) {
 	return l, nil
 }
 
-// rejectCategorical refuses models fitted with categorical features, whose
-// splits test category bitsets rather than thresholds.
-func rejectCategorical(obj *pickle.Object) error {
+// knownCategories returns, per feature, the categories seen in training
+// (_bin_mapper.bin_thresholds_ of the features marked in is_categorical_, as
+// sklearn's make_known_categories_bitsets reads them), or nil for a numeric
+// feature. All nil when the model has no categorical features.
+func knownCategories(obj *pickle.Object, nFeatures int) ([]*categorySet, error) {
+	known := make([]*categorySet, nFeatures)
 	v, ok := obj.Attr("is_categorical_")
 	if !ok || v == nil {
-		return nil
+		return known, nil
 	}
 	a, ok := v.(*pickle.NDArray)
 	if !ok {
-		return fmt.Errorf("is_categorical_: want an array or None, got %s", pickle.TypeName(v))
+		return nil, fmt.Errorf("is_categorical_: want an array or None, got %s", pickle.TypeName(v))
 	}
 	flags, err := a.Int64s()
 	if err != nil {
-		return fmt.Errorf("is_categorical_: %w", err)
+		return nil, fmt.Errorf("is_categorical_: %w", err)
+	}
+	if len(flags) != nFeatures {
+		return nil, fmt.Errorf("is_categorical_ has %d flags for %d features", len(flags), nFeatures)
+	}
+	binMapper, err := obj.Object("_bin_mapper")
+	if err != nil {
+		return nil, err
+	}
+	thresholds, err := binMapper.Items("bin_thresholds_")
+	if err != nil {
+		return nil, fmt.Errorf("_bin_mapper: %w", err)
+	}
+	if len(thresholds) != nFeatures {
+		return nil, fmt.Errorf("_bin_mapper.bin_thresholds_ has %d entries for %d features", len(thresholds), nFeatures)
 	}
 	for f, c := range flags {
-		if c != 0 {
-			return fmt.Errorf("categorical features are not supported yet (feature %d is categorical)", f)
+		if c == 0 {
+			continue
 		}
+		arr, ok := thresholds[f].(*pickle.NDArray)
+		if !ok {
+			return nil, fmt.Errorf("_bin_mapper.bin_thresholds_[%d]: want an array, got %s", f, pickle.TypeName(thresholds[f]))
+		}
+		cats, err := arr.Float64s()
+		if err != nil {
+			return nil, fmt.Errorf("_bin_mapper.bin_thresholds_[%d]: %w", f, err)
+		}
+		set := &categorySet{}
+		for _, c := range cats {
+			if !(c >= 0) { // also NaN
+				return nil, fmt.Errorf("_bin_mapper.bin_thresholds_[%d]: invalid category %v", f, c)
+			}
+			code := categoryCode(c)
+			set[code/32] |= 1 << (code % 32)
+		}
+		known[f] = set
 	}
-	return nil
+	return known, nil
 }
 
 // decodeHistTree reads a TreePredictor's nodes array and checks every index.
-func decodeHistTree(v any, nFeatures int) (*histTree, error) {
+// known holds the model's categories per feature (nil for numeric ones).
+func decodeHistTree(v any, known []*categorySet) (*histTree, error) {
 	obj, ok := v.(*pickle.Object)
 	if !ok || obj.Class() != "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor" {
 		return nil, fmt.Errorf("want a TreePredictor, got %s", pickle.TypeName(v))
@@ -345,26 +430,24 @@ func decodeHistTree(v any, nFeatures int) (*histTree, error) {
 		return nil, err
 	}
 	cols := map[string][]int64{}
-	for _, name := range []string{"feature_idx", "left", "right", "missing_go_to_left", "is_leaf", "is_categorical"} {
+	for _, name := range []string{"feature_idx", "left", "right", "missing_go_to_left", "is_leaf", "is_categorical", "bitset_idx"} {
 		if cols[name], err = intField(nodes, name); err != nil {
 			return nil, err
 		}
 	}
 	n := int64(nodes.Len())
-	t := &histTree{nodes: make([]histNode, n)}
+	nFeatures := int64(len(known))
+	t := &histTree{nodes: make([]histNode, n), known: known}
 	for i := int64(0); i < n; i++ {
 		if cols["is_leaf"][i] != 0 {
-			t.nodes[i] = histNode{feature: -1, threshold: value[i]}
+			t.nodes[i] = histNode{feature: -1, threshold: value[i], leftCats: -1}
 			continue
-		}
-		if cols["is_categorical"][i] != 0 {
-			return nil, fmt.Errorf("node %d: categorical splits are not supported yet", i)
 		}
 		l, r, f := cols["left"][i], cols["right"][i], cols["feature_idx"][i]
 		if l <= i || l >= n || r <= i || r >= n {
 			return nil, fmt.Errorf("node %d: children %d and %d out of range (%d nodes, children must follow their parent)", i, l, r, n)
 		}
-		if f < 0 || f >= int64(nFeatures) {
+		if f < 0 || f >= nFeatures {
 			return nil, fmt.Errorf("node %d: feature %d out of range (%d features)", i, f, nFeatures)
 		}
 		missing := r
@@ -377,7 +460,45 @@ func decodeHistTree(v any, nFeatures int) (*histTree, error) {
 			left:      int32(l),
 			right:     int32(r),
 			missing:   int32(missing),
+			leftCats:  -1,
+		}
+		if cols["is_categorical"][i] != 0 {
+			if known[f] == nil {
+				return nil, fmt.Errorf("node %d: categorical split on feature %d, which is_categorical_ does not mark", i, f)
+			}
+			if t.leftCats == nil {
+				if t.leftCats, err = leftCategorySets(obj); err != nil {
+					return nil, err
+				}
+			}
+			b := cols["bitset_idx"][i]
+			if b < 0 || b >= int64(len(t.leftCats)) {
+				return nil, fmt.Errorf("node %d: bitset_idx %d out of range (%d bitsets)", i, b, len(t.leftCats))
+			}
+			t.nodes[i].leftCats = int32(b)
 		}
 	}
 	return t, nil
+}
+
+// leftCategorySets reads raw_left_cat_bitsets, shape (splits, 8) of uint32.
+func leftCategorySets(obj *pickle.Object) ([]categorySet, error) {
+	a, err := obj.Array("raw_left_cat_bitsets")
+	if err != nil {
+		return nil, err
+	}
+	if len(a.Shape) != 2 || a.Shape[1] != 8 || a.Dtype.Kind != 'u' || a.Dtype.ItemSize != 4 {
+		return nil, fmt.Errorf("raw_left_cat_bitsets: want (n, 8) uint32, got %s of shape %v", a.Dtype, a.Shape)
+	}
+	words, err := a.Int64s()
+	if err != nil {
+		return nil, fmt.Errorf("raw_left_cat_bitsets: %w", err)
+	}
+	sets := make([]categorySet, a.Shape[0])
+	for i := range sets {
+		for j := range sets[i] {
+			sets[i][j] = uint32(words[i*8+j])
+		}
+	}
+	return sets, nil
 }

@@ -3,7 +3,6 @@ package sklearn
 import (
 	"encoding/binary"
 	"math"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,21 +10,12 @@ import (
 )
 
 // TestHistGradientBoostingFixtures: raw scores (baseline + trees, on float64 X
-// with NaN following missing_go_to_left), regression through identity or exp,
-// and probabilities through expit or softmax are all bit-exact.
+// with NaN following missing_go_to_left, and categorical splits on known,
+// unknown, negative, fractional and out-of-range categories), regression
+// through identity or exp, and probabilities through expit or softmax are
+// all bit-exact.
 func TestHistGradientBoostingFixtures(t *testing.T) {
 	runFixtures(t, bitExact, "hgb_")
-}
-
-func TestHistGradientBoostingCategoricalRefused(t *testing.T) {
-	v, err := pickle.Load(filepath.Join(treeFixtures, "hgb_categorical.joblib"), pickle.Options{Allow: allowed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = build(v)
-	if err == nil || !strings.Contains(err.Error(), "categorical features are not supported yet") {
-		t.Fatalf("build: %v, want a clear 'not supported' error", err)
-	}
 }
 
 // histNodeSpec is one row of a TreePredictor's nodes array.
@@ -34,6 +24,7 @@ type histNodeSpec struct {
 	feature, left, right int64
 	missingLeft, leaf    bool
 	categorical          bool
+	bitset               uint32
 }
 
 // predictorObject builds a TreePredictor with a packed PREDICTOR_RECORD_DTYPE.
@@ -73,6 +64,7 @@ func predictorObject(nodes ...histNodeSpec) *pickle.Object {
 		le.PutUint32(rec[33:], uint32(n.right))
 		rec[49] = flag(n.leaf)
 		rec[51] = flag(n.categorical)
+		le.PutUint32(rec[52:], n.bitset)
 	}
 	arr := &pickle.NDArray{Dtype: &pickle.Dtype{Kind: 'V', ItemSize: size, Fields: fields}, Shape: []int{len(nodes)}, Data: data}
 	return &pickle.Object{
@@ -161,11 +153,16 @@ func TestHistGradientBoostingRejectsMalformed(t *testing.T) {
 			histNodeSpec{feature: 0, left: 1, right: 9}, leaf)), "out of range"},
 		{"feature out of range", hgbRegressorObject("IdentityLink", 0, predictorObject(
 			histNodeSpec{feature: 2, left: 1, right: 2}, leaf, leaf)), "feature 2 out of range"},
-		{"categorical split", hgbRegressorObject("IdentityLink", 0, predictorObject(
-			histNodeSpec{feature: 0, left: 1, right: 2, categorical: true}, leaf, leaf)), "categorical splits are not supported yet"},
-		{"categorical feature", withState(hgbRegressorObject("IdentityLink", 0, histStump(false)),
+		{"categorical split on a numeric feature", hgbRegressorObject("IdentityLink", 0, predictorObject(
+			histNodeSpec{feature: 0, left: 1, right: 2, categorical: true}, leaf, leaf)), "is_categorical_ does not mark"},
+		{"categorical feature without bin mapper", withState(hgbRegressorObject("IdentityLink", 0, histStump(false)),
 			"is_categorical_", &pickle.NDArray{Dtype: &pickle.Dtype{Kind: 'b', ItemSize: 1}, Shape: []int{2}, Data: []byte{0, 1}}),
-			"feature 1 is categorical"},
+			"_bin_mapper"},
+		{"bitset out of range", categoricalRegressor(predictorObject(
+			histNodeSpec{feature: 1, left: 1, right: 2, categorical: true, bitset: 1}, leaf, leaf), 1), "bitset_idx 1 out of range"},
+		{"bitsets not uint32", withPredictorState(categoricalRegressor(predictorObject(
+			histNodeSpec{feature: 1, left: 1, right: 2, categorical: true}, leaf, leaf), 1),
+			"raw_left_cat_bitsets", f8Array([]int{1, 8}, make([]float64, 8)...)), "want (n, 8) uint32"},
 		{"unknown link", hgbRegressorObject("PowerLink", 0, histStump(false)), "link"},
 		{"baseline size", withState(hgbRegressorObject("IdentityLink", 0, histStump(false)),
 			"_baseline_prediction", f8Array([]int{1, 2}, 0, 0)), "_baseline_prediction"},
@@ -192,4 +189,69 @@ func BenchmarkHistGradientBoosting100Iter1Row(b *testing.B) {
 func BenchmarkHistGradientBoosting100Iter256Rows(b *testing.B) {
 	m := loadBenchModels(b)
 	benchPredict(b, benchClassifier(b, "bench_hgb.joblib", m.hgbProb), m.X, 256)
+}
+
+// categoricalRegressor is hgbRegressorObject with feature 1 categorical
+// (categories 0, 2, 5 and 300, which the C cast stores as code 44) and the
+// tree's left categories {2, 44}.
+func categoricalRegressor(tree *pickle.Object, nBitsets int) *pickle.Object {
+	obj := hgbRegressorObject("IdentityLink", 10, tree)
+	st := obj.State.(*pickle.Dict)
+	st.Set("is_categorical_", &pickle.NDArray{Dtype: &pickle.Dtype{Kind: 'b', ItemSize: 1}, Shape: []int{2}, Data: []byte{0, 1}})
+	st.Set("_bin_mapper", &pickle.Object{Module: "sklearn.ensemble._hist_gradient_boosting.binning", Name: "_BinMapper",
+		State: dict("bin_thresholds_", &pickle.List{Items: []any{f8Array([]int{3}, 0.5, 1.5, 2.5), f8Array([]int{4}, 0, 2, 5, 300)}})})
+	words := make([]byte, 0, 32*nBitsets)
+	for i := 0; i < nBitsets; i++ {
+		var set categorySet
+		set[0] |= 1 << 2
+		set[1] |= 1 << (44 - 32)
+		for _, w := range set {
+			words = binary.LittleEndian.AppendUint32(words, w)
+		}
+	}
+	tree.State.(*pickle.Dict).Set("raw_left_cat_bitsets",
+		&pickle.NDArray{Dtype: &pickle.Dtype{Kind: 'u', ItemSize: 4}, Shape: []int{nBitsets, 8}, Data: words})
+	return obj
+}
+
+func withPredictorState(obj *pickle.Object, key string, v any) *pickle.Object {
+	preds, _ := obj.Attr("_predictors")
+	tree := preds.(*pickle.List).Items[0].(*pickle.List).Items[0].(*pickle.Object)
+	tree.State.(*pickle.Dict).Set(key, v)
+	return obj
+}
+
+// TestHistGradientBoostingCategories routes raw values at a categorical split
+// as sklearn 1.2 does: left categories left, other known categories right,
+// and NaN, negative values and unseen categories the missing-value way.
+func TestHistGradientBoostingCategories(t *testing.T) {
+	for _, missingLeft := range []bool{false, true} {
+		split := histNodeSpec{feature: 1, left: 1, right: 2, categorical: true, missingLeft: missingLeft}
+		obj := categoricalRegressor(predictorObject(split, histNodeSpec{value: -1, leaf: true}, histNodeSpec{value: 1, leaf: true}), 1)
+		est, err := build(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		missing := 11.0
+		if missingLeft {
+			missing = 9
+		}
+		tests := []struct {
+			x    float64
+			want float64
+		}{
+			{2, 9}, {2.9, 9}, // left category; fractions truncate
+			{0, 11}, {5, 11}, {0.99, 11}, // other known categories
+			{44, 9}, {300, 9}, {556, 9}, // code 44: 300 and 556 wrap to it, as in sklearn
+			{-0.0, 11}, // -0 is category 0, not negative
+			{math.NaN(), missing}, {-0.5, missing}, {-1, missing}, {math.Inf(-1), missing},
+			{1, missing}, {7, missing}, {255, missing}, // unseen categories
+			{0x1p31, 11}, {math.Inf(1), 11}, // out of int32 range: code 0, known
+		}
+		for _, tt := range tests {
+			if got := est.(Regressor).Predict([]float64{0, tt.x}, 1)[0]; got != tt.want {
+				t.Errorf("missing left %v: x=%v predicts %v, want %v", missingLeft, tt.x, got, tt.want)
+			}
+		}
+	}
 }

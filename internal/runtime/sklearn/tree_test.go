@@ -247,7 +247,7 @@ func checkFixtureModel(t *testing.T, set *fixtureSet, m fixtureModel, maxULP uin
 // runFixtures checks every model of the fixture sets whose file name starts
 // with one of prefixes.
 func runFixtures(t *testing.T, maxULP func(file string) uint64, prefixes ...string) {
-	for _, name := range []string{"binary", "multiclass", "regression", "multioutput", "poisson"} {
+	for _, name := range []string{"binary", "multiclass", "regression", "multioutput", "poisson", "categorical"} {
 		set := loadFixtureSet(t, name)
 		for _, m := range set.Models {
 			match := false

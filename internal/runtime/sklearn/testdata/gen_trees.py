@@ -240,14 +240,48 @@ def main(outdir):
         "hgb_poisson.joblib": HistGradientBoostingRegressor(loss="poisson", **hist),
     }, rng)
 
-    # Categorical splits are not supported yet: the loader must say so.
-    Xc = X[:N_TRAIN].copy()
-    Xc[:, 0] = rng.integers(0, 4, size=N_TRAIN)
-    m = HistGradientBoostingRegressor(max_iter=3, categorical_features=[0], random_state=0)
-    m.fit(Xc, y[:N_TRAIN])
-    joblib.dump(m, os.path.join(outdir, "hgb_categorical.joblib"), compress=3)
+    write_categorical(outdir, rng)
 
     exp_reference(outdir)
+
+
+def write_categorical(outdir, rng):
+    """HistGradientBoosting with categorical features (bitset splits)."""
+    n = N_TRAIN + N_EVAL
+    c0 = rng.integers(0, 10, n).astype(float)
+    c1 = rng.integers(0, 4, n).astype(float)
+    num = rng.normal(size=(n, 2))
+    X = np.column_stack([c0, num[:, 0], c1, num[:, 1]])
+    effect0 = np.array([3, -2, 0.5, 4, -1, -3, 2, 0, 1, -4])
+    score = effect0[c0.astype(int)] + np.array([1, -1, 2, -2])[c1.astype(int)] + num[:, 0]
+    X_train, X_eval = X[:N_TRAIN].copy(), X[N_TRAIN:].copy()
+    X_train[rng.random(N_TRAIN) < 0.05, 0] = np.nan
+    # Raw values sklearn casts to a category code: negative (missing), fractional
+    # (truncated), unknown, past 255 (wrapped by the C cast), huge, non-finite.
+    specials = [-1, -0.5, -0.0, 0.5, 3.7, 9.99, 10, 12, 255, 255.5, 256, 258, 263,
+                2.0**31, 2.0**31 + 3, 2.0**32 + 2, 1e300, np.inf, -np.inf, np.nan]
+    for i in range(200):
+        X_eval[i, 0 if i % 2 == 0 else 2] = specials[i % len(specials)]
+    X_eval[200:260, 0] = np.nan
+    models = {
+        "hgb_categorical.joblib": HistGradientBoostingRegressor(
+            max_iter=15, max_depth=4, categorical_features=[0, 2], random_state=0),
+        "hgb_categorical_binary.joblib": HistGradientBoostingClassifier(
+            max_iter=15, max_depth=4, categorical_features=[0, 2], random_state=0),
+    }
+    targets = {"hgb_categorical.joblib": score[:N_TRAIN],
+               "hgb_categorical_binary.joblib": (score[:N_TRAIN] > 0).astype(int)}
+    doc = {"sklearn_version": sklearn.__version__,
+           "X": {"missing": encode_matrix(X_eval)}, "models": []}
+    for file, m in models.items():
+        m.fit(X_train, targets[file])
+        joblib.dump(m, os.path.join(outdir, file), compress=3)
+        kind = "classifier" if hasattr(m, "classes_") else "regressor"
+        entry = {"file": file, "x": "missing", "kind": kind}
+        entry.update(outputs(m, X_eval, kind))
+        doc["models"].append(entry)
+    with open(os.path.join(outdir, "categorical.json"), "w") as f:
+        json.dump(doc, f, separators=(",", ":"))
 
 
 def exp_reference(outdir):

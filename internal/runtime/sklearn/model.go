@@ -91,8 +91,8 @@ func newStage(name string, est any) stage {
 }
 
 // newModel wraps a built estimator. fileFeatures are the feature names the file
-// carries (nil if none); cfg.Features, when set, takes their place, and without
-// either the features are named feature1..featureN.
+// carries (nil if none); without them cfg.Features names the features, and
+// without either they are feature1..featureN.
 func newModel(est any, fileFeatures []string, cfg runtime.Config) (*estimatorModel, error) {
 	m := &estimatorModel{}
 	var final any
@@ -206,20 +206,23 @@ func (m *estimatorModel) setLabels(l Labels) (tensor.Datatype, error) {
 	return tensor.Bool, nil
 }
 
-// chooseFeatures picks the feature names: the config's, else the file's, else
-// feature1..featureN (the names the tutorial's clients send).
+// chooseFeatures picks the feature names: the file's feature_names_in_ (the
+// columns the model was fitted on), else the config's, else feature1..featureN
+// (the names the tutorial's clients send). Config features of the wrong length
+// are an error even when the file's names win, so a broken config never goes
+// unnoticed.
 func chooseFeatures(n int, fromFile, fromConfig []string) ([]string, error) {
+	if len(fromConfig) > 0 && len(fromConfig) != n {
+		return nil, fmt.Errorf("config lists %d features but the model takes %d", len(fromConfig), n)
+	}
 	switch {
-	case len(fromConfig) > 0:
-		if len(fromConfig) != n {
-			return nil, fmt.Errorf("config lists %d features but the model takes %d", len(fromConfig), n)
-		}
-		return append([]string(nil), fromConfig...), nil
 	case len(fromFile) > 0:
 		if len(fromFile) != n {
 			return nil, fmt.Errorf("feature_names_in_ lists %d features but the model takes %d", len(fromFile), n)
 		}
 		return fromFile, nil
+	case len(fromConfig) > 0:
+		return append([]string(nil), fromConfig...), nil
 	}
 	names := make([]string, n)
 	for i := range names {

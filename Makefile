@@ -1,0 +1,37 @@
+# Tide — the commands the README promises. `make help` lists them.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: help build demo test test-deps unit fuzz bench e2e clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+build: ## build bin/tide (static, no cgo)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tide ./cmd/tide
+
+demo: build ## serve the tutorial's fraud model on :8080
+	./bin/tide serve examples/fraud/model.pkl
+
+test-deps: ## install what the tests need (Debian: prometheus)
+	bash hack/install-test-deps.sh
+
+unit: ## go vet + all unit and integration tests (fuzz seeds included)
+	@test -z "$$(gofmt -l cmd internal test)" || { echo "gofmt needed:"; gofmt -l cmd internal test; exit 1; }
+	$(GO) vet ./...
+	TIDE_REQUIRE_INTEGRATION=1 $(GO) test -count=1 ./...
+
+test: test-deps unit ## set up and run every test that needs no cluster
+
+fuzz: ## run every fuzz target for FUZZTIME (default 20s) each
+	bash hack/fuzz.sh $${FUZZTIME:-20s}
+
+bench: ## Go benchmarks of the hot paths
+	$(GO) test -run XXX -bench . -benchmem ./internal/...
+
+e2e: ## bring up the local Kubernetes, run the e2e tests, tear it down
+	bash hack/ci-e2e.sh
+
+clean:
+	rm -rf bin

@@ -151,7 +151,7 @@ func (d *decoder) shapeOf(v any) ([]int, error) {
 	shape := make([]int, len(items))
 	for i, it := range items {
 		n, ok := it.(int64)
-		if !ok || n < 0 || n > math.MaxInt32 {
+		if !ok || n < 0 || n > math.MaxInt {
 			return nil, fmt.Errorf("bad array dimension %v", it)
 		}
 		shape[i] = int(n)

@@ -3,6 +3,7 @@ package sklearn
 import (
 	"encoding/binary"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -254,4 +255,39 @@ func TestHistGradientBoostingCategories(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzHistTreeNodes flips bytes of a real categorical model's first
+// predictor: building must fail cleanly or give trees whose walks end in
+// range, whatever the node array says.
+func FuzzHistTreeNodes(f *testing.F) {
+	f.Add(0, []byte{0xff})
+	f.Add(12, []byte{7})
+	f.Add(51, []byte{1})
+	f.Add(52, []byte{0, 0, 0, 0x80})
+	f.Fuzz(func(t *testing.T, at int, patch []byte) {
+		v, err := pickle.Load(filepath.Join(treeFixtures, "hgb_categorical_binary.joblib"), pickle.Options{Allow: allowed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		preds, _ := v.(*pickle.Object).Attr("_predictors")
+		tree := preds.(*pickle.List).Items[0].(*pickle.List).Items[0].(*pickle.Object)
+		nodes, _ := tree.Attr("nodes")
+		data := nodes.(*pickle.NDArray).Data
+		if at < 0 || len(data) == 0 {
+			return
+		}
+		for i, b := range patch {
+			data[(at+i)%len(data)] ^= b
+		}
+		est, err := build(v)
+		if err != nil {
+			return
+		}
+		c := est.(Classifier)
+		X := []float64{3, 0.5, 1, -1, math.NaN(), math.Inf(1), -2, 1e300, 300, 0, 2.5, math.NaN()}
+		if p := c.PredictProba(X, 3); len(p) != 6 {
+			t.Fatalf("%d probabilities for 3 rows", len(p))
+		}
+	})
 }

@@ -241,6 +241,7 @@ def arrays(for_joblib=False):
         "structured_big_endian": np.array([(1, 2.5), (-3, 1e10)], dtype=[("a", ">i4"), ("b", ">f8")]),
         "object": np.array(["a", 1, None, 2.5, ("t",)], dtype=object),
         "object_2d": np.array([["a", "b"], ["c", None]], dtype=object),
+        "object_fortran": np.asfortranarray(np.array([["a", "b", "c"], [1, 2, 3]], dtype=object)),
         "unicode": np.array(["", "abc", "日本"]),
         "bytes_S": np.array([b"ab", b"c"]),
         "scalars": [np.float64(1.5), np.float32(-2.5), np.int64(-7), np.int32(9), np.uint8(200),

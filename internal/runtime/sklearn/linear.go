@@ -16,7 +16,14 @@ func init() {
 	register("sklearn.svm._classes.LinearSVC", buildLinearClassifier)
 	register("sklearn.linear_model._ridge.RidgeClassifier", buildLinearClassifier)
 	allowHelper("sklearn.preprocessing._label.LabelBinarizer") // RidgeClassifier's classes_
+	register("sklearn.linear_model._stochastic_gradient.SGDClassifier", buildSGDClassifier)
+	// SGDClassifier pickles its loss object (a Cython class reduced with its
+	// parameters); it is recorded, never used: predict needs only coef_.
+	for _, loss := range []string{"Hinge", "SquaredHinge", "Log", "ModifiedHuber", "SquaredLoss", "Huber", "EpsilonInsensitive", "SquaredEpsilonInsensitive"} {
+		allowHelper("sklearn.linear_model._sgd_fast." + loss)
+	}
 	for _, c := range []string{
+		"sklearn.linear_model._stochastic_gradient.SGDRegressor",
 		"sklearn.linear_model._base.LinearRegression",
 		"sklearn.linear_model._ridge.Ridge",
 		"sklearn.linear_model._ridge.RidgeCV",
@@ -402,6 +409,77 @@ func (c *linearClassifier) NumFeatures() int { return c.f.nFeatures }
 func (c *linearClassifier) Classes() Labels  { return c.classes }
 func (c *linearClassifier) PredictIndex(X []float64, n int) []int {
 	return c.f.predictIndex(X, n)
+}
+
+// buildSGDClassifier rebuilds an SGDClassifier as what its loss makes it: with
+// log loss its predict_proba is LogisticRegression's one-vs-rest, with
+// modified_huber it has its own, and with any other loss it has none.
+func buildSGDClassifier(obj *pickle.Object) (any, error) {
+	classes, err := classesAttr(obj)
+	if err != nil {
+		return nil, err
+	}
+	f, err := readClassifierFunction(obj, classes)
+	if err != nil {
+		return nil, err
+	}
+	loss, err := stringAttr(obj, "loss")
+	if err != nil {
+		return nil, err
+	}
+	switch loss {
+	case "log_loss", "log":
+		return &logisticRegression{f: f, classes: classes}, nil
+	case "modified_huber":
+		return &modifiedHuberClassifier{f: f, classes: classes}, nil
+	case "hinge", "squared_hinge", "perceptron", "squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive":
+		return &linearClassifier{f: f, classes: classes}, nil
+	}
+	return nil, fmt.Errorf("loss %q is not an SGDClassifier loss", loss)
+}
+
+// modifiedHuberClassifier is an SGDClassifier fitted with loss="modified_huber":
+// the probability of a class is (clip(decision, -1, 1) + 1) / 2, normalised over
+// the classes when there are more than two.
+type modifiedHuberClassifier struct {
+	f       *linearFunction
+	classes Labels
+}
+
+func (c *modifiedHuberClassifier) NumFeatures() int { return c.f.nFeatures }
+func (c *modifiedHuberClassifier) Classes() Labels  { return c.classes }
+func (c *modifiedHuberClassifier) PredictIndex(X []float64, n int) []int {
+	return c.f.predictIndex(X, n)
+}
+
+func (c *modifiedHuberClassifier) PredictProba(X []float64, n int) []float64 {
+	k, p := c.classes.Len(), c.f.nFeatures
+	proba := make([]float64, n*k)
+	for i := 0; i < n; i++ {
+		out := proba[i*k : (i+1)*k]
+		c.f.classIndex(X[i*p:(i+1)*p], out)
+		if k == 2 {
+			q := (math.Min(math.Max(out[1], -1), 1) + 1) / 2
+			out[0], out[1] = 1-q, q
+			continue
+		}
+		for j, d := range out {
+			out[j] = (math.Min(math.Max(d, -1), 1) + 1) / 2
+		}
+		s := pairwiseSum(out)
+		if s == 0 {
+			// Every decision was at most -1: sklearn answers uniform
+			// probabilities rather than dividing by zero.
+			for j := range out {
+				out[j] = 1
+			}
+			s = float64(k)
+		}
+		for j := range out {
+			out[j] /= s
+		}
+	}
+	return proba
 }
 
 // expit is scipy.special.expit as scipy 1.10 computes it, 1/(1+exp(-x)), with

@@ -349,7 +349,7 @@ func TestDecisionFunctionBits(t *testing.T) {
 		checked++
 		var want []float64
 		for _, x := range flattenJSON(t, fx.Decision) {
-			want = append(want, x.(float64))
+			want = append(want, anyFloat(t, x))
 		}
 		X := flatten(fx.X)
 		got := make([]float64, len(fx.X)*f.nOutputs)
@@ -462,5 +462,60 @@ func TestLabelsFromObjectArrays(t *testing.T) {
 				t.Errorf("labels %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+func sgdClassifier(loss string, classes *pickle.NDArray, coef *pickle.NDArray, intercept *pickle.NDArray) *pickle.Object {
+	return obj("sklearn.linear_model._stochastic_gradient.SGDClassifier", "loss", loss, "n_features_in_", int64(2),
+		"classes_", classes, "coef_", coef, "intercept_", intercept,
+		"loss_function_", &pickle.Object{Module: "sklearn.linear_model._sgd_fast", Name: "Hinge", Args: []any{1.0}})
+}
+
+// TestSGDClassifierByLoss: the loss decides whether there is a predict_proba and
+// what it is. Decisions are chosen so the answers are exact.
+func TestSGDClassifierByLoss(t *testing.T) {
+	three := func(loss string) *pickle.Object {
+		// decisions for x = (a, b): (a, b, -3)
+		return sgdClassifier(loss, i8(0, 1, 2), f8([]int{3, 2}, 1, 0, 0, 1, 0, 0), f8([]int{3}, 0, 0, -3))
+	}
+	tests := []struct {
+		name  string
+		model *pickle.Object
+		x     []float64
+		proba []float64 // nil: no predict_proba
+		index int
+	}{
+		// (clip(d)+1)/2 = (1, 0.75, 0) → normalised by 1.75.
+		{"modified huber", three("modified_huber"), []float64{4, 0.5}, []float64{1 / 1.75, 0.75 / 1.75, 0}, 0},
+		// Every decision ≤ -1: uniform, not 0/0.
+		{"modified huber all clipped", three("modified_huber"), []float64{-2, -5}, []float64{1.0 / 3, 1.0 / 3, 1.0 / 3}, 0},
+		{"modified huber binary", sgdClassifier("modified_huber", i8(0, 1), f8([]int{1, 2}, 1, 0), f8([]int{1}, 0)), []float64{0.5, 9}, []float64{0.25, 0.75}, 1},
+		// OvR sigmoids (1/2, 1/2, expit(-3)) normalised.
+		{"log loss", three("log_loss"), []float64{0, 0}, []float64{0.5 / (1 + expit(-3)), 0.5 / (1 + expit(-3)), expit(-3) / (1 + expit(-3))}, 0},
+		{"hinge", three("hinge"), []float64{0, 1}, nil, 1},
+		{"perceptron", three("perceptron"), []float64{0, -1}, nil, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			est := buildOK(t, tc.model)
+			c, isClassifier := est.(Classifier)
+			if isClassifier != (tc.proba != nil) {
+				t.Fatalf("offers predict_proba: %v, want %v", isClassifier, tc.proba != nil)
+			}
+			if c != nil {
+				got := c.PredictProba(tc.x, 1)
+				for i := range tc.proba {
+					if !near(got[i], tc.proba[i]) {
+						t.Fatalf("proba %v, want %v", got, tc.proba)
+					}
+				}
+			}
+			if idx := est.(IndexPredictor).PredictIndex(tc.x, 1); idx[0] != tc.index {
+				t.Errorf("index %d, want %d", idx[0], tc.index)
+			}
+		})
+	}
+	if _, err := build(with(three("hinge"), "loss", "quantile")); err == nil || !strings.Contains(err.Error(), `loss "quantile"`) {
+		t.Errorf("unknown loss: err = %v", err)
 	}
 }

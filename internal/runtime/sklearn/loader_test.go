@@ -27,12 +27,56 @@ type fixture struct {
 	X            [][]float64     `json:"X"`
 	Predict      json.RawMessage `json:"predict"`
 	LabelType    string          `json:"label_type"`
-	PredictProba [][]float64     `json:"predict_proba"`
-	Transform    [][]float64     `json:"transform"`
+	PredictProba [][]jsonFloat   `json:"predict_proba"`
+	Transform    [][]jsonFloat   `json:"transform"`
 	Files        []string        `json:"files"`
 }
 
 const fixtureDir = "testdata/linear"
+
+// jsonFloat is a fixture number: a JSON number, or "NaN", "Infinity" or
+// "-Infinity" as gen_linear.py writes values strict JSON cannot hold.
+type jsonFloat float64
+
+func (f *jsonFloat) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		v, err := strconv.ParseFloat(s, 64)
+		*f = jsonFloat(v)
+		return err
+	}
+	var v float64
+	err := json.Unmarshal(b, &v)
+	*f = jsonFloat(v)
+	return err
+}
+
+// anyFloat is a decoded fixture value as a number ("NaN" and the like included).
+func anyFloat(t testing.TB, v any) float64 {
+	t.Helper()
+	switch x := v.(type) {
+	case float64:
+		return x
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		if err == nil {
+			return f
+		}
+	}
+	t.Fatalf("fixture value %v is not a number", v)
+	return 0
+}
+
+// numbers converts nested fixture rows to one flat slice.
+func numbers(rows [][]jsonFloat) []float64 {
+	var out []float64
+	for _, r := range rows {
+		for _, x := range r {
+			out = append(out, float64(x))
+		}
+	}
+	return out
+}
 
 func readFixtures(t testing.TB) map[string]*fixture {
 	t.Helper()
@@ -93,7 +137,7 @@ func compareFloats(t *testing.T, what string, got, want []float64) (exact int, m
 	}
 	bad := 0
 	for i := range want {
-		if got[i] == want[i] {
+		if got[i] == want[i] || (math.IsNaN(got[i]) && math.IsNaN(want[i])) {
 			exact++
 			continue
 		}
@@ -185,7 +229,7 @@ func TestFixtures(t *testing.T) {
 				switch {
 				case fx.PredictProba != nil:
 					checkLabels(t, fx, outs[0])
-					exact, rel := compareFloats(t, "predict_proba", outs[1].Data.([]float64), flatten(fx.PredictProba))
+					exact, rel := compareFloats(t, "predict_proba", outs[1].Data.([]float64), numbers(fx.PredictProba))
 					t.Logf("%s: predict_proba bit-exact %d/%d, max relative error %.2g", name, exact, n*len(fx.PredictProba[0]), rel)
 				case fx.LabelType != "": // a classifier without predict_proba
 					if len(outs) != 1 {
@@ -196,12 +240,12 @@ func TestFixtures(t *testing.T) {
 					if outs[0].Name != "transform" {
 						t.Errorf("output %q, want transform", outs[0].Name)
 					}
-					exact, rel := compareFloats(t, "transform", outs[0].Data.([]float64), flatten(fx.Transform))
+					exact, rel := compareFloats(t, "transform", outs[0].Data.([]float64), numbers(fx.Transform))
 					t.Logf("%s: transform bit-exact %d/%d, max relative error %.2g", name, exact, n*fx.NFeatures, rel)
 				default:
 					var want []float64
 					for _, v := range flattenJSON(t, fx.Predict) {
-						want = append(want, v.(float64))
+						want = append(want, anyFloat(t, v))
 					}
 					exact, rel := compareFloats(t, "predict", outs[0].Data.([]float64), want)
 					t.Logf("%s: predict bit-exact %d/%d, max relative error %.2g", name, exact, len(want), rel)

@@ -51,6 +51,8 @@ from sklearn.linear_model import (  # noqa: E402
     Ridge,
     RidgeClassifier,
     RidgeCV,
+    SGDClassifier,
+    SGDRegressor,
 )
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import MinMaxScaler, StandardScaler  # noqa: E402
@@ -120,6 +122,18 @@ def classification(n_classes, p, rng_seed, weights=None, n=600):
 ALL_FORMATS = (".joblib", ".z3.joblib", ".p2.pkl", ".p4.pkl", ".p5.pkl")
 
 
+def json_safe(v):
+    """Nested lists with NaN and ±Inf written as the strings "NaN", "Infinity" and
+    "-Infinity", which strict JSON readers (Go's) accept where a bare NaN is an
+    error. sklearn gives NaN probabilities when every one-vs-rest sigmoid of a
+    row underflows to zero (0/0 in the normalisation)."""
+    if isinstance(v, list):
+        return [json_safe(x) for x in v]
+    if isinstance(v, float) and not np.isfinite(v):
+        return "NaN" if np.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+    return v
+
+
 def write_case(name, est, X, fit_kind, feature_input=None, formats=ALL_FORMATS):
     """Save est in the given formats and its outputs on X as JSON."""
     Xin = X if feature_input is None else feature_input(X)
@@ -135,16 +149,17 @@ def write_case(name, est, X, fit_kind, feature_input=None, formats=ALL_FORMATS):
         doc["feature_names"] = [str(s) for s in names]
     if fit_kind == "classifier":
         pred = est.predict(Xin)
-        doc["predict"] = pred.tolist()
+        doc["predict"] = json_safe(pred.tolist())
         doc["label_type"] = {"i": "int", "f": "float", "U": "str", "O": "str", "b": "bool"}[pred.dtype.kind]
         if hasattr(est, "predict_proba"):  # LinearSVC, RidgeClassifier: predict only
-            doc["predict_proba"] = est.predict_proba(Xin).tolist()
+            with np.errstate(invalid="ignore"):
+                doc["predict_proba"] = json_safe(est.predict_proba(Xin).tolist())
         if hasattr(est, "decision_function"):
-            doc["decision"] = est.decision_function(Xin).tolist()
+            doc["decision"] = json_safe(est.decision_function(Xin).tolist())
     elif fit_kind == "regressor":
-        doc["predict"] = est.predict(Xin).tolist()
+        doc["predict"] = json_safe(est.predict(Xin).tolist())
     else:
-        doc["transform"] = est.transform(Xin).tolist()
+        doc["transform"] = json_safe(est.transform(Xin).tolist())
 
     for suffix in formats:
         path = os.path.join(OUT, name + suffix)
@@ -301,6 +316,21 @@ def main():
     write_case("lasso", Lasso(alpha=0.1).fit(X, Y[:, 0]), eval_rows(X, 4, rng), "regressor", formats=few)
     write_case("elasticnet_multi", ElasticNet(alpha=0.1).fit(X, Y), eval_rows(X, 4, rng), "regressor", formats=few)
     write_case("ridge_cv", RidgeCV().fit(X, Y[:, 1]), eval_rows(X, 4, rng), "regressor", formats=few)
+    write_case("sgd_regressor", SGDRegressor(random_state=0).fit(X, Y[:, 0]), eval_rows(X, 4, rng), "regressor", formats=few)
+
+    # SGDClassifier: what predict_proba is depends on the loss.
+    X, y = classification(3, 3, 15)
+    for loss in ("log_loss", "modified_huber", "hinge"):
+        write_case(
+            "sgd_" + loss + "_multi", SGDClassifier(loss=loss, random_state=0).fit(X, y),
+            eval_rows(X, 3, rng), "classifier", formats=few,
+        )
+    X, y = classification(2, 3, 16)
+    write_case(
+        "sgd_modified_huber_binary",
+        SGDClassifier(loss="modified_huber", random_state=0).fit(X, np.array(["no", "yes"])[y]),
+        eval_rows(X, 3, rng), "classifier", formats=(".joblib", ".p2.pkl"),
+    )
 
 
 if __name__ == "__main__":

@@ -158,6 +158,8 @@ func TestDecodeValues(t *testing.T) {
 			&NDArray{Dtype: &Dtype{Kind: 'i', ItemSize: 2}, Shape: []int{2}, Data: []byte{1, 0, 2, 0}}},
 		{"Fortran 2x2", newPK(3).array([]int64{2, 2}, "u1", true, []byte{1, 3, 2, 4}).stop(), Options{},
 			&NDArray{Dtype: &Dtype{Kind: 'u', ItemSize: 1}, Shape: []int{2, 2}, Data: []byte{1, 2, 3, 4}}},
+		{"calling an allowed numpy type is recorded", []byte("cnumpy\nfloat64\n(K\x01tR."), Options{Allow: allowAll},
+			&Object{Module: "numpy", Name: "float64", Args: []any{int64(1)}}},
 		{"numpy scalar", []byte("\x80\x03cnumpy.core.multiarray\nscalar\ncnumpy\ndtype\nX\x02\x00\x00\x00u8\x89\x88\x87RC\x08\xff\xff\xff\xff\xff\xff\xff\xff\x86R."), Options{}, uint64(math.MaxUint64)},
 	}
 	for _, tc := range tests {

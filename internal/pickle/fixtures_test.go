@@ -1,6 +1,7 @@
 package pickle
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -302,4 +303,28 @@ func short(v any) string {
 		return string(b[:200]) + "..."
 	}
 	return string(b)
+}
+
+// Files written through scikit-learn < 0.23's bundled joblib name the wrapper
+// sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper.
+func TestBundledJoblibWrapper(t *testing.T) {
+	data, err := os.ReadFile("testdata/arrays_joblib_proto0.joblib")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := bytes.ReplaceAll(data, []byte("cjoblib.numpy_pickle\n"), []byte("csklearn.externals.joblib.numpy_pickle\n"))
+	if bytes.Equal(old, data) {
+		t.Fatal("fixture does not name joblib.numpy_pickle in a protocol-0 GLOBAL")
+	}
+	want, err := LoadBytes(data, Options{Allow: allowMain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadBytes(old, Options{Allow: allowMain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := firstDiff("", normalizeJSON(t, describe(want)), normalizeJSON(t, describe(got))); d != "" {
+		t.Fatal(d)
+	}
 }

@@ -44,6 +44,8 @@ var builtins = map[string]builtinKind{
 	"numpy.memmap":                          refOnly,
 	"numpy.core.memmap.memmap":              refOnly,
 	"joblib.numpy_pickle.NumpyArrayWrapper": joblibWrapper,
+	// scikit-learn < 0.23 shipped its own copy of joblib
+	"sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper": joblibWrapper,
 }
 
 func init() {
@@ -117,6 +119,9 @@ func (d *decoder) call(fn any, args Tuple) (any, error) {
 	case 0: // allowed by the caller: record
 		return &Object{Module: g.Module, Name: g.Name, Args: args}, nil
 	case refOnly:
+		if d.opts.Allow != nil && d.opts.Allow(g.Module, g.Name) {
+			return &Object{Module: g.Module, Name: g.Name, Args: args}, nil
+		}
 		return nil, fmt.Errorf("calling %s is not supported", g)
 	case joblibWrapper:
 		o := &Object{Module: g.Module, Name: g.Name, Args: args}

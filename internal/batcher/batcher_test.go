@@ -1,0 +1,263 @@
+package batcher
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tideserve/tide/internal/tensor"
+)
+
+func TestDecide(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := time.Millisecond
+	base := Config{MaxBatchSize: 8, MaxQueueDelay: 10 * ms, MaxQueue: 100}
+	withPrefs := base
+	withPrefs.PreferredBatchSizes = []int{4, 2}
+	cases := []struct {
+		name     string
+		cfg      Config
+		rows     []int
+		waited   time.Duration
+		wantN    int
+		wantWait time.Duration
+	}{
+		{"empty queue waits for work", base, nil, 0, 0, -1},
+		{"one request, fresh: wait the rest of the delay", base, []int{1}, 3 * ms, 0, 7 * ms},
+		{"delay elapsed: run what there is", base, []int{1, 2}, 10 * ms, 2, 0},
+		{"full batch runs at once", base, []int{4, 4}, 0, 2, 0},
+		{"overflowing request ends the batch early", base, []int{3, 3, 3}, 0, 2, 0},
+		{"request as large as a batch runs alone", base, []int{8, 1}, 0, 1, 0},
+		{"request larger than a batch runs alone", base, []int{9}, 0, 1, 0},
+		{"largest preferred size reached: run it now", withPrefs, []int{1, 3, 1}, 0, 2, 0},
+		{"preferred size not reachable exactly: wait", withPrefs, []int{3, 3}, 2 * ms, 0, 8 * ms},
+		{"delay elapsed: cut back to a preferred size", withPrefs, []int{1, 1, 1}, 10 * ms, 2, 0},
+		{"delay elapsed, no preferred prefix: run all that fit", withPrefs, []int{3}, 12 * ms, 1, 0},
+		{"zero delay runs immediately", Config{MaxBatchSize: 8, MaxQueue: 1}, []int{1}, 0, 1, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n, wait := Decide(t0.Add(c.waited), c.rows, t0, c.cfg)
+			if n != c.wantN || wait != c.wantWait {
+				t.Fatalf("Decide(%v, waited %s) = %d, %s; want %d, %s", c.rows, c.waited, n, wait, c.wantN, c.wantWait)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	bad := []Config{
+		{MaxBatchSize: -1}, {MaxQueueDelay: -1}, {MaxInFlight: -1}, {MaxQueue: -1},
+		{MaxBatchSize: 4}, // batching without a queue
+		{MaxBatchSize: 4, MaxQueue: 1, PreferredBatchSizes: []int{8}},
+	}
+	for _, c := range bad {
+		if c.Validate() == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}
+
+func rowsTensor(vals ...float64) []*tensor.Tensor {
+	return []*tensor.Tensor{{Name: "x", Datatype: tensor.FP64, Shape: []int64{int64(len(vals)), 1}, Data: vals}}
+}
+
+// doubling is a model that returns 2x per row and records the batch sizes it saw.
+type doubling struct {
+	mu      sync.Mutex
+	batches []int
+	delay   time.Duration
+	running atomic.Int32
+	maxRun  atomic.Int32
+}
+
+func (d *doubling) run(ctx context.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	n := d.running.Add(1)
+	defer d.running.Add(-1)
+	for {
+		m := d.maxRun.Load()
+		if n <= m || d.maxRun.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	x := in[0].Data.([]float64)
+	d.mu.Lock()
+	d.batches = append(d.batches, len(x))
+	d.mu.Unlock()
+	time.Sleep(d.delay)
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = 2 * v
+	}
+	return []*tensor.Tensor{{Name: "y", Datatype: tensor.FP64, Shape: []int64{int64(len(x))}, Data: out}}, nil
+}
+
+func TestBatchingJoinsAndSplits(t *testing.T) {
+	m := &doubling{delay: 5 * time.Millisecond}
+	b, err := New(m.run, Config{MaxBatchSize: 16, MaxQueueDelay: 20 * time.Millisecond, MaxInFlight: 1, MaxQueue: 64}, Hooks{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			out, err := b.Do(context.Background(), rowsTensor(float64(i), float64(i)+0.5))
+			if err != nil {
+				errs <- err
+				return
+			}
+			got := out[0].Data.([]float64)
+			if len(got) != 2 || got[0] != 2*float64(i) || got[1] != 2*float64(i)+1 {
+				errs <- errors.New("wrong rows back")
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	total, biggest := 0, 0
+	for _, s := range m.batches {
+		total += s
+		biggest = max(biggest, s)
+	}
+	if total != 64 || biggest < 4 || len(m.batches) >= 32 {
+		t.Fatalf("batches %v: want 64 rows in fewer than 32 runs, some joined", m.batches)
+	}
+	if biggest > 16 {
+		t.Fatalf("a batch of %d rows exceeds the maximum 16", biggest)
+	}
+	if m.maxRun.Load() > 1 {
+		t.Fatalf("%d runs at once, limit 1", m.maxRun.Load())
+	}
+}
+
+func TestAdmissionShedsAndBoundsConcurrency(t *testing.T) {
+	{
+		cfg := Config{MaxInFlight: 2, MaxQueue: 3}
+		m := &doubling{delay: 100 * time.Millisecond}
+		var shed atomic.Int32
+		b, err := New(m.run, cfg, Hooks{Shed: func() { shed.Add(1) }}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var ok, overloaded atomic.Int32
+		for i := 0; i < 10; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := b.Do(context.Background(), rowsTensor(1))
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, ErrOverloaded):
+					overloaded.Add(1)
+				default:
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		b.Close()
+		if ok.Load() != 5 || overloaded.Load() != 5 || shed.Load() != 5 {
+			t.Fatalf("ok %d, shed %d (hook %d): want 2 running + 3 queued served and 5 shed", ok.Load(), overloaded.Load(), shed.Load())
+		}
+		if m.maxRun.Load() != 2 {
+			t.Fatalf("max concurrent runs %d, want 2", m.maxRun.Load())
+		}
+	}
+}
+
+func TestQueuedRequestPastDeadlineNeverRuns(t *testing.T) {
+	for _, cfg := range []Config{
+		{MaxInFlight: 1, MaxQueue: 10},
+		{MaxInFlight: 1, MaxQueue: 10, MaxBatchSize: 4, MaxQueueDelay: time.Millisecond},
+	} {
+		m := &doubling{delay: 200 * time.Millisecond}
+		var expired atomic.Int32
+		b, err := New(m.run, cfg, Hooks{Expired: func() { expired.Add(1) }}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go b.Do(context.Background(), rowsTensor(1)) // occupies the only slot
+		time.Sleep(20 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		start := time.Now()
+		_, err = b.Do(ctx, rowsTensor(7))
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%+v: got %v, want deadline exceeded", cfg, err)
+		}
+		if waited := time.Since(start); waited > 150*time.Millisecond {
+			t.Fatalf("deadline honoured only after %s", waited)
+		}
+		b.Close()
+		m.mu.Lock()
+		for _, s := range m.batches {
+			if s != 1 {
+				t.Fatalf("the expired request ran: batches %v", m.batches)
+			}
+		}
+		if len(m.batches) != 1 || expired.Load() != 1 {
+			t.Fatalf("runs %v, expired %d", m.batches, expired.Load())
+		}
+		m.mu.Unlock()
+	}
+}
+
+func TestUnjoinableRequestsRunAlone(t *testing.T) {
+	m := &doubling{}
+	b, _ := New(m.run, Config{MaxBatchSize: 8, MaxQueueDelay: 5 * time.Millisecond, MaxQueue: 8}, Hooks{}, nil)
+	defer b.Close()
+	// A 0-d input has no batch dimension; a 9-row one is larger than a batch.
+	scalar := []*tensor.Tensor{{Name: "x", Datatype: tensor.FP64, Shape: []int64{1}, Data: []float64{3}}}
+	if out, err := b.Do(context.Background(), scalar); err != nil || out[0].Data.([]float64)[0] != 6 {
+		t.Fatal(out, err)
+	}
+	big := make([]float64, 9)
+	if out, err := b.Do(context.Background(), rowsTensor(big...)); err != nil || len(out[0].Data.([]float64)) != 9 {
+		t.Fatal(err)
+	}
+}
+
+// With batching, the queue bound holds too: one batch runs, one waits for the run
+// slot, the queue holds MaxQueue more, and the next is shed.
+func TestBatchingShedsWhenQueueFull(t *testing.T) {
+	gate := make(chan struct{})
+	var runs atomic.Int32
+	run := func(ctx context.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		runs.Add(1)
+		<-gate
+		return in, nil
+	}
+	b, err := New(run, Config{MaxBatchSize: 2, MaxInFlight: 1, MaxQueue: 2}, Hooks{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() { _, err := b.Do(context.Background(), rowsTensor(1, 2)); results <- err }()
+		time.Sleep(30 * time.Millisecond) // let the dispatcher take each in turn
+	}
+	if _, err := b.Do(context.Background(), rowsTensor(1)); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("fifth request: %v, want shed", err)
+	}
+	close(gate)
+	for i := 0; i < 4; i++ {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Close()
+}

@@ -443,3 +443,13 @@ func TestDecodeReader(t *testing.T) {
 		t.Fatalf("error %v, want a hint to use Load", err)
 	}
 }
+
+func TestLoadFileLimits(t *testing.T) {
+	if _, err := Load("testdata/forest_20.joblib", Options{Allow: allowAll, MaxBytes: 1000}); !errors.Is(err, ErrTooLarge) ||
+		!strings.HasPrefix(err.Error(), "load testdata/forest_20.joblib: file of ") {
+		t.Fatalf("error %v, want a size limit error naming the file", err)
+	}
+	if _, err := Load("testdata/no-such-file.pkl", Options{}); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("error %v, want ErrNotExist", err)
+	}
+}

@@ -135,7 +135,7 @@ func Load(path string, opts Options) (any, error) {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, opts.MaxBytes+1))
+	data, err := readFile(f, opts.MaxBytes)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
@@ -144,6 +144,22 @@ func Load(path string, opts Options) (any, error) {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	return v, nil
+}
+
+// readFile reads a whole file of at most limit bytes, in one allocation when
+// the file reports its size (model files run to hundreds of megabytes).
+func readFile(f *os.File, limit int64) ([]byte, error) {
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		if st.Size() > limit {
+			return nil, fmt.Errorf("file of %d bytes is larger than the %d-byte limit: %w", st.Size(), limit, ErrTooLarge)
+		}
+		data := make([]byte, st.Size())
+		if _, err := io.ReadFull(f, data); err != nil {
+			return nil, err
+		}
+		return data, nil
+	}
+	return io.ReadAll(io.LimitReader(f, limit+1))
 }
 
 // LoadBytes is Load for a file already in memory.

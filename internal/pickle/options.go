@@ -17,9 +17,12 @@ const (
 // Options control what a decode accepts.
 type Options struct {
 	// Allow reports whether a module-level class or function may be referenced.
-	// Names the package interprets itself (numpy arrays, dtypes and scalars,
-	// joblib's array wrapper, a few builtins) need no permission. Nil allows
-	// nothing else.
+	// It sees Python 3's names (a Python 2 pickle's __builtin__ and copy_reg
+	// arrive as builtins and copyreg); name may be dotted (Outer.Inner) under
+	// protocol 4. Names the package interprets itself (numpy arrays, dtypes and
+	// scalars, joblib's array wrapper, a few builtins) need no permission. Nil
+	// allows nothing else. Allowing a name never runs it: instances are only
+	// recorded as *Object.
 	Allow func(module, name string) bool
 	// MaxMemo caps the number of memo entries (PUT, MEMOIZE).
 	MaxMemo int

@@ -52,9 +52,11 @@ type linearFunction struct {
 // last bits. The two kernels below follow OpenBLAS 0.3 on x86-64 (Haswell and Zen
 // kernels, the ones Debian's numpy uses): gemm when there are several outputs,
 // gemv when there is one. Against sklearn 1.2.1 on such a machine they agree to the
-// bit on every fixture row; elsewhere (another BLAS, or sklearn predicting a batch
-// whose size is not a multiple of 4, which OpenBLAS finishes with another kernel)
-// the difference is a few ulps.
+// bit on every fixture whose input reaches the model C-ordered. Elsewhere the
+// difference is a few ulps: another BLAS; sklearn predicting a batch whose size
+// is not a multiple of 4 (OpenBLAS finishes it with another kernel); or a
+// Fortran-ordered intermediate array, as SimpleImputer produces, which numpy
+// hands to a different gemv kernel.
 func (f *linearFunction) eval(X []float64, n int, out []float64) {
 	p, k := f.nFeatures, f.nOutputs
 	for i := 0; i < n; i++ {

@@ -323,7 +323,7 @@ func TestDecisionFunctionBits(t *testing.T) {
 			t.Fatal(err)
 		}
 		var fx struct {
-			X        [][]float64     `json:"X"`
+			X        [][]jsonFloat   `json:"X"`
 			Decision json.RawMessage `json:"decision"`
 			Files    []string        `json:"files"`
 		}
@@ -351,7 +351,7 @@ func TestDecisionFunctionBits(t *testing.T) {
 		for _, x := range flattenJSON(t, fx.Decision) {
 			want = append(want, anyFloat(t, x))
 		}
-		X := flatten(fx.X)
+		X := numbers(fx.X)
 		got := make([]float64, len(fx.X)*f.nOutputs)
 		f.eval(X, len(fx.X), got)
 		exact := 0

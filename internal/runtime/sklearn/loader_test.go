@@ -24,7 +24,7 @@ type fixture struct {
 	Class        string          `json:"class"`
 	NFeatures    int             `json:"n_features"`
 	FeatureNames []string        `json:"feature_names"`
-	X            [][]float64     `json:"X"`
+	X            [][]jsonFloat   `json:"X"`
 	Predict      json.RawMessage `json:"predict"`
 	LabelType    string          `json:"label_type"`
 	PredictProba [][]jsonFloat   `json:"predict_proba"`
@@ -112,13 +112,8 @@ func loadFile(t testing.TB, path string, cfg runtime.Config) model.Model {
 	return m
 }
 
-func matrixTensor(rows [][]float64) *tensor.Tensor {
-	p := len(rows[0])
-	data := make([]float64, 0, len(rows)*p)
-	for _, r := range rows {
-		data = append(data, r...)
-	}
-	return &tensor.Tensor{Name: "input", Datatype: tensor.FP64, Shape: []int64{int64(len(rows)), int64(p)}, Data: data}
+func matrixTensor(rows [][]jsonFloat) *tensor.Tensor {
+	return &tensor.Tensor{Name: "input", Datatype: tensor.FP64, Shape: []int64{int64(len(rows)), int64(len(rows[0]))}, Data: numbers(rows)}
 }
 
 // closeEnough is the promise: within 1e-12 relative, or 1e-15 absolute for
@@ -154,14 +149,6 @@ func compareFloats(t *testing.T, what string, got, want []float64) (exact int, m
 		t.Errorf("%s: %d values differ", what, bad)
 	}
 	return exact, maxRel
-}
-
-func flatten(rows [][]float64) []float64 {
-	var out []float64
-	for _, r := range rows {
-		out = append(out, r...)
-	}
-	return out
 }
 
 // flattenJSON turns a JSON list (or list of lists) into a flat list of values.
@@ -240,8 +227,12 @@ func TestFixtures(t *testing.T) {
 					if outs[0].Name != "transform" {
 						t.Errorf("output %q, want transform", outs[0].Name)
 					}
-					exact, rel := compareFloats(t, "transform", outs[0].Data.([]float64), numbers(fx.Transform))
-					t.Logf("%s: transform bit-exact %d/%d, max relative error %.2g", name, exact, n*fx.NFeatures, rel)
+					want := numbers(fx.Transform)
+					exact, rel := compareFloats(t, "transform", outs[0].Data.([]float64), want)
+					t.Logf("%s: transform bit-exact %d/%d, max relative error %.2g", name, exact, len(want), rel)
+					if wantShape := []int64{int64(n), int64(len(fx.Transform[0]))}; !reflect.DeepEqual(outs[0].Shape, wantShape) {
+						t.Errorf("transform shape %v, want %v", outs[0].Shape, wantShape)
+					}
 				default:
 					var want []float64
 					for _, v := range flattenJSON(t, fx.Predict) {

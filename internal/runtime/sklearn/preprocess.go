@@ -7,13 +7,15 @@ import (
 	"github.com/tideserve/tide/internal/pickle"
 )
 
-// Scalers from sklearn.preprocessing. Both are element-wise affine maps; the
-// operations are done one at a time in sklearn's order so that results are
-// bit-for-bit numpy's.
+// Preprocessing steps: the scalers from sklearn.preprocessing (element-wise affine
+// maps, done one operation at a time in sklearn's order so that results are
+// bit-for-bit numpy's) and SimpleImputer from sklearn.impute.
 
 func init() {
 	register("sklearn.preprocessing._data.StandardScaler", buildStandardScaler)
 	register("sklearn.preprocessing._data.MinMaxScaler", buildMinMaxScaler)
+	register("sklearn.impute._base.SimpleImputer", buildSimpleImputer)
+	allowHelper("sklearn.impute._base.MissingIndicator") // SimpleImputer(add_indicator=True)
 }
 
 // standardScaler computes (x - mean_) / scale_, each part only when with_mean /
@@ -154,6 +156,145 @@ func (s *minMaxScaler) Transform(X []float64, n int) []float64 {
 		for i, v := range out {
 			// Like np.clip, math.Max and math.Min keep NaN.
 			out[i] = math.Min(math.Max(v, s.lo), s.hi)
+		}
+	}
+	return out
+}
+
+// simpleImputer replaces missing values by the statistic fitted for their column.
+// Like sklearn it drops the columns whose statistic is NaN (all missing at fit
+// time) unless the strategy is "constant" or keep_empty_features is set, and
+// with add_indicator it appends a 0/1 column per feature of its MissingIndicator.
+type simpleImputer struct {
+	nFeatures  int
+	keep       []int     // the input columns in the output, in order
+	fill       []float64 // the replacement for each kept column
+	missingNaN bool      // missing_values is NaN (else it is missing)
+	missing    float64
+	indicator  []int // input columns whose missingness is appended
+}
+
+func buildSimpleImputer(obj *pickle.Object) (any, error) {
+	s := &simpleImputer{nFeatures: -1}
+	if n, ok, err := featureCount(obj); err != nil {
+		return nil, err
+	} else if ok {
+		s.nFeatures = n
+	}
+	if dt, ok := obj.Attr("_fit_dtype"); ok {
+		if d, isDtype := dt.(*pickle.Dtype); isDtype && d.Kind != 'f' && d.Kind != 'i' && d.Kind != 'u' && d.Kind != 'b' {
+			return nil, fmt.Errorf("imputing %s data is not supported, only numbers", d)
+		}
+	}
+	mv, err := attrValue(obj, "missing_values")
+	if err != nil {
+		return nil, err
+	}
+	if s.missingNaN, s.missing, err = missingValue(mv); err != nil {
+		return nil, err
+	}
+	stats, err := featureVector(obj, "statistics_", &s.nFeatures)
+	if err != nil {
+		return nil, err
+	}
+	strategy, err := stringAttr(obj, "strategy")
+	if err != nil {
+		return nil, err
+	}
+	keepEmpty := false
+	if _, ok := obj.Attr("keep_empty_features"); ok { // added in sklearn 1.2
+		if keepEmpty, err = boolAttr(obj, "keep_empty_features"); err != nil {
+			return nil, err
+		}
+	}
+	for c, v := range stats {
+		if strategy == "constant" || keepEmpty || !math.IsNaN(v) {
+			s.keep = append(s.keep, c)
+			s.fill = append(s.fill, v)
+		}
+	}
+	if s.indicator, err = imputerIndicator(obj, s.nFeatures); err != nil {
+		return nil, err
+	}
+	if len(s.keep)+len(s.indicator) == 0 {
+		return nil, fmt.Errorf("every feature was empty at fit time: the imputer outputs nothing")
+	}
+	return s, nil
+}
+
+// missingValue reads missing_values: NaN or a number. (None and strings mark
+// missing values in object data, which is not served.)
+func missingValue(v any) (isNaN bool, value float64, err error) {
+	f, ok := pickle.ToFloat(v)
+	if !ok {
+		return false, 0, fmt.Errorf("missing_values %s is not supported, only NaN or a number", pickle.TypeName(v))
+	}
+	return math.IsNaN(f), f, nil
+}
+
+// imputerIndicator reads the features of SimpleImputer's MissingIndicator, or nil
+// without add_indicator.
+func imputerIndicator(obj *pickle.Object, nFeatures int) ([]int, error) {
+	add, err := boolAttr(obj, "add_indicator")
+	if err != nil || !add {
+		return nil, err
+	}
+	v, err := attrValue(obj, "indicator_")
+	if err != nil {
+		return nil, err
+	}
+	ind, ok := v.(*pickle.Object)
+	if !ok || ind.Name != "MissingIndicator" {
+		return nil, fmt.Errorf("indicator_: want a MissingIndicator, got %s", pickle.TypeName(v))
+	}
+	a, err := arrayAttr(ind, "features_")
+	if err != nil {
+		return nil, fmt.Errorf("indicator_: %w", err)
+	}
+	idx, err := a.Int64s()
+	if err != nil || len(a.Shape) != 1 {
+		return nil, fmt.Errorf("indicator_.features_: want a vector of column indices, got %s of shape %v", a.Dtype, a.Shape)
+	}
+	cols := make([]int, len(idx))
+	for i, c := range idx {
+		if c < 0 || c >= int64(nFeatures) {
+			return nil, fmt.Errorf("indicator_.features_[%d] = %d, outside the %d features", i, c, nFeatures)
+		}
+		cols[i] = int(c)
+	}
+	return cols, nil
+}
+
+func (s *simpleImputer) NumFeatures() int { return s.nFeatures }
+func (s *simpleImputer) NumOutputs() int  { return len(s.keep) + len(s.indicator) }
+
+// AcceptsNonFinite: with missing_values=NaN sklearn validates with
+// force_all_finite="allow-nan"; with a number as the marker, NaN is an error too.
+func (s *simpleImputer) AcceptsNonFinite() (nan, inf bool) { return s.missingNaN, false }
+
+func (s *simpleImputer) isMissing(x float64) bool {
+	if s.missingNaN {
+		return math.IsNaN(x)
+	}
+	return x == s.missing
+}
+
+func (s *simpleImputer) Transform(X []float64, n int) []float64 {
+	p, w := s.nFeatures, s.NumOutputs()
+	out := make([]float64, n*w)
+	for i := 0; i < n; i++ {
+		row, o := X[i*p:(i+1)*p], out[i*w:(i+1)*w]
+		for j, c := range s.keep {
+			if x := row[c]; s.isMissing(x) {
+				o[j] = s.fill[j]
+			} else {
+				o[j] = x
+			}
+		}
+		for j, c := range s.indicator {
+			if s.isMissing(row[c]) {
+				o[len(s.keep)+j] = 1
+			}
 		}
 	}
 	return out

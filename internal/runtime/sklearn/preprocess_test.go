@@ -100,3 +100,78 @@ func TestBuildScalersRejectMalformed(t *testing.T) {
 		})
 	}
 }
+
+const simpleImputerClass = "sklearn.impute._base.SimpleImputer"
+
+func missingIndicator(features ...int64) *pickle.Object {
+	return obj("sklearn.impute._base.MissingIndicator", "missing_values", math.NaN(), "features", "missing-only",
+		"error_on_new", false, "_n_features", int64(3), "features_", i8(features...))
+}
+
+// imputer3 is SimpleImputer fitted on three columns, the second empty at fit time.
+func imputer3(attrs ...any) *pickle.Object {
+	o := obj(simpleImputerClass, "missing_values", math.NaN(), "strategy", "mean", "add_indicator", false,
+		"keep_empty_features", false, "n_features_in_", int64(3), "_fit_dtype", &pickle.Dtype{Kind: 'f', ItemSize: 8},
+		"indicator_", nil, "statistics_", f8([]int{3}, 10, math.NaN(), 30))
+	return with(o, attrs...)
+}
+
+func TestSimpleImputer(t *testing.T) {
+	nan := math.NaN()
+	X := []float64{nan, 5, 3, 1, nan, nan, -1, -1, 0}
+	tests := []struct {
+		name  string
+		model *pickle.Object
+		want  []float64
+		nan   bool
+	}{
+		{"drops the empty column", imputer3(), []float64{10, 3, 1, 30, -1, 0}, true},
+		{"keep_empty_features", imputer3("keep_empty_features", true), []float64{10, 5, 3, 1, nan, 30, -1, -1, 0}, true},
+		{"constant keeps every column", imputer3("strategy", "constant", "statistics_", f8([]int{3}, 0.5, 0.5, 0.5)), []float64{0.5, 5, 3, 1, 0.5, 0.5, -1, -1, 0}, true},
+		{"indicator", imputer3("add_indicator", true, "indicator_", missingIndicator(0, 2)), []float64{10, 3, 1, 0, 1, 30, 0, 1, -1, 0, 0, 0}, true},
+		{"marker value", imputer3("missing_values", int64(-1), "statistics_", f8([]int{3}, 7, 8, 9)), []float64{nan, 5, 3, 1, nan, nan, 7, 8, 0}, false},
+		{"before keep_empty_features existed", with(imputer3(), "-keep_empty_features", nil), []float64{10, 3, 1, 30, -1, 0}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := buildOK(t, tc.model).(Transformer)
+			got := tr.Transform(X, 3)
+			if len(got) != 3*tr.NumOutputs() || len(got) != len(tc.want) {
+				t.Fatalf("transform gave %d values for %d outputs, want %v", len(got), tr.NumOutputs(), tc.want)
+			}
+			for i := range tc.want {
+				if got[i] != tc.want[i] && !(math.IsNaN(got[i]) && math.IsNaN(tc.want[i])) {
+					t.Fatalf("transform = %v, want %v", got, tc.want)
+				}
+			}
+			if nan, inf := tr.(NonFiniteAcceptor).AcceptsNonFinite(); nan != tc.nan || inf {
+				t.Errorf("AcceptsNonFinite = %v, %v; want %v, false", nan, inf, tc.nan)
+			}
+		})
+	}
+}
+
+func TestBuildSimpleImputerRejectsMalformed(t *testing.T) {
+	tests := []struct {
+		name  string
+		model *pickle.Object
+		want  string
+	}{
+		{"string data", imputer3("_fit_dtype", &pickle.Dtype{Kind: 'O', ItemSize: 8}), "imputing |O data is not supported"},
+		{"None marker", imputer3("missing_values", nil), "missing_values None is not supported"},
+		{"statistics_ width", imputer3("statistics_", f8([]int{2}, 1, 2)), "statistics_ has 2 values for 3 features"},
+		{"no strategy", imputer3("-strategy", nil), "attribute strategy is missing"},
+		{"indicator missing", imputer3("add_indicator", true), "indicator_: want a MissingIndicator, got None"},
+		{"indicator column out of range", imputer3("add_indicator", true, "indicator_", missingIndicator(0, 3)), "indicator_.features_[1] = 3, outside the 3 features"},
+		{"indicator features_ floats", imputer3("add_indicator", true, "indicator_", with(missingIndicator(), "features_", f8([]int{1}, 0))), "want a vector of column indices"},
+		{"everything empty", imputer3("statistics_", f8([]int{3}, math.NaN(), math.NaN(), math.NaN())), "the imputer outputs nothing"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := build(tc.model)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -54,6 +54,7 @@ from sklearn.linear_model import (  # noqa: E402
     SGDClassifier,
     SGDRegressor,
 )
+from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import MinMaxScaler, StandardScaler  # noqa: E402
 from sklearn.svm import LinearSVC  # noqa: E402
@@ -142,7 +143,7 @@ def write_case(name, est, X, fit_kind, feature_input=None, formats=ALL_FORMATS):
         "sklearn": sklearn.__version__,
         "n_features": int(X.shape[1]),
         "feature_names": None,
-        "X": X.tolist(),
+        "X": json_safe(X.tolist()),
     }
     names = getattr(est, "feature_names_in_", None)
     if names is not None:
@@ -317,6 +318,41 @@ def main():
     write_case("elasticnet_multi", ElasticNet(alpha=0.1).fit(X, Y), eval_rows(X, 4, rng), "regressor", formats=few)
     write_case("ridge_cv", RidgeCV().fit(X, Y[:, 1]), eval_rows(X, 4, rng), "regressor", formats=few)
     write_case("sgd_regressor", SGDRegressor(random_state=0).fit(X, Y[:, 0]), eval_rows(X, 4, rng), "regressor", formats=few)
+
+    # SimpleImputer: NaN (or a marker value) replaced by fitted statistics; a
+    # column that was empty at fit time is dropped; add_indicator appends 0/1
+    # columns. X carries missing values, so these fixtures hold NaN inputs.
+    X, y = classification(2, 4, 17)
+    X[:, 3] = np.nan  # empty at fit time: dropped
+    X[rng.rand(len(X)) < 0.1, 0] = np.nan
+    X[rng.rand(len(X)) < 0.2, 2] = np.nan
+    Xe = eval_rows(X, 4, rng)
+    Xe[::7, 1] = np.nan  # never missing at fit: imputed, but no indicator column
+    Xe[::5, 0] = np.nan
+    write_case(
+        "pipe_impute_lr",
+        Pipeline([
+            ("impute", SimpleImputer(add_indicator=True)),
+            ("scale", StandardScaler()),
+            ("clf", LogisticRegression()),
+        ]).fit(X, y),
+        Xe, "classifier",
+    )
+    write_case(
+        "imputer_constant",
+        SimpleImputer(strategy="constant", fill_value=0.5).fit(X),
+        Xe, "transform", formats=few,
+    )
+    Xm = np.round(X[:, :3] * 3)
+    Xm[np.isnan(Xm)] = -1
+    Xm[rng.rand(len(Xm)) < 0.15, 1] = -1
+    Xme = np.round(eval_rows(Xm, 3, rng))
+    Xme[::6, 2] = -1
+    write_case(
+        "imputer_median_marker",
+        SimpleImputer(missing_values=-1, strategy="median", add_indicator=True).fit(Xm),
+        Xme, "transform", formats=few,
+    )
 
     # SGDClassifier: what predict_proba is depends on the loss.
     X, y = classification(3, 3, 15)

@@ -1,0 +1,252 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Latencies are recorded in microseconds, from 1 µs to 10 minutes, with three
+// significant digits for the whole run (0.1 % error) and two for each second's
+// histogram, which is kept once per second of the run and so must stay small.
+const (
+	histMinMicros = 1
+	histMaxMicros = int64(10 * time.Minute / time.Microsecond)
+)
+
+// Sample is one second of the run: what was sent and what came back in it.
+// Latencies are those of the requests that completed within the second.
+type Sample struct {
+	Second   int     `json:"t"` // seconds since the run began; the sample covers [t-1, t)
+	Target   float64 `json:"target"`
+	Sent     int64   `json:"sent"`
+	OK       int64   `json:"ok"`
+	Errors   int64   `json:"errors"`
+	P50      float64 `json:"p50_ms"`
+	P90      float64 `json:"p90_ms"`
+	P99      float64 `json:"p99_ms"`
+	Max      float64 `json:"max_ms"`
+	InFlight int64   `json:"in_flight"`
+	// Replicas is filled only when a cluster is watched; -1 means unknown.
+	DesiredReplicas int `json:"desired_replicas"`
+	ReadyReplicas   int `json:"ready_replicas"`
+}
+
+// Summary is the whole run, the numbers a report leads with.
+type Summary struct {
+	Mode       string           `json:"mode"` // "open" or "closed"
+	URL        string           `json:"url"`
+	Protocol   Protocol         `json:"protocol"`
+	Plan       string           `json:"stages"`
+	Started    time.Time        `json:"started"`
+	Elapsed    float64          `json:"elapsed_s"`
+	Sent       int64            `json:"sent"`
+	Completed  int64            `json:"completed"`
+	OK         int64            `json:"ok"`
+	Errors     int64            `json:"errors"`
+	Rate       float64          `json:"rate"`    // completed requests per second
+	OKRate     float64          `json:"ok_rate"` // 2xx responses per second
+	BytesIn    int64            `json:"bytes_in"`
+	Latency    LatencySummary   `json:"latency_ms"`
+	StatusCode map[int]int64    `json:"status_codes"`
+	ErrorKinds map[string]int64 `json:"error_kinds"`
+	// Late counts open-loop requests sent more than a millisecond after their
+	// intended time: the generator, not the server, was the limit. Their latency
+	// still counts from the intended time.
+	Late int64 `json:"late"`
+}
+
+// LatencySummary holds the whole run's latency distribution in milliseconds.
+type LatencySummary struct {
+	Min  float64            `json:"min"`
+	Mean float64            `json:"mean"`
+	Max  float64            `json:"max"`
+	Pct  map[string]float64 `json:"percentiles"` // "50", "90", "99", "99.9"
+	Hist *hdrhistogram.Snapshot `json:"-"`
+}
+
+// Percentiles reported in summaries, in order.
+var summaryPercentiles = []float64{10, 25, 50, 75, 90, 95, 99, 99.9}
+
+// recorder collects outcomes from every worker. One mutex is enough: a record
+// is a few adds and two histogram increments, far below a request's cost.
+type recorder struct {
+	mu       sync.Mutex
+	total    *hdrhistogram.Histogram
+	interval *hdrhistogram.Histogram
+	sent     int64
+	done     int64
+	ok       int64
+	errs     int64
+	late     int64
+	bytesIn  int64
+	inFlight int64
+	status   map[int]int64
+	errKinds map[string]int64
+	// per-second counters, reset by tick
+	secSent, secOK, secErrs int64
+}
+
+func newRecorder() *recorder {
+	return &recorder{
+		total:    hdrhistogram.New(histMinMicros, histMaxMicros, 3),
+		interval: hdrhistogram.New(histMinMicros, histMaxMicros, 2),
+		status:   map[int]int64{},
+		errKinds: map[string]int64{},
+	}
+}
+
+func (r *recorder) started(late bool) {
+	r.mu.Lock()
+	r.sent++
+	r.secSent++
+	r.inFlight++
+	if late {
+		r.late++
+	}
+	r.mu.Unlock()
+}
+
+// finished records one request. status is 0 when no response came back.
+func (r *recorder) finished(latency time.Duration, status int, bytesIn int64, err error) {
+	us := min(max(latency.Microseconds(), histMinMicros), histMaxMicros)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inFlight--
+	r.done++
+	r.bytesIn += bytesIn
+	if err != nil {
+		r.errs++
+		r.secErrs++
+		r.errKinds[errorKind(err)]++
+		// A failed request has no response time to speak of; counting a
+		// refused connection's 50 µs would flatter the latency.
+		return
+	}
+	r.status[status]++
+	if status >= 200 && status < 300 {
+		r.ok++
+		r.secOK++
+	} else {
+		r.errs++
+		r.secErrs++
+	}
+	_ = r.total.RecordValue(us)
+	_ = r.interval.RecordValue(us)
+}
+
+// tick closes the current second and starts the next.
+func (r *recorder) tick(second int, target float64) Sample {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := Sample{
+		Second: second, Target: target,
+		Sent: r.secSent, OK: r.secOK, Errors: r.secErrs, InFlight: r.inFlight,
+		DesiredReplicas: -1, ReadyReplicas: -1,
+	}
+	if r.interval.TotalCount() > 0 {
+		s.P50 = ms(r.interval.ValueAtQuantile(50))
+		s.P90 = ms(r.interval.ValueAtQuantile(90))
+		s.P99 = ms(r.interval.ValueAtQuantile(99))
+		s.Max = ms(r.interval.Max())
+	}
+	r.interval.Reset()
+	r.secSent, r.secOK, r.secErrs = 0, 0, 0
+	return s
+}
+
+func (r *recorder) summary() Summary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := Summary{
+		Sent: r.sent, Completed: r.done, OK: r.ok, Errors: r.errs, Late: r.late, BytesIn: r.bytesIn,
+		StatusCode: make(map[int]int64, len(r.status)),
+		ErrorKinds: make(map[string]int64, len(r.errKinds)),
+	}
+	for k, v := range r.status {
+		s.StatusCode[k] = v
+	}
+	for k, v := range r.errKinds {
+		s.ErrorKinds[k] = v
+	}
+	s.Latency.Pct = map[string]float64{}
+	if r.total.TotalCount() > 0 {
+		s.Latency.Min = ms(r.total.Min())
+		s.Latency.Max = ms(r.total.Max())
+		s.Latency.Mean = r.total.Mean() / 1000
+		for _, q := range summaryPercentiles {
+			s.Latency.Pct[PercentileKey(q)] = ms(r.total.ValueAtQuantile(q))
+		}
+	}
+	s.Latency.Hist = r.total.Export()
+	return s
+}
+
+// PercentileKey names a percentile in Summary.Latency.Pct: 99.9 → "99.9".
+func PercentileKey(q float64) string {
+	return strconv.FormatFloat(q, 'f', -1, 64)
+}
+
+// SortedPercentiles returns the summary's percentile keys in numeric order.
+func (l LatencySummary) SortedPercentiles() []string {
+	keys := make([]string, 0, len(l.Pct))
+	for k := range l.Pct {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, _ := strconv.ParseFloat(keys[i], 64)
+		b, _ := strconv.ParseFloat(keys[j], 64)
+		return a < b
+	})
+	return keys
+}
+
+func ms(us int64) float64 { return float64(us) / 1000 }
+
+// errorKind names a transport failure by its cause, so a breakdown groups
+// thousands of "dial tcp 127.0.0.1:8080: connect: connection refused" under one line.
+func errorKind(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.EPIPE):
+		return "broken pipe"
+	case errors.Is(err, syscall.EMFILE):
+		return "too many open files"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "no free local port"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timeout"
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := err.Error()
+	if len(msg) > 80 {
+		msg = msg[:80]
+	}
+	return msg
+}
+
+// pending reports whether anything was recorded since the last tick.
+func (r *recorder) pending() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.secSent+r.secOK+r.secErrs > 0 || r.interval.TotalCount() > 0
+}

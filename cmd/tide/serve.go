@@ -64,6 +64,10 @@ Flags win over the environment, which wins over the file.`,
 	fl.DurationVar(&f.opts.DrainTimeout, "drain-timeout", f.opts.DrainTimeout, "on SIGTERM, how long in-flight requests may take to finish")
 	fl.BoolVar(&f.opts.StrictReadiness, "strict-readiness", false, "report unready while any model failed to load")
 	fl.StringVar(&f.opts.DefaultModel, "default-model", "", "model that POST /predict serves when there are several")
+	fl.IntVar(&f.opts.Admission.MaxInFlight, "max-inflight", 0, "model runs at once, per model (0: unlimited); a model's config.yaml may override")
+	fl.IntVar(&f.opts.Admission.MaxQueue, "max-queue", 0, "requests that may wait for a run slot or batch, per model; one more gets 429")
+	fl.IntVar(&f.opts.Admission.MaxBatchSize, "max-batch-size", 0, "join requests into model runs of up to this many rows (0 or 1: no dynamic batching)")
+	fl.DurationVar(&f.opts.Admission.MaxQueueDelay, "max-queue-delay", 0, "how long a request may wait for a batch to fill")
 	return cmd
 }
 

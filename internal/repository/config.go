@@ -1,9 +1,11 @@
 package repository
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -20,6 +22,42 @@ type Config struct {
 	Features []string `json:"features,omitempty"`
 	// Outputs renames the model's outputs, in order.
 	Outputs []string `json:"outputs,omitempty"`
+	// Batching sets this model's admission control and dynamic batching; unset
+	// fields take the server's defaults (its --max-* flags).
+	Batching *Batching `json:"batching,omitempty"`
+}
+
+// Batching is the per-model admission and batching section of a config file:
+//
+//	batching:
+//	  max_batch_size: 32          # rows per model run; 0 or 1: no batching
+//	  max_queue_delay: 2ms        # how long a request may wait for a batch to fill
+//	  preferred_batch_sizes: [16, 32]
+//	  max_inflight: 2             # model runs at once
+//	  max_queue: 256              # requests waiting; one more is shed with 429
+type Batching struct {
+	MaxBatchSize        *int      `json:"max_batch_size,omitempty"`
+	MaxQueueDelay       *Duration `json:"max_queue_delay,omitempty"`
+	PreferredBatchSizes []int     `json:"preferred_batch_sizes,omitempty"`
+	MaxInFlight         *int      `json:"max_inflight,omitempty"`
+	MaxQueue            *int      `json:"max_queue,omitempty"`
+}
+
+// Duration is a time.Duration written as "5ms" in config files.
+type Duration time.Duration
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration such as \"5ms\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
 }
 
 // maxConfigBytes bounds what we read of a config file: it is a few lines.
@@ -60,6 +98,16 @@ func (c Config) validate() error {
 			return fmt.Errorf("config: feature %q listed twice", f)
 		}
 		seen[f] = true
+	}
+	if b := c.Batching; b != nil {
+		for name, v := range map[string]*int{"max_batch_size": b.MaxBatchSize, "max_inflight": b.MaxInFlight, "max_queue": b.MaxQueue} {
+			if v != nil && *v < 0 {
+				return fmt.Errorf("config: batching.%s is negative", name)
+			}
+		}
+		if b.MaxQueueDelay != nil && *b.MaxQueueDelay < 0 {
+			return fmt.Errorf("config: batching.max_queue_delay is negative")
+		}
 	}
 	for _, o := range c.Outputs {
 		if o == "" {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tideserve/tide/internal/batcher"
 	"github.com/tideserve/tide/internal/jsonwire"
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/oip"
@@ -24,6 +25,8 @@ func statusOf(err error) int {
 		return he.status
 	case errors.As(err, &pe):
 		return pe.Status
+	case errors.Is(err, batcher.ErrOverloaded):
+		return http.StatusTooManyRequests
 	case errors.Is(err, model.ErrInvalidInput):
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, repository.ErrNotFound):
@@ -44,7 +47,7 @@ func (s *Server) writeError(w http.ResponseWriter, status int, msg string) {
 	b = append(b, `{"error":`...)
 	b = jsonwire.AppendString(b, msg)
 	b = append(b, '}')
-	if status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSONBytes(w, status, b)

@@ -84,7 +84,12 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 		return s.fail(w, r, err)
 	}
 	in := &tensor.Tensor{Name: md.Inputs[0].Name, Datatype: tensor.FP64, Shape: []int64{int64(rows), md.Inputs[0].Shape[1]}, Data: x}
-	outs, err := s.infer(r.Context(), v, []*tensor.Tensor{in}, nil)
+	ctx, cancel, err := withRequestDeadline(r)
+	if err != nil {
+		return s.fail(w, r, err)
+	}
+	defer cancel()
+	outs, err := s.infer(ctx, v, []*tensor.Tensor{in}, nil)
 	if err != nil {
 		return s.fail(w, r, err)
 	}

@@ -19,6 +19,13 @@ type Metrics struct {
 	inflight     *prometheus.GaugeVec     // model
 	loadDuration *prometheus.GaugeVec     // model, version
 	modelReady   *prometheus.GaugeVec     // model, version
+
+	// Admission and batching: the queue-based autoscaling signals.
+	queueDepth *prometheus.GaugeVec     // model
+	queueTime  *prometheus.HistogramVec // model
+	batchRows  *prometheus.HistogramVec // model
+	shed       *prometheus.CounterVec   // model
+	expired    *prometheus.CounterVec   // model
 }
 
 // latencyBuckets span 50µs (a tree on one row) to 10s (a stalled request).
@@ -54,6 +61,28 @@ func NewMetrics(version string) *Metrics {
 			Help: "1 if the model version is loaded and serving, else 0.",
 		}, []string{"model", "version"}),
 	}
+	m.queueDepth = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tide_queue_depth",
+		Help: "Requests waiting for a model run slot or a batch, by model.",
+	}, []string{"model"})
+	m.queueTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tide_queue_duration_seconds",
+		Help:    "Time requests waited in the queue before their model run started.",
+		Buckets: latencyBuckets,
+	}, []string{"model"})
+	m.batchRows = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tide_batch_rows",
+		Help:    "Rows per model run (above 1 request's rows when dynamic batching joins requests).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512},
+	}, []string{"model"})
+	m.shed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tide_shed_requests_total",
+		Help: "Requests refused with 429 because the model's run slots and queue were full.",
+	}, []string{"model"})
+	m.expired = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tide_expired_requests_total",
+		Help: "Requests whose deadline passed while queued; they were not run.",
+	}, []string{"model"})
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "tide_build_info",
 		Help: "Build information; the value is always 1.",
@@ -69,6 +98,7 @@ func NewMetrics(version string) *Metrics {
 	}
 	build.WithLabelValues(version, goVersion, revision).Set(1)
 	reg.MustRegister(m.requests, m.duration, m.inflight, m.loadDuration, m.modelReady, build,
+		m.queueDepth, m.queueTime, m.batchRows, m.shed, m.expired,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

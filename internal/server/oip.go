@@ -101,7 +101,12 @@ func (s *Server) oipInferStatus(w http.ResponseWriter, r *http.Request, name, ve
 	for _, o := range req.Outputs {
 		requested = append(requested, o.Name)
 	}
-	outs, err := s.infer(r.Context(), v, req.Inputs, requested)
+	ctx, cancel, err := withRequestDeadline(r)
+	if err != nil {
+		return s.fail(w, r, err)
+	}
+	defer cancel()
+	outs, err := s.infer(ctx, v, req.Inputs, requested)
 	if err != nil {
 		return s.fail(w, r, err)
 	}

@@ -94,7 +94,12 @@ func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (stri
 		return v.Name, s.fail(w, r, err)
 	}
 	in := &tensor.Tensor{Name: sm.input, Datatype: tensor.FP64, Shape: []int64{int64(rows), int64(len(sm.features))}, Data: x}
-	outs, err := s.infer(r.Context(), v, []*tensor.Tensor{in}, nil)
+	ctx, cancel, err := withRequestDeadline(r)
+	if err != nil {
+		return v.Name, s.fail(w, r, err)
+	}
+	defer cancel()
+	outs, err := s.infer(ctx, v, []*tensor.Tensor{in}, nil)
 	if err != nil {
 		return v.Name, s.fail(w, r, err)
 	}

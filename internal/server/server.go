@@ -47,6 +47,9 @@ type Options struct {
 	DefaultModel string
 	// Version is reported by GET /v2 and tide_build_info.
 	Version string
+	// Admission holds the default admission control and batching for every model
+	// (off when zero); a model's config file overrides it.
+	Admission AdmissionDefaults
 }
 
 // DefaultOptions are production defaults.
@@ -99,6 +102,9 @@ type Server struct {
 	loaded atomic.Bool
 
 	seedCache sync.Map // *repository.Version → *seedModel
+
+	batchersMu sync.Mutex
+	batchers   sync.Map // *repository.Version → *batcher.Batcher
 }
 
 // New builds a server for repo. Call LoadModels (or Serve, which does) to load.
@@ -241,6 +247,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.opts.DrainTimeout)
 	defer cancel()
 	err := hs.Shutdown(shutCtx)
+	s.closeBatchers()
 	s.repo.Close()
 	if err != nil {
 		hs.Close()
@@ -315,9 +322,14 @@ func (s *Server) infer(ctx context.Context, v *repository.Version, inputs []*ten
 	if err != nil {
 		return nil, err
 	}
-	s.metrics.inflight.WithLabelValues(v.Name).Inc()
-	defer s.metrics.inflight.WithLabelValues(v.Name).Dec()
-	outs, err := m.Predict(ctx, ordered)
+	b, err := s.batcherFor(v, m, md)
+	if err != nil {
+		return nil, err
+	}
+	inflight := s.metrics.inflight.WithLabelValues(v.Name)
+	inflight.Inc()
+	defer inflight.Dec()
+	outs, err := b.Do(ctx, ordered)
 	if err != nil {
 		return nil, err
 	}

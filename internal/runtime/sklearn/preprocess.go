@@ -14,63 +14,85 @@ import (
 func init() {
 	register("sklearn.preprocessing._data.StandardScaler", buildStandardScaler)
 	register("sklearn.preprocessing._data.MinMaxScaler", buildMinMaxScaler)
+	register("sklearn.preprocessing._data.RobustScaler", buildRobustScaler)
+	register("sklearn.preprocessing._data.MaxAbsScaler", buildMaxAbsScaler)
 	register("sklearn.impute._base.SimpleImputer", buildSimpleImputer)
 	allowHelper("sklearn.impute._base.MissingIndicator") // SimpleImputer(add_indicator=True)
 }
 
-// standardScaler computes (x - mean_) / scale_, each part only when with_mean /
-// with_std is set.
-type standardScaler struct {
+// centerScaler computes (x - center) / scale, each part only when the scaler
+// uses it: StandardScaler (mean_, scale_), RobustScaler (center_, scale_) and
+// MaxAbsScaler (scale_ only).
+type centerScaler struct {
 	nFeatures int
-	mean      []float64 // nil when with_mean is false
-	scale     []float64 // nil when with_std is false
+	center    []float64 // nil when not centering
+	scale     []float64 // nil when not scaling
 }
 
 func buildStandardScaler(obj *pickle.Object) (any, error) {
-	withMean, err := boolAttr(obj, "with_mean")
-	if err != nil {
-		return nil, err
-	}
-	withStd, err := boolAttr(obj, "with_std")
-	if err != nil {
-		return nil, err
-	}
-	s := &standardScaler{nFeatures: -1}
+	return buildCenterScaler(obj, "with_mean", "mean_", "with_std")
+}
+
+func buildRobustScaler(obj *pickle.Object) (any, error) {
+	return buildCenterScaler(obj, "with_centering", "center_", "with_scaling")
+}
+
+func buildMaxAbsScaler(obj *pickle.Object) (any, error) {
+	return buildCenterScaler(obj, "", "", "")
+}
+
+// buildCenterScaler reads a centerScaler. withCenter and withScale name the
+// scaler's flags; an empty name means the step is always done (centering is
+// never done when centerAttr is empty).
+func buildCenterScaler(obj *pickle.Object, withCenter, centerAttr, withScale string) (any, error) {
+	s := &centerScaler{nFeatures: -1}
 	if n, ok, err := featureCount(obj); err != nil {
 		return nil, err
 	} else if ok {
 		s.nFeatures = n
 	}
-	if withMean {
-		if s.mean, err = featureVector(obj, "mean_", &s.nFeatures); err != nil {
+	centering, scaling := centerAttr != "", true
+	var err error
+	if withCenter != "" {
+		if centering, err = boolAttr(obj, withCenter); err != nil {
 			return nil, err
 		}
 	}
-	if withStd {
+	if withScale != "" {
+		if scaling, err = boolAttr(obj, withScale); err != nil {
+			return nil, err
+		}
+	}
+	if centering {
+		if s.center, err = featureVector(obj, centerAttr, &s.nFeatures); err != nil {
+			return nil, err
+		}
+	}
+	if scaling {
 		if s.scale, err = featureVector(obj, "scale_", &s.nFeatures); err != nil {
 			return nil, err
 		}
 	}
 	if s.nFeatures <= 0 {
-		return nil, fmt.Errorf("the number of features is unknown: n_features_in_ is missing and neither mean_ nor scale_ is used")
+		return nil, fmt.Errorf("the number of features is unknown: n_features_in_ is missing and the scaler neither centers nor scales")
 	}
 	return s, nil
 }
 
-func (s *standardScaler) NumFeatures() int { return s.nFeatures }
-func (s *standardScaler) NumOutputs() int  { return s.nFeatures }
+func (s *centerScaler) NumFeatures() int { return s.nFeatures }
+func (s *centerScaler) NumOutputs() int  { return s.nFeatures }
 
-// AcceptsNonFinite: StandardScaler.transform validates with
+// AcceptsNonFinite: the scalers' transform validates with
 // force_all_finite="allow-nan": NaN passes through, ±Inf is an error.
-func (s *standardScaler) AcceptsNonFinite() (nan, inf bool) { return true, false }
+func (s *centerScaler) AcceptsNonFinite() (nan, inf bool) { return true, false }
 
-func (s *standardScaler) Transform(X []float64, n int) []float64 {
+func (s *centerScaler) Transform(X []float64, n int) []float64 {
 	out := make([]float64, n*s.nFeatures)
 	copy(out, X[:n*s.nFeatures])
 	p := s.nFeatures
-	if s.mean != nil {
+	if s.center != nil {
 		for i := range out {
-			out[i] -= s.mean[i%p]
+			out[i] -= s.center[i%p]
 		}
 	}
 	if s.scale != nil {

@@ -56,7 +56,7 @@ from sklearn.linear_model import (  # noqa: E402
 )
 from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
-from sklearn.preprocessing import MinMaxScaler, StandardScaler  # noqa: E402
+from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler  # noqa: E402
 from sklearn.svm import LinearSVC  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "linear")
@@ -352,6 +352,20 @@ def main():
         "imputer_median_marker",
         SimpleImputer(missing_values=-1, strategy="median", add_indicator=True).fit(Xm),
         Xme, "transform", formats=few,
+    )
+
+    # RobustScaler and MaxAbsScaler.
+    X, y = make_regression(n_samples=300, n_features=3, noise=1.0, random_state=18)
+    X = X * np.array([2.0, 0.05, 300.0]) + np.array([5.0, 0.0, -100.0])
+    write_case(
+        "pipe_robust_maxabs_ridge",
+        Pipeline([("robust", RobustScaler()), ("maxabs", MaxAbsScaler()), ("reg", Ridge(alpha=0.2))]).fit(X, y),
+        eval_rows(X, 3, rng), "regressor", formats=few,
+    )
+    write_case(
+        "robust_scaler_no_centering",
+        RobustScaler(with_centering=False, quantile_range=(10.0, 90.0)).fit(X),
+        eval_rows(X, 3, rng), "transform", formats=few,
     )
 
     # SGDClassifier: what predict_proba is depends on the loss.

@@ -356,7 +356,9 @@ func (r *run) sample(stop <-chan struct{}) {
 	second := 0
 	emit := func() {
 		second++
-		target, _ := r.cfg.Plan.Target(time.Since(r.start))
+		// The sample covers [second-1, second): its target is the plan's at
+		// the middle, which for a ramp is the second's average.
+		target, _ := r.cfg.Plan.Target(time.Duration(second)*time.Second - time.Second/2)
 		s := r.rec.tick(second, target)
 		if r.cfg.Replicas != nil {
 			s.DesiredReplicas, s.ReadyReplicas = r.cfg.Replicas()

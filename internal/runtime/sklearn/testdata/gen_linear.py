@@ -155,7 +155,7 @@ def write_case(name, est, X, fit_kind, feature_input=None, formats=ALL_FORMATS):
         if hasattr(est, "predict_proba"):  # LinearSVC, RidgeClassifier: predict only
             with np.errstate(invalid="ignore"):
                 doc["predict_proba"] = json_safe(est.predict_proba(Xin).tolist())
-        if hasattr(est, "decision_function"):
+        if hasattr(est, "decision_function") and not isinstance(est, Pipeline):
             doc["decision"] = json_safe(est.decision_function(Xin).tolist())
     elif fit_kind == "regressor":
         doc["predict"] = json_safe(est.predict(Xin).tolist())

@@ -65,6 +65,7 @@ func (t *flatTree) leaf(row []float32) int {
 		if n.feature < 0 {
 			return int(n.left)
 		}
+		// NaN compares false and goes right, as in sklearn.
 		if row[n.feature] <= n.threshold {
 			i = n.left
 		} else {

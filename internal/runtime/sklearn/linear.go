@@ -7,8 +7,11 @@ import (
 	"github.com/tideserve/tide/internal/pickle"
 )
 
-// Linear models: LogisticRegression, LinearRegression and Ridge share one decision
-// function, X·coef_ᵀ + intercept_, and differ only in what they make of it.
+// Linear models share one decision function, X·coef_ᵀ + intercept_, and differ
+// only in what they make of it: the regressors return it; LogisticRegression
+// (and SGDClassifier with log or modified Huber loss) turn it into probabilities;
+// LinearSVC, RidgeClassifier and SGDClassifier's other losses only predict its
+// sign or argmax.
 
 func init() {
 	register("sklearn.linear_model._logistic.LogisticRegression", buildLogisticRegression)

@@ -67,6 +67,29 @@ addon_prometheus_adapter() {
     || die "custom.metrics.k8s.io serves no process_cpu_seconds_per_second for kube-system pods"
 }
 
+addon_keda() {
+  local dir=$STATE/keda config
+  config=$(keda_config_dir) || die "KEDA module not in the module cache: run build"
+  rm -rf "$dir" && mkdir -p "$dir"
+  cp "$HARNESS/manifests/keda/kustomization.yaml" "$dir/"
+  cp -r "$config" "$dir/config" && chmod -R u+w "$dir/config"
+  # Server-side apply: the CRDs are too large for the client-side last-applied annotation.
+  kctl apply --server-side --force-conflicts -k "$dir" >/dev/null || die "apply KEDA manifests"
+  rollout keda keda-operator 240s
+  rollout keda keda-metrics-apiserver 240s
+  kctl wait --for=condition=Available apiservice/v1beta1.external.metrics.k8s.io --timeout=120s >/dev/null \
+    || die "APIService v1beta1.external.metrics.k8s.io not Available"
+  wait_for "external metrics API discovery" 60 kctl get --raw /apis/external.metrics.k8s.io/v1beta1 \
+    || die "external.metrics.k8s.io does not answer"
+}
+
+addon_helm() {
+  "$BIN/helm" version --short >/dev/null || die "helm does not run"
+  # helm talks to the cluster with the admin kubeconfig: listing releases proves it.
+  KUBECONFIG=$KUBECONFIG_ADMIN "$BIN/helm" list --all-namespaces >/dev/null || die "helm cannot reach the cluster"
+  say "helm $("$BIN/helm" version --short)"
+}
+
 start_addons() {
   local a
   for a in $(selected_addons); do

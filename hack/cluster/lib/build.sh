@@ -51,6 +51,9 @@ COREDNS_IMAGE=tide.local/coredns:v1.12.4
 METRICS_SERVER_IMAGE=tide.local/metrics-server:v0.8.0
 PROMETHEUS_ADAPTER_IMAGE=tide.local/prometheus-adapter:v0.12.0
 PROMETHEUS_IMAGE=tide.local/prometheus:v3.16.0
+KEDA_VERSION=v2.21.0
+KEDA_OPERATOR_IMAGE=tide.local/keda:$KEDA_VERSION
+KEDA_METRICS_IMAGE=tide.local/keda-metrics-apiserver:$KEDA_VERSION
 
 build_images() {
   build_module images ./imgtool imgtool
@@ -82,6 +85,25 @@ build_prometheus() {
     -ldflags "-s -w -X github.com/prometheus/common/version.Version=3.16.0" \
     -o "$BIN/prometheus" github.com/prometheus/prometheus/cmd/prometheus)
   make_image "$BIN/prometheus" "$PROMETHEUS_IMAGE" /prometheus prometheus.tar
+}
+
+build_keda() {
+  local ld="-X github.com/kedacore/keda/v2/version.Version=${KEDA_VERSION#v}"
+  build_module keda github.com/kedacore/keda/v2/cmd/operator keda-operator "$ld"
+  build_module keda github.com/kedacore/keda/v2/cmd/adapter keda-adapter "$ld"
+  make_image "$BIN/keda-operator" "$KEDA_OPERATOR_IMAGE" /keda keda.tar
+  make_image "$BIN/keda-adapter" "$KEDA_METRICS_IMAGE" /keda-adapter keda-metrics-apiserver.tar
+}
+
+# keda_config_dir prints KEDA's own manifests directory in the module cache.
+keda_config_dir() {
+  (cd "$MODULES/keda" && go list -m -f '{{.Dir}}' github.com/kedacore/keda/v2)/config
+}
+
+# The helm CLI runs on the host (tests install charts with it); no image.
+build_helm() {
+  build_module helm helm.sh/helm/v3/cmd/helm helm \
+    "-X helm.sh/helm/v3/internal/version.version=v3.22.0 -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 }
 
 # build_all [addon...]: the cluster itself plus the images of the selected add-ons.

@@ -315,7 +315,7 @@ func TestBuildLinearRejectsMalformed(t *testing.T) {
 // OpenBLAS's summation order, so on the machine that wrote the fixtures they agree
 // to the bit.
 func TestDecisionFunctionBits(t *testing.T) {
-	paths, _ := filepath.Glob(filepath.Join(fixtureDir, "*.json"))
+	paths, _ := filepath.Glob(filepath.Join(fixtureDir, "*.expected.json"))
 	checked := 0
 	for _, p := range paths {
 		b, err := os.ReadFile(p)

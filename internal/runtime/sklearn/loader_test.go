@@ -80,7 +80,7 @@ func numbers(rows [][]jsonFloat) []float64 {
 
 func readFixtures(t testing.TB) map[string]*fixture {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(fixtureDir, "*.json"))
+	paths, err := filepath.Glob(filepath.Join(fixtureDir, "*.expected.json"))
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no fixtures in %s (run testdata/gen_linear.py): %v", fixtureDir, err)
 	}
@@ -94,7 +94,7 @@ func readFixtures(t testing.TB) map[string]*fixture {
 		if err := json.Unmarshal(b, f); err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
-		out[strings.TrimSuffix(filepath.Base(p), ".json")] = f
+		out[strings.TrimSuffix(filepath.Base(p), ".expected.json")] = f
 	}
 	return out
 }

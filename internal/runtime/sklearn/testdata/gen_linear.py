@@ -12,9 +12,11 @@ For every case it trains a small model on synthetic data and writes
   <case>.p2.pkl      pickle protocol 2
   <case>.p4.pkl      pickle protocol 4
   <case>.p5.pkl      pickle protocol 5 (numpy's out-of-band-capable reducer, in band)
-  <case>.json        the input X, sklearn's predict / predict_proba / transform
+  <case>.expected.json
+                     the input X, sklearn's predict / predict_proba / transform
                      on it, decision_function for linear classifiers, and the
-                     list of model files
+                     list of model files (not <case>.json: `tide serve` reads a
+                     <stem>.json beside a model file as the model's config)
 
 (the later cases, which add estimators rather than serialisations, are written
 as .joblib and .p4.pkl only). The output is deterministic: rerunning the script
@@ -172,7 +174,7 @@ def write_case(name, est, X, fit_kind, feature_input=None, formats=ALL_FORMATS):
             with open(path, "wb") as f:
                 pickle.dump(est, f, protocol=int(suffix[2]))
     doc["files"] = [name + suffix for suffix in formats]
-    with open(os.path.join(OUT, name + ".json"), "w") as f:
+    with open(os.path.join(OUT, name + ".expected.json"), "w") as f:
         json.dump(doc, f, separators=(",", ":"))
         f.write("\n")
     return doc

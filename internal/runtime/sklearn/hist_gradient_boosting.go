@@ -418,7 +418,7 @@ func decodeHistTree(v any, known []*categorySet) (*histTree, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(nodes.Shape) != 1 || nodes.Len() < 1 {
+	if len(nodes.Shape) != 1 || nodes.Len() < 1 || nodes.Len() > math.MaxInt32 {
 		return nil, fmt.Errorf("nodes has shape %v", nodes.Shape)
 	}
 	value, err := floatField(nodes, "value")

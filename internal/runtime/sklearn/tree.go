@@ -16,9 +16,11 @@ import (
 // "values" array of shape (node_count, n_outputs, max_n_classes). At predict
 // time sklearn casts X to float32 and sends a row left when
 // X[row, feature] <= threshold (float32 widened to float64 against a float64
-// threshold). NaN fails that test and goes right; sklearn 1.2 itself refuses
-// NaN and infinities for trees, so callers that want the same strictness must
-// reject non-finite input before predicting.
+// threshold). sklearn 1.2 refuses NaN and infinities for every estimator in
+// this file and in forest.go and gradient_boosting.go (none implements
+// NonFiniteAcceptor, so the model rejects such input); should one reach a
+// walk anyway it goes right, where NaN <= threshold sends it. sklearn also
+// refuses finite values beyond float32's range, which here become ±Inf.
 
 func init() {
 	register("sklearn.tree._classes.DecisionTreeClassifier", buildTreeClassifier)
@@ -190,6 +192,10 @@ func decodeTree(v any, nFeatures int) (*sklearnTree, error) {
 	}
 	if t.values, err = values.Float64s(); err != nil {
 		return nil, fmt.Errorf("tree_: values: %w", err)
+	}
+	// Flattened trees index nodes and leaf values with int32.
+	if len(t.values) > math.MaxInt32 {
+		return nil, fmt.Errorf("tree_: %d values is more than this reader supports", len(t.values))
 	}
 	if err := t.check(); err != nil {
 		return nil, fmt.Errorf("tree_: %w", err)

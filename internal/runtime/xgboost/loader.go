@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/runtime"
@@ -69,14 +70,16 @@ const (
 // sniff tells the encodings apart. Both JSON and UBJSON documents open with
 // '{'; after it JSON has a quote (or '}' or space) and UBJSON the type marker
 // of the first key's length, or an optimized-container '$' / '#'. The old
-// binary format starts with "binf" (or, before 1.0, with raw parameters).
+// binary format starts with "binf" (before 1.0, with raw parameters: binary
+// bytes that text never has).
 func sniff(data []byte) encoding {
 	if bytes.HasPrefix(data, []byte("binf")) {
 		return encLegacyBinary
 	}
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		if len(data) > 0 && bytes.IndexByte(data, '{') < 0 {
+		head := data[:min(len(data), 64)]
+		if bytes.ContainsFunc(head, func(r rune) bool { return r < '\t' || r == utf8.RuneError }) {
 			return encLegacyBinary
 		}
 		return encUnknown

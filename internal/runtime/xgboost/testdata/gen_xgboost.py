@@ -150,6 +150,8 @@ def main():
             train.set_group([20] * (TRAIN_ROWS // 20))
         p = {"max_depth": 4, "eta": 0.3, "seed": 7, "nthread": 1}
         p.update(params)
+        if p.get("booster") == "gblinear":
+            del p["max_depth"]  # trees only
         booster = xgb.train(p, train, num_boost_round=rounds)
         # Trained with its parameters, predicted with the saved file: what is
         # checked is exactly what a user would serve.

@@ -113,8 +113,9 @@ func (c *gbClassifier) Classes() Labels  { return c.classes }
 func (c *gbClassifier) PredictProba(X []float64, n int) []float64 {
 	raw := c.raw(X, n)
 	if c.loss == gbMultinomial {
+		scratch := make([]float64, c.k)
 		for i := 0; i < n; i++ {
-			gbSoftmax(raw[i*c.k : (i+1)*c.k])
+			gbSoftmax(raw[i*c.k:(i+1)*c.k], scratch)
 		}
 		return raw
 	}
@@ -149,10 +150,13 @@ func (c *gbClassifier) PredictIndex(X []float64, n int) []int {
 	return out
 }
 
-// gbSoftmax is MultinomialDeviance._raw_prediction_to_proba:
+// gbSoftmax is MultinomialDeviance._raw_prediction_to_proba, in place:
 // nan_to_num(exp(raw - logsumexp(raw))), with scipy's logsumexp (shift by the
-// finite maximum, exponentiate, numpy sum, log, shift back).
-func gbSoftmax(raw []float64) {
+// finite maximum, exponentiate, numpy sum, log, shift back). tmp is scratch
+// space of len(raw). The log is math.Log, which rounds differently from the C
+// library's in about one case in sixteen: these probabilities can differ from
+// sklearn's by a few ulps, unlike the rest of this file's outputs.
+func gbSoftmax(raw, tmp []float64) {
 	m := raw[0]
 	for _, v := range raw[1:] {
 		if v > m || math.IsNaN(v) {
@@ -162,7 +166,6 @@ func gbSoftmax(raw []float64) {
 	if math.IsInf(m, 0) || math.IsNaN(m) {
 		m = 0
 	}
-	tmp := make([]float64, len(raw))
 	for i, v := range raw {
 		tmp[i] = glibcExp(v - m)
 	}
@@ -243,6 +246,9 @@ func readGBEnsemble(obj *pickle.Object, nClasses int) (*gbEnsemble, gbLoss, erro
 	e := &gbEnsemble{nFeatures: nFeatures, k: arr.Shape[1], learningRate: lr, stages: make([]*flatTree, len(arr.Objects))}
 	if k, err := lossObj.Int("K"); err == nil && int(k) != e.k {
 		return nil, 0, fmt.Errorf("_loss.K is %d but estimators_ has %d columns", k, e.k)
+	}
+	if loss != gbMultinomial && e.k != 1 {
+		return nil, 0, fmt.Errorf("estimators_ has %d columns; %s fits one tree per stage", e.k, lossObj.Name)
 	}
 	for i, v := range arr.Objects {
 		t, ok := v.(*pickle.Object)

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bytes"
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/tideserve/tide/internal/oip"
@@ -19,13 +22,15 @@ func (s *Server) registerOIP() {
 	s.mux.HandleFunc("GET /v2/models/{name}/versions/{version}/ready", s.oipModelReady)
 	s.mux.HandleFunc("POST /v2/models/{name}/infer", s.oipInfer)
 	s.mux.HandleFunc("POST /v2/models/{name}/versions/{version}/infer", s.oipInfer)
-	s.mux.HandleFunc("POST /v2/repository/index", s.oipRepositoryIndex)
 }
 
 func (s *Server) oipServerMetadata(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, oip.ServerMetadata{Name: "tide", Version: s.opts.Version,
-		Extensions: []string{"model_repository"}})
+		Extensions: restExtensions})
 }
+
+// restExtensions are the OIP extensions the REST front end implements.
+var restExtensions = []string{"model_repository", oip.ExtensionBinaryTensorData}
 
 // metricLabel is the model label for request metrics: the name if the model
 // exists, else "" so that made-up names cannot grow the series without bound.
@@ -93,7 +98,7 @@ func (s *Server) oipInferStatus(w http.ResponseWriter, r *http.Request, name, ve
 		return s.fail(w, r, err)
 	}
 	defer release()
-	req, err := oip.DecodeInferRequest(body)
+	req, bin, err := decodeOIPInferRequest(r, body)
 	if err != nil {
 		return s.fail(w, r, err)
 	}
@@ -111,14 +116,50 @@ func (s *Server) oipInferStatus(w http.ResponseWriter, r *http.Request, name, ve
 		return s.fail(w, r, err)
 	}
 	out := getOut()
-	*out = oip.AppendInferResponse(*out, &oip.InferResponse{
-		ModelName: v.Name, ModelVersion: v.Version, ID: req.ID, Outputs: outs})
-	writeJSONBytes(w, http.StatusOK, *out)
+	resp := &oip.InferResponse{ModelName: v.Name, ModelVersion: v.Version, ID: req.ID, Outputs: outs}
+	if bin.Any() {
+		var headerLen int
+		*out, headerLen = oip.AppendBinaryInferResponse(*out, resp, bin)
+		writeBinaryInferResponse(w, *out, headerLen)
+	} else {
+		*out = oip.AppendInferResponse(*out, resp)
+		writeJSONBytes(w, http.StatusOK, *out)
+	}
 	putOut(out)
 	return http.StatusOK
 }
 
-func (s *Server) oipRepositoryIndex(w http.ResponseWriter, r *http.Request) {
-	discard(r)
-	writeJSON(w, http.StatusOK, s.repo.Index())
+// binaryDataMarker appears in every request that uses the binary tensor data
+// extension without a binary part (binary_data, binary_data_output); a request
+// without it takes the plain JSON decoder.
+var binaryDataMarker = []byte(`"binary_data`)
+
+// decodeOIPInferRequest decodes an infer body: a JSON header plus binary tensor data
+// when Inference-Header-Content-Length is set, JSON otherwise.
+func decodeOIPInferRequest(r *http.Request, body []byte) (*oip.InferRequest, oip.BinaryOutputs, error) {
+	h := r.Header.Get(oip.HeaderContentLength)
+	if h == "" && !bytes.Contains(body, binaryDataMarker) {
+		req, err := oip.DecodeInferRequest(body)
+		return req, oip.BinaryOutputs{}, err
+	}
+	headerLen := -1
+	if h != "" {
+		n, err := strconv.Atoi(h)
+		if err != nil || n < 0 {
+			return nil, oip.BinaryOutputs{}, &httpError{http.StatusBadRequest,
+				fmt.Sprintf("%s header %q: want the JSON header's length in bytes", oip.HeaderContentLength, h)}
+		}
+		headerLen = n
+	}
+	return oip.DecodeBinaryInferRequest(body, headerLen)
+}
+
+// writeBinaryInferResponse sends a JSON header followed by binary tensor data.
+func writeBinaryInferResponse(w http.ResponseWriter, body []byte, headerLen int) {
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set(oip.HeaderContentLength, strconv.Itoa(headerLen))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
 }

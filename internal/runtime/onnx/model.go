@@ -34,10 +34,6 @@ func loadModel(path string, cfg runtime.Config) (model.Model, error) {
 }
 
 func openModel(path string, cfg runtime.Config) (*onnxModel, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
 	s, err := newSession(modelSource{path: path}, currentOptions())
 	if err != nil {
 		return nil, err
@@ -47,11 +43,40 @@ func openModel(path string, cfg runtime.Config) (*onnxModel, error) {
 		s.close()
 		return nil, err
 	}
-	if err := m.planLabelFixes(raw); err != nil {
+	if err := m.findLabelFixes(path); err != nil {
 		s.close()
 		return nil, err
 	}
 	return m, nil
+}
+
+// maxScanBytes bounds the model files read again to look for operators that
+// need fix-ups (see labelfix.go). Tree ensembles are small; a file beyond this
+// is a large network, which has none, and is not read twice.
+const maxScanBytes = 64 << 20
+
+func (m *onnxModel) findLabelFixes(path string) error {
+	if fi, err := os.Stat(path); err != nil || fi.Size() > maxScanBytes {
+		return err
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	g, err := parseGraph(raw)
+	if err != nil {
+		// ONNX Runtime accepted the file; a view Tide cannot read just means
+		// no fix-ups.
+		return nil
+	}
+	served := make([]string, len(m.served))
+	for i, gi := range m.served {
+		served[i] = m.s.outputs[gi].name
+	}
+	if fixes := planLabelFixes(g, served); len(fixes) > 0 {
+		m.labelFixes = fixes
+	}
+	return nil
 }
 
 // newModel builds the metadata from the graph. Every input must be a tensor;
@@ -267,5 +292,3 @@ func conformInput(t *tensor.Tensor, spec model.TensorSpec) (*tensor.Tensor, erro
 	}
 	return nil, model.InvalidInputf("input %q: datatype %s, the model wants %s", t.Name, t.Datatype, spec.Datatype)
 }
-
-func (m *onnxModel) planLabelFixes(raw []byte) error { return nil }

@@ -44,7 +44,7 @@ func ensureEnvironment() error {
 	}
 	ort.SetSharedLibraryPath(path)
 	if !ort.IsInitialized() {
-		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+		if err := ort.InitializeEnvironment(ort.WithLogLevelFatal()); err != nil {
 			msg := oneLine(err.Error())
 			if strings.Contains(msg, "API version") {
 				return fmt.Errorf("open ONNX Runtime %s: the library is older than 1.24 (%s); %s", path, msg, installHint)
@@ -281,6 +281,9 @@ func (s *session) run(ctx context.Context, inputs []value, want []int) ([]value,
 		}
 	}()
 
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("run cancelled: %w", err)
+	}
 	var ro *C.OrtRunOptions
 	if ctx.Done() != nil {
 		if err := statusError(C.tide_run_options_new(&ro)); err != nil {

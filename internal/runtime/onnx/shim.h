@@ -39,8 +39,10 @@ static const char *tide_ort_attach(const char *path) {
 
 // tide_env_init creates (or, since ORT keeps one environment per process,
 // shares) the environment and the CPU memory description used for inputs.
+// ORT logs only fatal errors: every failure Tide cares about comes back as a
+// status and reaches the user through the server's own logs and responses.
 static OrtStatus *tide_env_init(void) {
-	OrtStatus *st = tide_ort->CreateEnv(ORT_LOGGING_LEVEL_ERROR, "tide", &tide_env);
+	OrtStatus *st = tide_ort->CreateEnv(ORT_LOGGING_LEVEL_FATAL, "tide", &tide_env);
 	if (st) return st;
 	// Telemetry is off by default on Linux builds; a failure to say so again is harmless.
 	OrtStatus *tel = tide_ort->DisableTelemetryEvents(tide_env);

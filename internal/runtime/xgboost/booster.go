@@ -9,7 +9,9 @@ import (
 // Limits on what a model may claim, so a forged count cannot make the reader
 // allocate without bound. Real models are far below them.
 const (
-	maxFeatures = 1 << 26
+	// maxFeatures bounds num_feature: a served row is dense, so a million
+	// features is already a 4 MB request.
+	maxFeatures = 1 << 20
 	maxGroups   = 1 << 16
 	maxNodes    = 1 << 28
 	// maxCategory is XGBoost's limit on a category's value (OutOfRangeCat): the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/runtime"
@@ -101,11 +102,27 @@ func chooseFeatures(n int, fromFile, fromConfig []string) ([]string, error) {
 	case len(fromConfig) > 0:
 		return append([]string(nil), fromConfig...), nil
 	}
-	names := make([]string, n)
-	for i := range names {
-		names[i] = "feature" + strconv.Itoa(i+1)
+	return defaultFeatureNames(n), nil
+}
+
+// defaultFeatureNames returns feature1..featureN as substrings of one string,
+// so a wide model costs two allocations, not one per name.
+func defaultFeatureNames(n int) []string {
+	var sb strings.Builder
+	sb.Grow(n * (len("feature") + len(strconv.Itoa(n))))
+	ends := make([]int, n)
+	for i := range ends {
+		sb.WriteString("feature")
+		sb.WriteString(strconv.Itoa(i + 1))
+		ends[i] = sb.Len()
 	}
-	return names, nil
+	all := sb.String()
+	names := make([]string, n)
+	start := 0
+	for i, end := range ends {
+		names[i], start = all[start:end], end
+	}
+	return names
 }
 
 // Metadata describes the model. The slices are shared; callers must not modify them.

@@ -65,21 +65,28 @@ func (t *tree) read(obj map[string]any, path string, numFeature int) error {
 	if err != nil {
 		return err
 	}
+	// split_type is absent from models older than XGBoost 1.6: all splits
+	// are numeric then.
 	var splitType []int64
 	if _, ok := obj["split_type"]; ok {
 		if splitType, err = ints(obj, "split_type", path, 0, 1); err != nil {
 			return err
 		}
-	} else {
-		splitType = make([]int64, n)
 	}
-	for _, a := range []struct {
+	lengths := []struct {
 		name string
 		len  int
 	}{
 		{"left_children", len(left)}, {"right_children", len(right)}, {"split_indices", len(features)},
-		{"split_conditions", len(conds)}, {"default_left", len(defaults)}, {"split_type", len(splitType)},
-	} {
+		{"split_conditions", len(conds)}, {"default_left", len(defaults)},
+	}
+	if splitType != nil {
+		lengths = append(lengths, struct {
+			name string
+			len  int
+		}{"split_type", len(splitType)})
+	}
+	for _, a := range lengths {
 		if a.len != n {
 			return fmt.Errorf("%s.%s has %d entries for %d nodes", path, a.name, a.len, n)
 		}
@@ -106,7 +113,7 @@ func (t *tree) read(obj map[string]any, path string, numFeature int) error {
 		if defaults[i] == 1 {
 			nd.feature |= defaultLeftFlag
 		}
-		if splitType[i] == 1 {
+		if splitType != nil && splitType[i] == 1 {
 			nd.feature |= categoricalFlag
 			hasCategorical = true
 		} else if math.IsNaN(float64(nd.value)) {

@@ -35,7 +35,7 @@ func benchPredict(b *testing.B, rows int) {
 	}
 }
 
-func BenchmarkPredict1Row(b *testing.B)     { benchPredict(b, 1) }
+func BenchmarkPredict1Row(b *testing.B)    { benchPredict(b, 1) }
 func BenchmarkPredictBatch64(b *testing.B) { benchPredict(b, 64) }
 
 func BenchmarkLoad(b *testing.B) {

@@ -19,7 +19,9 @@ func at(doc map[string]any, keys ...string) map[string]any {
 
 func learner(doc map[string]any) map[string]any { return at(doc, "learner") }
 func params(doc map[string]any) map[string]any  { return at(doc, "learner", "learner_model_param") }
-func gbModel(doc map[string]any) map[string]any { return at(doc, "learner", "gradient_booster", "model") }
+func gbModel(doc map[string]any) map[string]any {
+	return at(doc, "learner", "gradient_booster", "model")
+}
 func tree0(doc map[string]any) map[string]any {
 	return gbModel(doc)["trees"].([]any)[0].(map[string]any)
 }

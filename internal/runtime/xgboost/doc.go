@@ -11,9 +11,10 @@
 // reg:absoluteerror, reg:logistic, count:poisson, reg:gamma, reg:tweedie,
 // binary:logistic, binary:logitraw, binary:hinge, multi:softprob,
 // multi:softmax and rank:pairwise/ndcg/map (the ranking score). base_score is
-// stored in the objective's output space (a probability for logistic
-// objectives, a mean for log-link ones) and goes through the inverse link, as
-// XGBoost does. Trees may have missing-value default branches and categorical
+// stored in the objective's output space (a probability for binary:logistic
+// and reg:logistic, a mean for the log-link count:poisson, reg:gamma and
+// reg:tweedie) and goes through the inverse link, as XGBoost does;
+// binary:logitraw keeps it as a margin, as XGBoost 1.7 does. Trees may have missing-value default branches and categorical
 // splits; tree_info assigns each tree to its class (output group).
 //
 // Margins are bit-for-bit XGBoost's: inputs are converted to float32, a split

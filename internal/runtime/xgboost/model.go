@@ -139,39 +139,48 @@ func (m *boosterModel) Predict(ctx context.Context, inputs []*tensor.Tensor) ([]
 		return nil, err
 	}
 	ng := m.b.numGroups
-	margin := make([]float32, n*ng)
+	k := max(m.nClasses, ng) // values per row of predict_proba or predict
+	// One buffer for the margins and the probabilities or predictions, and
+	// one block for the tensors and their shapes: a one-row request is the
+	// common case and should cost a handful of allocations.
+	buf := make([]float32, n*ng+n*k)
+	margin, values := buf[:n*ng:n*ng], buf[n*ng:]
 	m.b.margins(X, n, margin)
 
-	outs := make([]tensor.Tensor, 0, 3)
+	blk := &outputBlock{}
+	blk.shapes = [6]int64{int64(n), int64(k), int64(n), int64(ng), int64(n)}
+	groupShape := blk.shapes[2:4:4]
+	if ng == 1 {
+		groupShape = blk.shapes[2:3:3]
+	}
+	count := 0
 	if m.nClasses > 0 {
 		label := make([]int64, n)
-		proba := make([]float32, n*m.nClasses)
-		m.classify(margin, n, label, proba)
-		outs = append(outs,
-			tensor.Tensor{Datatype: tensor.Int64, Shape: []int64{int64(n)}, Data: label},
-			tensor.Tensor{Datatype: tensor.FP32, Shape: []int64{int64(n), int64(m.nClasses)}, Data: proba})
+		m.classify(margin, n, label, values)
+		blk.ts[0] = tensor.Tensor{Datatype: tensor.Int64, Shape: blk.shapes[4:5:5], Data: label}
+		blk.ts[1] = tensor.Tensor{Datatype: tensor.FP32, Shape: blk.shapes[0:2:2], Data: values}
+		count = 2
 	} else {
-		pred := make([]float32, n*ng)
 		for r := 0; r < n; r++ {
-			m.b.obj.transform(margin[r*ng:(r+1)*ng], pred[r*ng:(r+1)*ng])
+			m.b.obj.transform(margin[r*ng:(r+1)*ng], values[r*ng:(r+1)*ng])
 		}
-		outs = append(outs, tensor.Tensor{Datatype: tensor.FP32, Shape: m.groupShape(n), Data: pred})
+		blk.ts[0] = tensor.Tensor{Datatype: tensor.FP32, Shape: groupShape, Data: values}
+		count = 1
 	}
-	outs = append(outs, tensor.Tensor{Datatype: tensor.FP32, Shape: m.groupShape(n), Data: margin})
-
-	ptrs := make([]*tensor.Tensor, len(outs))
-	for i := range outs {
-		outs[i].Name = m.meta.Outputs[i].Name
-		ptrs[i] = &outs[i]
+	blk.ts[count] = tensor.Tensor{Datatype: tensor.FP32, Shape: groupShape, Data: margin}
+	count++
+	for i := 0; i < count; i++ {
+		blk.ts[i].Name = m.meta.Outputs[i].Name
+		blk.ptrs[i] = &blk.ts[i]
 	}
-	return ptrs, nil
+	return blk.ptrs[:count:count], nil
 }
 
-func (m *boosterModel) groupShape(n int) []int64 {
-	if m.b.numGroups > 1 {
-		return []int64{int64(n), int64(m.b.numGroups)}
-	}
-	return []int64{int64(n)}
+// outputBlock holds a response's tensors and their shapes in one allocation.
+type outputBlock struct {
+	ptrs   [3]*tensor.Tensor
+	ts     [3]tensor.Tensor
+	shapes [6]int64
 }
 
 // classify fills class indices and probabilities from margins. Binary: p is

@@ -47,6 +47,11 @@ type Options struct {
 	DefaultModel string
 	// Version is reported by GET /v2 and tide_build_info.
 	Version string
+	// GRPCAddr is where Serve serves OIP v2 gRPC (HOST:PORT); "" turns gRPC off.
+	GRPCAddr string
+	// TLSCertFile and TLSKeyFile, both PEM, turn on TLS for HTTP and gRPC.
+	TLSCertFile string
+	TLSKeyFile  string
 	// Admission holds the default admission control and batching for every model
 	// (off when zero); a model's config file overrides it.
 	Admission AdmissionDefaults
@@ -100,6 +105,8 @@ type Server struct {
 	draining atomic.Bool
 	// loaded turns true when the repository's first load has finished.
 	loaded atomic.Bool
+	// grpcAddr is the bound gRPC address (a string) once Serve has started gRPC.
+	grpcAddr atomic.Value
 
 	seedCache sync.Map // *repository.Version → *seedModel
 
@@ -226,17 +233,35 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	tlsCfg, tlsErr := s.tlsConfig()
+	if tlsErr != nil {
+		return tlsErr
+	}
+	gf, grpcErr := s.startGRPC()
+	if grpcErr != nil {
+		return grpcErr
+	}
+	defer gf.stop()
 	loadCtx, cancelLoad := context.WithCancel(ctx)
 	defer cancelLoad()
 	go s.LoadModels(loadCtx)
 
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if tlsCfg != nil {
+			hs.TLSConfig = tlsCfg
+			errc <- hs.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	s.log.Info("serving", "addr", ln.Addr().String(), "models", s.repo.Names())
 
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
+	case err := <-gf.failed():
+		return fmt.Errorf("serve gRPC: %w", err)
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)
@@ -246,7 +271,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.opts.DrainTimeout)
 	defer cancel()
+	grpcDrained := gf.drain(shutCtx) // HTTP and gRPC drain side by side, within one timeout
 	err := hs.Shutdown(shutCtx)
+	if derr := <-grpcDrained; err == nil {
+		err = derr
+	}
 	s.closeBatchers()
 	s.repo.Close()
 	if err != nil {

@@ -1,0 +1,1053 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/tideserve/tide/internal/model"
+	"github.com/tideserve/tide/internal/oip"
+	"github.com/tideserve/tide/internal/oip/pb"
+	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/runtime/runtimetest"
+	_ "github.com/tideserve/tide/internal/runtime/sklearn"
+	"github.com/tideserve/tide/internal/tensor"
+)
+
+// dialGRPC serves s's gRPC front end on a loopback port and returns a client
+// generated from the same proto, closed when the test ends.
+func dialGRPC(tb testing.TB, s *Server) *grpc.ClientConn {
+	tb.Helper()
+	gs, err := s.GRPCServer()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go gs.Serve(ln)
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close(); gs.Stop() })
+	return conn
+}
+
+func fp64Contents(v ...float64) *pb.InferTensorContents {
+	return &pb.InferTensorContents{Fp64Contents: v}
+}
+
+func inferReq(model string, inputs ...*pb.ModelInferRequest_InferInputTensor) *pb.ModelInferRequest {
+	return &pb.ModelInferRequest{ModelName: model, Inputs: inputs}
+}
+
+func fp64Input(name string, shape []int64, v ...float64) *pb.ModelInferRequest_InferInputTensor {
+	return &pb.ModelInferRequest_InferInputTensor{Name: name, Datatype: "FP64", Shape: shape, Contents: fp64Contents(v...)}
+}
+
+// wantCode checks a call's gRPC code and that its message contains msg.
+func wantCode(t *testing.T, err error, code codes.Code, msg string) {
+	t.Helper()
+	st, _ := status.FromError(err)
+	if st.Code() != code || !strings.Contains(st.Message(), msg) {
+		t.Fatalf("got %v %q, want %v containing %q", st.Code(), st.Message(), code, msg)
+	}
+}
+
+// TestGRPCConformance calls every RPC of inference.GRPCInferenceService through a
+// client generated from the same proto, on the test runtime whose answers are
+// known exactly, and checks answers and error codes.
+func TestGRPCConformance(t *testing.T) {
+	s := newTestServer(t, Options{Version: "1.2.3"}, map[string]runtimetest.Spec{
+		"fraud": fraud, "broken": {FailLoad: "corrupt file"}})
+	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
+	ctx := context.Background()
+
+	t.Run("ServerLive", func(t *testing.T) {
+		r, err := c.ServerLive(ctx, &pb.ServerLiveRequest{})
+		if err != nil || !r.GetLive() {
+			t.Fatalf("%v %v", r, err)
+		}
+	})
+	t.Run("ServerReady", func(t *testing.T) {
+		r, err := c.ServerReady(ctx, &pb.ServerReadyRequest{})
+		if err != nil || !r.GetReady() {
+			t.Fatalf("%v %v", r, err)
+		}
+	})
+	t.Run("ModelReady", func(t *testing.T) {
+		cases := []struct {
+			name, version string
+			ready         bool
+			code          codes.Code
+		}{
+			{"fraud", "", true, codes.OK},
+			{"fraud", "1", true, codes.OK},
+			{"broken", "", false, codes.OK},
+			{"fraud", "9", false, codes.NotFound},
+			{"nope", "", false, codes.NotFound},
+		}
+		for _, cs := range cases {
+			r, err := c.ModelReady(ctx, &pb.ModelReadyRequest{Name: cs.name, Version: cs.version})
+			if status.Code(err) != cs.code || r.GetReady() != cs.ready {
+				t.Errorf("ModelReady(%s, %q) = %v, %v; want ready %v, code %v", cs.name, cs.version, r, err, cs.ready, cs.code)
+			}
+		}
+	})
+	t.Run("ServerMetadata", func(t *testing.T) {
+		r, err := c.ServerMetadata(ctx, &pb.ServerMetadataRequest{})
+		want := &pb.ServerMetadataResponse{Name: "tide", Version: "1.2.3", Extensions: []string{"model_repository"}}
+		if err != nil || !proto.Equal(r, want) {
+			t.Fatalf("got %v %v, want %v", r, err, want)
+		}
+	})
+	t.Run("ModelMetadata", func(t *testing.T) {
+		r, err := c.ModelMetadata(ctx, &pb.ModelMetadataRequest{Name: "fraud"})
+		want := &pb.ModelMetadataResponse{Name: "fraud", Versions: []string{"1"}, Platform: "testlinear",
+			Inputs: []*pb.ModelMetadataResponse_TensorMetadata{{Name: "input", Datatype: "FP64", Shape: []int64{-1, 2}}},
+			Outputs: []*pb.ModelMetadataResponse_TensorMetadata{
+				{Name: "predict", Datatype: "INT64", Shape: []int64{-1}},
+				{Name: "predict_proba", Datatype: "FP64", Shape: []int64{-1, 2}}}}
+		if err != nil || !proto.Equal(r, want) {
+			t.Fatalf("got %v %v, want %v", r, err, want)
+		}
+		_, err = c.ModelMetadata(ctx, &pb.ModelMetadataRequest{Name: "nope"})
+		wantCode(t, err, codes.NotFound, "model not found")
+		_, err = c.ModelMetadata(ctx, &pb.ModelMetadataRequest{Name: "broken"})
+		wantCode(t, err, codes.Unavailable, "corrupt file")
+	})
+	t.Run("ModelInfer", func(t *testing.T) {
+		typed := inferReq("fraud", fp64Input("input", []int64{2, 2}, 1, 0, 0, 1))
+		typed.Id = "req-7"
+		r, err := c.ModelInfer(ctx, typed)
+		want := &pb.ModelInferResponse{ModelName: "fraud", ModelVersion: "1", Id: "req-7", Outputs: []*pb.ModelInferResponse_InferOutputTensor{
+			{Name: "predict", Datatype: "INT64", Shape: []int64{2}, Contents: &pb.InferTensorContents{Int64Contents: []int64{1, 0}}},
+			{Name: "predict_proba", Datatype: "FP64", Shape: []int64{2, 2}, Contents: fp64Contents(0, 1, 1, 0)}}}
+		if err != nil || !proto.Equal(r, want) {
+			t.Fatalf("typed:\n got %v %v\nwant %v", r, err, want)
+		}
+
+		raw := &pb.ModelInferRequest{ModelName: "fraud", ModelVersion: "1",
+			Inputs:           []*pb.ModelInferRequest_InferInputTensor{{Name: "input", Datatype: "FP64", Shape: []int64{1, 2}}},
+			Outputs:          []*pb.ModelInferRequest_InferRequestedOutputTensor{{Name: "predict_proba"}},
+			RawInputContents: [][]byte{fp64le(0, 3)}}
+		r, err = c.ModelInfer(ctx, raw)
+		want = &pb.ModelInferResponse{ModelName: "fraud", ModelVersion: "1",
+			Outputs:           []*pb.ModelInferResponse_InferOutputTensor{{Name: "predict_proba", Datatype: "FP64", Shape: []int64{1, 2}}},
+			RawOutputContents: [][]byte{fp64le(1, 0)}}
+		if err != nil || !proto.Equal(r, want) {
+			t.Fatalf("raw:\n got %v %v\nwant %v", r, err, want)
+		}
+
+		i32 := inferReq("fraud", &pb.ModelInferRequest_InferInputTensor{Name: "input", Datatype: "INT32", Shape: []int64{1, 2},
+			Contents: &pb.InferTensorContents{IntContents: []int32{3, 1}}})
+		if r, err = c.ModelInfer(ctx, i32); err != nil || r.GetOutputs()[0].GetContents().GetInt64Contents()[0] != 1 {
+			t.Fatalf("INT32 input: %v %v", r, err)
+		}
+	})
+	t.Run("ModelInfer errors", func(t *testing.T) {
+		ok := fp64Input("input", []int64{1, 2}, 1, 0)
+		cases := []struct {
+			name string
+			req  *pb.ModelInferRequest
+			code codes.Code
+			msg  string
+		}{
+			{"unknown model", inferReq("nope", ok), codes.NotFound, "model not found"},
+			{"unknown version", &pb.ModelInferRequest{ModelName: "fraud", ModelVersion: "7", Inputs: []*pb.ModelInferRequest_InferInputTensor{ok}}, codes.NotFound, `version "7"`},
+			{"model failed to load", inferReq("broken", ok), codes.Unavailable, "corrupt file"},
+			{"no inputs", inferReq("fraud"), codes.InvalidArgument, "no inputs"},
+			{"wrong input name", inferReq("fraud", fp64Input("x", []int64{1, 2}, 1, 0)), codes.InvalidArgument, `missing input "input"`},
+			{"shape needs more data", inferReq("fraud", fp64Input("input", []int64{2, 2}, 1, 0)), codes.InvalidArgument, "needs 4 elements, fp64_contents has 2"},
+			{"wrong contents field", inferReq("fraud", &pb.ModelInferRequest_InferInputTensor{Name: "input", Datatype: "FP32", Shape: []int64{1, 2}, Contents: fp64Contents(1, 0)}), codes.InvalidArgument, "fp32_contents has 0"},
+			{"model refuses the width", inferReq("fraud", fp64Input("input", []int64{1, 3}, 1, 0, 2)), codes.InvalidArgument, "want shape [-1, 2]"},
+			{"unknown datatype", inferReq("fraud", &pb.ModelInferRequest_InferInputTensor{Name: "input", Datatype: "FP128", Shape: []int64{1}}), codes.InvalidArgument, "unknown datatype"},
+			{"negative dimension", inferReq("fraud", fp64Input("input", []int64{-1, 2}, 1, 0)), codes.InvalidArgument, "invalid shape"},
+			{"duplicate input", inferReq("fraud", ok, ok), codes.InvalidArgument, "appears twice"},
+			{"FP16 without raw", inferReq("fraud", &pb.ModelInferRequest_InferInputTensor{Name: "input", Datatype: "FP16", Shape: []int64{1, 2}}), codes.InvalidArgument, "send it in raw_input_contents"},
+			{"INT8 out of range", inferReq("fraud", &pb.ModelInferRequest_InferInputTensor{Name: "input", Datatype: "INT8", Shape: []int64{1, 2}, Contents: &pb.InferTensorContents{IntContents: []int32{1, 300}}}), codes.InvalidArgument, "element 1 is 300, out of range for INT8"},
+			{"raw count differs", &pb.ModelInferRequest{ModelName: "fraud", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "input", Datatype: "FP64", Shape: []int64{1, 2}}}, RawInputContents: [][]byte{fp64le(1, 2), fp64le(3)}}, codes.InvalidArgument, "raw_input_contents has 2 entries for 1 inputs"},
+			{"raw and typed mixed", &pb.ModelInferRequest{ModelName: "fraud", Inputs: []*pb.ModelInferRequest_InferInputTensor{ok}, RawInputContents: [][]byte{fp64le(1, 2)}}, codes.InvalidArgument, "use one or the other"},
+			{"raw size wrong", &pb.ModelInferRequest{ModelName: "fraud", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "input", Datatype: "FP64", Shape: []int64{1, 2}}}, RawInputContents: [][]byte{fp64le(1)}}, codes.InvalidArgument, "needs 16 bytes, got 8"},
+			{"unknown output", &pb.ModelInferRequest{ModelName: "fraud", Inputs: []*pb.ModelInferRequest_InferInputTensor{ok}, Outputs: []*pb.ModelInferRequest_InferRequestedOutputTensor{{Name: "logits"}}}, codes.InvalidArgument, `no output "logits"`},
+		}
+		for _, cs := range cases {
+			t.Run(cs.name, func(t *testing.T) {
+				_, err := c.ModelInfer(ctx, cs.req)
+				wantCode(t, err, cs.code, cs.msg)
+			})
+		}
+	})
+	t.Run("RepositoryIndex", func(t *testing.T) {
+		r, err := c.RepositoryIndex(ctx, &pb.RepositoryIndexRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, m := range r.GetModels() {
+			got[m.GetName()+"/"+m.GetVersion()] = m.GetState()
+			if m.GetName() == "broken" && !strings.Contains(m.GetReason(), "corrupt file") {
+				t.Errorf("broken model's reason %q", m.GetReason())
+			}
+		}
+		if want := map[string]string{"fraud/1": "READY", "broken/1": "FAILED"}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("index %v, want %v", got, want)
+		}
+		r, err = c.RepositoryIndex(ctx, &pb.RepositoryIndexRequest{Ready: true})
+		if err != nil || len(r.GetModels()) != 1 || r.GetModels()[0].GetName() != "fraud" {
+			t.Fatalf("ready-only index: %v %v", r, err)
+		}
+	})
+	t.Run("RepositoryModelLoad and Unload", func(t *testing.T) {
+		_, err := c.RepositoryModelUnload(ctx, &pb.RepositoryModelUnloadRequest{ModelName: "fraud"})
+		if status.Code(err) == codes.Unimplemented {
+			// A repository without load/unload: both RPCs say so in words.
+			wantCode(t, err, codes.Unimplemented, "not supported")
+			_, err = c.RepositoryModelLoad(ctx, &pb.RepositoryModelLoadRequest{ModelName: "fraud"})
+			wantCode(t, err, codes.Unimplemented, "not supported")
+			return
+		}
+		if err != nil {
+			t.Fatalf("unload: %v", err)
+		}
+		if r, _ := c.ModelReady(ctx, &pb.ModelReadyRequest{Name: "fraud"}); r.GetReady() {
+			t.Fatal("model still ready after unload")
+		}
+		lr, err := c.RepositoryModelLoad(ctx, &pb.RepositoryModelLoadRequest{ModelName: "fraud"})
+		if err != nil || !lr.GetIsLoaded() || lr.GetModelName() != "fraud" {
+			t.Fatalf("load: %v %v", lr, err)
+		}
+		if r, _ := c.ModelReady(ctx, &pb.ModelReadyRequest{Name: "fraud"}); !r.GetReady() {
+			t.Fatal("model not ready after load")
+		}
+		_, err = c.RepositoryModelLoad(ctx, &pb.RepositoryModelLoadRequest{ModelName: "nope"})
+		wantCode(t, err, codes.NotFound, "")
+	})
+}
+
+func TestGRPCCodes(t *testing.T) {
+	cases := []struct {
+		err  error
+		code codes.Code
+	}{
+		{&httpError{400, "x"}, codes.InvalidArgument},
+		{model.InvalidInputf("x"), codes.InvalidArgument},
+		{&oip.Error{Status: 422, Msg: "x"}, codes.InvalidArgument},
+		{fmt.Errorf("get: %w", repository.ErrNotFound), codes.NotFound},
+		{repository.ErrNotReady, codes.Unavailable},
+		{context.DeadlineExceeded, codes.DeadlineExceeded},
+		{context.Canceled, codes.Canceled},
+		{&httpError{http.StatusTooManyRequests, "x"}, codes.ResourceExhausted},
+		{&httpError{http.StatusRequestEntityTooLarge, "x"}, codes.ResourceExhausted},
+		{errors.New("boom"), codes.Internal},
+	}
+	s := newTestServer(t, Options{}, map[string]runtimetest.Spec{"fraud": fraud})
+	for _, c := range cases {
+		err := s.grpcError(context.Background(), "Test", c.err)
+		if got := status.Code(err); got != c.code {
+			t.Errorf("%v: code %v, want %v", c.err, got, c.code)
+		}
+	}
+	if msg := status.Convert(s.grpcError(context.Background(), "Test", errors.New("boom"))).Message(); msg != "internal error: boom" {
+		t.Errorf("internal error message %q", msg)
+	}
+}
+
+// TestGRPCRetryAfterTrailer: shed and unready calls tell the client when to retry.
+func TestGRPCRetryAfterTrailer(t *testing.T) {
+	s := newTestServer(t, Options{}, map[string]runtimetest.Spec{"broken": {FailLoad: "corrupt"}})
+	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
+	var trailer metadata.MD
+	_, err := c.ModelInfer(context.Background(), inferReq("broken", fp64Input("input", []int64{1, 2}, 1, 0)), grpc.Trailer(&trailer))
+	wantCode(t, err, codes.Unavailable, "corrupt")
+	if got := trailer.Get("retry-after"); len(got) != 1 || got[0] != "1" {
+		t.Fatalf("retry-after trailer %v", got)
+	}
+}
+
+// --- parity: the same answers over every encoding --------------------------------
+
+// restOutputs decodes an OIP REST response (JSON, or JSON plus binary data).
+func restOutputs(t *testing.T, rec *httptest.ResponseRecorder) []*tensor.Tensor {
+	t.Helper()
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	body := rec.Body.Bytes()
+	headerLen := len(body)
+	if h := rec.Header().Get(oip.HeaderContentLength); h != "" {
+		headerLen, _ = strconv.Atoi(h)
+	}
+	var doc struct {
+		Outputs []struct {
+			Name       string
+			Datatype   string
+			Shape      []int64
+			Data       json.RawMessage
+			Parameters struct {
+				BinaryDataSize *int `json:"binary_data_size"`
+			}
+		}
+	}
+	if err := json.Unmarshal(body[:headerLen], &doc); err != nil {
+		t.Fatalf("response JSON: %v: %s", err, body[:headerLen])
+	}
+	rest := body[headerLen:]
+	var out []*tensor.Tensor
+	for _, o := range doc.Outputs {
+		dt, err := tensor.ParseDatatype(o.Datatype)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tt := &tensor.Tensor{Name: o.Name, Datatype: dt, Shape: o.Shape}
+		if n := o.Parameters.BinaryDataSize; n != nil {
+			if tt.Data, err = oip.DecodeRaw(o.Name, dt, o.Shape, rest[:*n]); err != nil {
+				t.Fatal(err)
+			}
+			rest = rest[*n:]
+		} else {
+			tt.Data = jsonData(t, dt, o.Data)
+		}
+		out = append(out, tt)
+	}
+	if len(rest) != 0 {
+		t.Fatalf("%d binary bytes left over", len(rest))
+	}
+	return out
+}
+
+func jsonData(t *testing.T, dt tensor.Datatype, raw json.RawMessage) any {
+	var err error
+	var v any
+	switch dt {
+	case tensor.FP64:
+		var x []float64
+		err, v = json.Unmarshal(raw, &x), x
+	case tensor.FP32:
+		var x []float32
+		err, v = json.Unmarshal(raw, &x), x
+	case tensor.Int64:
+		var x []int64
+		err, v = json.Unmarshal(raw, &x), x
+	case tensor.Bool:
+		var x []bool
+		err, v = json.Unmarshal(raw, &x), x
+	default:
+		t.Fatalf("parity test does not decode %s from JSON", dt)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// grpcOutputs converts a ModelInfer response back to tensors.
+func grpcOutputs(t *testing.T, r *pb.ModelInferResponse) []*tensor.Tensor {
+	t.Helper()
+	var out []*tensor.Tensor
+	for i, o := range r.GetOutputs() {
+		dt, err := tensor.ParseDatatype(o.GetDatatype())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tt := &tensor.Tensor{Name: o.GetName(), Datatype: dt, Shape: o.GetShape()}
+		if raw := r.GetRawOutputContents(); len(raw) > 0 {
+			if o.GetContents() != nil {
+				t.Fatal("response mixes raw and typed outputs")
+			}
+			if tt.Data, err = oip.DecodeRaw(tt.Name, dt, tt.Shape, raw[i]); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			c := o.GetContents()
+			switch dt {
+			case tensor.FP64:
+				tt.Data = c.GetFp64Contents()
+			case tensor.FP32:
+				tt.Data = c.GetFp32Contents()
+			case tensor.Int64:
+				tt.Data = c.GetInt64Contents()
+			case tensor.Bool:
+				tt.Data = c.GetBoolContents()
+			default:
+				t.Fatalf("parity test does not decode typed %s", dt)
+			}
+		}
+		out = append(out, tt)
+	}
+	return out
+}
+
+// TestRESTGRPCParity sends the same rows to the same model four ways — REST JSON,
+// REST binary tensors, gRPC typed contents, gRPC raw contents — and checks that
+// all four answers equal the model's own Predict output, bit for bit.
+func TestRESTGRPCParity(t *testing.T) {
+	servers := map[string]*Server{
+		"runtimetest": newTestServer(t, Options{}, map[string]runtimetest.Spec{"fraud": fraud}),
+	}
+	repo, err := repository.Open("testdata/fraud_logreg.joblib", quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk := New(repo, Options{}, quietLog())
+	sk.LoadModels(context.Background())
+	servers["fraud_logreg.joblib"] = sk
+
+	batches := [][]float64{
+		{0.5, -1.2},
+		{1, 0.3, 0.6, 0.6, 0, 0, -3, 3, 1e-7, -1e7},
+		{math.MaxFloat64 / 4, 2, -0.25, 1e-300},
+	}
+	for label, s := range servers {
+		name := s.repo.Names()[0]
+		v, err := s.repo.Get(name, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := v.Model()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
+		for bi, rows := range batches {
+			t.Run(fmt.Sprintf("%s/batch%d", label, bi), func(t *testing.T) {
+				shape := []int64{int64(len(rows) / 2), 2}
+				want, err := m.Predict(context.Background(), []*tensor.Tensor{{Name: "input", Datatype: tensor.FP64, Shape: shape, Data: rows}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := map[string][]*tensor.Tensor{}
+
+				in := &tensor.Tensor{Name: "input", Datatype: tensor.FP64, Shape: shape, Data: rows}
+				jsonBody := `{"inputs":[` + string(oip.AppendTensor(nil, in)) + `]}`
+				rec := httptest.NewRecorder()
+				s.ServeHTTP(rec, httptest.NewRequest("POST", "/v2/models/"+name+"/infer", strings.NewReader(jsonBody)))
+				got["REST JSON"] = restOutputs(t, rec)
+
+				header := fmt.Sprintf(`{"inputs":[{"name":"input","datatype":"FP64","shape":[%d,2],"parameters":{"binary_data_size":%d}}],"parameters":{"binary_data_output":true}}`, shape[0], 8*len(rows))
+				req := httptest.NewRequest("POST", "/v2/models/"+name+"/infer", bytes.NewReader(append([]byte(header), fp64le(rows...)...)))
+				req.Header.Set(oip.HeaderContentLength, strconv.Itoa(len(header)))
+				rec = httptest.NewRecorder()
+				s.ServeHTTP(rec, req)
+				got["REST binary"] = restOutputs(t, rec)
+
+				r, err := c.ModelInfer(context.Background(), inferReq(name, fp64Input("input", shape, rows...)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got["gRPC typed"] = grpcOutputs(t, r)
+
+				r, err = c.ModelInfer(context.Background(), &pb.ModelInferRequest{ModelName: name,
+					Inputs:           []*pb.ModelInferRequest_InferInputTensor{{Name: "input", Datatype: "FP64", Shape: shape}},
+					RawInputContents: [][]byte{fp64le(rows...)}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(r.GetRawOutputContents()) == 0 {
+					t.Fatal("raw request got a typed answer")
+				}
+				got["gRPC raw"] = grpcOutputs(t, r)
+
+				for how, outs := range got {
+					if !sameTensors(outs, want) {
+						t.Errorf("%s differs from Predict:\n got %s\nwant %s", how, dumpTensors(outs), dumpTensors(want))
+					}
+				}
+			})
+		}
+	}
+}
+
+// sameTensors compares names, types, shapes and element bits.
+func sameTensors(a, b []*tensor.Tensor) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Datatype != b[i].Datatype || !reflect.DeepEqual(a[i].Shape, b[i].Shape) {
+			return false
+		}
+		if !bytes.Equal(oip.AppendRaw(nil, a[i]), oip.AppendRaw(nil, b[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+func dumpTensors(ts []*tensor.Tensor) string {
+	var b strings.Builder
+	for _, t := range ts {
+		fmt.Fprintf(&b, "%s %s %v %v; ", t.Name, t.Datatype, t.Shape, t.Data)
+	}
+	return b.String()
+}
+
+// --- health, reflection, TLS, drain -------------------------------------------------
+
+func TestGRPCHealth(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "fraud"), 0o755)
+	if _, err := runtimetest.Write(filepath.Join(root, "fraud"), "model", fraud); err != nil {
+		t.Fatal(err)
+	}
+	repo, err := repository.Open(root, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(repo, Options{}, quietLog()) // not loaded yet
+	hc := healthpb.NewHealthClient(dialGRPC(t, s))
+	ctx := context.Background()
+	check := func(service string) healthpb.HealthCheckResponse_ServingStatus {
+		t.Helper()
+		r, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+		if err != nil {
+			t.Fatalf("Check(%q): %v", service, err)
+		}
+		return r.GetStatus()
+	}
+	if got := check(""); got != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("before loading: %v", got)
+	}
+	watch, err := hc.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := func() healthpb.HealthCheckResponse_ServingStatus {
+		t.Helper()
+		r, err := watch.Recv()
+		if err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+		return r.GetStatus()
+	}
+	if got := recv(); got != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("watch, before loading: %v", got)
+	}
+	s.LoadModels(ctx)
+	for _, svc := range []string{"", "inference.GRPCInferenceService"} {
+		if got := check(svc); got != healthpb.HealthCheckResponse_SERVING {
+			t.Fatalf("loaded, %q: %v", svc, got)
+		}
+	}
+	if got := recv(); got != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("watch, loaded: %v", got)
+	}
+	_, err = hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "other.Service"})
+	wantCode(t, err, codes.NotFound, "unknown service")
+
+	s.draining.Store(true)
+	if got := check(""); got != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("draining: %v", got)
+	}
+	if got := recv(); got != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("watch, draining: %v", got)
+	}
+	if _, err := watch.Recv(); err != io.EOF {
+		t.Fatalf("watch did not end while draining: %v", err)
+	}
+}
+
+// TestGRPCReflection lists services and fetches the OIP schema with the standard
+// reflection client, as grpcurl does.
+func TestGRPCReflection(t *testing.T) {
+	s := newTestServer(t, Options{}, map[string]runtimetest.Spec{"fraud": fraud})
+	rc := reflectionpb.NewServerReflectionClient(dialGRPC(t, s))
+	stream, err := rc.ServerReflectionInfo(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func(req *reflectionpb.ServerReflectionRequest) *reflectionpb.ServerReflectionResponse {
+		t.Helper()
+		if err := stream.Send(req); err != nil {
+			t.Fatal(err)
+		}
+		r, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := r.GetErrorResponse(); e != nil {
+			t.Fatalf("reflection error: %v", e)
+		}
+		return r
+	}
+	r := ask(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}})
+	var services []string
+	for _, sv := range r.GetListServicesResponse().GetService() {
+		services = append(services, sv.GetName())
+	}
+	for _, want := range []string{"inference.GRPCInferenceService", "grpc.health.v1.Health"} {
+		if !strings.Contains(strings.Join(services, " "), want) {
+			t.Errorf("services %v lack %s", services, want)
+		}
+	}
+
+	r = ask(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_FileContainingSymbol{
+		FileContainingSymbol: "inference.GRPCInferenceService"}})
+	files := r.GetFileDescriptorResponse().GetFileDescriptorProto()
+	if len(files) == 0 {
+		t.Fatal("no file descriptor")
+	}
+	fd := &descriptorpb.FileDescriptorProto{}
+	if err := proto.Unmarshal(files[0], fd); err != nil {
+		t.Fatal(err)
+	}
+	var methods []string
+	for _, m := range fd.GetService()[0].GetMethod() {
+		methods = append(methods, m.GetName())
+	}
+	want := []string{"ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer",
+		"RepositoryIndex", "RepositoryModelLoad", "RepositoryModelUnload"}
+	if !reflect.DeepEqual(methods, want) {
+		t.Fatalf("methods %v, want %v", methods, want)
+	}
+	// Field numbers are the protocol: spot-check the ones clients depend on most.
+	fields := map[string]int32{}
+	for _, msg := range fd.GetMessageType() {
+		for _, f := range msg.GetField() {
+			fields[msg.GetName()+"."+f.GetName()] = f.GetNumber()
+		}
+	}
+	for name, num := range map[string]int32{
+		"ModelInferRequest.model_name": 1, "ModelInferRequest.inputs": 5, "ModelInferRequest.outputs": 6,
+		"ModelInferRequest.raw_input_contents": 7, "ModelInferResponse.outputs": 5, "ModelInferResponse.raw_output_contents": 6,
+		"InferTensorContents.fp32_contents": 6, "InferTensorContents.bytes_contents": 8, "InferParameter.string_param": 3,
+	} {
+		if fields[name] != num {
+			t.Errorf("%s is field %d, want %d", name, fields[name], num)
+		}
+	}
+}
+
+// writeTestCert writes a self-signed certificate for 127.0.0.1 and returns the
+// files and a pool that trusts it.
+func writeTestCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tide-test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// TestServeTLS runs Serve with a certificate: gRPC and HTTP both speak TLS, and a
+// plaintext gRPC client is refused.
+func TestServeTLS(t *testing.T) {
+	certFile, keyFile, pool := writeTestCert(t)
+	s := newTestServer(t, Options{GRPCAddr: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile},
+		map[string]runtimetest.Spec{"fraud": fraud})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	defer func() {
+		stop()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	addr := waitGRPCAddr(t, s)
+
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if r, err := pb.NewGRPCInferenceServiceClient(conn).ServerLive(ctx, &pb.ServerLiveRequest{}); err != nil || !r.GetLive() {
+		t.Fatalf("gRPC over TLS: %v %v", r, err)
+	}
+
+	plain, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := pb.NewGRPCInferenceServiceClient(plain).ServerLive(short, &pb.ServerLiveRequest{}); err == nil {
+		t.Fatal("plaintext gRPC client was served by a TLS server")
+	}
+
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := hc.Get("https://" + ln.Addr().String() + "/v2/health/live")
+	if err != nil {
+		t.Fatalf("HTTPS: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("HTTPS live: %d", resp.StatusCode)
+	}
+}
+
+func TestTLSOptionErrors(t *testing.T) {
+	certFile, _, _ := writeTestCert(t)
+	cases := []struct {
+		cert, key, err string
+	}{
+		{certFile, "", "needs both a certificate and a key"},
+		{"", certFile, "needs both a certificate and a key"},
+		{certFile, filepath.Join(t.TempDir(), "missing.key"), "load TLS certificate"},
+	}
+	for _, c := range cases {
+		s := newTestServer(t, Options{GRPCAddr: "127.0.0.1:0", TLSCertFile: c.cert, TLSKeyFile: c.key}, map[string]runtimetest.Spec{"fraud": fraud})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Serve(context.Background(), ln)
+		ln.Close()
+		if err == nil || !strings.Contains(err.Error(), c.err) {
+			t.Errorf("cert %q key %q: Serve returned %v, want %q", c.cert, c.key, err, c.err)
+		}
+	}
+}
+
+func waitGRPCAddr(t *testing.T, s *Server) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if a := s.GRPCAddr(); a != "" && s.IsReady() {
+			return a
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("gRPC server never started")
+	return ""
+}
+
+// TestGRPCDrain: on stop, gRPC health turns NOT_SERVING at once, a call in flight
+// finishes, new connections are refused after the drain, and Serve returns nil.
+func TestGRPCDrain(t *testing.T) {
+	slow := runtimetest.Spec{Weights: []float64{1, -1}, DelayMS: 700}
+	s := newTestServer(t, Options{GRPCAddr: "127.0.0.1:0", DrainDelay: 300 * time.Millisecond, DrainTimeout: 5 * time.Second},
+		map[string]runtimetest.Spec{"slow": slow})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	addr := waitGRPCAddr(t, s)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := pb.NewGRPCInferenceServiceClient(conn)
+	hc := healthpb.NewHealthClient(conn)
+
+	inflight := make(chan error, 1)
+	go func() {
+		r, err := c.ModelInfer(context.Background(), inferReq("slow", fp64Input("input", []int64{1, 2}, 1, 0)))
+		if err == nil && r.GetOutputs()[0].GetContents().GetInt64Contents()[0] != 1 {
+			err = fmt.Errorf("wrong answer %v", r)
+		}
+		inflight <- err
+	}()
+	time.Sleep(150 * time.Millisecond)
+	stop()
+	time.Sleep(50 * time.Millisecond)
+	r, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil || r.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("health during drain delay: %v %v", r, err)
+	}
+	if err := <-inflight; err != nil {
+		t.Fatalf("in-flight call: %v", err)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve returned %v after a clean drain", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	fresh, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	short, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := pb.NewGRPCInferenceServiceClient(fresh).ServerLive(short, &pb.ServerLiveRequest{}); err == nil {
+		t.Fatal("gRPC still serving after drain")
+	}
+}
+
+func TestGRPCDrainTimeout(t *testing.T) {
+	slow := runtimetest.Spec{Weights: []float64{1, -1}, DelayMS: 3000}
+	s := newTestServer(t, Options{GRPCAddr: "127.0.0.1:0", DrainTimeout: 200 * time.Millisecond}, map[string]runtimetest.Spec{"slow": slow})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	conn, err := grpc.NewClient(waitGRPCAddr(t, s), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go pb.NewGRPCInferenceServiceClient(conn).ModelInfer(context.Background(), inferReq("slow", fp64Input("input", []int64{1, 2}, 1, 0)))
+	time.Sleep(150 * time.Millisecond)
+	stop()
+	select {
+	case err := <-served:
+		if err == nil || !strings.Contains(err.Error(), "gRPC calls still running") {
+			t.Fatalf("Serve returned %v, want a gRPC drain timeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not give up after the drain timeout")
+	}
+}
+
+func TestGRPCMetrics(t *testing.T) {
+	s := newTestServer(t, Options{}, map[string]runtimetest.Spec{"fraud": fraud})
+	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
+	for i := 0; i < 2; i++ {
+		if _, err := c.ModelInfer(context.Background(), inferReq("fraud", fp64Input("input", []int64{1, 2}, 1, 0))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.ModelInfer(context.Background(), inferReq("fraud", fp64Input("x", []int64{1, 2}, 1, 0)))
+	c.ModelInfer(context.Background(), inferReq("made-up", fp64Input("x", []int64{1, 2}, 1, 0)))
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`tide_requests_total{code="200",model="fraud",protocol="oip-grpc"} 2`,
+		`tide_requests_total{code="422",model="fraud",protocol="oip-grpc"} 1`,
+		`tide_requests_total{code="404",model="",protocol="oip-grpc"} 1`,
+		`tide_request_duration_seconds_count{model="fraud",protocol="oip-grpc"} 3`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// --- conversion -----------------------------------------------------------------
+
+// TestProtoTensorRoundTrip converts tensors of every datatype to a response, back
+// to a request, and back to tensors, typed and raw.
+func TestProtoTensorRoundTrip(t *testing.T) {
+	ts := []*tensor.Tensor{
+		{Name: "b", Datatype: tensor.Bool, Shape: []int64{2}, Data: []bool{true, false}},
+		{Name: "u8", Datatype: tensor.Uint8, Shape: []int64{2}, Data: []uint8{0, 255}},
+		{Name: "u16", Datatype: tensor.Uint16, Shape: []int64{1}, Data: []uint16{65535}},
+		{Name: "u32", Datatype: tensor.Uint32, Shape: []int64{1}, Data: []uint32{math.MaxUint32}},
+		{Name: "u64", Datatype: tensor.Uint64, Shape: []int64{1}, Data: []uint64{math.MaxUint64}},
+		{Name: "i8", Datatype: tensor.Int8, Shape: []int64{2}, Data: []int8{-128, 127}},
+		{Name: "i16", Datatype: tensor.Int16, Shape: []int64{1}, Data: []int16{-32768}},
+		{Name: "i32", Datatype: tensor.Int32, Shape: []int64{1}, Data: []int32{math.MinInt32}},
+		{Name: "i64", Datatype: tensor.Int64, Shape: []int64{1, 1}, Data: []int64{math.MaxInt64}},
+		{Name: "f32", Datatype: tensor.FP32, Shape: []int64{2}, Data: []float32{0.1, -3}},
+		{Name: "f64", Datatype: tensor.FP64, Shape: []int64{1}, Data: []float64{math.Pi}},
+		{Name: "s", Datatype: tensor.Bytes, Shape: []int64{2}, Data: [][]byte{[]byte("x"), {}}},
+		{Name: "z", Datatype: tensor.FP32, Shape: []int64{0, 3}, Data: []float32{}},
+	}
+	withHalf := append(append([]*tensor.Tensor{}, ts...), &tensor.Tensor{Name: "h", Datatype: tensor.FP16, Shape: []int64{1}, Data: []uint16{0x3c00}})
+	cases := []struct {
+		name    string
+		outs    []*tensor.Tensor
+		raw     bool
+		wantRaw bool
+	}{
+		{"typed", ts, false, false},
+		{"raw", ts, true, true},
+		{"FP16 forces raw", withHalf, false, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			outs, raw := InferOutputsToProto(c.outs, c.raw)
+			if (len(raw) > 0) != c.wantRaw {
+				t.Fatalf("raw contents: %d entries, want raw %v", len(raw), c.wantRaw)
+			}
+			req := &pb.ModelInferRequest{RawInputContents: raw}
+			for _, o := range outs {
+				req.Inputs = append(req.Inputs, &pb.ModelInferRequest_InferInputTensor{Name: o.Name, Datatype: o.Datatype, Shape: o.Shape, Contents: o.Contents})
+			}
+			// Through the wire format, as a client would send it.
+			b, err := proto.Marshal(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req = &pb.ModelInferRequest{}
+			if err := proto.Unmarshal(b, req); err != nil {
+				t.Fatal(err)
+			}
+			back, err := InferInputsFromProto(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameTensors(back, c.outs) {
+				t.Fatalf("round trip:\n got %s\nwant %s", dumpTensors(back), dumpTensors(c.outs))
+			}
+			for _, tt := range back {
+				if err := tt.Validate(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// FuzzInferInputsFromProto decodes arbitrary bytes as a ModelInferRequest and
+// converts it. The conversion must not panic; what it accepts must be valid tensors
+// that survive the trip back through a response unchanged.
+func FuzzInferInputsFromProto(f *testing.F) {
+	seeds := []*pb.ModelInferRequest{
+		inferReq("m", fp64Input("input", []int64{1, 2}, 1, 0)),
+		{Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: "FP32", Shape: []int64{2}}}, RawInputContents: [][]byte{make([]byte, 8)}},
+		{Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "s", Datatype: "BYTES", Shape: []int64{1}}}, RawInputContents: [][]byte{{1, 0, 0, 0, 'a'}}},
+		inferReq("m", &pb.ModelInferRequest_InferInputTensor{Name: "i", Datatype: "INT8", Shape: []int64{2}, Contents: &pb.InferTensorContents{IntContents: []int32{-1, 5}}}),
+		inferReq("m", &pb.ModelInferRequest_InferInputTensor{Name: "u", Datatype: "UINT16", Shape: []int64{1}, Contents: &pb.InferTensorContents{UintContents: []uint32{7}}}),
+		inferReq("m", &pb.ModelInferRequest_InferInputTensor{Name: "b", Datatype: "BYTES", Shape: []int64{2}, Contents: &pb.InferTensorContents{BytesContents: [][]byte{[]byte("a"), nil}}}),
+	}
+	for _, s := range seeds {
+		b, err := proto.Marshal(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		req := &pb.ModelInferRequest{}
+		if proto.Unmarshal(b, req) != nil {
+			return
+		}
+		ins, err := InferInputsFromProto(req)
+		if err != nil {
+			if statusOf(err) != http.StatusBadRequest && statusOf(err) != http.StatusUnprocessableEntity {
+				t.Fatalf("error is not the caller's: %v", err)
+			}
+			return
+		}
+		for _, in := range ins {
+			if err := in.Validate(); err != nil {
+				t.Fatalf("accepted an invalid tensor: %v", err)
+			}
+		}
+		for _, raw := range []bool{false, true} {
+			outs, rawOut := InferOutputsToProto(ins, raw)
+			again := &pb.ModelInferRequest{RawInputContents: rawOut}
+			for _, o := range outs {
+				again.Inputs = append(again.Inputs, &pb.ModelInferRequest_InferInputTensor{Name: o.Name, Datatype: o.Datatype, Shape: o.Shape, Contents: o.Contents})
+			}
+			back, err := InferInputsFromProto(again)
+			if err != nil {
+				t.Fatalf("re-converting (raw %v): %v", raw, err)
+			}
+			if !sameTensors(back, ins) {
+				t.Fatalf("round trip (raw %v) changed the tensors:\n got %s\nwant %s", raw, dumpTensors(back), dumpTensors(ins))
+			}
+		}
+	})
+}
+
+// --- benchmarks -------------------------------------------------------------------
+
+// BenchmarkGRPCInfer is one ModelInfer call over a real loopback connection (client
+// and server in this process), typed and raw, on the tutorial's logistic regression.
+// BenchmarkRESTInferLoopback is the same request over HTTP/1.1 on loopback, for a
+// like-for-like comparison.
+func BenchmarkGRPCInfer(b *testing.B) {
+	s := benchServer(b, "fraud_logreg.joblib")
+	c := pb.NewGRPCInferenceServiceClient(dialGRPC(b, s))
+	reqs := map[string]*pb.ModelInferRequest{
+		"typed": inferReq("fraud_logreg", fp64Input("input", []int64{1, 2}, 0.5, -1.2)),
+		"raw": {ModelName: "fraud_logreg", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "input", Datatype: "FP64", Shape: []int64{1, 2}}},
+			RawInputContents: [][]byte{fp64le(0.5, -1.2)}},
+	}
+	for _, name := range []string{"typed", "raw"} {
+		req := reqs[name]
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := c.ModelInfer(context.Background(), req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkRESTInferLoopback(b *testing.B) {
+	s := benchServer(b, "fraud_logreg.joblib")
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	body := []byte(`{"id":"1","inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[0.5,-1.2]}]}`)
+	url := srv.URL + "/v2/models/fraud_logreg/infer"
+	client := srv.Client()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatal(resp.Status)
+		}
+	}
+}

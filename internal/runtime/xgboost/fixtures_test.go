@@ -100,6 +100,9 @@ func TestFixtures(t *testing.T) {
 		var e expectation
 		readJSONFile(t, p, &e)
 		X, rows, cols := loadDataset(t, e.Dataset)
+		if rows < 1000 || countNaN(X) < rows/10 {
+			t.Fatalf("dataset %s: %d rows with %d NaN; the fixtures promise ≥ 1000 rows with missing values", e.Dataset, rows, countNaN(X))
+		}
 		wantMargin := float32sFromBase64(t, e.Margin)
 		wantPredict := float32sFromBase64(t, e.Predict)
 		if len(wantMargin) != rows*e.Groups || len(wantPredict) != rows*e.PredictCols {
@@ -131,6 +134,16 @@ func TestFixtures(t *testing.T) {
 			})
 		}
 	}
+}
+
+func countNaN(X []float32) int {
+	n := 0
+	for _, x := range X {
+		if x != x {
+			n++
+		}
+	}
+	return n
 }
 
 func fileExists(p string) bool {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tideserve/tide/internal/model"
@@ -41,6 +42,52 @@ func TestRegistered(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "load testdata/missing.json: ") {
 		t.Fatalf("missing file: %v", err)
 	}
+}
+
+// TestLegacyBinaryFile loads a model that XGBoost 1.7 saved in its old binary
+// format: the error says which file and how to convert it.
+func TestLegacyBinaryFile(t *testing.T) {
+	path := filepath.Join("testdata", "legacy_binary.model")
+	_, err := loader{}.Load(context.Background(), path, runtime.Config{})
+	want := "load " + path + ": this is XGBoost's old binary model format, which Tide does not read; " +
+		`load it in XGBoost and re-save it as JSON with model.save_model("model.json")`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v\nwant  %s", err, want)
+	}
+}
+
+// TestConcurrentPredict shares one model between goroutines, as the server
+// does; each must get the answers a lone caller gets.
+func TestConcurrentPredict(t *testing.T) {
+	m := loadFixture(t, "multi_softprob.json", runtime.Config{})
+	X, rows, cols := loadDataset(t, "dense")
+	predict := func(r int) []float32 {
+		in := &tensor.Tensor{Name: "input", Datatype: tensor.FP32, Shape: []int64{1, int64(cols)}, Data: X[r*cols : (r+1)*cols]}
+		outs, err := m.Predict(context.Background(), []*tensor.Tensor{in})
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		return outs[1].Data.([]float32)
+	}
+	want := make([][]float32, rows)
+	for r := range want {
+		want[r] = predict(r)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := g; r < rows; r += 3 {
+				if got := predict(r); !reflect.DeepEqual(got, want[r]) {
+					t.Errorf("row %d: %v, alone %v", r, got, want[r])
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func TestMatchesName(t *testing.T) {

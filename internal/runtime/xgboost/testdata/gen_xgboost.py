@@ -10,6 +10,7 @@ regenerate byte for byte.
 Files written:
   X_<dataset>.json     {"rows": n, "cols": m, "data": base64 of n*m float32 LE}
   <case>.json / .ubj   the model, as Booster.save_model writes it
+  legacy_binary.model  a tiny model in the old binary format (to be refused)
   <case>.expect.json   {"model": file name, "dataset": name, "objective": name,
                         "groups": margins per row,
                         "margin": base64 float32 LE, predict(output_margin=True),
@@ -180,6 +181,13 @@ def main():
             json.dump(expect, f, indent=1)
             f.write("\n")
         print(f"{name}: {len(booster.get_dump())} trees, margin groups {groups}")
+
+    # The old binary format, which the reader refuses with advice to re-save
+    # as JSON: what save_model writes in 1.7 for a name without .json/.ubj.
+    X = datasets["dense"]
+    tiny = xgb.train({"max_depth": 2, "seed": 7, "nthread": 1},
+                     xgb.DMatrix(X[:100], label=labels("real", X[:100], rng)), num_boost_round=2)
+    tiny.save_model("legacy_binary.model")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,9 @@ Every flag can also be set in the environment as TIDE_<FLAG> (TIDE_HTTP_ADDR=:90
 or in a YAML config file (--config, or TIDE_CONFIG) as "http-addr: :9000".
 Flags win over the environment, which wins over the file.`,
 		Example: `  tide serve model.pkl
-  tide serve --http-addr 127.0.0.1:9000 ./models`,
+  tide serve --http-addr 127.0.0.1:9000 ./models
+  tide serve --grpc-addr "" model.pkl        # HTTP only
+  tide serve --tls-cert tls.crt --tls-key tls.key ./models`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return fmt.Errorf("serve takes one PATH (a model file or a repository folder), got %d arguments", len(args))
@@ -64,6 +66,9 @@ Flags win over the environment, which wins over the file.`,
 	fl.DurationVar(&f.opts.DrainTimeout, "drain-timeout", f.opts.DrainTimeout, "on SIGTERM, how long in-flight requests may take to finish")
 	fl.BoolVar(&f.opts.StrictReadiness, "strict-readiness", false, "report unready while any model failed to load")
 	fl.StringVar(&f.opts.DefaultModel, "default-model", "", "model that POST /predict serves when there are several")
+	fl.StringVar(&f.opts.GRPCAddr, "grpc-addr", ":8081", `address to serve OIP v2 gRPC on (HOST:PORT); "" turns gRPC off`)
+	fl.StringVar(&f.opts.TLSCertFile, "tls-cert", "", "PEM certificate file: serve HTTP and gRPC over TLS (needs --tls-key)")
+	fl.StringVar(&f.opts.TLSKeyFile, "tls-key", "", "PEM private key file for --tls-cert")
 	fl.IntVar(&f.opts.Admission.MaxInFlight, "max-inflight", 0, "model runs at once, per model (0: unlimited); a model's config.yaml may override")
 	fl.IntVar(&f.opts.Admission.MaxQueue, "max-queue", 0, "requests that may wait for a run slot or batch, per model; one more gets 429")
 	fl.IntVar(&f.opts.Admission.MaxBatchSize, "max-batch-size", 0, "join requests into model runs of up to this many rows (0 or 1: no dynamic batching)")

@@ -101,8 +101,8 @@ func newBooster(doc any) (*booster, error) {
 	b.numGroups = int(max(numClass, numTarget, 1))
 	isMulti := b.obj.out == outSoftmax || b.obj.out == outArgmax
 	switch {
-	case isMulti && numClass < 1:
-		return nil, fmt.Errorf("%s.num_class is %d, but %s needs the class count", pp, numClass, objName)
+	case isMulti && numClass < 2:
+		return nil, fmt.Errorf("%s.num_class is %d, but %s needs the class count (at least 2)", pp, numClass, objName)
 	case !isMulti && numClass > 1:
 		return nil, fmt.Errorf("%s.num_class is %d, but %s is not a multi-class objective", pp, numClass, objName)
 	case b.obj.classifier && numTarget > 1:

@@ -185,7 +185,7 @@ func ints(obj map[string]any, key, path string, lo, hi int64) ([]int64, error) {
 	return out, nil
 }
 
-// strings reads an optional array of strings; a missing key gives nil.
+// stringList reads an optional array of strings; a missing key or null gives nil.
 func stringList(obj map[string]any, key, path string) ([]string, error) {
 	v, ok := obj[key]
 	if !ok || v == nil {

@@ -192,7 +192,7 @@ func TestBaseScoreLinks(t *testing.T) {
 		t.Run(tc.objective+"/"+tc.baseScore, func(t *testing.T) {
 			doc := testDoc(tc.objective, tc.baseScore, stumpTree)
 			if tc.objective == "multi:softprob" {
-				doc["learner"].(map[string]any)["learner_model_param"].(map[string]any)["num_class"] = "1"
+				doc["learner"].(map[string]any)["learner_model_param"].(map[string]any)["num_class"] = "2"
 			}
 			b, err := decode(mustMarshal(t, doc))
 			if err != nil {

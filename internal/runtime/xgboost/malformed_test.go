@@ -44,6 +44,10 @@ func TestMalformedModels(t *testing.T) {
 		{"several base scores", func(d map[string]any) { params(d)["base_score"] = "[1,2]" }, "one base score per target is not supported"},
 		{"unknown objective", func(d map[string]any) { at(d, "learner", "objective")["name"] = "survival:aft" }, `objective "survival:aft" is not supported`},
 		{"multi-class without num_class", func(d map[string]any) { at(d, "learner", "objective")["name"] = "multi:softprob" }, "needs the class count"},
+		{"multi-class with one class", func(d map[string]any) {
+			at(d, "learner", "objective")["name"] = "multi:softmax"
+			params(d)["num_class"] = "1"
+		}, "num_class is 1, but multi:softmax needs the class count (at least 2)"},
 		{"num_class on a regressor", func(d map[string]any) { params(d)["num_class"] = "3" }, "is not a multi-class objective"},
 		{"unknown booster", func(d map[string]any) { at(d, "learner", "gradient_booster")["name"] = "gbforest" }, `"gbforest", want gbtree, dart or gblinear`},
 		{"trees not an array", func(d map[string]any) { gbModel(d)["trees"] = "many" }, "trees: want an array, got a string"},

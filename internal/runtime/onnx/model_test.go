@@ -516,3 +516,48 @@ func TestCancellationStopsARunningModel(t *testing.T) {
 		t.Fatalf("cancelled run took %v to stop", took)
 	}
 }
+
+// TestCUDAProvider: selecting CUDA either works (a GPU build on a GPU machine:
+// answers match the CPU's) or fails to load with a message that names the
+// CUDA provider and what it needs; it never falls back silently or crashes.
+func TestCUDAProvider(t *testing.T) {
+	requireRuntime(t)
+	cpu, err := openModel("testdata/mlp.onnx", runtime.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cpu.Close()
+	defer SetOptions(currentOptions())
+	if err := SetOptions(Options{Provider: CUDA}); err != nil {
+		t.Fatal(err)
+	}
+	gpu, err := openModel("testdata/mlp.onnx", runtime.Config{})
+	if err != nil {
+		if os.Getenv("TIDE_REQUIRE_CUDA") == "1" {
+			t.Fatalf("TIDE_REQUIRE_CUDA=1: %v", err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "CUDA execution provider") || strings.Contains(msg, "\n") {
+			t.Fatalf("error %q: want one line naming the CUDA execution provider", msg)
+		}
+		t.Logf("CUDA unavailable, as expected without ONNX Runtime's GPU build: %v", err)
+		return
+	}
+	defer gpu.Close()
+	fx := readTorchFixture(t, "mlp")
+	for _, c := range fx.Cases {
+		in := []*tensor.Tensor{fp32Tensor("input", c.Shape, c.Input)}
+		want, err := cpu.Predict(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := gpu.Predict(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, w := range want[0].Data.([]float32) {
+			if g := got[0].Data.([]float32)[i]; math.Abs(float64(g-w)) > 1e-4 {
+				t.Fatalf("batch %d element %d: CUDA %v, CPU %v", c.Shape[0], i, g, w)
+			}
+		}
+	}
+}

@@ -115,10 +115,11 @@ type session struct {
 }
 
 // modelSource is where a session's model comes from: a file (which may refer
-// to external weight files next to it) or bytes in memory.
+// to external weight files next to it) or, when inMemory is set, bytes.
 type modelSource struct {
-	path  string
-	bytes []byte
+	path     string
+	bytes    []byte
+	inMemory bool
 }
 
 func newSession(src modelSource, opts Options) (*session, error) {
@@ -132,7 +133,7 @@ func newSession(src modelSource, opts Options) (*session, error) {
 	defer C.tide_options_release(so)
 
 	s := &session{}
-	if src.bytes != nil {
+	if src.inMemory {
 		if len(src.bytes) == 0 {
 			return nil, errors.New("empty model")
 		}

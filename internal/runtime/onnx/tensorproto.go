@@ -58,7 +58,8 @@ type rawTensor struct {
 	segmented bool
 }
 
-// decodeTensorProto reads a serialized TensorProto into a tensor.
+// decodeTensorProto reads a serialized TensorProto into a tensor. String
+// elements share memory with msg; numeric data is copied.
 func decodeTensorProto(msg []byte) (*tensor.Tensor, error) {
 	var r rawTensor
 	err := forEachField(msg, func(f field) error {

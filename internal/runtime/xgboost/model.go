@@ -147,6 +147,9 @@ func (m *boosterModel) Predict(ctx context.Context, inputs []*tensor.Tensor) ([]
 	margin, values := buf[:n*ng:n*ng], buf[n*ng:]
 	m.b.margins(X, n, margin)
 
+	// shapes[0:2] is predict_proba's [n, classes]; shapes[2:4], or [2:3] for
+	// one group, the margin's and a regressor's predict; shapes[4:5] the
+	// class labels' [n].
 	blk := &outputBlock{}
 	blk.shapes = [6]int64{int64(n), int64(k), int64(n), int64(ng), int64(n)}
 	groupShape := blk.shapes[2:4:4]

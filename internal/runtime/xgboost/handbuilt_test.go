@@ -172,6 +172,21 @@ func TestDecisionRules(t *testing.T) {
 	}
 }
 
+// TestSingleLeafTree: a tree that is only a root leaf (what pruning leaves when
+// no split pays for itself) adds its value to every row.
+func TestSingleLeafTree(t *testing.T) {
+	leaf := testTree{left: []int{-1}, right: []int{-1}, features: []int{0}, conds: []float64{0.25}, defaults: []int{0}}
+	b, err := decode(mustMarshal(t, testDoc("reg:squarederror", "5E-1", leaf, stumpTree)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, 2)
+	b.margins([]float32{0, 0, 0, 2, 0, 0}, 2, out)
+	if want := []float32{0.5 + 0.25 - 1, 0.5 + 0.25 + 1}; out[0] != want[0] || out[1] != want[1] {
+		t.Fatalf("margins %v, want %v", out, want)
+	}
+}
+
 func TestBaseScoreLinks(t *testing.T) {
 	for _, tc := range []struct {
 		objective, baseScore string

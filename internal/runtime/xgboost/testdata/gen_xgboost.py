@@ -123,6 +123,10 @@ CASES = [
     ("multi_target", "dense", "2targets", {"objective": "reg:squarederror", "tree_method": "hist"}, 8, False),
     ("lossguide", "dense", "real",
      {"objective": "reg:squarederror", "tree_method": "hist", "grow_policy": "lossguide", "max_leaves": 12, "max_depth": 0}, 10, False),
+    # Pruning (gamma) leaves deleted nodes, unreachable from the root, in
+    # exact trees; hist trees are grown pruned.
+    ("pruned_exact", "dense", "real", {"objective": "reg:squarederror", "tree_method": "exact", "gamma": 3.0}, 10, True),
+    ("pruned_hist", "dense", "real", {"objective": "reg:squarederror", "tree_method": "hist", "gamma": 3.0}, 10, False),
     ("categorical_partition", "categorical", "binary",
      {"objective": "binary:logistic", "tree_method": "hist", "max_cat_to_onehot": 1}, 10, True),
     ("categorical_onehot", "categorical", "real",

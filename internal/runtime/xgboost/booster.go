@@ -50,6 +50,9 @@ func newBooster(doc any) (*booster, error) {
 	if !ok {
 		return nil, fmt.Errorf("model: want an object, got %s", kindName(doc))
 	}
+	if _, ok := root["learner"]; !ok {
+		return nil, fmt.Errorf("not an XGBoost model: the document has no \"learner\" object (save it with Booster.save_model)")
+	}
 	learner, err := objectField(root, "learner", "model")
 	if err != nil {
 		return nil, err

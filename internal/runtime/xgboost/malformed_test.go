@@ -32,7 +32,7 @@ func TestMalformedModels(t *testing.T) {
 		mutate func(doc map[string]any)
 		want   string
 	}{
-		{"no learner", func(d map[string]any) { delete(d, "learner") }, "model.learner is missing"},
+		{"no learner", func(d map[string]any) { delete(d, "learner") }, `not an XGBoost model: the document has no "learner" object`},
 		{"learner is an array", func(d map[string]any) { d["learner"] = []int{1} }, "learner: want an object, got an array"},
 		{"num_feature not a number", func(d map[string]any) { params(d)["num_feature"] = "three" }, `num_feature: want an integer, got "three"`},
 		{"num_feature zero", func(d map[string]any) { params(d)["num_feature"] = "0" }, "num_feature is 0"},

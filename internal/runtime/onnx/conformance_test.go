@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/tideserve/tide/internal/tensor"
 )
@@ -42,7 +43,8 @@ const (
 
 type nodeTestResult struct {
 	name   string
-	op     string
+	op     string   // the operator the test is filed under in the report
+	ops    []string // every operator in the test's graph
 	passed bool
 	reason string
 }
@@ -97,6 +99,7 @@ func TestONNXConformance(t *testing.T) {
 	close(next)
 	wg.Wait()
 
+	nameOperators(results)
 	passed := 0
 	for _, r := range results {
 		if r.passed {
@@ -125,7 +128,11 @@ func runNodeTest(dir string) nodeTestResult {
 		r.reason = err.Error()
 		return r
 	}
-	r.op = testOperator(r.name, raw)
+	if g, err := parseGraph(raw); err == nil {
+		for _, n := range g.nodes {
+			r.ops = append(r.ops, n.opType)
+		}
+	}
 	s, err := newSession(modelSource{path: modelPath}, Options{IntraOpThreads: 1})
 	if err != nil {
 		r.reason = "load: " + err.Error()
@@ -278,32 +285,68 @@ func truncate(v any) string {
 	return s
 }
 
-// testOperator names the operator a node test exercises: the graph's operator
-// whose snake_case name is the longest prefix of the test name (expanded tests
-// hold many nodes), else the first node's.
-func testOperator(test string, model []byte) string {
-	g, err := parseGraph(model)
-	if err != nil || len(g.nodes) == 0 {
-		return "?"
+// nameOperators files each test under the operator it exercises: the
+// longest operator name, from any test's graph, that the test name starts
+// with (in lower case or snake_case: "test_layer_normalization_2d" is
+// LayerNormalization's). Expanded tests hold only the operator's function
+// body, so their own graph cannot name it. Without a match, the graph's first
+// operator. A few tests use abbreviations, listed in testNameAliases.
+func nameOperators(results []nodeTestResult) {
+	forms := map[string]string{}
+	for form, op := range testNameAliases {
+		forms[form] = op
 	}
-	rest := strings.TrimPrefix(test, "test_")
-	best := ""
-	for _, n := range g.nodes {
-		snake := snakeCase(n.opType)
-		if (rest == snake || strings.HasPrefix(rest, snake+"_")) && len(n.opType) > len(best) {
-			best = n.opType
+	for _, r := range results {
+		for _, op := range r.ops {
+			forms[strings.ToLower(op)] = op
+			forms[snakeCase(op)] = op
 		}
 	}
-	if best == "" {
-		best = g.nodes[0].opType
+	for i := range results {
+		r := &results[i]
+		rest := strings.TrimPrefix(r.name, "test_")
+		best := ""
+		for form, op := range forms {
+			if (rest == form || strings.HasPrefix(rest, form+"_")) && len(form) > len(best) {
+				best, r.op = form, op
+			}
+		}
+		if best == "" {
+			r.op = "?"
+			if len(r.ops) > 0 {
+				r.op = r.ops[0]
+			}
+		}
 	}
-	return best
 }
 
-// snakeCase turns an operator name into the form test names use:
-// "BatchNormalization" → "batchnormalization", "LSTM" → "lstm". The backend
-// tests lower-case operator names without separators for most operators.
-func snakeCase(op string) string { return strings.ToLower(op) }
+// testNameAliases are the test-name prefixes that are not an operator's name.
+var testNameAliases = map[string]string{
+	"sce":           "SoftmaxCrossEntropyLoss",
+	"nllloss":       "NegativeLogLikelihoodLoss",
+	"mvn":           "MeanVarianceNormalization",
+	"greater_equal": "GreaterOrEqual",
+	"less_equal":    "LessOrEqual",
+	"constant_pad":  "Pad",
+}
+
+// snakeCase turns "LayerNormalization" into "layer_normalization" and
+// "ReduceL1" into "reduce_l1"; runs of capitals stay together ("LSTM" → "lstm").
+func snakeCase(op string) string {
+	var b strings.Builder
+	for i, c := range op {
+		upper := c >= 'A' && c <= 'Z'
+		if upper && i > 0 {
+			prev := rune(op[i-1])
+			prevLower := prev >= 'a' && prev <= 'z'
+			if prevLower {
+				b.WriteByte('_')
+			}
+		}
+		b.WriteRune(unicode.ToLower(c))
+	}
+	return b.String()
+}
 
 // conformanceTable renders the per-operator report.
 func conformanceTable(results []nodeTestResult, version string) []byte {
@@ -312,6 +355,7 @@ func conformanceTable(results []nodeTestResult, version string) []byte {
 		failed     []string
 	}
 	stats := map[string]*opStat{}
+	nameOperators(results)
 	passed := 0
 	for _, r := range results {
 		s := stats[r.op]

@@ -1,5 +1,10 @@
 package xgboost
 
+// blockRows is how many rows go through each tree before the next tree is
+// taken, as XGBoost's CPU predictor does: a tree's nodes stay in cache while
+// it serves a block, which matters once a model outgrows the cache.
+const blockRows = 64
+
 // margins computes the raw scores (XGBoost's predict(output_margin=True)) of n
 // rows of X, row-major with numFeature float32 columns, NaN meaning missing,
 // into out (n × numGroups). The arithmetic is XGBoost's, step by step in
@@ -9,32 +14,30 @@ package xgboost
 // one FMA, which XGBoost's build does not do.
 func (b *booster) margins(X []float32, n int, out []float32) {
 	nf, ng := b.numFeature, b.numGroups
-	for r := 0; r < n; r++ {
-		x := X[r*nf : (r+1)*nf : (r+1)*nf]
-		o := out[r*ng : (r+1)*ng : (r+1)*ng]
-		switch {
-		case b.linear != nil:
-			b.linearMargins(x, o)
-		case b.treeWeight != nil:
-			for g := range o {
-				o[g] = b.base
-			}
-			for t := range b.trees {
+	if b.linear != nil {
+		for r := 0; r < n; r++ {
+			b.linearMargins(X[r*nf:(r+1)*nf:(r+1)*nf], out[r*ng:(r+1)*ng:(r+1)*ng])
+		}
+		return
+	}
+	for start := 0; start < n; start += blockRows {
+		end := min(n, start+blockRows)
+		o := out[start*ng : end*ng]
+		for i := range o {
+			o[i] = b.base
+		}
+		for t := range b.trees {
+			tr, g := &b.trees[t], int(b.treeGroup[t])
+			if b.treeWeight != nil {
 				// Dart scales each tree's output by its weight before adding it.
-				o[b.treeGroup[t]] += float32(b.trees[t].leaf(x) * b.treeWeight[t])
+				w := b.treeWeight[t]
+				for r := start; r < end; r++ {
+					out[r*ng+g] += float32(tr.leaf(X[r*nf:(r+1)*nf:(r+1)*nf]) * w)
+				}
+				continue
 			}
-		case ng == 1:
-			sum := b.base
-			for t := range b.trees {
-				sum += b.trees[t].leaf(x)
-			}
-			o[0] = sum
-		default:
-			for g := range o {
-				o[g] = b.base
-			}
-			for t := range b.trees {
-				o[b.treeGroup[t]] += b.trees[t].leaf(x)
+			for r := start; r < end; r++ {
+				out[r*ng+g] += tr.leaf(X[r*nf : (r+1)*nf : (r+1)*nf])
 			}
 		}
 	}

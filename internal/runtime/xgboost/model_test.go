@@ -129,6 +129,12 @@ func TestMetadata(t *testing.T) {
 				{Name: "margin", Datatype: tensor.FP32, Shape: []int64{-1}},
 			},
 			[]string{"age", "income", "score", "grade", "rate", "flag"}},
+		{"reg_squarederror.ubj", runtime.Config{}, // UBJSON carries the names too
+			[]model.TensorSpec{
+				{Name: "predict", Datatype: tensor.FP32, Shape: []int64{-1}},
+				{Name: "margin", Datatype: tensor.FP32, Shape: []int64{-1}},
+			},
+			[]string{"age", "income", "score", "grade", "rate", "flag"}},
 		{"multi_target.json", runtime.Config{Features: []string{"a", "b", "c", "d", "e", "f"}},
 			[]model.TensorSpec{
 				{Name: "predict", Datatype: tensor.FP32, Shape: []int64{-1, 2}},

@@ -38,6 +38,9 @@ type booster struct {
 	treeGroup []int32
 	// treeWeight is dart's weight_drop, one factor per tree; nil for gbtree.
 	treeWeight []float32
+	// treesPerRound is how many trees one boosting round adds:
+	// num_parallel_tree × numGroups.
+	treesPerRound int
 
 	// linear holds gblinear's weights: weight[f*numGroups+g] for feature f
 	// and group g, then one bias per group.
@@ -133,7 +136,10 @@ func newBooster(doc any) (*booster, error) {
 		if err != nil {
 			return nil, err
 		}
-		return b, b.readTrees(model, gp+".model")
+		if err := b.readTrees(model, gp+".model"); err != nil {
+			return nil, err
+		}
+		return b, b.stopAtBestIteration(learner)
 	case "dart":
 		inner, err := objectField(gb, "gbtree", gp)
 		if err != nil {
@@ -152,7 +158,7 @@ func newBooster(doc any) (*booster, error) {
 		if len(b.treeWeight) != len(b.trees) {
 			return nil, fmt.Errorf("%s.weight_drop has %d weights for %d trees", gp, len(b.treeWeight), len(b.trees))
 		}
-		return b, nil
+		return b, b.stopAtBestIteration(learner)
 	case "gblinear":
 		model, err := objectField(gb, "model", gp)
 		if err != nil {
@@ -200,6 +206,13 @@ func (b *booster) readTrees(model map[string]any, path string) error {
 	if err := checkScalarLeaves(mp, path+".gbtree_model_param"); err != nil {
 		return err
 	}
+	parallel := int64(1)
+	if _, ok := mp["num_parallel_tree"]; ok {
+		if parallel, err = intParam(mp, "num_parallel_tree", path+".gbtree_model_param", 1, math.MaxInt32); err != nil {
+			return err
+		}
+	}
+	b.treesPerRound = int(parallel) * b.numGroups
 	rawTrees, err := field(model, "trees", path)
 	if err != nil {
 		return err
@@ -246,6 +259,35 @@ func checkScalarLeaves(params map[string]any, path string) error {
 	}
 	if n > 1 {
 		return fmt.Errorf("%s.size_leaf_vector is %d: vector-leaf trees (multi_strategy) are not supported", path, n)
+	}
+	return nil
+}
+
+// stopAtBestIteration drops the trees of rounds after the best one that early
+// stopping recorded (attributes.best_iteration), so the model predicts what
+// XGBClassifier.predict and XGBRegressor.predict return: they stop at the best
+// round, while Booster.predict would use every tree. Without early stopping
+// the best iteration is the last one and nothing changes.
+func (b *booster) stopAtBestIteration(learner map[string]any) error {
+	attrs, ok := learner["attributes"].(map[string]any)
+	if !ok {
+		return nil
+	}
+	if _, ok := attrs["best_iteration"]; !ok {
+		return nil
+	}
+	const path = "learner.attributes"
+	best, err := intParam(attrs, "best_iteration", path, 0, math.MaxInt32)
+	if err != nil {
+		return err
+	}
+	keep := (best + 1) * int64(b.treesPerRound)
+	if keep >= int64(len(b.trees)) {
+		return nil
+	}
+	b.trees, b.treeGroup = b.trees[:keep:keep], b.treeGroup[:keep:keep]
+	if b.treeWeight != nil {
+		b.treeWeight = b.treeWeight[:keep:keep]
 	}
 	return nil
 }

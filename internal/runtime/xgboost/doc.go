@@ -17,6 +17,10 @@
 // binary:logitraw keeps it as a margin, as XGBoost 1.7 does. Trees may have missing-value default branches and categorical
 // splits; tree_info assigns each tree to its class (output group).
 //
+// A model saved after early stopping holds rounds past the best one; they are
+// not served. Like XGBClassifier.predict and XGBRegressor.predict (and unlike a
+// bare Booster.predict), the model stops at attributes.best_iteration.
+//
 // Margins are bit-for-bit XGBoost's: inputs are converted to float32, a split
 // sends x left when float32(x) < threshold, NaN takes the default branch, and
 // leaf values are added to the base margin in float32 in tree order. The

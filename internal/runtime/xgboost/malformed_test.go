@@ -94,6 +94,9 @@ func TestMalformedModels(t *testing.T) {
 			tree0(d)["categories_sizes"] = []int{1}
 			tree0(d)["categories"] = []int{1 << 30}
 		}, "categories[0] is 1073741824"},
+		{"best_iteration not a number", func(d map[string]any) {
+			learner(d)["attributes"] = map[string]any{"best_iteration": "last"}
+		}, `learner.attributes.best_iteration: want an integer, got "last"`},
 		{"feature names of the wrong count", func(d map[string]any) { learner(d)["feature_names"] = []string{"a"} }, "feature_names lists 1 names for 3 features"},
 		{"gblinear weights of the wrong count", func(d map[string]any) {
 			at(d, "learner", "gradient_booster")["name"] = "gblinear"

@@ -15,6 +15,7 @@ Files written:
                         "groups": margins per row,
                         "margin": base64 float32 LE, predict(output_margin=True),
                         "predict": base64 float32 LE, predict(),
+                        both up to best_iteration for early-stopped models
                         "predict_cols": values per row in "predict"}
 
 The inputs are stored as float32 because XGBoost converts every input to
@@ -127,6 +128,10 @@ CASES = [
     # exact trees; hist trees are grown pruned.
     ("pruned_exact", "dense", "real", {"objective": "reg:squarederror", "tree_method": "exact", "gamma": 3.0}, 10, True),
     ("pruned_hist", "dense", "real", {"objective": "reg:squarederror", "tree_method": "hist", "gamma": 3.0}, 10, False),
+    # Early stopping: the served model stops at best_iteration, as
+    # XGBClassifier.predict does, though the file holds later rounds too.
+    ("early_stopped", "dense", "multi3",
+     {"objective": "multi:softprob", "num_class": 3, "eta": 1.0, "early_stopping_rounds": 2}, 6, False),
     ("categorical_partition", "categorical", "binary",
      {"objective": "binary:logistic", "tree_method": "hist", "max_cat_to_onehot": 1}, 10, True),
     ("categorical_onehot", "categorical", "real",
@@ -155,9 +160,19 @@ def main():
             train.set_group([20] * (TRAIN_ROWS // 20))
         p = {"max_depth": 4, "eta": 0.3, "seed": 7, "nthread": 1}
         p.update(params)
+        train_args = {}
+        if "early_stopping_rounds" in p:
+            train_args["early_stopping_rounds"] = p.pop("early_stopping_rounds")
+            train_args["evals"] = [(xgb.DMatrix(X[TRAIN_ROWS:], label=y[TRAIN_ROWS:], **dm_args), "eval")]
+            train_args["verbose_eval"] = False
         if p.get("booster") == "gblinear":
             del p["max_depth"]  # trees only
-        booster = xgb.train(p, train, num_boost_round=rounds)
+        booster = xgb.train(p, train, num_boost_round=rounds, **train_args)
+        # What XGBModel.predict uses: every round up to the best one.
+        best = {}
+        if train_args:
+            assert booster.best_iteration + 1 < rounds, (name, booster.best_iteration)
+            best = {"iteration_range": (0, booster.best_iteration + 1)}
         # Trained with its parameters, predicted with the saved file: what is
         # checked is exactly what a user would serve.
         booster.save_model(f"{name}.json")
@@ -165,8 +180,8 @@ def main():
             booster.save_model(f"{name}.ubj")
         loaded = xgb.Booster(model_file=f"{name}.json")
         full = xgb.DMatrix(X, **dm_args)
-        margin = loaded.predict(full, output_margin=True)
-        pred = loaded.predict(full)
+        margin = loaded.predict(full, output_margin=True, **best)
+        pred = loaded.predict(full, **best)
         groups = 1 if margin.ndim == 1 else margin.shape[1]
         cols = 1 if pred.ndim == 1 else pred.shape[1]
         expect = {

@@ -47,6 +47,9 @@ fi
 command -v npm >/dev/null || die "npm not found (Debian: apt-get install npm); it is used only to download the onnxruntime-node tarball"
 command -v sha256sum >/dev/null || die "sha256sum not found (coreutils)"
 
+mkdir -p "$(dirname "$DEST")" 2>/dev/null || die "cannot create $(dirname "$DEST")"
+[ -w "$(dirname "$DEST")" ] || die "cannot write to $(dirname "$DEST") (run as root, or pass a DEST you can write)"
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -62,7 +65,6 @@ tar -xzf "$tarball" -C "$work" "$LIB_IN_TARBALL" || die "tarball has no $LIB_IN_
 got=$(sha256 "$work/$LIB_IN_TARBALL")
 [ "$got" = "$LIB_SHA256" ] || die "library sha256 mismatch: got $got, want $LIB_SHA256"
 
-mkdir -p "$(dirname "$DEST")" || die "cannot create $(dirname "$DEST")"
 # Copy then rename so a running server never sees a half-written library.
 install -m 0644 "$work/$LIB_IN_TARBALL" "$DEST.tmp.$$" || die "cannot write $DEST"
 mv -f "$DEST.tmp.$$" "$DEST" || die "cannot move the library into $DEST"

@@ -18,6 +18,7 @@ import (
 
 type serveFlags struct {
 	httpAddr   string
+	apiKeyFile string
 	configFile string
 	logLevel   string
 	logFormat  string
@@ -69,6 +70,7 @@ Flags win over the environment, which wins over the file.`,
 	fl.StringVar(&f.opts.GRPCAddr, "grpc-addr", ":8081", `address to serve OIP v2 gRPC on (HOST:PORT); "" turns gRPC off`)
 	fl.StringVar(&f.opts.TLSCertFile, "tls-cert", "", "PEM certificate file: serve HTTP and gRPC over TLS (needs --tls-key)")
 	fl.StringVar(&f.opts.TLSKeyFile, "tls-key", "", "PEM private key file for --tls-cert")
+	fl.StringVar(&f.apiKeyFile, "api-key-file", "", "file of API keys (one per line) required on inference and model metadata, REST and gRPC; also "+server.APIKeysEnv+" (comma-separated)")
 	fl.IntVar(&f.opts.Admission.MaxInFlight, "max-inflight", 0, "model runs at once, per model (0: unlimited); a model's config.yaml may override")
 	fl.IntVar(&f.opts.Admission.MaxQueue, "max-queue", 0, "requests that may wait for a run slot or batch, per model; one more gets 429")
 	fl.IntVar(&f.opts.Admission.MaxBatchSize, "max-batch-size", 0, "join requests into model runs of up to this many rows (0 or 1: no dynamic batching)")
@@ -96,6 +98,9 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 		return fmt.Errorf("listen on %s: %w", f.httpAddr, err)
 	}
 	f.opts.Version = version
+	if f.opts.APIKeys, err = server.LoadAPIKeys(f.apiKeyFile, os.Getenv(server.APIKeysEnv)); err != nil {
+		return fmt.Errorf("--api-key-file: %w", err)
+	}
 	srv := server.New(repo, f.opts, log)
 	if ctx == nil {
 		ctx = context.Background()

@@ -45,8 +45,8 @@ const inferenceServiceName = "inference.GRPCInferenceService"
 func (s *Server) GRPCServer() (*grpc.Server, error) {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(min(s.opts.MaxBodyBytes, math.MaxInt32))),
-		grpc.ChainUnaryInterceptor(s.grpcRecover),
-		grpc.ChainStreamInterceptor(s.grpcRecoverStream),
+		grpc.ChainUnaryInterceptor(s.grpcRecover, s.grpcAuthUnary),
+		grpc.ChainStreamInterceptor(s.grpcRecoverStream, s.grpcAuthStream),
 		// Idle connections close like HTTP keep-alives do, so clients re-resolve and
 		// spread over new replicas.
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.opts.IdleTimeout}),

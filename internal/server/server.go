@@ -52,6 +52,9 @@ type Options struct {
 	// TLSCertFile and TLSKeyFile, both PEM, turn on TLS for HTTP and gRPC.
 	TLSCertFile string
 	TLSKeyFile  string
+	// APIKeys, if any, are required on inference and model metadata requests, REST
+	// and gRPC (see auth.go); health, metrics and server metadata stay open.
+	APIKeys []string
 	// Admission holds the default admission control and batching for every model
 	// (off when zero); a model's config file overrides it.
 	Admission AdmissionDefaults
@@ -107,6 +110,9 @@ type Server struct {
 	loaded atomic.Bool
 	// grpcAddr is the bound gRPC address (a string) once Serve has started gRPC.
 	grpcAddr atomic.Value
+	// apiKeys is Options.APIKeys made ready for constant-time checks (nil: no auth).
+	apiKeysOnce sync.Once
+	apiKeys     *keySet
 
 	seedCache sync.Map // *repository.Version → *seedModel
 
@@ -155,6 +161,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	if s.draining.Load() {
 		w.Header().Set("Connection", "close")
+	}
+	if !s.authorizeHTTP(w, r) {
+		return
 	}
 	h, pattern := s.mux.Handler(r)
 	if pattern == "" {

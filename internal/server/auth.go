@@ -1,0 +1,178 @@
+package server
+
+// Optional API-key (bearer token) authentication of inference. When Options.APIKeys
+// is set, every inference and model metadata request — REST /predict, /v2/models/…,
+// /v1/models/… and the gRPC model and repository RPCs — must carry one of the keys
+// as "Authorization: Bearer KEY" or "X-API-Key: KEY" (gRPC metadata
+// "authorization" / "x-api-key"). Health, readiness, server metadata, /metrics,
+// gRPC health and reflection stay open: probes and scrapers carry no secrets.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// APIKeysEnv is the environment variable LoadAPIKeys reads: comma-separated keys,
+// e.g. from a Kubernetes Secret.
+const APIKeysEnv = "TIDE_API_KEYS"
+
+// LoadAPIKeys reads keys from file (one per line; blank lines and lines starting
+// with # are skipped) and from the comma-separated value env. Either may be empty.
+func LoadAPIKeys(file, env string) ([]string, error) {
+	var keys []string
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("read API keys: %w", err)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			if k := strings.TrimSpace(sc.Text()); k != "" && !strings.HasPrefix(k, "#") {
+				keys = append(keys, k)
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("read API keys from %s: %w", file, err)
+		}
+		if len(keys) == 0 {
+			return nil, fmt.Errorf("read API keys from %s: the file has no keys", file)
+		}
+	}
+	for _, k := range strings.Split(env, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
+
+// keySet holds the SHA-256 digests of the accepted keys. Comparing digests of equal
+// length, against every key without stopping early, keeps the time a check takes
+// independent of how much of a key a caller guessed right, and of key lengths.
+type keySet struct{ digests [][sha256.Size]byte }
+
+func newKeySet(keys []string) *keySet {
+	if len(keys) == 0 {
+		return nil
+	}
+	ks := &keySet{}
+	for _, k := range keys {
+		ks.digests = append(ks.digests, sha256.Sum256([]byte(k)))
+	}
+	return ks
+}
+
+// allows reports whether presented is one of the keys; a nil set allows everything.
+func (ks *keySet) allows(presented string) bool {
+	if ks == nil {
+		return true
+	}
+	if presented == "" {
+		return false
+	}
+	d := sha256.Sum256([]byte(presented))
+	ok := 0
+	for i := range ks.digests {
+		ok |= subtle.ConstantTimeCompare(d[:], ks.digests[i][:])
+	}
+	return ok == 1
+}
+
+// presentedKey takes the key from X-API-Key, or else from a Bearer authorization.
+func presentedKey(apiKey, authorization string) string {
+	if apiKey != "" {
+		return apiKey
+	}
+	const bearer = "bearer "
+	if len(authorization) > len(bearer) && strings.EqualFold(authorization[:len(bearer)], bearer) {
+		return strings.TrimSpace(authorization[len(bearer):])
+	}
+	return ""
+}
+
+const authHelp = "this endpoint needs an API key (Authorization: Bearer KEY or X-API-Key: KEY)"
+
+// inferenceKeys returns the set that guards inference, or nil when auth is off.
+func (s *Server) inferenceKeys() *keySet {
+	s.apiKeysOnce.Do(func() { s.apiKeys = newKeySet(s.opts.APIKeys) })
+	return s.apiKeys
+}
+
+// needsInferenceKey: the REST paths that run or describe models.
+func needsInferenceKey(path string) bool {
+	return path == "/predict" || strings.HasPrefix(path, "/v2/models/") ||
+		path == "/v1/models" || strings.HasPrefix(path, "/v1/models/")
+}
+
+// authorizeHTTP answers 401 and returns false when r needs a key it lacks.
+func (s *Server) authorizeHTTP(w http.ResponseWriter, r *http.Request) bool {
+	ks := s.inferenceKeys()
+	if ks == nil || !needsInferenceKey(r.URL.Path) {
+		return true
+	}
+	if ks.allows(presentedKey(r.Header.Get("X-API-Key"), r.Header.Get("Authorization"))) {
+		return true
+	}
+	discard(r)
+	w.Header().Set("WWW-Authenticate", `Bearer realm="tide"`)
+	s.writeError(w, http.StatusUnauthorized, authHelp)
+	return false
+}
+
+// grpcOpenMethods need no key: probes, server metadata and reflection.
+var grpcOpenMethods = map[string]bool{
+	"/inference.GRPCInferenceService/ServerLive":     true,
+	"/inference.GRPCInferenceService/ServerReady":    true,
+	"/inference.GRPCInferenceService/ServerMetadata": true,
+}
+
+func grpcNeedsKey(fullMethod string) bool {
+	if grpcOpenMethods[fullMethod] {
+		return false
+	}
+	return strings.HasPrefix(fullMethod, "/"+inferenceServiceName+"/")
+}
+
+func (s *Server) authorizeGRPC(ctx context.Context, fullMethod string) error {
+	ks := s.inferenceKeys()
+	if ks == nil || !grpcNeedsKey(fullMethod) {
+		return nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	first := func(k string) string {
+		if v := md.Get(k); len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	if ks.allows(presentedKey(first("x-api-key"), first("authorization"))) {
+		return nil
+	}
+	return status.Error(codes.Unauthenticated, authHelp)
+}
+
+func (s *Server) grpcAuthUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := s.authorizeGRPC(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (s *Server) grpcAuthStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := s.authorizeGRPC(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return handler(srv, ss)
+}

@@ -7,6 +7,8 @@ import (
 	"math"
 	"testing"
 
+	ort "github.com/yalue/onnxruntime_go"
+
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/runtime"
 	"github.com/tideserve/tide/internal/tensor"
@@ -46,3 +48,44 @@ func benchmarkMLP(b *testing.B, rows int) {
 
 func BenchmarkMLP1Row(b *testing.B)    { benchmarkMLP(b, 1) }
 func BenchmarkMLPBatch64(b *testing.B) { benchmarkMLP(b, 64) }
+
+// BenchmarkWrapperAdvancedSession1Row is the floor the MLP benchmarks are
+// compared with: onnxruntime_go's AdvancedSession with input and output
+// tensors bound once and reused, so a run is the C API call and nothing else.
+// A server cannot work that way (each request brings its own shapes, and
+// concurrent requests cannot share output buffers), but the difference is
+// what Tide's per-request work costs.
+func BenchmarkWrapperAdvancedSession1Row(b *testing.B) {
+	requireRuntime(b)
+	in, err := ort.NewTensor(ort.NewShape(1, 32), make([]float32, 32))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Destroy()
+	out, err := ort.NewEmptyTensor[float32](ort.NewShape(1, 10))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Destroy()
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer opts.Destroy()
+	if err := opts.SetIntraOpNumThreads(1); err != nil {
+		b.Fatal(err)
+	}
+	s, err := ort.NewAdvancedSession("testdata/mlp.onnx", []string{"input"}, []string{"logits"},
+		[]ort.Value{in}, []ort.Value{out}, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Destroy()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.Run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -10,7 +10,8 @@
 // Objectives: reg:squarederror, reg:squaredlogerror, reg:pseudohubererror,
 // reg:absoluteerror, reg:logistic, count:poisson, reg:gamma, reg:tweedie,
 // binary:logistic, binary:logitraw, binary:hinge, multi:softprob,
-// multi:softmax and rank:pairwise/ndcg/map (the ranking score). base_score is
+// multi:softmax, survival:cox and survival:aft (exp of the margin) and
+// rank:pairwise/ndcg/map (the ranking score). base_score is
 // stored in the objective's output space (a probability for binary:logistic
 // and reg:logistic, a mean for the log-link count:poisson, reg:gamma and
 // reg:tweedie) and goes through the inverse link, as XGBoost does;
@@ -44,7 +45,7 @@
 // # Which files are XGBoost models
 //
 // Without a configured format the repository picks a runtime by extension. This
-// runtime claims ".ubj" and ".xgb" (Extensions). It does not claim ".json",
+// runtime claims ".ubj" and ".xgb". It does not claim ".json",
 // which many formats use: a JSON model is served when the model's config says
 // "format: xgboost", or when its name marks it as XGBoost's — "xgboost.json"
 // or "*.xgboost.json" (MatchesName), which a caller that looks beyond the last

@@ -16,15 +16,15 @@ import (
 func init() {
 	runtime.Register(runtime.Runtime{
 		Format:     "xgboost",
-		Extensions: Extensions,
+		Extensions: extensions,
 		Loader:     loader{},
 	})
 }
 
-// Extensions are the file extensions the runtime claims without a configured
+// extensions are the file extensions the runtime claims without a configured
 // format. ".json" is not among them: many formats use it, so an XGBoost JSON
 // file is served when the model's config says format: xgboost.
-var Extensions = []string{".ubj", ".xgb"}
+var extensions = []string{".ubj", ".xgb"}
 
 // loader reads XGBoost models saved with Booster.save_model or
 // XGBModel.save_model.
@@ -127,7 +127,7 @@ func MatchesName(path string) bool {
 		return true
 	}
 	ext := filepath.Ext(name)
-	for _, e := range Extensions {
+	for _, e := range extensions {
 		if ext == e {
 			return true
 		}

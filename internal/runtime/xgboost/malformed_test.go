@@ -42,7 +42,7 @@ func TestMalformedModels(t *testing.T) {
 			at(d, "learner", "objective")["name"] = "binary:logistic"
 		}, "must lie in (0, 1)"},
 		{"several base scores", func(d map[string]any) { params(d)["base_score"] = "[1,2]" }, "one base score per target is not supported"},
-		{"unknown objective", func(d map[string]any) { at(d, "learner", "objective")["name"] = "survival:aft" }, `objective "survival:aft" is not supported`},
+		{"unknown objective", func(d map[string]any) { at(d, "learner", "objective")["name"] = "reg:quantileerror" }, `objective "reg:quantileerror" is not supported`},
 		{"multi-class without num_class", func(d map[string]any) { at(d, "learner", "objective")["name"] = "multi:softprob" }, "needs the class count"},
 		{"multi-class with one class", func(d map[string]any) {
 			at(d, "learner", "objective")["name"] = "multi:softmax"

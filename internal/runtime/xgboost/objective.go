@@ -40,9 +40,7 @@ type objective struct {
 	classifier bool
 }
 
-// objectives lists the objectives this reader serves. Survival objectives are
-// left out on purpose: their outputs are not a class or a point estimate a
-// caller could use without the training setup.
+// objectives lists the objectives this reader serves.
 var objectives = map[string]objective{
 	"reg:squarederror":     {base: baseIdentity, out: outIdentity},
 	"reg:squaredlogerror":  {base: baseIdentity, out: outIdentity},
@@ -60,6 +58,10 @@ var objectives = map[string]objective{
 	"binary:hinge":    {base: baseIdentity, out: outHinge, classifier: true},
 	"multi:softprob":  {base: baseIdentity, out: outSoftmax, classifier: true},
 	"multi:softmax":   {base: baseIdentity, out: outArgmax, classifier: true},
+	// Survival models serve exp(margin): the hazard ratio for Cox, the
+	// predicted survival time for AFT.
+	"survival:cox": {base: baseLog, out: outExp},
+	"survival:aft": {base: baseLog, out: outExp},
 	// Ranking models serve their margin (the ranking score).
 	"rank:pairwise": {base: baseIdentity, out: outIdentity},
 	"rank:ndcg":     {base: baseIdentity, out: outIdentity},

@@ -90,6 +90,11 @@ def labels(kind, X, rng):
         return np.where(rng.random(len(X)) < 0.3, 0, np.exp(0.5 * score))
     if kind == "rank":
         return np.clip(np.round(score + 1), 0, 3)
+    if kind == "cox":  # survival times, negative when censored
+        t = np.exp(0.5 * score)
+        return np.where(rng.random(len(X)) < 0.3, -t, t)
+    if kind == "aft":  # survival times; the upper bound is set apart
+        return np.exp(0.5 * score)
     if kind == "2targets":
         return np.stack([score, Z[:, 4] - score], axis=1)
     return score
@@ -130,6 +135,8 @@ CASES = [
     ("pruned_hist", "dense", "real", {"objective": "reg:squarederror", "tree_method": "hist", "gamma": 3.0}, 10, False),
     # Early stopping: the served model stops at best_iteration, as
     # XGBClassifier.predict does, though the file holds later rounds too.
+    ("survival_cox", "dense", "cox", {"objective": "survival:cox", "base_score": 2.0}, 10, False),
+    ("survival_aft", "dense", "aft", {"objective": "survival:aft", "base_score": 2.0}, 10, False),
     ("early_stopped", "dense", "multi3",
      {"objective": "multi:softprob", "num_class": 3, "eta": 1.0, "early_stopping_rounds": 2}, 6, False),
     ("categorical_partition", "categorical", "binary",
@@ -155,7 +162,15 @@ def main():
             dm_args = {"feature_types": ["c", "c", "q", "q"], "enable_categorical": True}
         elif name == "reg_squarederror":
             dm_args = {"feature_names": ["age", "income", "score", "grade", "rate", "flag"]}
-        train = xgb.DMatrix(X[:TRAIN_ROWS], label=y[:TRAIN_ROWS], **dm_args)
+        if kind == "aft":
+            # Interval-censored: every fourth time is only a lower bound.
+            train = xgb.DMatrix(X[:TRAIN_ROWS], **dm_args)
+            upper = y[:TRAIN_ROWS].copy()
+            upper[::4] = np.inf
+            train.set_float_info("label_lower_bound", y[:TRAIN_ROWS])
+            train.set_float_info("label_upper_bound", upper)
+        else:
+            train = xgb.DMatrix(X[:TRAIN_ROWS], label=y[:TRAIN_ROWS], **dm_args)
         if kind == "rank":
             train.set_group([20] * (TRAIN_ROWS // 20))
         p = {"max_depth": 4, "eta": 0.3, "seed": 7, "nthread": 1}

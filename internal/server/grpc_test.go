@@ -1051,3 +1051,48 @@ func BenchmarkRESTInferLoopback(b *testing.B) {
 		}
 	}
 }
+
+// TestGRPCOverloadAndDeadline: admission control speaks gRPC too. With one run slot
+// and one queue place busy, a third call is shed with RESOURCE_EXHAUSTED and a
+// retry-after trailer; a queued call whose gRPC deadline passes ends with
+// DEADLINE_EXCEEDED and is counted as expired, without running.
+func TestGRPCOverloadAndDeadline(t *testing.T) {
+	slow := runtimetest.Spec{Weights: []float64{1, -1}, DelayMS: 700}
+	s := newTestServer(t, Options{Admission: AdmissionDefaults{MaxInFlight: 1, MaxQueue: 1}}, map[string]runtimetest.Spec{"slow": slow})
+	t.Cleanup(s.closeBatchers)
+	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
+	req := inferReq("slow", fp64Input("input", []int64{1, 2}, 1, 0))
+
+	running := make(chan error, 1)
+	go func() { _, err := c.ModelInfer(context.Background(), req); running <- err }()
+	time.Sleep(150 * time.Millisecond)
+	queued := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err := c.ModelInfer(ctx, req)
+		queued <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+
+	var trailer metadata.MD
+	_, err := c.ModelInfer(context.Background(), req, grpc.Trailer(&trailer))
+	wantCode(t, err, codes.ResourceExhausted, "overloaded")
+	if got := trailer.Get("retry-after"); len(got) != 1 {
+		t.Errorf("shed call without retry-after: %v", trailer)
+	}
+	if err := <-queued; status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("queued call past its deadline: %v", err)
+	}
+	if err := <-running; err != nil {
+		t.Fatalf("running call: %v", err)
+	}
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{`tide_shed_requests_total{model="slow"} 1`, `tide_expired_requests_total{model="slow"} 1`,
+		`tide_requests_total{code="429",model="slow",protocol="oip-grpc"} 1`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

@@ -62,8 +62,8 @@ func (b BinaryOutputs) Any() bool {
 // tensor data extension. The first headerLen bytes of body are the JSON header and
 // the rest is the binary data of the inputs that declare binary_data_size; a
 // negative headerLen means the whole body is JSON (a request that only asks for
-// binary outputs). Input tensors read from the binary part alias body, except
-// BYTES elements, which alias it too: keep body alive while they are used.
+// binary outputs). Numeric inputs from the binary part are copied out of body;
+// BYTES elements alias it, so keep body alive while the request is served.
 func DecodeBinaryInferRequest(body []byte, headerLen int) (*InferRequest, BinaryOutputs, error) {
 	var bin BinaryOutputs
 	if headerLen < 0 {

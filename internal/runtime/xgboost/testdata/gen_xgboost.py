@@ -128,7 +128,7 @@ CASES = [
      {"objective": "multi:softprob", "num_class": 3, "num_parallel_tree": 3, "subsample": 0.8, "colsample_bynode": 0.8}, 2, False),
     ("multi_target", "dense", "2targets", {"objective": "reg:squarederror", "tree_method": "hist"}, 8, False),
     ("lossguide", "dense", "real",
-     {"objective": "reg:squarederror", "tree_method": "hist", "grow_policy": "lossguide", "max_leaves": 12, "max_depth": 0}, 10, False),
+     {"objective": "reg:squarederror", "tree_method": "hist", "grow_policy": "lossguide", "max_leaves": 10}, 10, False),
     # Pruning (gamma) leaves deleted nodes, unreachable from the root, in
     # exact trees; hist trees are grown pruned.
     ("pruned_exact", "dense", "real", {"objective": "reg:squarederror", "tree_method": "exact", "gamma": 3.0}, 10, True),

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tideserve/tide/internal/oip"
 	"github.com/tideserve/tide/internal/runtime/runtimetest"
+	"github.com/tideserve/tide/internal/tensor"
 )
 
 func fp64le(v ...float64) []byte {
@@ -105,5 +107,42 @@ func TestServerMetadataAdvertisesBinaryTensorData(t *testing.T) {
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v2", nil))
 	if !strings.Contains(rec.Body.String(), `"binary_tensor_data"`) {
 		t.Fatalf("GET /v2 = %s, want binary_tensor_data among the extensions", rec.Body)
+	}
+}
+
+// BenchmarkOIPInferEncodings sends the same 1024 rows to the tutorial's logistic
+// regression through the REST handler as JSON and as binary tensor data (inputs and
+// outputs), to show what the extension saves on larger batches.
+func BenchmarkOIPInferEncodings(b *testing.B) {
+	s := benchServer(b, "fraud_logreg.joblib")
+	const rows = 1024
+	x := make([]float64, 2*rows)
+	for i := range x {
+		x[i] = float64(i%17) / 7
+	}
+	in := &tensor.Tensor{Name: "input", Datatype: tensor.FP64, Shape: []int64{rows, 2}, Data: x}
+	jsonBody := []byte(`{"inputs":[` + string(oip.AppendTensor(nil, in)) + `]}`)
+	header := fmt.Sprintf(`{"inputs":[{"name":"input","datatype":"FP64","shape":[%d,2],"parameters":{"binary_data_size":%d}}],"parameters":{"binary_data_output":true}}`, rows, 16*rows)
+	binBody := append([]byte(header), fp64le(x...)...)
+	for _, c := range []struct {
+		name      string
+		body      []byte
+		headerLen int
+	}{{"json", jsonBody, 0}, {"binary", binBody, len(header)}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.body)))
+			for i := 0; i < b.N; i++ {
+				req := httptest.NewRequest("POST", "/v2/models/fraud_logreg/infer", bytes.NewReader(c.body))
+				if c.headerLen > 0 {
+					req.Header.Set(oip.HeaderContentLength, strconv.Itoa(c.headerLen))
+				}
+				rec := httptest.NewRecorder()
+				s.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					b.Fatalf("%d %s", rec.Code, rec.Body)
+				}
+			}
+		})
 	}
 }

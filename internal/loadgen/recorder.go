@@ -67,10 +67,10 @@ type Summary struct {
 
 // LatencySummary holds the whole run's latency distribution in milliseconds.
 type LatencySummary struct {
-	Min  float64            `json:"min"`
-	Mean float64            `json:"mean"`
-	Max  float64            `json:"max"`
-	Pct  map[string]float64 `json:"percentiles"` // "50", "90", "99", "99.9"
+	Min  float64                `json:"min"`
+	Mean float64                `json:"mean"`
+	Max  float64                `json:"max"`
+	Pct  map[string]float64     `json:"percentiles"` // "50", "90", "99", "99.9"
 	Hist *hdrhistogram.Snapshot `json:"-"`
 }
 

@@ -1,0 +1,182 @@
+package report
+
+import (
+	"fmt"
+	"image/color"
+	"io"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/tideserve/tide/internal/loadgen"
+)
+
+// Colours that stay apart for the colour-blind (Okabe–Ito).
+var (
+	blue   = color.RGBA{0, 114, 178, 255}
+	orange = color.RGBA{230, 159, 0, 255}
+	green  = color.RGBA{0, 158, 115, 255}
+	red    = color.RGBA{213, 94, 0, 255}
+	grey   = color.RGBA{120, 120, 120, 255}
+	purple = color.RGBA{204, 121, 167, 255}
+)
+
+// Plot draws the run as one figure, panels stacked on a shared time axis:
+// throughput, latency percentiles, and replicas when a Deployment was
+// watched. format is "png" or "svg".
+func (r *Report) Plot(w io.Writer, format string) error {
+	panels, err := r.panels()
+	if err != nil {
+		return err
+	}
+	width := 10 * vg.Inch
+	height := vg.Length(len(panels)) * 3 * vg.Inch
+	var canvas interface {
+		vg.CanvasSizer
+		io.WriterTo
+	}
+	switch format {
+	case "png":
+		canvas = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(96))}
+	case "svg":
+		canvas = vgsvg.New(width, height)
+	default:
+		return fmt.Errorf("plot format %q: want png or svg", format)
+	}
+	grid := make([][]*plot.Plot, len(panels))
+	for i, p := range panels {
+		grid[i] = []*plot.Plot{p}
+	}
+	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadTop: vg.Points(4), PadBottom: vg.Points(4), PadLeft: vg.Points(4), PadRight: vg.Points(8)}
+	areas := plot.Align(grid, tiles, draw.New(canvas))
+	for i, p := range panels {
+		p.Draw(areas[i][0])
+	}
+	_, err = canvas.WriteTo(w)
+	return err
+}
+
+func (r *Report) panels() ([]*plot.Plot, error) {
+	s := r.Summary
+	n := len(r.Samples)
+	sent, ok, errs, target := make(plotter.XYs, n), make(plotter.XYs, n), make(plotter.XYs, n), make(plotter.XYs, n)
+	p50, p90, p99 := make(plotter.XYs, n), make(plotter.XYs, n), make(plotter.XYs, n)
+	var desired, ready plotter.XYs
+	for i, sm := range r.Samples {
+		x := float64(sm.Second)
+		sent[i] = plotter.XY{X: x, Y: float64(sm.Sent)}
+		ok[i] = plotter.XY{X: x, Y: float64(sm.OK)}
+		errs[i] = plotter.XY{X: x, Y: float64(sm.Errors)}
+		target[i] = plotter.XY{X: x, Y: sm.Target}
+		p50[i] = plotter.XY{X: x, Y: sm.P50}
+		p90[i] = plotter.XY{X: x, Y: sm.P90}
+		p99[i] = plotter.XY{X: x, Y: sm.P99}
+		if sm.DesiredReplicas >= 0 {
+			desired = append(desired, plotter.XY{X: x, Y: float64(sm.DesiredReplicas)})
+			ready = append(ready, plotter.XY{X: x, Y: float64(sm.ReadyReplicas)})
+		}
+	}
+
+	throughput := newPanel(fmt.Sprintf("Throughput — %s loop, %s", s.Mode, s.URL), "requests / s")
+	if s.Mode == string(loadgen.Open) {
+		if err := addLine(throughput, "target rate", target, grey, true); err != nil {
+			return nil, err
+		}
+	}
+	for _, l := range []struct {
+		name string
+		xys  plotter.XYs
+		c    color.Color
+	}{{"sent", sent, blue}, {"ok", ok, green}, {"errors", errs, red}} {
+		if err := addLine(throughput, l.name, l.xys, l.c, false); err != nil {
+			return nil, err
+		}
+	}
+
+	latency := newPanel(fmt.Sprintf("Latency (p99 over the run %.1f ms)", s.Latency.Pct["99"]), "ms")
+	for _, l := range []struct {
+		name string
+		xys  plotter.XYs
+		c    color.Color
+	}{{"p50", p50, green}, {"p90", p90, orange}, {"p99", p99, red}} {
+		if err := addLine(latency, l.name, l.xys, l.c, false); err != nil {
+			return nil, err
+		}
+	}
+	panels := []*plot.Plot{throughput, latency}
+
+	if len(desired) > 0 {
+		replicas := newPanel("Replicas", "pods")
+		if err := addLine(replicas, "desired", desired, purple, true); err != nil {
+			return nil, err
+		}
+		if err := addLine(replicas, "ready", ready, blue, false); err != nil {
+			return nil, err
+		}
+		replicas.Y.Min = 0
+		replicas.Y.Max = max(replicas.Y.Max+1, 2)
+		replicas.Y.Tick.Marker = integerTicks{}
+		panels = append(panels, replicas)
+	}
+	// One time axis for every panel, and a label only on the last.
+	for i, p := range panels {
+		p.X.Min, p.X.Max = 0, max(float64(len(r.Samples)), 1)
+		if i == len(panels)-1 {
+			p.X.Label.Text = "seconds since start"
+		}
+		if p.Y.Min > 0 {
+			p.Y.Min = 0
+		}
+	}
+	return panels, nil
+}
+
+func newPanel(title, ylabel string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = ylabel
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	return p
+}
+
+func addLine(p *plot.Plot, name string, xys plotter.XYs, c color.Color, dashed bool) error {
+	if len(xys) == 0 {
+		return nil
+	}
+	l, err := plotter.NewLine(xys)
+	if err != nil {
+		return fmt.Errorf("plot %s: %w", name, err)
+	}
+	l.Color = c
+	l.Width = vg.Points(1.5)
+	if dashed {
+		l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+		l.StepStyle = plotter.PreStep
+	}
+	p.Add(l)
+	p.Legend.Add(name, l)
+	return nil
+}
+
+// integerTicks labels whole numbers only: half a pod means nothing.
+type integerTicks struct{}
+
+func (integerTicks) Ticks(min, max float64) []plot.Tick {
+	step := 1.0
+	for (max-min)/step > 10 {
+		step *= 2
+	}
+	var ticks []plot.Tick
+	for v := 0.0; v <= max; v += step {
+		if v >= min {
+			ticks = append(ticks, plot.Tick{Value: v, Label: fmt.Sprintf("%.0f", v)})
+		}
+	}
+	return ticks
+}

@@ -1,0 +1,183 @@
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tideserve/tide/internal/loadgen"
+	"github.com/tideserve/tide/internal/loadgen/watch"
+)
+
+// sampleReport is a 20-second open-loop run whose middle seconds stall, with
+// a watched Deployment scaling from 1 to 3.
+func sampleReport(watched bool) *Report {
+	r := &Report{Summary: loadgen.Summary{
+		Mode: "open", URL: "http://127.0.0.1:8080/predict", Protocol: loadgen.ProtocolPredict, Plan: "20s:100",
+		Started: time.Unix(0, 0).UTC(), Elapsed: 20, Sent: 2000, Completed: 2000, OK: 1990, Errors: 10, Rate: 100, OKRate: 99.5,
+		Latency:    loadgen.LatencySummary{Min: 0.2, Mean: 3, Max: 1000, Pct: map[string]float64{"50": 1.5, "99": 900, "99.9": 990}},
+		StatusCode: map[int]int64{200: 1990, 503: 10}, ErrorKinds: map[string]int64{},
+	}}
+	for i := 1; i <= 20; i++ {
+		s := loadgen.Sample{Second: i, Target: 100, Sent: 100, OK: 99, Errors: 1, P50: 1.5, P90: 2, P99: 3, Max: 4, InFlight: 1,
+			DesiredReplicas: -1, ReadyReplicas: -1}
+		if i == 10 {
+			s.P99, s.Max = 900, 1000
+		}
+		if watched {
+			s.DesiredReplicas = 1 + min(i/5, 2)
+			s.ReadyReplicas = 1 + min(max(i-2, 0)/5, 2)
+		}
+		r.Samples = append(r.Samples, s)
+	}
+	if watched {
+		r.Cluster = &watch.Timeline{Namespace: "ml", Deployment: "tide",
+			Points: []watch.Point{{T: 0, State: watch.State{Desired: 1, Ready: 1}}, {T: 5.2, State: watch.State{Desired: 2, Ready: 1}}},
+			Events: []watch.Event{{T: 5.1, Type: "Normal", Object: "HorizontalPodAutoscaler/tide", Reason: "SuccessfulRescale"}}}
+	}
+	return r
+}
+
+func TestWriteDir(t *testing.T) {
+	for _, watched := range []bool{false, true} {
+		dir := t.TempDir()
+		r := sampleReport(watched)
+		if err := WriteDir(filepath.Join(dir, "nested", "report"), r); err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(dir, "nested", "report")
+		read := func(name string) []byte {
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b) == 0 {
+				t.Fatalf("%s is empty", name)
+			}
+			return b
+		}
+
+		var back Report
+		if err := json.Unmarshal(read(JSONFile), &back); err != nil {
+			t.Fatalf("summary.json: %v", err)
+		}
+		if back.Summary.Sent != 2000 || len(back.Samples) != 20 || (back.Cluster != nil) != watched {
+			t.Errorf("summary.json round trip: sent %d, %d samples, cluster %v", back.Summary.Sent, len(back.Samples), back.Cluster)
+		}
+
+		rows, err := csv.NewReader(bytes.NewReader(read(CSVFile))).ReadAll()
+		if err != nil {
+			t.Fatalf("timeseries.csv: %v", err)
+		}
+		if len(rows) != 21 || strings.Join(rows[0], ",") != strings.Join(CSVHeader, ",") {
+			t.Fatalf("timeseries.csv: %d rows, header %v", len(rows), rows[0])
+		}
+		if rows[10][7] != "900" {
+			t.Errorf("second 10's p99 = %q, want 900", rows[10][7])
+		}
+		wantReplicas := ""
+		if watched {
+			wantReplicas = "3"
+		}
+		if got := rows[20][10]; got != wantReplicas {
+			t.Errorf("last desired_replicas = %q, want %q", got, wantReplicas)
+		}
+
+		pngBytes := read(PNGFile)
+		img, err := png.Decode(bytes.NewReader(pngBytes))
+		if err != nil {
+			t.Fatalf("load.png is not a PNG: %v", err)
+		}
+		// Three panels when watching, two otherwise, 3 inches each at 96 dpi.
+		wantH := 2 * 3 * 96
+		if watched {
+			wantH = 3 * 3 * 96
+		}
+		if b := img.Bounds(); b.Dx() != 960 || b.Dy() != wantH {
+			t.Errorf("load.png is %dx%d, want 960x%d", b.Dx(), b.Dy(), wantH)
+		}
+		svg := string(read(SVGFile))
+		if !strings.HasPrefix(svg, "<?xml") || !strings.Contains(svg, "<svg") || !strings.HasSuffix(strings.TrimSpace(svg), "</svg>") {
+			t.Errorf("load.svg does not look like SVG: %.80q", svg)
+		}
+		if strings.Contains(svg, "Replicas") != watched {
+			t.Errorf("replicas panel present = %v, want %v", !watched, watched)
+		}
+	}
+}
+
+func TestPlotRejectsUnknownFormat(t *testing.T) {
+	if err := sampleReport(false).Plot(&bytes.Buffer{}, "gif"); err == nil {
+		t.Error("Plot(gif) succeeded")
+	}
+}
+
+func TestPlotEmptyRun(t *testing.T) {
+	// A run cut short before its first second still gets a (blank) plot.
+	r := &Report{Summary: loadgen.Summary{Mode: "closed"}}
+	var buf bytes.Buffer
+	if err := r.Plot(&buf, "png"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(&buf); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWriteSummary(t *testing.T) {
+	var b bytes.Buffer
+	s := sampleReport(false).Summary
+	s.ErrorKinds = map[string]int64{"timeout": 3, "connection refused": 7}
+	if err := WriteSummary(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"Requests/sec: 100.00 (99.50 ok)",
+		"Slowest: 1.0000 secs",
+		"  50% in 0.0015 secs\n  99% in 0.9000 secs\n  99.9% in 0.9900 secs",
+		"[200] 1990 responses", "[503] 10 responses",
+		"[7] connection refused\n  [3] timeout",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestLive(t *testing.T) {
+	s := loadgen.Sample{Second: 3, Target: 50, Sent: 49, OK: 48, Errors: 1, P50: 0.5, P99: 1200, InFlight: 2, DesiredReplicas: 2, ReadyReplicas: 1}
+	var plain bytes.Buffer
+	l := NewLive(&plain, false, true)
+	l.Sample(s)
+	l.Sample(s)
+	lines := strings.Split(strings.TrimSpace(plain.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("not a terminal: %d lines, want one per second", len(lines))
+	}
+	var back loadgen.Sample
+	if err := json.Unmarshal([]byte(lines[0]), &back); err != nil || back.Sent != 49 || back.DesiredReplicas != 2 {
+		t.Errorf("line %q → %+v, %v", lines[0], back, err)
+	}
+
+	var term bytes.Buffer
+	l = NewLive(&term, true, true)
+	l.Sample(s)
+	first := term.String()
+	l.Sample(s)
+	second := strings.TrimPrefix(term.String(), first)
+	if strings.Contains(first, "\x1b[2A") || !strings.HasPrefix(second, "\x1b[2A") {
+		t.Errorf("terminal view should redraw in place: %q then %q", first, second)
+	}
+	for _, want := range []string{"98", "500µs", "1.20s", "1/2"} { // cumulative sent, p50, p99, ready/desired
+		if !strings.Contains(second, want) {
+			t.Errorf("terminal view lacks %q: %q", want, second)
+		}
+	}
+}

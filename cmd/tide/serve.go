@@ -17,12 +17,13 @@ import (
 )
 
 type serveFlags struct {
-	httpAddr   string
-	apiKeyFile string
-	configFile string
-	logLevel   string
-	logFormat  string
-	opts       server.Options
+	httpAddr          string
+	managementKeyFile string
+	apiKeyFile        string
+	configFile        string
+	logLevel          string
+	logFormat         string
+	opts              server.Options
 }
 
 func newServeCommand() *cobra.Command {
@@ -71,6 +72,10 @@ Flags win over the environment, which wins over the file.`,
 	fl.StringVar(&f.opts.TLSCertFile, "tls-cert", "", "PEM certificate file: serve HTTP and gRPC over TLS (needs --tls-key)")
 	fl.StringVar(&f.opts.TLSKeyFile, "tls-key", "", "PEM private key file for --tls-cert")
 	fl.StringVar(&f.apiKeyFile, "api-key-file", "", "file of API keys (one per line) required on inference and model metadata, REST and gRPC; also "+server.APIKeysEnv+" (comma-separated)")
+	fl.BoolVar(&f.opts.WatchRepository, "watch", true, "reload models when their files change (new versions switch in once ready)")
+	fl.DurationVar(&f.opts.WatchPoll, "watch-poll", 0, "also rescan the repository this often (for filesystems without change notifications)")
+	fl.BoolVar(&f.opts.DisableRepositoryAPI, "disable-repository-api", false, "turn off POST /v2/repository/... (index, load, unload)")
+	fl.StringVar(&f.managementKeyFile, "management-key-file", "", "file of API keys (one per line) required on the repository API; also TIDE_MANAGEMENT_KEYS (comma-separated)")
 	fl.IntVar(&f.opts.Admission.MaxInFlight, "max-inflight", 0, "model runs at once, per model (0: unlimited); a model's config.yaml may override")
 	fl.IntVar(&f.opts.Admission.MaxQueue, "max-queue", 0, "requests that may wait for a run slot or batch, per model; one more gets 429")
 	fl.IntVar(&f.opts.Admission.MaxBatchSize, "max-batch-size", 0, "join requests into model runs of up to this many rows (0 or 1: no dynamic batching)")
@@ -100,6 +105,9 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 	f.opts.Version = version
 	if f.opts.APIKeys, err = server.LoadAPIKeys(f.apiKeyFile, os.Getenv(server.APIKeysEnv)); err != nil {
 		return fmt.Errorf("--api-key-file: %w", err)
+	}
+	if f.opts.ManagementKeys, err = server.LoadAPIKeys(f.managementKeyFile, os.Getenv("TIDE_MANAGEMENT_KEYS")); err != nil {
+		return fmt.Errorf("--management-key-file: %w", err)
 	}
 	srv := server.New(repo, f.opts, log)
 	if ctx == nil {

@@ -22,6 +22,8 @@ type Config struct {
 	Features []string `json:"features,omitempty"`
 	// Outputs renames the model's outputs, in order.
 	Outputs []string `json:"outputs,omitempty"`
+	// VersionPolicy picks which version folders are served (default: the latest one).
+	VersionPolicy *VersionPolicy `json:"version_policy,omitempty"`
 	// Batching sets this model's admission control and dynamic batching; unset
 	// fields take the server's defaults (its --max-* flags).
 	Batching *Batching `json:"batching,omitempty"`
@@ -41,6 +43,61 @@ type Batching struct {
 	PreferredBatchSizes []int     `json:"preferred_batch_sizes,omitempty"`
 	MaxInFlight         *int      `json:"max_inflight,omitempty"`
 	MaxQueue            *int      `json:"max_queue,omitempty"`
+}
+
+// VersionPolicy selects versions, as Triton's does: exactly one field is set.
+//
+//	version_policy: {latest: 2}        # the two highest versions (default: latest 1)
+//	version_policy: {all: true}        # every version folder
+//	version_policy: {specific: [1, 3]} # these versions
+type VersionPolicy struct {
+	Latest   int      `json:"latest,omitempty"`
+	All      bool     `json:"all,omitempty"`
+	Specific []uint64 `json:"specific,omitempty"`
+}
+
+func (p *VersionPolicy) validate() error {
+	set := 0
+	if p.Latest != 0 {
+		set++
+	}
+	if p.All {
+		set++
+	}
+	if len(p.Specific) > 0 {
+		set++
+	}
+	if set != 1 || p.Latest < 0 {
+		return fmt.Errorf("config: version_policy needs exactly one of latest: N (N ≥ 1), all: true, specific: [versions]")
+	}
+	return nil
+}
+
+// selects reports whether the policy serves version v, given all versions on disk
+// sorted newest first.
+func (p *VersionPolicy) selects(v uint64, newestFirst []uint64) bool {
+	switch {
+	case p == nil:
+		return len(newestFirst) > 0 && newestFirst[0] == v
+	case p.All:
+		return true
+	case len(p.Specific) > 0:
+		for _, s := range p.Specific {
+			if s == v {
+				return true
+			}
+		}
+		return false
+	}
+	for i, x := range newestFirst {
+		if i >= p.Latest {
+			return false
+		}
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // Duration is a time.Duration written as "5ms" in config files.
@@ -98,6 +155,11 @@ func (c Config) validate() error {
 			return fmt.Errorf("config: feature %q listed twice", f)
 		}
 		seen[f] = true
+	}
+	if c.VersionPolicy != nil {
+		if err := c.VersionPolicy.validate(); err != nil {
+			return err
+		}
 	}
 	if b := c.Batching; b != nil {
 		for name, v := range map[string]*int{"max_batch_size": b.MaxBatchSize, "max_inflight": b.MaxInFlight, "max_queue": b.MaxQueue} {

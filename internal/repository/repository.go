@@ -1,10 +1,14 @@
 // Package repository finds models on disk, loads them through the runtime registry
-// and tracks each one's state. A repository is a folder of models,
+// and keeps them current. A repository is a folder of models,
 //
 //	<root>/<name>/[<version>/]<model file>   plus an optional <root>/<name>/config.yaml
 //
 // or a single model file, served as a repository of one named after the file's stem.
 // A model that fails to load is reported with its reason; the others keep serving.
+// Refresh (run by Watch on every change on disk) loads new versions in the
+// background and switches to them atomically once they are ready; requests already
+// running finish on the model they started with (Acquire/Release), and a new version
+// that fails to load leaves the old one serving, with the reason recorded.
 package repository
 
 import (
@@ -14,10 +18,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tideserve/tide/internal/model"
@@ -42,7 +48,44 @@ var (
 	ErrNotReady = errors.New("model not ready")
 )
 
-// Version is one loadable model version.
+// Loaded is one loaded instance of a version's model. A reload makes a new one; the
+// old one is retired and closed once the last request using it releases it.
+type Loaded struct {
+	Model model.Model
+	Meta  model.Metadata
+
+	refs    atomic.Int64
+	retired atomic.Bool
+	closed  sync.Once
+	onClose func(*Loaded)
+}
+
+// Release ends one use begun by Version.Acquire.
+func (l *Loaded) Release() {
+	if l.refs.Add(-1) == 0 && l.retired.Load() {
+		l.close()
+	}
+}
+
+func (l *Loaded) retire() {
+	l.retired.Store(true)
+	if l.refs.Load() == 0 {
+		l.close()
+	}
+}
+
+func (l *Loaded) close() {
+	l.closed.Do(func() {
+		if c, ok := l.Model.(model.Closer); ok {
+			c.Close()
+		}
+		if l.onClose != nil {
+			l.onClose(l)
+		}
+	})
+}
+
+// Version is one model version.
 type Version struct {
 	Name    string
 	Version string
@@ -50,49 +93,100 @@ type Version struct {
 	Format  string
 	Config  Config
 
-	mu     sync.RWMutex
-	state  State
-	reason string
-	model  model.Model
-	meta   model.Metadata
+	mu      sync.RWMutex
+	state   State
+	reason  string
+	current *Loaded
+	stamp   string // what the files on disk looked like when last loaded
+	// selected is whether the version policy serves this version now; a version
+	// that is not keeps serving only until a selected one is ready.
+	selected bool
 }
 
-// Status returns the version's state and, for a failed load, why.
+// Status returns the version's state and, for a failed (re)load, why.
 func (v *Version) Status() (State, string) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return v.state, v.reason
 }
 
-// Model returns the loaded model and its metadata, or ErrNotReady.
-func (v *Version) Model() (model.Model, model.Metadata, error) {
+// Current returns the loaded model without taking a reference: for metadata and
+// caches keyed by the loaded instance, not for running the model.
+func (v *Version) Current() (*Loaded, error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	if v.state != Ready {
+	if v.current == nil {
 		if v.reason != "" {
-			return nil, model.Metadata{}, fmt.Errorf("%w: model %s version %s: %s", ErrNotReady, v.Name, v.Version, v.reason)
+			return nil, fmt.Errorf("%w: model %s version %s: %s", ErrNotReady, v.Name, v.Version, v.reason)
 		}
-		return nil, model.Metadata{}, fmt.Errorf("%w: model %s version %s is %s", ErrNotReady, v.Name, v.Version, strings.ToLower(string(v.state)))
+		return nil, fmt.Errorf("%w: model %s version %s is %s", ErrNotReady, v.Name, v.Version, strings.ToLower(string(v.state)))
 	}
-	return v.model, v.meta, nil
+	return v.current, nil
 }
 
-// Entry is one served model name with its versions, newest (default) first.
+// Model returns the loaded model and its metadata, or ErrNotReady.
+func (v *Version) Model() (model.Model, model.Metadata, error) {
+	l, err := v.Current()
+	if err != nil {
+		return nil, model.Metadata{}, err
+	}
+	return l.Model, l.Meta, nil
+}
+
+// Acquire returns the loaded model for one request; call Release when done. A
+// reload meanwhile does not disturb it.
+func (v *Version) Acquire() (*Loaded, error) {
+	v.mu.RLock()
+	l := v.current
+	if l != nil {
+		// Counted under the lock: a swap (write lock) cannot retire l unseen.
+		l.refs.Add(1)
+	}
+	v.mu.RUnlock()
+	if l == nil {
+		_, err := v.Current()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Entry is a snapshot of one served model name with its versions, newest first.
 type Entry struct {
 	Name     string
 	Versions []*Version
 }
 
+// modelDir is what a scan of the disk found for one model.
+type modelDir struct {
+	name     string
+	config   Config
+	versions map[string]string // version → model file
+	stamps   map[string]string // version → file stamp
+}
+
+// entry is the live state of one model name.
+type entry struct {
+	name         string
+	config       Config
+	versions     map[string]*Version
+	userUnloaded bool // unloaded through the API: stays unloaded until loaded again
+}
+
 // Repository is the set of models a server serves.
 type Repository struct {
-	root    string
-	entries map[string]*Entry
-	names   []string
-	log     *slog.Logger
+	root   string
+	single bool
+	log    *slog.Logger
 	// OnLoad, if set, is told how long each load took and whether it failed (metrics).
 	OnLoad func(name, version string, d time.Duration, err error)
-	// Problems found while scanning (bad folders, bad configs): reported, not fatal.
-	problems []string
+	// OnRetire, if set, is told when a loaded model is closed (after its last use).
+	OnRetire func(*Loaded)
+
+	refreshMu sync.Mutex // one Refresh at a time
+	mu        sync.RWMutex
+	entries   map[string]*entry
+	problems  []string
+	loadSem   chan struct{}
 }
 
 // Open scans path (a model file or a repository folder) without loading anything.
@@ -104,98 +198,94 @@ func Open(path string, log *slog.Logger) (*Repository, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open model repository: %w", err)
 	}
-	r := &Repository{root: path, entries: map[string]*Entry{}, log: log}
-	if info.IsDir() {
-		err = r.scanFolder(path)
-	} else {
-		err = r.scanFile(path)
-	}
+	r := &Repository{root: path, single: !info.IsDir(), log: log, entries: map[string]*entry{}, loadSem: make(chan struct{}, 2)}
+	found, problems, err := r.scan()
 	if err != nil {
 		return nil, err
 	}
-	if len(r.entries) == 0 {
+	if len(found) == 0 {
 		return nil, fmt.Errorf("open model repository %s: no models found (expected <name>/[<version>/]<model file>)", path)
 	}
-	for n := range r.entries {
-		r.names = append(r.names, n)
-	}
-	sort.Strings(r.names)
+	r.problems = problems
+	r.reconcile(found, nil) // nothing is loaded yet, so nothing is replaced
 	return r, nil
 }
 
-func (r *Repository) scanFile(path string) error {
-	stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	cfg, err := sidecarConfig(strings.TrimSuffix(path, filepath.Ext(path)))
+// scan reads the disk into the desired state.
+func (r *Repository) scan() (map[string]*modelDir, []string, error) {
+	found := map[string]*modelDir{}
+	if r.single {
+		md, err := scanFile(r.root)
+		if err != nil {
+			return nil, nil, err
+		}
+		found[md.name] = md
+		return found, nil, nil
+	}
+	dirs, err := os.ReadDir(r.root)
 	if err != nil {
-		return fmt.Errorf("model %s: %w", path, err)
+		return nil, nil, fmt.Errorf("open model repository: %w", err)
+	}
+	var problems []string
+	for _, d := range dirs {
+		if !d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			continue
+		}
+		md, err := scanModel(filepath.Join(r.root, d.Name()))
+		if err == nil {
+			if _, dup := found[md.name]; dup {
+				err = fmt.Errorf("model folder %s: a model named %q exists already", filepath.Join(r.root, d.Name()), md.name)
+			}
+		}
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		found[md.name] = md
+	}
+	return found, problems, nil
+}
+
+func scanFile(path string) (*modelDir, error) {
+	base := strings.TrimSuffix(path, filepath.Ext(path))
+	stem := filepath.Base(base)
+	cfg, cfgStamp, err := sidecarConfig(base)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", path, err)
 	}
 	name := stem
 	if cfg.Name != "" {
 		name = cfg.Name
 	}
 	if !ValidName(name) {
-		return fmt.Errorf("model %s: name %q may hold only letters, digits, '.', '_' and '-' (set name: in %s.yaml)", path, name, stem)
+		return nil, fmt.Errorf("model %s: name %q may hold only letters, digits, '.', '_' and '-' (set name: in %s.yaml)", path, name, stem)
 	}
-	v, err := newVersion(name, "1", path, cfg)
-	if err != nil {
-		return err
+	if _, err := formatOf(path, cfg); err != nil {
+		return nil, err
 	}
-	r.entries[name] = &Entry{Name: name, Versions: []*Version{v}}
-	return nil
+	return &modelDir{name: name, config: cfg, versions: map[string]string{"1": path},
+		stamps: map[string]string{"1": fileStamp(path) + cfgStamp}}, nil
 }
 
-// sidecarConfig reads <base>.yaml, .yml or .json if one exists.
-func sidecarConfig(base string) (Config, error) {
-	for _, ext := range []string{".yaml", ".yml", ".json"} {
-		p := base + ext
-		if _, err := os.Stat(p); err == nil {
-			c, err := ReadConfig(p)
-			if err != nil {
-				return c, fmt.Errorf("%s: %w", p, err)
-			}
-			return c, nil
-		}
-	}
-	return Config{}, nil
-}
-
-func (r *Repository) scanFolder(root string) error {
-	dirs, err := os.ReadDir(root)
+func scanModel(dir string) (*modelDir, error) {
+	cfg, cfgStamp, err := sidecarConfig(filepath.Join(dir, "config"))
 	if err != nil {
-		return fmt.Errorf("open model repository: %w", err)
-	}
-	for _, d := range dirs {
-		if !d.IsDir() || strings.HasPrefix(d.Name(), ".") {
-			continue
-		}
-		if err := r.scanModel(filepath.Join(root, d.Name())); err != nil {
-			r.problems = append(r.problems, err.Error())
-			r.log.Error("skipping model folder", "path", filepath.Join(root, d.Name()), "error", err)
-		}
-	}
-	return nil
-}
-
-func (r *Repository) scanModel(dir string) error {
-	cfg, err := sidecarConfig(filepath.Join(dir, "config"))
-	if err != nil {
-		return err
+		return nil, err
 	}
 	name := filepath.Base(dir)
 	if cfg.Name != "" {
 		name = cfg.Name
 	}
 	if !ValidName(name) {
-		return fmt.Errorf("model folder %s: name %q may hold only letters, digits, '.', '_' and '-'", dir, name)
-	}
-	if _, dup := r.entries[name]; dup {
-		return fmt.Errorf("model folder %s: a model named %q exists already", dir, name)
+		return nil, fmt.Errorf("model folder %s: name %q may hold only letters, digits, '.', '_' and '-'", dir, name)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var versions []*Version
+	md := &modelDir{name: name, config: cfg, versions: map[string]string{}, stamps: map[string]string{}}
+	var all []uint64
+	files := map[uint64]string{}
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
@@ -206,32 +296,57 @@ func (r *Repository) scanModel(dir string) error {
 		}
 		file, err := modelFile(filepath.Join(dir, e.Name()), cfg.Format)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		v, err := newVersion(name, strconv.FormatUint(n, 10), file, cfg)
-		if err != nil {
-			return err
-		}
-		versions = append(versions, v)
+		all = append(all, n)
+		files[n] = file
 	}
-	if len(versions) == 0 { // unversioned: the model file sits in the folder itself
+	if len(all) == 0 { // unversioned: the model file sits in the folder itself
 		file, err := modelFile(dir, cfg.Format)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		v, err := newVersion(name, "1", file, cfg)
-		if err != nil {
-			return err
-		}
-		versions = []*Version{v}
+		all, files[1] = []uint64{1}, file
 	}
-	sort.Slice(versions, func(i, j int) bool {
-		a, _ := strconv.ParseUint(versions[i].Version, 10, 64)
-		b, _ := strconv.ParseUint(versions[j].Version, 10, 64)
-		return a > b
-	})
-	r.entries[name] = &Entry{Name: name, Versions: versions}
-	return nil
+	sort.Slice(all, func(i, j int) bool { return all[i] > all[j] })
+	for _, n := range all {
+		if !cfg.VersionPolicy.selects(n, all) {
+			continue
+		}
+		v := strconv.FormatUint(n, 10)
+		if _, err := formatOf(files[n], cfg); err != nil {
+			return nil, err
+		}
+		md.versions[v], md.stamps[v] = files[n], fileStamp(files[n])+cfgStamp
+	}
+	if len(md.versions) == 0 {
+		return nil, fmt.Errorf("model folder %s: the version policy selects none of the versions on disk", dir)
+	}
+	return md, nil
+}
+
+// fileStamp identifies a file's contents cheaply: size and modification time.
+func fileStamp(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "missing"
+	}
+	return fmt.Sprintf("%d@%d", fi.Size(), fi.ModTime().UnixNano())
+}
+
+// sidecarConfig reads <base>.yaml, .yml or .json if one exists.
+func sidecarConfig(base string) (Config, string, error) {
+	for _, ext := range []string{".yaml", ".yml", ".json"} {
+		p := base + ext
+		if _, err := os.Stat(p); err == nil {
+			c, err := ReadConfig(p)
+			if err != nil {
+				return c, "", fmt.Errorf("%s: %w", p, err)
+			}
+			return c, "+" + fileStamp(p), nil
+		}
+	}
+	return Config{}, "", nil
 }
 
 // modelFile finds the one model file in dir: a file whose extension a runtime claims
@@ -275,38 +390,340 @@ func baseNames(paths []string) []string {
 	return out
 }
 
-func newVersion(name, version, path string, cfg Config) (*Version, error) {
-	format := cfg.Format
-	if format == "" {
-		rt, err := runtime.ForFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("model %s: %w", path, err)
+func formatOf(path string, cfg Config) (string, error) {
+	if cfg.Format != "" {
+		if _, ok := runtime.Lookup(cfg.Format); !ok {
+			return "", fmt.Errorf("model %s: unknown format %q (known: %s)", path, cfg.Format, strings.Join(runtime.Formats(), ", "))
 		}
-		format = rt.Format
-	} else if _, ok := runtime.Lookup(format); !ok {
-		return nil, fmt.Errorf("model %s: unknown format %q (known: %s)", path, format, strings.Join(runtime.Formats(), ", "))
+		return cfg.Format, nil
 	}
-	return &Version{Name: name, Version: version, Path: path, Format: format, Config: cfg, state: Unavailable}, nil
+	rt, err := runtime.ForFile(path)
+	if err != nil {
+		return "", fmt.Errorf("model %s: %w", path, err)
+	}
+	return rt.Format, nil
 }
 
-// Problems lists what was skipped while scanning, one line each.
-func (r *Repository) Problems() []string { return r.problems }
+// reconcile makes the live state match found. It returns the versions that need a
+// (re)load and those no longer selected, which keep serving until retireReplaced
+// sees a selected version of their model ready. only, if not nil, limits the work
+// to those model names.
+func (r *Repository) reconcile(found map[string]*modelDir, only map[string]bool) (toLoad, replaced []*Version) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name, e := range r.entries {
+		if only != nil && !only[name] {
+			continue
+		}
+		if _, ok := found[name]; !ok { // gone from disk
+			for _, v := range e.versions {
+				r.unloadVersion(v, "removed from the repository")
+			}
+			delete(r.entries, name)
+			r.log.Info("model removed", "model", name)
+		}
+	}
+	for name, md := range found {
+		if only != nil && !only[name] {
+			continue
+		}
+		e, ok := r.entries[name]
+		if !ok {
+			e = &entry{name: name, versions: map[string]*Version{}}
+			r.entries[name] = e
+		}
+		configChanged := !reflect.DeepEqual(e.config, md.config)
+		e.config = md.config
+		if e.userUnloaded {
+			continue
+		}
+		for ver, v := range e.versions {
+			if _, keep := md.versions[ver]; !keep {
+				v.selected = false
+				if st, _ := v.Status(); st == Ready {
+					replaced = append(replaced, v) // serves until its successor is ready
+					continue
+				}
+				r.unloadVersion(v, "no longer selected")
+				delete(e.versions, ver)
+			}
+		}
+		for ver, path := range md.versions {
+			format, _ := formatOf(path, md.config)
+			v, ok := e.versions[ver]
+			if !ok {
+				v = &Version{Name: name, Version: ver, state: Unavailable}
+				e.versions[ver] = v
+			}
+			v.selected = true
+			v.mu.Lock()
+			changed := !ok || configChanged || v.Path != path || v.stamp != md.stamps[ver] || (v.current == nil && v.state != Loading)
+			if changed {
+				v.Path, v.Format, v.Config, v.stamp = path, format, md.config, md.stamps[ver]
+				if v.current == nil {
+					v.state, v.reason = Loading, ""
+				}
+				toLoad = append(toLoad, v)
+			}
+			v.mu.Unlock()
+		}
+	}
+	return toLoad, replaced
+}
+
+// retireReplaced unloads versions the policy no longer selects, once their model
+// has a selected version ready: a new version that fails to load leaves the old one
+// serving.
+func (r *Repository) retireReplaced(replaced []*Version) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, old := range replaced {
+		e, ok := r.entries[old.Name]
+		if !ok || e.versions[old.Version] != old {
+			continue
+		}
+		successor := false
+		for ver, v := range e.versions {
+			if st, _ := v.Status(); ver != old.Version && st == Ready && v.selected {
+				successor = true
+			}
+		}
+		if !successor {
+			r.log.Warn("keeping a replaced version serving: no selected version of the model is ready", "model", old.Name, "version", old.Version)
+			continue
+		}
+		r.unloadVersion(old, "replaced by a newer version")
+		delete(e.versions, old.Version)
+	}
+}
+
+// unloadVersion takes a version out of service (its model closes after its last use).
+func (r *Repository) unloadVersion(v *Version, why string) {
+	v.mu.Lock()
+	old := v.current
+	v.current, v.state, v.reason, v.stamp = nil, Unavailable, why, ""
+	v.mu.Unlock()
+	if old != nil {
+		old.retire()
+		r.log.Info("model version unloaded", "model", v.Name, "version", v.Version, "reason", why)
+	}
+}
+
+// loadAll loads versions, two at a time, and waits for them.
+func (r *Repository) loadAll(ctx context.Context, versions []*Version) {
+	var wg sync.WaitGroup
+	for _, v := range versions {
+		wg.Add(1)
+		r.loadSem <- struct{}{}
+		go func(v *Version) {
+			defer func() { <-r.loadSem; wg.Done() }()
+			r.load(ctx, v)
+		}(v)
+	}
+	wg.Wait()
+}
+
+// LoadAll loads every version the repository selected at Open.
+func (r *Repository) LoadAll(ctx context.Context, parallel int) {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	r.mu.RLock()
+	var all []*Version
+	for _, e := range r.entries {
+		for _, v := range e.versions {
+			if st, _ := v.Status(); st == Loading || st == Unavailable {
+				all = append(all, v)
+			}
+		}
+	}
+	r.mu.RUnlock()
+	r.loadAll(ctx, all)
+}
+
+func (r *Repository) load(ctx context.Context, v *Version) {
+	v.mu.RLock()
+	path, format, cfg, stamp := v.Path, v.Format, v.Config, v.stamp
+	v.mu.RUnlock()
+
+	start := time.Now()
+	m, err := loadModel(ctx, v.Name, path, format, cfg)
+	d := time.Since(start)
+	if r.OnLoad != nil {
+		r.OnLoad(v.Name, v.Version, d, err)
+	}
+
+	v.mu.Lock()
+	if v.stamp != stamp || v.Path != path { // superseded while loading: drop this result
+		v.mu.Unlock()
+		if m != nil {
+			(&Loaded{Model: m}).retire()
+		}
+		return
+	}
+	old := v.current
+	if err != nil {
+		if old != nil {
+			v.reason = "reload failed, still serving the previous load: " + err.Error()
+		} else {
+			v.state, v.reason = Failed, err.Error()
+		}
+		v.mu.Unlock()
+		r.log.Error("model failed to load", "model", v.Name, "version", v.Version, "path", path, "error", err, "still_serving_previous", old != nil)
+		return
+	}
+	l := &Loaded{Model: m, Meta: m.Metadata(), onClose: r.OnRetire}
+	v.current, v.state, v.reason = l, Ready, ""
+	v.mu.Unlock()
+	if old != nil {
+		old.retire() // requests still running on it finish first
+	}
+	r.log.Info("model loaded", "model", v.Name, "version", v.Version, "format", format,
+		"path", path, "inputs", len(l.Meta.Inputs), "outputs", len(l.Meta.Outputs), "duration", d.Round(time.Microsecond), "reload", old != nil)
+}
+
+// loadModel runs the runtime's loader, turning a panic in it into an error: a bad
+// file must never take the server down with it.
+func loadModel(ctx context.Context, name, path, format string, cfg Config) (m model.Model, err error) {
+	rt, ok := runtime.Lookup(format)
+	if !ok {
+		return nil, fmt.Errorf("unknown format %q", format)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			m, err = nil, fmt.Errorf("load %s: internal error in %s loader: %v", filepath.Base(path), format, p)
+		}
+	}()
+	m, err = rt.Loader.Load(ctx, path, runtime.Config{Name: name, Features: cfg.Features, Outputs: cfg.Outputs})
+	if err == nil && m == nil {
+		err = fmt.Errorf("load %s: %s loader returned no model", filepath.Base(path), format)
+	}
+	return m, err
+}
+
+// Refresh rescans the disk and brings the served models in line: new models and
+// versions load, changed files reload (the old load serves until the new one is
+// ready, and keeps serving if it fails), removed ones unload. It waits for the
+// loads it starts.
+func (r *Repository) Refresh(ctx context.Context) error {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	found, problems, err := r.scan()
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.problems = problems
+	r.mu.Unlock()
+	toLoad, replaced := r.reconcile(found, nil)
+	r.loadAll(ctx, toLoad)
+	r.retireReplaced(replaced)
+	return nil
+}
+
+// LoadModel (the repository extension's load) loads or reloads one model from disk,
+// also one unloaded through UnloadModel.
+func (r *Repository) LoadModel(ctx context.Context, name string) error {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	found, _, err := r.scan()
+	if err != nil {
+		return err
+	}
+	md, ok := found[name]
+	if !ok {
+		return fmt.Errorf("%w: %q is not in the repository on disk", ErrNotFound, name)
+	}
+	r.mu.Lock()
+	if e, ok := r.entries[name]; ok {
+		e.userUnloaded = false
+		for _, v := range e.versions {
+			v.mu.Lock()
+			v.stamp = "" // force a fresh load
+			v.mu.Unlock()
+		}
+	}
+	r.mu.Unlock()
+	toLoad, replaced := r.reconcile(map[string]*modelDir{name: md}, map[string]bool{name: true})
+	r.loadAll(ctx, toLoad)
+	r.retireReplaced(replaced)
+	for _, v := range toLoad {
+		if st, why := v.Status(); st != Ready {
+			return fmt.Errorf("load %s version %s: %s", name, v.Version, why)
+		}
+	}
+	return nil
+}
+
+// UnloadModel (the repository extension's unload) takes every version of a model
+// out of service until LoadModel; requests running on it finish first.
+func (r *Repository) UnloadModel(name string) error {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.entries[name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	e.userUnloaded = true
+	for _, v := range e.versions {
+		r.unloadVersion(v, "unloaded through the repository API")
+	}
+	return nil
+}
+
+// Problems lists what was skipped at the last scan, one line each.
+func (r *Repository) Problems() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return append([]string(nil), r.problems...)
+}
 
 // Names lists the served model names, sorted.
-func (r *Repository) Names() []string { return r.names }
+func (r *Repository) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.entries))
+	for n := range r.entries {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
 
-// Entry returns a model by name.
+// Entry returns a snapshot of a model's versions, newest first.
 func (r *Repository) Entry(name string) (*Entry, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	e, ok := r.entries[name]
-	return e, ok
+	if !ok {
+		return nil, false
+	}
+	return &Entry{Name: name, Versions: sortedVersions(e)}, true
+}
+
+func sortedVersions(e *entry) []*Version {
+	out := make([]*Version, 0, len(e.versions))
+	for _, v := range e.versions {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, _ := strconv.ParseUint(out[i].Version, 10, 64)
+		b, _ := strconv.ParseUint(out[j].Version, 10, 64)
+		return a > b
+	})
+	return out
 }
 
 // Get returns a version of a model: the given one, or the newest ready one when
 // version is empty.
 func (r *Repository) Get(name, version string) (*Version, error) {
-	e, ok := r.entries[name]
+	e, ok := r.Entry(name)
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	if len(e.Versions) == 0 {
+		return nil, fmt.Errorf("%w: model %s is unloaded", ErrNotReady, name)
 	}
 	if version == "" {
 		for _, v := range e.Versions {
@@ -324,82 +741,19 @@ func (r *Repository) Get(name, version string) (*Version, error) {
 	return nil, fmt.Errorf("%w: %q version %q", ErrNotFound, name, version)
 }
 
-// LoadAll loads every version, `parallel` at a time, and returns when all are done.
-// Failures are recorded on the version and logged; they do not stop the others.
-func (r *Repository) LoadAll(ctx context.Context, parallel int) {
-	if parallel < 1 {
-		parallel = 1
-	}
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for _, name := range r.names {
-		for _, v := range r.entries[name].Versions {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func(v *Version) {
-				defer func() { <-sem; wg.Done() }()
-				r.load(ctx, v)
-			}(v)
-		}
-	}
-	wg.Wait()
-}
-
-func (r *Repository) load(ctx context.Context, v *Version) {
-	v.mu.Lock()
-	v.state, v.reason = Loading, ""
-	v.mu.Unlock()
-
-	start := time.Now()
-	m, err := loadModel(ctx, v)
-	d := time.Since(start)
-	if r.OnLoad != nil {
-		r.OnLoad(v.Name, v.Version, d, err)
-	}
-
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if err != nil {
-		v.state, v.reason = Failed, err.Error()
-		r.log.Error("model failed to load", "model", v.Name, "version", v.Version, "path", v.Path, "error", err)
-		return
-	}
-	v.model, v.meta, v.state = m, m.Metadata(), Ready
-	r.log.Info("model loaded", "model", v.Name, "version", v.Version, "format", v.Format,
-		"path", v.Path, "inputs", len(v.meta.Inputs), "outputs", len(v.meta.Outputs), "duration", d.Round(time.Microsecond))
-}
-
-// loadModel runs the runtime's loader, turning a panic in it into an error: a bad
-// file must never take the server down with it.
-func loadModel(ctx context.Context, v *Version) (m model.Model, err error) {
-	rt, ok := runtime.Lookup(v.Format)
-	if !ok {
-		return nil, fmt.Errorf("unknown format %q", v.Format)
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			m, err = nil, fmt.Errorf("load %s: internal error in %s loader: %v", filepath.Base(v.Path), v.Format, p)
-		}
-	}()
-	m, err = rt.Loader.Load(ctx, v.Path, runtime.Config{Name: v.Name, Features: v.Config.Features, Outputs: v.Config.Outputs})
-	if err == nil && m == nil {
-		err = fmt.Errorf("load %s: %s loader returned no model", filepath.Base(v.Path), v.Format)
-	}
-	return m, err
-}
-
-// Ready reports whether loading has finished with every model version ready. With
-// strict false, it is enough that loading has finished and at least one model
-// version is ready: a broken model is reported but does not take the others out
-// of service.
+// Ready reports whether every model version is ready. With strict false, it is
+// enough that nothing is still loading and at least one version is ready: a broken
+// model is reported but does not take the others out of service.
 func (r *Repository) Ready(strict bool) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	anyReady := false
 	for _, e := range r.entries {
-		for _, v := range e.Versions {
+		for _, v := range e.versions {
 			switch st, _ := v.Status(); st {
 			case Ready:
 				anyReady = true
-			case Failed:
+			case Failed, Unavailable:
 				if strict {
 					return false
 				}
@@ -414,16 +768,23 @@ func (r *Repository) Ready(strict bool) bool {
 // IndexEntry is one row of the repository index.
 type IndexEntry struct {
 	Name    string `json:"name"`
-	Version string `json:"version"`
+	Version string `json:"version,omitempty"`
 	State   State  `json:"state"`
 	Reason  string `json:"reason"`
 }
 
-// Index lists every model version with its state.
+// Index lists every model version with its state; an unloaded model is one row.
 func (r *Repository) Index() []IndexEntry {
 	var out []IndexEntry
-	for _, n := range r.names {
-		for _, v := range r.entries[n].Versions {
+	for _, n := range r.Names() {
+		e, ok := r.Entry(n)
+		if !ok {
+			continue
+		}
+		if len(e.Versions) == 0 {
+			out = append(out, IndexEntry{Name: n, State: Unavailable, Reason: "unloaded"})
+		}
+		for _, v := range e.Versions {
 			st, why := v.Status()
 			out = append(out, IndexEntry{Name: n, Version: v.Version, State: st, Reason: why})
 		}
@@ -431,18 +792,13 @@ func (r *Repository) Index() []IndexEntry {
 	return out
 }
 
-// Close releases every loaded model that holds resources.
+// Close takes every model out of service; each closes after its last use.
 func (r *Repository) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, e := range r.entries {
-		for _, v := range e.Versions {
-			v.mu.Lock()
-			if c, ok := v.model.(model.Closer); ok {
-				if err := c.Close(); err != nil {
-					r.log.Warn("closing model", "model", v.Name, "version", v.Version, "error", err)
-				}
-			}
-			v.model, v.state = nil, Unavailable
-			v.mu.Unlock()
+		for _, v := range e.versions {
+			r.unloadVersion(v, "server shutting down")
 		}
 	}
 }

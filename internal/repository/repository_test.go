@@ -33,7 +33,8 @@ func TestFolderLayouts(t *testing.T) {
 	write(t, filepath.Join(root, "versioned", "1", "model.tlin"), good)     // versions
 	write(t, filepath.Join(root, "versioned", "10", "weights.tlin"), good)  // any file name
 	write(t, filepath.Join(root, "versioned", "notes", "x.txt"), "ignored") // not a version
-	write(t, filepath.Join(root, "renamed", "model.tlin"), good)            //
+	write(t, filepath.Join(root, "versioned", "config.yaml"), "version_policy: {all: true}\n")
+	write(t, filepath.Join(root, "renamed", "model.tlin"), good) //
 	write(t, filepath.Join(root, "renamed", "config.yaml"), "name: fraud\nfeatures: [amount, hour]\n")
 	write(t, filepath.Join(root, "broken", "model.tlin"), `{"fail_load":"bad bytes"}`)
 	write(t, filepath.Join(root, "empty", "README"), "no model here") // reported, skipped

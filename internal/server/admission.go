@@ -21,17 +21,18 @@ type AdmissionDefaults struct {
 	MaxQueueDelay time.Duration
 }
 
-// batcherFor returns the version's batcher, made on first use from its config.
-func (s *Server) batcherFor(v *repository.Version, m model.Model, md model.Metadata) (*batcher.Batcher, error) {
-	if b, ok := s.batchers.Load(v); ok {
+// batcherFor returns the batcher of one loaded model, made on first use from its
+// version's config. A reload gets a new one; the old one closes with its model.
+func (s *Server) batcherFor(v *repository.Version, l *repository.Loaded) (*batcher.Batcher, error) {
+	if b, ok := s.batchers.Load(l); ok {
 		return b.(*batcher.Batcher), nil
 	}
 	s.batchersMu.Lock()
 	defer s.batchersMu.Unlock()
-	if b, ok := s.batchers.Load(v); ok {
+	if b, ok := s.batchers.Load(l); ok {
 		return b.(*batcher.Batcher), nil
 	}
-	cfg := s.admissionConfig(v, md)
+	cfg := s.admissionConfig(v, l.Meta)
 	name := v.Name
 	mt := s.metrics
 	hooks := batcher.Hooks{
@@ -41,12 +42,21 @@ func (s *Server) batcherFor(v *repository.Version, m model.Model, md model.Metad
 		Shed:       func() { mt.shed.WithLabelValues(name).Inc() },
 		Expired:    func() { mt.expired.WithLabelValues(name).Inc() },
 	}
-	b, err := batcher.New(m.Predict, cfg, hooks, nil)
+	b, err := batcher.New(l.Model.Predict, cfg, hooks, nil)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: batching config: %w", v.Name, err)
 	}
-	s.batchers.Store(v, b)
+	s.batchers.Store(l, b)
 	return b, nil
+}
+
+// retired forgets what the server derived from a loaded model once the repository
+// has closed it (after its last request).
+func (s *Server) retired(l *repository.Loaded) {
+	if b, ok := s.batchers.LoadAndDelete(l); ok {
+		go b.(*batcher.Batcher).Close()
+	}
+	s.seedCache.Delete(l)
 }
 
 func (s *Server) admissionConfig(v *repository.Version, md model.Metadata) batcher.Config {

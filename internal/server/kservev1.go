@@ -64,11 +64,12 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 		discard(r)
 		return s.fail(w, r, err)
 	}
-	_, md, err := v.Model()
+	l, err := v.Current()
 	if err != nil {
 		discard(r)
 		return s.fail(w, r, err)
 	}
+	md := l.Meta
 	if len(md.Inputs) != 1 || len(md.Inputs[0].Shape) != 2 || md.Inputs[0].Shape[1] < 1 {
 		discard(r)
 		return s.fail(w, r, model.InvalidInputf("model %s does not take rows of features; use POST /v2/models/%s/infer", name, name))
@@ -78,7 +79,7 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 		return s.fail(w, r, err)
 	}
 	defer release()
-	sm, _ := s.seedFor(v, md) // nil when the model has no feature names: objects are then refused
+	sm, _ := s.seedFor(v, l) // nil when the model has no feature names: objects are then refused
 	x, rows, err := decodeInstances(body, int(md.Inputs[0].Shape[1]), sm)
 	if err != nil {
 		return s.fail(w, r, err)

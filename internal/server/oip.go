@@ -22,7 +22,6 @@ func (s *Server) registerOIP() {
 	s.mux.HandleFunc("GET /v2/models/{name}/versions/{version}/ready", s.oipModelReady)
 	s.mux.HandleFunc("POST /v2/models/{name}/infer", s.oipInfer)
 	s.mux.HandleFunc("POST /v2/models/{name}/versions/{version}/infer", s.oipInfer)
-	s.mux.HandleFunc("POST /v2/repository/index", s.oipRepositoryIndex)
 }
 
 func (s *Server) oipServerMetadata(w http.ResponseWriter, r *http.Request) {
@@ -163,9 +162,4 @@ func writeBinaryInferResponse(w http.ResponseWriter, body []byte, headerLen int)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)
-}
-
-func (s *Server) oipRepositoryIndex(w http.ResponseWriter, r *http.Request) {
-	discard(r)
-	writeJSON(w, http.StatusOK, s.repo.Index())
 }

@@ -33,10 +33,11 @@ type seedModel struct {
 	index    map[string]int
 }
 
-func (s *Server) seedFor(v *repository.Version, md model.Metadata) (*seedModel, error) {
-	if sm, ok := s.seedCache.Load(v); ok {
+func (s *Server) seedFor(v *repository.Version, l *repository.Loaded) (*seedModel, error) {
+	if sm, ok := s.seedCache.Load(l); ok {
 		return sm.(*seedModel), nil
 	}
+	md := l.Meta
 	if len(md.Features) == 0 || len(md.Inputs) != 1 {
 		return nil, model.InvalidInputf("model %s does not take named features; use POST /v2/models/%s/infer", v.Name, v.Name)
 	}
@@ -44,7 +45,7 @@ func (s *Server) seedFor(v *repository.Version, md model.Metadata) (*seedModel, 
 	for i, f := range md.Features {
 		sm.index[f] = i
 	}
-	s.seedCache.Store(v, sm)
+	s.seedCache.Store(l, sm)
 	return sm, nil
 }
 
@@ -74,12 +75,12 @@ func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (stri
 		discard(r)
 		return "", s.fail(w, r, err)
 	}
-	_, md, err := v.Model()
+	l, err := v.Current()
 	if err != nil {
 		discard(r)
 		return v.Name, s.fail(w, r, err)
 	}
-	sm, err := s.seedFor(v, md)
+	sm, err := s.seedFor(v, l)
 	if err != nil {
 		discard(r)
 		return v.Name, s.fail(w, r, err)

@@ -55,6 +55,16 @@ type Options struct {
 	// APIKeys, if any, are required on inference and model metadata requests, REST
 	// and gRPC (see auth.go); health, metrics and server metadata stay open.
 	APIKeys []string
+	// DisableRepositoryAPI turns off the model repository extension's endpoints
+	// (index, load, unload).
+	DisableRepositoryAPI bool
+	// ManagementKeys, if any, are required on the repository endpoints.
+	ManagementKeys []string
+	// WatchRepository reloads models when their files change (WatchDebounce after
+	// the last change; also every WatchPoll if > 0).
+	WatchRepository bool
+	WatchDebounce   time.Duration
+	WatchPoll       time.Duration
 	// Admission holds the default admission control and batching for every model
 	// (off when zero); a model's config file overrides it.
 	Admission AdmissionDefaults
@@ -114,10 +124,10 @@ type Server struct {
 	apiKeysOnce sync.Once
 	apiKeys     *keySet
 
-	seedCache sync.Map // *repository.Version → *seedModel
+	seedCache sync.Map // *repository.Loaded → *seedModel
 
 	batchersMu sync.Mutex
-	batchers   sync.Map // *repository.Version → *batcher.Batcher
+	batchers   sync.Map // *repository.Loaded → *batcher.Batcher
 }
 
 // New builds a server for repo. Call LoadModels (or Serve, which does) to load.
@@ -128,6 +138,7 @@ func New(repo *repository.Repository, opts Options, log *slog.Logger) *Server {
 	}
 	s := &Server{repo: repo, opts: opts, log: log, metrics: NewMetrics(opts.Version), mux: http.NewServeMux()}
 	repo.OnLoad = s.metrics.observeLoad
+	repo.OnRetire = s.retired
 	s.routes()
 	return s
 }
@@ -145,6 +156,7 @@ func (s *Server) routes() {
 	s.registerSeed()
 	s.registerOIP()
 	s.registerKServeV1()
+	s.registerRepositoryAPI()
 }
 
 // ServeHTTP adds what every request needs: panic containment and, while draining,
@@ -253,7 +265,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer gf.stop()
 	loadCtx, cancelLoad := context.WithCancel(ctx)
 	defer cancelLoad()
-	go s.LoadModels(loadCtx)
+	go func() {
+		s.LoadModels(loadCtx)
+		if s.opts.WatchRepository {
+			debounce := s.opts.WatchDebounce
+			if debounce <= 0 {
+				debounce = time.Second
+			}
+			if err := s.repo.Watch(loadCtx, debounce, s.opts.WatchPoll); err != nil {
+				s.log.Error("watching the model repository failed; changes on disk will not be picked up", "error", err)
+			}
+		}
+	}()
 
 	errc := make(chan error, 1)
 	go func() {
@@ -352,15 +375,17 @@ func (e *httpError) Error() string { return e.msg }
 // infer runs one model version on inputs, checking input names against the model's
 // metadata, and returns the outputs (all, or the requested ones in request order).
 func (s *Server) infer(ctx context.Context, v *repository.Version, inputs []*tensor.Tensor, requested []string) ([]*tensor.Tensor, error) {
-	m, md, err := v.Model()
+	l, err := v.Acquire()
 	if err != nil {
 		return nil, err
 	}
+	defer l.Release()
+	md := l.Meta
 	ordered, err := matchInputs(md.Inputs, inputs)
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.batcherFor(v, m, md)
+	b, err := s.batcherFor(v, l)
 	if err != nil {
 		return nil, err
 	}

@@ -116,7 +116,7 @@ func TestOIP(t *testing.T) {
 	s := newTestServer(t, Options{Version: "1.2.3"}, map[string]runtimetest.Spec{"fraud": fraud})
 	infer := `{"id":"req-7","inputs":[{"name":"input","shape":[2,2],"datatype":"FP64","data":[[1,0],[0,1]]}]}`
 	runCases(t, s, []httpCase{
-		{name: "server metadata", method: "GET", path: "/v2", wantStatus: 200, wantBody: `{"name":"tide","version":"1.2.3","extensions":["model_repository"]}`},
+		{name: "server metadata", method: "GET", path: "/v2", wantStatus: 200, wantBody: `{"name":"tide","version":"1.2.3","extensions":["model_repository","binary_tensor_data"]}`},
 		{name: "live", method: "GET", path: "/v2/health/live", wantStatus: 200, wantBody: `{"live":true}`},
 		{name: "ready", method: "GET", path: "/v2/health/ready", wantStatus: 200, wantBody: `{"ready":true}`},
 		{name: "model metadata", method: "GET", path: "/v2/models/fraud", wantStatus: 200,

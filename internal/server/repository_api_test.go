@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/runtime/runtimetest"
+)
+
+func TestRepositoryAPI(t *testing.T) {
+	s := newTestServer(t, Options{}, map[string]runtimetest.Spec{"fraud": fraud})
+	runCases(t, s, []httpCase{
+		{name: "index", path: "/v2/repository/index", wantStatus: 200, wantBody: `[{"name":"fraud","version":"1","state":"READY","reason":""}]`},
+		{name: "unload", path: "/v2/repository/models/fraud/unload", wantStatus: 200, wantBody: `{}`},
+		{name: "unloaded model answers 503 with why", path: "/v2/models/fraud/infer", body: oneRowFraud, wantStatus: 503, contains: "unloaded through the repository API"},
+		{name: "index shows it", path: "/v2/repository/index", wantStatus: 200, contains: `"state":"UNAVAILABLE"`},
+		{name: "load", path: "/v2/repository/models/fraud/load", wantStatus: 200, wantBody: `{}`},
+		{name: "serves again", path: "/v2/models/fraud/infer", body: oneRowFraud, wantStatus: 200},
+		{name: "unknown model", path: "/v2/repository/models/nope/load", wantStatus: 404, contains: "not in the repository"},
+		{name: "unknown model unload", path: "/v2/repository/models/nope/unload", wantStatus: 404},
+	})
+}
+
+const oneRowFraud = `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[1,0]}]}`
+
+func TestRepositoryAPIProtectedOrOff(t *testing.T) {
+	s := newTestServer(t, Options{ManagementKeys: []string{"k1", "s3cret"}}, map[string]runtimetest.Spec{"fraud": fraud})
+	for _, c := range []struct {
+		header, value string
+		want          int
+	}{
+		{"", "", 401}, {"Authorization", "Bearer wrong", 401}, {"X-API-Key", "s3cre", 401},
+		{"Authorization", "Bearer s3cret", 200}, {"authorization", "bearer k1", 200}, {"X-API-Key", "k1", 200},
+	} {
+		req := httptest.NewRequest("POST", "/v2/repository/index", nil)
+		if c.header != "" {
+			req.Header.Set(c.header, c.value)
+		}
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != c.want {
+			t.Errorf("%s: %q → %d, want %d", c.header, c.value, rec.Code, c.want)
+		}
+	}
+	// Inference needs no management key.
+	runCases(t, s, []httpCase{{name: "infer", path: "/v2/models/fraud/infer", body: oneRowFraud, wantStatus: 200}})
+
+	off := newTestServer(t, Options{DisableRepositoryAPI: true}, map[string]runtimetest.Spec{"fraud": fraud})
+	runCases(t, off, []httpCase{{name: "disabled", path: "/v2/repository/models/fraud/unload", wantStatus: 404}})
+}
+
+// TestVersionSwapUnderLoadLosesNothing: while clients send requests without pause,
+// a new version is written into the repository and picked up by the watcher; every
+// request succeeds, answered by the old version until the new one is ready and by
+// the new one after.
+func TestVersionSwapUnderLoadLosesNothing(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "m")
+	os.MkdirAll(filepath.Join(dir, "1"), 0o755)
+	// Version 1 says 1 for [1,0]; version 2 has opposite weights and says 0.
+	runtimetest.Write(filepath.Join(dir, "1"), "model", runtimetest.Spec{Weights: []float64{1, -1}, DelayMS: 2})
+	repo, err := repository.Open(root, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(repo, Options{}, quietLog())
+	s.LoadModels(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go repo.Watch(ctx, 50*time.Millisecond, 0)
+
+	var ok1, ok2, failed atomic.Int64
+	var firstFailure atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := 0; c < 8; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				rec := httptest.NewRecorder()
+				s.ServeHTTP(rec, httptest.NewRequest("POST", "/v2/models/m/infer", strings.NewReader(oneRowFraud)))
+				switch {
+				case rec.Code == 200 && strings.Contains(rec.Body.String(), `"model_version":"1","outputs":[{"name":"predict","datatype":"INT64","shape":[1],"data":[1]}`):
+					ok1.Add(1)
+				case rec.Code == 200 && strings.Contains(rec.Body.String(), `"model_version":"2","outputs":[{"name":"predict","datatype":"INT64","shape":[1],"data":[0]}`):
+					ok2.Add(1)
+				default:
+					failed.Add(1)
+					firstFailure.CompareAndSwap(nil, fmt.Sprintf("%d %s", rec.Code, rec.Body.String()))
+				}
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	os.MkdirAll(filepath.Join(dir, "2"), 0o755)
+	runtimetest.Write(filepath.Join(dir, "2"), "model", runtimetest.Spec{Weights: []float64{-1, 1}, DelayMS: 2})
+	deadline := time.Now().Add(10 * time.Second)
+	for ok2.Load() < 200 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("answered by version 1: %d, by version 2: %d, failed: %d", ok1.Load(), ok2.Load(), failed.Load())
+	if failed.Load() != 0 {
+		t.Fatalf("%d requests failed during the swap; first: %v", failed.Load(), firstFailure.Load())
+	}
+	if ok1.Load() == 0 || ok2.Load() < 200 {
+		t.Fatalf("the swap did not happen under load")
+	}
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("GET", "/v2/models/m", nil))
+	if !strings.Contains(rec.Body.String(), `"versions":["2"]`) {
+		t.Fatalf("metadata after the swap: %s", rec.Body.String())
+	}
+	_ = http.StatusOK
+}

@@ -20,7 +20,9 @@ import (
 type Config struct {
 	// Name is the model's served name.
 	Name string
-	// Features, if set, overrides the feature (column) names the file carries.
+	// Features names the input columns when the file carries no names of its own
+	// (a file's own names, such as sklearn's feature_names_in_, win; a list of the
+	// wrong length is a load error).
 	Features []string
 	// Outputs, if set, renames the model's outputs in order.
 	Outputs []string

@@ -6,6 +6,7 @@ package sklearn
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/tideserve/tide/internal/pickle"
 )
@@ -158,6 +159,10 @@ func build(v any) (any, error) {
 	}
 	est, err := b(obj)
 	if err != nil {
+		// pickle.Object's accessors already name the class ("LogisticRegression.coef_: ...").
+		if msg := err.Error(); strings.HasPrefix(msg, obj.Name+".") || strings.HasPrefix(msg, obj.Name+":") {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%s: %w", obj.Name, err)
 	}
 	return est, nil

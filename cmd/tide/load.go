@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/tideserve/tide/internal/loadgen"
+	"github.com/tideserve/tide/internal/loadgen/report"
+	"github.com/tideserve/tide/internal/loadgen/watch"
+)
+
+type loadFlags struct {
+	concurrency int
+	rate        float64
+	mode        string
+	duration    time.Duration
+	requests    int64
+	stages      string
+	timeout     time.Duration
+	http2       bool
+	insecure    bool
+	method      string
+	headers     []string
+	bodyFile    string
+	template    string
+	model       string
+	rows        int
+	maxInFlight int
+	seed        uint64
+	reportDir   string
+	watchRef    string
+	namespace   string
+	kubeconfig  string
+}
+
+func newLoadCommand() *cobra.Command {
+	var f loadFlags
+	cmd := &cobra.Command{
+		Use:   "load [flags] URL",
+		Short: "Drive load at a model server and report throughput, latency and scaling",
+		Long: `Drive HTTP load at a model and measure it.
+
+Closed loop (-c N) keeps N requests in flight. Open loop (-r RATE) sends RATE
+requests per second whatever the server does, and measures each latency from the
+request's intended send time, so a stalled server cannot hide its tail.
+--stages runs a plan of steps and ramps (30s:10,60s:200,30s:10 or 60s:10-200).
+
+The URL's path picks the protocol: /predict (the tutorial's JSON),
+/v2/models/{m}/infer (Open Inference Protocol v2), /v1/models/{m}:predict
+(KServe v1). Unless --body-file or --template says otherwise, bodies are random
+rows generated from the model's metadata (GET /v2/models/{m}).
+
+With --watch deployment/NAME it follows the Deployment's replicas, its
+HorizontalPodAutoscaler and their events while the load runs. --report DIR
+writes summary.json, timeseries.csv, load.png and load.svg.
+
+On a terminal it shows a live table; otherwise it writes one JSON line per
+second and a final {"summary": ...} line to stdout, and the text summary to stderr.`,
+		Example: `  tide load -c 10 -d 30s http://127.0.0.1:8080/predict
+  tide load -r 200 -d 1m --report out/ http://127.0.0.1:8080/v2/models/fraud/infer
+  tide load --stages 30s:10,60s:200,30s:10 --watch deployment/fraud --namespace ml --report out/ http://fraud.example/predict
+  tide load -c 4 -n 1000 --template '{"feature1": {{rand -3 3}}, "feature2": {{rand 0 1}}}' http://127.0.0.1:8080/predict`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("load takes one URL, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runLoad(cmd, f, args[0])
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVarP(&f.concurrency, "concurrency", "c", 0, "closed loop: keep this many requests in flight (default 10 when neither -c, -r nor --stages is given)")
+	fl.Float64VarP(&f.rate, "rate", "r", 0, "open loop: send this many requests per second")
+	fl.StringVar(&f.mode, "mode", "open", "with --stages: open (targets are requests/s) or closed (targets are concurrent requests)")
+	fl.DurationVarP(&f.duration, "duration", "d", 0, "how long to run (default 10s unless -n is given)")
+	fl.Int64VarP(&f.requests, "requests", "n", 0, "stop after this many requests")
+	fl.StringVar(&f.stages, "stages", "", "plan of DURATION:TARGET steps and DURATION:FROM-TO ramps, or @FILE")
+	fl.DurationVar(&f.timeout, "timeout", 20*time.Second, "per-request timeout")
+	fl.BoolVar(&f.http2, "h2", false, "speak HTTP/2 (h2c for http:// URLs)")
+	fl.BoolVarP(&f.insecure, "insecure", "k", false, "skip TLS certificate verification")
+	fl.StringVarP(&f.method, "method", "m", "", "HTTP method (default POST with a body, GET without)")
+	fl.StringArrayVarP(&f.headers, "header", "H", nil, `extra header "Name: value" (repeatable)`)
+	fl.StringVar(&f.bodyFile, "body-file", "", "send this file as every request's body")
+	fl.StringVar(&f.template, "template", "", "body template with {{rand LO HI}}, {{randint LO HI}}, {{normal M SD}}, {{choice A B}}, {{seq}}, or @FILE")
+	fl.StringVar(&f.model, "model", "", "model whose metadata shapes generated /predict bodies (default: the server's only model)")
+	fl.IntVar(&f.rows, "rows", 1, "rows per generated request")
+	fl.IntVar(&f.maxInFlight, "max-in-flight", 10000, "open loop: most requests in flight at once")
+	fl.Uint64Var(&f.seed, "seed", 0, "seed for random bodies (0: from the clock)")
+	fl.StringVar(&f.reportDir, "report", "", "write summary.json, timeseries.csv, load.png and load.svg to this folder")
+	fl.StringVar(&f.watchRef, "watch", "", "follow deployment/NAME's replicas, HPA and events during the run")
+	fl.StringVar(&f.namespace, "namespace", "", "namespace of the watched deployment (default: the kubeconfig context's)")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for --watch (default: $KUBECONFIG or ~/.kube/config)")
+	return cmd
+}
+
+func runLoad(cmd *cobra.Command, f loadFlags, rawURL string) error {
+	target, err := loadgen.ParseTarget(rawURL)
+	if err != nil {
+		return err
+	}
+	mode, plan, err := f.plan()
+	if err != nil {
+		return err
+	}
+	header, err := parseHeaders(f.headers)
+	if err != nil {
+		return err
+	}
+	client := loadgen.NewClient(loadgen.ClientOptions{Timeout: f.timeout, HTTP2: f.http2, Insecure: f.insecure})
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	body, bodyDesc, err := f.body(ctx, client, target)
+	if err != nil {
+		return err
+	}
+
+	var watcher *watch.Watcher
+	if f.watchRef != "" {
+		if watcher, err = startWatcher(ctx, f); err != nil {
+			return err
+		}
+	}
+
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	terminal := isTerminal(stdout)
+	live := report.NewLive(stdout, terminal, watcher != nil)
+	fmt.Fprintf(stderr, "tide load: %s loop, stages %s, %s; %s\n", mode, plan, target.URL, bodyDesc)
+
+	cfg := loadgen.Config{
+		Target: target, Method: f.method, Header: header, Body: body, Mode: mode, Plan: plan,
+		MaxRequests: f.requests, MaxInFlight: f.maxInFlight, Client: client, Seed: f.seed,
+		OnSample: live.Sample,
+	}
+	if watcher != nil {
+		cfg.Replicas = watcher.Replicas
+		watcher.SetOrigin(time.Now())
+	}
+	res, err := loadgen.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+
+	rep := &report.Report{Summary: res.Summary, Samples: res.Samples}
+	if watcher != nil {
+		tl := watcher.Timeline()
+		rep.Cluster = &tl
+	}
+	if terminal {
+		err = report.WriteSummary(stdout, res.Summary)
+	} else {
+		err = writeSummaryLine(stdout, res.Summary)
+		if err == nil {
+			err = report.WriteSummary(stderr, res.Summary)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if f.reportDir != "" {
+		if err := report.WriteDir(f.reportDir, rep); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "report written to %s\n", f.reportDir)
+	}
+	if res.Summary.Completed > 0 && res.Summary.OK == 0 {
+		return fmt.Errorf("no request succeeded (%d sent; see the status and error breakdown)", res.Summary.Sent)
+	}
+	return nil
+}
+
+// plan turns -c, -r, -d, -n and --stages into a mode and a schedule.
+func (f loadFlags) plan() (loadgen.Mode, loadgen.Plan, error) {
+	if f.concurrency < 0 || f.rate < 0 || f.requests < 0 || f.duration < 0 {
+		return "", nil, errors.New("-c, -r, -n and -d must not be negative")
+	}
+	if f.concurrency > 0 && f.rate > 0 {
+		return "", nil, errors.New("-c (closed loop) and -r (open loop) exclude each other")
+	}
+	if f.stages != "" {
+		if f.concurrency > 0 || f.rate > 0 || f.duration > 0 {
+			return "", nil, errors.New("--stages sets the load and its duration: drop -c, -r and -d (use --mode closed for concurrency targets)")
+		}
+		var plan loadgen.Plan
+		var err error
+		if path, ok := strings.CutPrefix(f.stages, "@"); ok {
+			file, ferr := os.Open(path)
+			if ferr != nil {
+				return "", nil, fmt.Errorf("stages: %w", ferr)
+			}
+			defer file.Close()
+			plan, err = loadgen.ReadStages(file)
+		} else {
+			plan, err = loadgen.ParseStages(f.stages)
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		switch loadgen.Mode(f.mode) {
+		case loadgen.Open, loadgen.Closed:
+			return loadgen.Mode(f.mode), plan, nil
+		}
+		return "", nil, fmt.Errorf("--mode %q: want open or closed", f.mode)
+	}
+	mode, level := loadgen.Closed, float64(f.concurrency)
+	if f.rate > 0 {
+		mode, level = loadgen.Open, f.rate
+	}
+	if level == 0 {
+		level = 10
+	}
+	d := f.duration
+	switch {
+	case d == 0 && f.requests > 0:
+		d = loadgen.Forever
+	case d == 0:
+		d = 10 * time.Second
+	}
+	return mode, loadgen.Plan{{Duration: d, From: level, To: level}}, nil
+}
+
+// body picks the request body: a file, a template, or one generated from
+// the model's metadata. The second result says which, for the header line.
+func (f loadFlags) body(ctx context.Context, client *http.Client, t loadgen.Target) (loadgen.BodySource, string, error) {
+	if f.bodyFile != "" && f.template != "" {
+		return nil, "", errors.New("--body-file and --template exclude each other")
+	}
+	if f.bodyFile != "" {
+		b, err := os.ReadFile(f.bodyFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("body: %w", err)
+		}
+		return loadgen.StaticBody(b), "body from " + f.bodyFile, nil
+	}
+	if f.template != "" {
+		src, desc := f.template, "body from a template"
+		if path, ok := strings.CutPrefix(src, "@"); ok {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil, "", fmt.Errorf("template: %w", err)
+			}
+			src, desc = string(b), "body from template "+path
+		}
+		tpl, err := loadgen.ParseTemplate(src)
+		if err != nil {
+			return nil, "", err
+		}
+		return tpl, desc, nil
+	}
+	if t.Protocol == loadgen.ProtocolRaw {
+		return nil, "no body", nil
+	}
+	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	md, err := loadgen.FetchMetadata(mctx, client, t, f.model)
+	if err != nil {
+		return nil, "", fmt.Errorf("generate bodies (or give --body-file or --template): %w", err)
+	}
+	src, err := loadgen.TemplateFor(t.Protocol, md, f.rows)
+	if err != nil {
+		return nil, "", err
+	}
+	tpl, err := loadgen.ParseTemplate(src)
+	if err != nil {
+		return nil, "", fmt.Errorf("generated template: %w", err)
+	}
+	return tpl, fmt.Sprintf("random %d-row bodies from model %s's metadata", f.rows, md.Name), nil
+}
+
+func parseHeaders(lines []string) (http.Header, error) {
+	h := http.Header{}
+	for _, l := range lines {
+		name, value, ok := strings.Cut(l, ":")
+		if !ok || strings.TrimSpace(name) == "" {
+			return nil, fmt.Errorf("header %q: want \"Name: value\"", l)
+		}
+		h.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	return h, nil
+}
+
+func startWatcher(ctx context.Context, f loadFlags) (*watch.Watcher, error) {
+	name, err := watch.ParseRef(f.watchRef)
+	if err != nil {
+		return nil, err
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = f.kubeconfig
+	kc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{Context: clientcmdapi.Context{Namespace: f.namespace}})
+	ns, _, err := kc.Namespace()
+	if err != nil {
+		return nil, fmt.Errorf("watch: kubeconfig: %w", err)
+	}
+	rc, err := kc.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("watch: kubeconfig: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("watch: %w", err)
+	}
+	w := watch.New(client, ns, name)
+	if err := w.Start(ctx, 15*time.Second); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func writeSummaryLine(w io.Writer, s loadgen.Summary) error {
+	b, err := json.Marshal(struct {
+		Summary loadgen.Summary `json:"summary"`
+	}{s})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

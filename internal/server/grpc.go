@@ -662,6 +662,9 @@ func (h *healthService) Watch(req *healthpb.HealthCheckRequest, stream grpc.Serv
 	tick := time.NewTicker(healthWatchInterval)
 	defer tick.Stop()
 	for {
+		// Read draining before the status: once it is seen, the status read after it
+		// is NOT_SERVING and goes out before the stream ends.
+		draining := h.s.draining.Load()
 		st, err := h.status(service)
 		if err != nil {
 			st = healthpb.HealthCheckResponse_SERVICE_UNKNOWN // Watch reports, never fails, for unknown services
@@ -672,7 +675,7 @@ func (h *healthService) Watch(req *healthpb.HealthCheckRequest, stream grpc.Serv
 			}
 			last = st
 		}
-		if h.s.draining.Load() {
+		if draining {
 			return nil
 		}
 		select {

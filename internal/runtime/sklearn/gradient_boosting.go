@@ -124,7 +124,7 @@ func (c *gbClassifier) PredictProba(X []float64, n int) []float64 {
 		if c.loss == gbExponential {
 			r *= 2
 		}
-		p1 := scipyExpit(r)
+		p1 := expit(r)
 		out[2*i], out[2*i+1] = 1-p1, p1
 	}
 	return out
@@ -145,7 +145,7 @@ func (c *gbClassifier) PredictIndex(X []float64, n int) []int {
 	}
 	proba, k := c.PredictProba(X, n), c.classes.Len()
 	for i := range out {
-		out[i] = firstArgmax(proba[i*k : (i+1)*k])
+		out[i] = argmax(proba[i*k : (i+1)*k])
 	}
 	return out
 }
@@ -181,10 +181,6 @@ func gbSoftmax(raw, tmp []float64) {
 		raw[i] = p
 	}
 }
-
-// scipyExpit is scipy.special.expit for float64 as scipy 1.10 computes it,
-// with the C library's exp.
-func scipyExpit(x float64) float64 { return 1 / (1 + glibcExp(-x)) }
 
 func buildGBRegressor(obj *pickle.Object) (any, error) {
 	e, loss, err := readGBEnsemble(obj, 0)

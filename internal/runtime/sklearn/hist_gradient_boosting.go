@@ -209,34 +209,16 @@ func (c *hgbClassifier) PredictProba(X []float64, n int) []float64 {
 	raw := c.raw(X, n)
 	if c.link == linkMultinomial {
 		for i := 0; i < n; i++ {
-			sklearnSoftmax(raw[i*c.k : (i+1)*c.k])
+			softmax(raw[i*c.k : (i+1)*c.k])
 		}
 		return raw
 	}
 	out := make([]float64, 2*n)
 	for i, r := range raw {
-		p1 := scipyExpit(r)
+		p1 := expit(r)
 		out[2*i], out[2*i+1] = 1-p1, p1
 	}
 	return out
-}
-
-// sklearnSoftmax is sklearn.utils.extmath.softmax on one row, in place:
-// subtract the row maximum, exponentiate, divide by the numpy sum.
-func sklearnSoftmax(v []float64) {
-	m := v[0]
-	for _, x := range v[1:] {
-		if x > m || math.IsNaN(x) {
-			m = x
-		}
-	}
-	for i := range v {
-		v[i] = glibcExp(v[i] - m)
-	}
-	s := numpySum(v)
-	for i := range v {
-		v[i] /= s
-	}
 }
 
 func buildHGBRegressor(obj *pickle.Object) (any, error) {

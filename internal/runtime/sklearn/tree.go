@@ -361,12 +361,12 @@ func classifierTree(obj *pickle.Object, nFeatures, nClasses int) (*flatTree, []i
 	if t.nClasses[0] != nClasses {
 		return nil, nil, fmt.Errorf("tree_ has %d classes, classes_ has %d", t.nClasses[0], nClasses)
 	}
-	var argmax []int
+	var leafClass []int
 	ft := t.flatten(nClasses, func(node int, out []float64) {
 		t.classProba(node, out)
-		argmax = append(argmax, firstArgmax(t.nodeValues(node, 0)))
+		leafClass = append(leafClass, argmax(t.nodeValues(node, 0)))
 	})
-	return ft, argmax, nil
+	return ft, leafClass, nil
 }
 
 func buildTreeRegressor(obj *pickle.Object) (any, error) {
@@ -466,57 +466,4 @@ func sameShape(a, b []int) bool {
 		}
 	}
 	return true
-}
-
-// firstArgmax is numpy's argmax: the index of the first maximum, where NaN
-// counts as the maximum (numpy propagates it).
-func firstArgmax(v []float64) int {
-	best := 0
-	for i := 1; i < len(v); i++ {
-		if math.IsNaN(v[best]) {
-			return best
-		}
-		if v[i] > v[best] || math.IsNaN(v[i]) {
-			best = i
-		}
-	}
-	return best
-}
-
-// numpySum adds v exactly as numpy's float64 sum reduction does for one
-// contiguous row: 0 plus numpy's pairwise sum (sequential below 8 elements,
-// eight running sums up to 128, halving above), so that normalised
-// probabilities round the same way.
-func numpySum(v []float64) float64 {
-	return 0 + numpyPairwiseSum(v)
-}
-
-func numpyPairwiseSum(a []float64) float64 {
-	n := len(a)
-	switch {
-	case n < 8:
-		res := 0.0
-		for _, x := range a {
-			res += x
-		}
-		return res
-	case n <= 128:
-		var r [8]float64
-		copy(r[:], a[:8])
-		i := 8
-		for ; i < n-n%8; i += 8 {
-			for j := range r {
-				r[j] += a[i+j]
-			}
-		}
-		res := ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-		for ; i < n; i++ {
-			res += a[i]
-		}
-		return res
-	default:
-		n2 := n / 2
-		n2 -= n2 % 8
-		return numpyPairwiseSum(a[:n2]) + numpyPairwiseSum(a[n2:])
-	}
 }

@@ -162,7 +162,7 @@ func predictIndex(c Classifier, X []float64, n int) []int {
 	proba, k := c.PredictProba(X, n), c.Classes().Len()
 	out := make([]int, n)
 	for i := range out {
-		out[i] = firstArgmax(proba[i*k : (i+1)*k])
+		out[i] = argmax(proba[i*k : (i+1)*k])
 	}
 	return out
 }

@@ -354,12 +354,12 @@ func (r *run) do(intended time.Time, late bool, rng *rand.Rand, seq uint64) {
 // sample closes a second of the run every second, on the second.
 func (r *run) sample(stop <-chan struct{}) {
 	second := 0
-	emit := func() {
+	emit := func(span float64) {
 		second++
 		// The sample covers [second-1, second): its target is the plan's at
 		// the middle, which for a ramp is the second's average.
 		target, _ := r.cfg.Plan.Target(time.Duration(second)*time.Second - time.Second/2)
-		s := r.rec.tick(second, target)
+		s := r.rec.tick(second, span, target)
 		if r.cfg.Replicas != nil {
 			s.DesiredReplicas, s.ReadyReplicas = r.cfg.Replicas()
 		}
@@ -373,13 +373,13 @@ func (r *run) sample(stop <-chan struct{}) {
 		t := time.NewTimer(time.Until(next))
 		select {
 		case <-t.C:
-			emit()
+			emit(1)
 		case <-stop:
 			t.Stop()
 			// The last, partial second: kept when anything happened in it so
 			// counts add up to the summary's.
 			if r.rec.pending() {
-				emit()
+				emit(time.Since(r.start.Add(time.Duration(second) * time.Second)).Seconds())
 			}
 			return
 		}

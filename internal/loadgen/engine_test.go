@@ -218,7 +218,7 @@ func TestOpenLoopRate(t *testing.T) {
 	if s := res.Summary.Sent; s < 560 || s > 601 {
 		t.Errorf("sent %d in 2 s at 300/s", s)
 	}
-	if len(samples) < 2 || samples[0].Sent < 250 || samples[0].DesiredReplicas != 3 || samples[0].ReadyReplicas != 2 {
+	if len(samples) < 2 || samples[0].Span != 1 || samples[0].Sent < 250 || samples[0].DesiredReplicas != 3 || samples[0].ReadyReplicas != 2 {
 		t.Errorf("samples %+v", samples)
 	}
 }

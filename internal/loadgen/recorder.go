@@ -26,7 +26,10 @@ const (
 // Sample is one second of the run: what was sent and what came back in it.
 // Latencies are those of the requests that completed within the second.
 type Sample struct {
-	Second   int     `json:"t"` // seconds since the run began; the sample covers [t-1, t)
+	Second int `json:"t"` // seconds since the run began; the sample covers [t-1, t)
+	// Span is the seconds the sample covers: 1, except for the last one,
+	// which ends when the last request does.
+	Span     float64 `json:"span_s"`
 	Target   float64 `json:"target"`
 	Sent     int64   `json:"sent"`
 	OK       int64   `json:"ok"`
@@ -145,11 +148,11 @@ func (r *recorder) finished(latency time.Duration, status int, bytesIn int64, er
 }
 
 // tick closes the current second and starts the next.
-func (r *recorder) tick(second int, target float64) Sample {
+func (r *recorder) tick(second int, span, target float64) Sample {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := Sample{
-		Second: second, Target: target,
+		Second: second, Span: span, Target: target,
 		Sent: r.secSent, OK: r.secOK, Errors: r.secErrs, InFlight: r.inFlight,
 		DesiredReplicas: -1, ReadyReplicas: -1,
 	}

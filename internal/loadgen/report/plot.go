@@ -62,19 +62,21 @@ func (r *Report) Plot(w io.Writer, format string) error {
 
 func (r *Report) panels() ([]*plot.Plot, error) {
 	s := r.Summary
-	n := len(r.Samples)
-	sent, ok, errs, target := make(plotter.XYs, n), make(plotter.XYs, n), make(plotter.XYs, n), make(plotter.XYs, n)
-	p50, p90, p99 := make(plotter.XYs, n), make(plotter.XYs, n), make(plotter.XYs, n)
-	var desired, ready plotter.XYs
-	for i, sm := range r.Samples {
+	var sent, ok, errs, target, p50, p90, p99, desired, ready plotter.XYs
+	for _, sm := range r.Samples {
+		// The last sample covers only the tail of the run, often a few
+		// milliseconds of requests draining; as a rate it would be noise.
+		if sm.Span < 0.5 {
+			continue
+		}
 		x := float64(sm.Second)
-		sent[i] = plotter.XY{X: x, Y: float64(sm.Sent)}
-		ok[i] = plotter.XY{X: x, Y: float64(sm.OK)}
-		errs[i] = plotter.XY{X: x, Y: float64(sm.Errors)}
-		target[i] = plotter.XY{X: x, Y: sm.Target}
-		p50[i] = plotter.XY{X: x, Y: sm.P50}
-		p90[i] = plotter.XY{X: x, Y: sm.P90}
-		p99[i] = plotter.XY{X: x, Y: sm.P99}
+		sent = append(sent, plotter.XY{X: x, Y: float64(sm.Sent) / sm.Span})
+		ok = append(ok, plotter.XY{X: x, Y: float64(sm.OK) / sm.Span})
+		errs = append(errs, plotter.XY{X: x, Y: float64(sm.Errors) / sm.Span})
+		target = append(target, plotter.XY{X: x, Y: sm.Target})
+		p50 = append(p50, plotter.XY{X: x, Y: sm.P50})
+		p90 = append(p90, plotter.XY{X: x, Y: sm.P90})
+		p99 = append(p99, plotter.XY{X: x, Y: sm.P99})
 		if sm.DesiredReplicas >= 0 {
 			desired = append(desired, plotter.XY{X: x, Y: float64(sm.DesiredReplicas)})
 			ready = append(ready, plotter.XY{X: x, Y: float64(sm.ReadyReplicas)})
@@ -117,8 +119,6 @@ func (r *Report) panels() ([]*plot.Plot, error) {
 		if err := addLine(replicas, "ready", ready, blue, false); err != nil {
 			return nil, err
 		}
-		replicas.Y.Min = 0
-		replicas.Y.Max = max(replicas.Y.Max+1, 2)
 		replicas.Y.Tick.Marker = integerTicks{}
 		panels = append(panels, replicas)
 	}
@@ -128,9 +128,9 @@ func (r *Report) panels() ([]*plot.Plot, error) {
 		if i == len(panels)-1 {
 			p.X.Label.Text = "seconds since start"
 		}
-		if p.Y.Min > 0 {
-			p.Y.Min = 0
-		}
+		p.Y.Min = 0
+		// Headroom above the data for the legend, which sits top left.
+		p.Y.Max = max(p.Y.Max*1.3, 1)
 	}
 	return panels, nil
 }

@@ -78,7 +78,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // CSVHeader is the time series' columns. Replica columns are empty when no
 // Deployment was watched.
-var CSVHeader = []string{"second", "target", "sent", "ok", "errors", "p50_ms", "p90_ms", "p99_ms", "max_ms", "in_flight", "desired_replicas", "ready_replicas"}
+var CSVHeader = []string{"second", "span_s", "target", "sent", "ok", "errors", "p50_ms", "p90_ms", "p99_ms", "max_ms", "in_flight", "desired_replicas", "ready_replicas"}
 
 // WriteCSV writes one row per second of the run.
 func (r *Report) WriteCSV(w io.Writer) error {
@@ -96,7 +96,7 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	}
 	for _, s := range r.Samples {
 		row := []string{
-			strconv.Itoa(s.Second), f(s.Target), i(s.Sent), i(s.OK), i(s.Errors),
+			strconv.Itoa(s.Second), f(s.Span), f(s.Target), i(s.Sent), i(s.OK), i(s.Errors),
 			f(s.P50), f(s.P90), f(s.P99), f(s.Max), i(s.InFlight),
 			replicas(s.DesiredReplicas), replicas(s.ReadyReplicas),
 		}

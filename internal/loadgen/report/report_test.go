@@ -25,7 +25,7 @@ func sampleReport(watched bool) *Report {
 		StatusCode: map[int]int64{200: 1990, 503: 10}, ErrorKinds: map[string]int64{},
 	}}
 	for i := 1; i <= 20; i++ {
-		s := loadgen.Sample{Second: i, Target: 100, Sent: 100, OK: 99, Errors: 1, P50: 1.5, P90: 2, P99: 3, Max: 4, InFlight: 1,
+		s := loadgen.Sample{Second: i, Span: 1, Target: 100, Sent: 100, OK: 99, Errors: 1, P50: 1.5, P90: 2, P99: 3, Max: 4, InFlight: 1,
 			DesiredReplicas: -1, ReadyReplicas: -1}
 		if i == 10 {
 			s.P99, s.Max = 900, 1000
@@ -78,14 +78,14 @@ func TestWriteDir(t *testing.T) {
 		if len(rows) != 21 || strings.Join(rows[0], ",") != strings.Join(CSVHeader, ",") {
 			t.Fatalf("timeseries.csv: %d rows, header %v", len(rows), rows[0])
 		}
-		if rows[10][7] != "900" {
-			t.Errorf("second 10's p99 = %q, want 900", rows[10][7])
+		if rows[10][8] != "900" {
+			t.Errorf("second 10's p99 = %q, want 900", rows[10][8])
 		}
 		wantReplicas := ""
 		if watched {
 			wantReplicas = "3"
 		}
-		if got := rows[20][10]; got != wantReplicas {
+		if got := rows[20][11]; got != wantReplicas {
 			t.Errorf("last desired_replicas = %q, want %q", got, wantReplicas)
 		}
 

@@ -13,6 +13,7 @@ import (
 	// Runtimes register themselves by format; importing one here is all it takes
 	// to serve a format.
 	_ "github.com/tideserve/tide/internal/runtime/sklearn"
+	_ "github.com/tideserve/tide/internal/runtime/xgboost"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

@@ -41,7 +41,10 @@ type Runtime struct {
 	// Extensions are the file extensions (with dot, lower case) this runtime claims
 	// when no format is configured, e.g. ".pkl", ".joblib".
 	Extensions []string
-	Loader     Loader
+	// Match, if set, also claims files by name when the extension alone is not
+	// enough (an XGBoost "model.xgboost.json" among other JSON files).
+	Match  func(path string) bool
+	Loader Loader
 }
 
 var (
@@ -78,6 +81,9 @@ func ForFile(path string) (Runtime, error) {
 			if e == ext {
 				return r, nil
 			}
+		}
+		if r.Match != nil && r.Match(path) {
+			return r, nil
 		}
 	}
 	return Runtime{}, fmt.Errorf("no runtime for %q files (known formats: %s)", ext, strings.Join(formatsLocked(), ", "))

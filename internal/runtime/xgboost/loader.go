@@ -17,6 +17,7 @@ func init() {
 	runtime.Register(runtime.Runtime{
 		Format:     "xgboost",
 		Extensions: extensions,
+		Match:      MatchesName,
 		Loader:     loader{},
 	})
 }

@@ -1,8 +1,12 @@
 package onnx
 
 import (
+	"bufio"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
+	"os"
 )
 
 // The parts of a ModelProto that Tide reads itself: the main graph's nodes
@@ -15,10 +19,16 @@ import (
 const (
 	modelGraph = 7
 
-	graphNode   = 1
-	graphOutput = 12
+	graphNode        = 1
+	graphInitializer = 5
+	graphInput       = 11
+	graphOutput      = 12
 
 	valueInfoName = 1
+	valueInfoType = 2
+
+	typeTensorType  = 1 // TypeProto.tensor_type
+	tensorTypeShape = 2 // TypeProto.Tensor.shape
 
 	nodeInput     = 1
 	nodeOutput    = 2
@@ -36,8 +46,19 @@ const (
 )
 
 type graphView struct {
-	nodes   []nodeView
-	outputs []string
+	nodes []nodeView
+	// inputs and outputs are the graph's, in order. Inputs include those with
+	// an initializer (a default), which ONNX Runtime does not list as inputs.
+	inputs, outputs []valueInfo
+}
+
+// valueInfo is a graph input or output.
+type valueInfo struct {
+	name string
+	// unknownRank is set for a tensor declared without a shape: any rank is
+	// allowed. (ONNX Runtime reports such a tensor with no dimensions, the
+	// same as a scalar.)
+	unknownRank bool
 }
 
 type nodeView struct {
@@ -83,39 +104,74 @@ func parseGraph(model []byte) (*graphView, error) {
 }
 
 func (g *graphView) read(b []byte) error {
-	return forEachField(b, func(f field) error {
+	return forEachField(b, g.add)
+}
+
+// add records one GraphProto field.
+func (g *graphView) add(f field) error {
+	switch f.number {
+	case graphNode:
+		m, err := f.message()
+		if err != nil {
+			return err
+		}
+		n, err := readNode(m)
+		if err != nil {
+			return err
+		}
+		g.nodes = append(g.nodes, n)
+	case graphInput, graphOutput:
+		m, err := f.message()
+		if err != nil {
+			return err
+		}
+		vi, err := readValueInfo(m)
+		if err != nil {
+			return err
+		}
+		if f.number == graphInput {
+			g.inputs = append(g.inputs, vi)
+		} else {
+			g.outputs = append(g.outputs, vi)
+		}
+	}
+	return nil
+}
+
+func readValueInfo(b []byte) (valueInfo, error) {
+	var vi valueInfo
+	err := forEachField(b, func(f field) error {
+		if f.number != valueInfoName && f.number != valueInfoType {
+			return nil
+		}
+		m, err := f.message()
+		if err != nil {
+			return err
+		}
 		switch f.number {
-		case graphNode:
-			m, err := f.message()
-			if err != nil {
-				return err
-			}
-			n, err := readNode(m)
-			if err != nil {
-				return err
-			}
-			g.nodes = append(g.nodes, n)
-		case graphOutput:
-			m, err := f.message()
-			if err != nil {
-				return err
-			}
-			name := ""
-			err = forEachField(m, func(f field) error {
-				if f.number == valueInfoName {
-					b, err := f.message()
-					name = string(b)
+		case valueInfoName:
+			vi.name = string(m)
+		case valueInfoType:
+			return forEachField(m, func(f field) error {
+				if f.number != typeTensorType {
+					return nil
+				}
+				t, err := f.message()
+				if err != nil {
 					return err
 				}
-				return nil
+				vi.unknownRank = true
+				return forEachField(t, func(f field) error {
+					if f.number == tensorTypeShape {
+						vi.unknownRank = false
+					}
+					return nil
+				})
 			})
-			if err != nil {
-				return err
-			}
-			g.outputs = append(g.outputs, name)
 		}
 		return nil
 	})
+	return vi, err
 }
 
 func readNode(b []byte) (nodeView, error) {
@@ -195,4 +251,96 @@ func readAttr(b []byte) (string, attrView, error) {
 		return err
 	})
 	return name, a, err
+}
+
+// maxGraphMessage bounds one node or value info read by scanModelFile. A
+// larger node is a Constant holding weights, which no fix-up needs.
+const maxGraphMessage = 16 << 20
+
+// scanModelFile reads the graph view of a model file in one pass without
+// holding the file in memory: the weights (initializers) are read past, not
+// kept, so a multi-gigabyte network costs a sequential read and little else.
+func scanModelFile(path string) (*graphView, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 64<<10)
+	var g *graphView
+	err = scanFields(r, func(num, wire int, length uint64) (bool, error) {
+		if num != modelGraph || wire != wireBytes {
+			return false, nil
+		}
+		if g == nil {
+			g = &graphView{} // repeated graph fields merge, as in protobuf
+		}
+		inner := bufio.NewReaderSize(io.LimitReader(r, int64(length)), 64<<10)
+		return true, scanFields(inner, func(num, wire int, length uint64) (bool, error) {
+			if wire != wireBytes || length > maxGraphMessage || (num != graphNode && num != graphInput && num != graphOutput) {
+				return false, nil
+			}
+			msg := make([]byte, length)
+			if _, err := io.ReadFull(inner, msg); err != nil {
+				return true, err
+			}
+			return true, g.add(field{number: num, wire: wireBytes, bytes: msg})
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ModelProto: %w", err)
+	}
+	if g == nil {
+		return nil, fmt.Errorf("ModelProto has no graph")
+	}
+	return g, nil
+}
+
+// scanFields walks the fields of a message read from r. Length-delimited
+// fields are offered to fn with their length; fn reads them (returning true)
+// or leaves them to be skipped. Other fields are skipped.
+func scanFields(r *bufio.Reader, fn func(num, wire int, length uint64) (bool, error)) error {
+	for {
+		key, err := binary.ReadUvarint(r)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("protobuf: bad field key: %w", err)
+		}
+		num, wire := int(key>>3), int(key&7)
+		if key>>3 == 0 || key>>3 > math.MaxInt32 {
+			return fmt.Errorf("protobuf: bad field number %d", key>>3)
+		}
+		var skip int64
+		switch wire {
+		case wireVarint:
+			if _, err := binary.ReadUvarint(r); err != nil {
+				return errTruncated
+			}
+		case wireFixed64:
+			skip = 8
+		case wireFixed32:
+			skip = 4
+		case wireBytes:
+			length, err := binary.ReadUvarint(r)
+			if err != nil || length > math.MaxInt64 {
+				return errTruncated
+			}
+			consumed, err := fn(num, wire, length)
+			if err != nil {
+				return err
+			}
+			if !consumed {
+				skip = int64(length)
+			}
+		default:
+			return fmt.Errorf("protobuf: unsupported wire type %d in field %d", wire, num)
+		}
+		if skip > 0 {
+			if n, _ := io.CopyN(io.Discard, r, skip); n != skip {
+				return errTruncated
+			}
+		}
+	}
 }

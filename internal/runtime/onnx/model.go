@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 
 	"github.com/tideserve/tide/internal/model"
@@ -20,6 +19,9 @@ type onnxModel struct {
 	meta model.Metadata
 	// served lists, for each output in meta.Outputs, the graph output index.
 	served []int
+	// anyRank marks, per input, a tensor declared without a shape: any rank
+	// is accepted.
+	anyRank []bool
 	// labelFixes rewrite classifier label outputs from their probabilities
 	// (see labelfix.go), keyed by the position in served.
 	labelFixes map[int]labelFix
@@ -38,52 +40,30 @@ func openModel(path string, cfg runtime.Config) (*onnxModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := newModel(s, cfg)
+	// ONNX Runtime accepted the file; if Tide's own view of the graph cannot
+	// be read, the model still serves, without what only that view tells
+	// (unknown ranks, label fix-ups).
+	g, err := scanModelFile(path)
 	if err != nil {
-		s.close()
-		return nil, err
+		g = &graphView{}
 	}
-	if err := m.findLabelFixes(path); err != nil {
+	m, err := newModel(s, cfg, g)
+	if err != nil {
 		s.close()
 		return nil, err
 	}
 	return m, nil
 }
 
-// maxScanBytes bounds the model files read again to look for operators that
-// need fix-ups (see labelfix.go). Tree ensembles are small; a file beyond this
-// is a large network, which has none, and is not read twice.
-const maxScanBytes = 64 << 20
-
-func (m *onnxModel) findLabelFixes(path string) error {
-	if fi, err := os.Stat(path); err != nil || fi.Size() > maxScanBytes {
-		return err
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	g, err := parseGraph(raw)
-	if err != nil {
-		// ONNX Runtime accepted the file; a view Tide cannot read just means
-		// no fix-ups.
-		return nil
-	}
-	served := make([]string, len(m.served))
-	for i, gi := range m.served {
-		served[i] = m.s.outputs[gi].name
-	}
-	if fixes := planLabelFixes(g, served); len(fixes) > 0 {
-		m.labelFixes = fixes
-	}
-	return nil
-}
-
 // newModel builds the metadata from the graph. Every input must be a tensor;
 // outputs that are not tensors (sequences of maps, as skl2onnx's ZipMap makes)
 // are left out, since the protocols carry tensors only.
-func newModel(s *session, cfg runtime.Config) (*onnxModel, error) {
+func newModel(s *session, cfg runtime.Config, g *graphView) (*onnxModel, error) {
 	m := &onnxModel{s: s, meta: model.Metadata{Platform: "onnx"}}
+	unknownRank := map[string]bool{}
+	for _, vi := range append(append([]valueInfo(nil), g.inputs...), g.outputs...) {
+		unknownRank[vi.name] = vi.unknownRank
+	}
 	for _, in := range s.inputs {
 		if in.onnxType != onnxValueTensor {
 			return nil, fmt.Errorf("input %q is a %s; only tensor inputs can be served", in.name, onnxTypeKind(in.onnxType))
@@ -92,7 +72,8 @@ func newModel(s *session, cfg runtime.Config) (*onnxModel, error) {
 		if err != nil {
 			return nil, fmt.Errorf("input %q: %w", in.name, err)
 		}
-		m.meta.Inputs = append(m.meta.Inputs, model.TensorSpec{Name: in.name, Datatype: dt, Shape: specShape(in.dims)})
+		m.meta.Inputs = append(m.meta.Inputs, model.TensorSpec{Name: in.name, Datatype: dt, Shape: specShape(in.dims, unknownRank[in.name])})
+		m.anyRank = append(m.anyRank, unknownRank[in.name])
 	}
 	var skipped []string
 	for i, out := range s.outputs {
@@ -105,7 +86,7 @@ func newModel(s *session, cfg runtime.Config) (*onnxModel, error) {
 			return nil, fmt.Errorf("output %q: %w", out.name, err)
 		}
 		m.served = append(m.served, i)
-		m.meta.Outputs = append(m.meta.Outputs, model.TensorSpec{Name: out.name, Datatype: dt, Shape: specShape(out.dims)})
+		m.meta.Outputs = append(m.meta.Outputs, model.TensorSpec{Name: out.name, Datatype: dt, Shape: specShape(out.dims, unknownRank[out.name])})
 	}
 	if len(m.meta.Outputs) == 0 {
 		return nil, fmt.Errorf("no tensor outputs: %v cannot be served (for skl2onnx classifiers, convert with options={'zipmap': False})", skipped)
@@ -133,12 +114,24 @@ func newModel(s *session, cfg runtime.Config) (*onnxModel, error) {
 		return nil, err
 	}
 	m.meta.Features = features
+
+	served := make([]string, len(m.served))
+	for i, gi := range m.served {
+		served[i] = s.outputs[gi].name
+	}
+	if fixes := planLabelFixes(g, served); len(fixes) > 0 {
+		m.labelFixes = fixes
+	}
 	return m, nil
 }
 
 // specShape turns ONNX Runtime's dimensions (-1 for symbolic ones such as
-// "batch", and some exporters write 0 for unknown) into OIP's, -1 for dynamic.
-func specShape(dims []int64) []int64 {
+// "batch") into OIP's, -1 for dynamic. A tensor of unknown rank is shown as
+// [-1] and accepts any shape.
+func specShape(dims []int64, unknownRank bool) []int64 {
+	if unknownRank {
+		return []int64{-1}
+	}
 	out := make([]int64, len(dims))
 	for i, d := range dims {
 		if d < 0 {
@@ -198,7 +191,7 @@ func (m *onnxModel) Predict(ctx context.Context, inputs []*tensor.Tensor) ([]*te
 			return nil, model.InvalidInputf("input %q given twice", t.Name)
 		}
 		found[i] = true
-		conv, err := conformInput(t, m.meta.Inputs[i])
+		conv, err := conformInput(t, m.meta.Inputs[i], m.anyRank[i])
 		if err != nil {
 			return nil, err
 		}
@@ -257,17 +250,20 @@ func specList(specs []model.TensorSpec) string {
 // conformInput checks a request tensor against the graph input. The datatype
 // must match, except that any numeric tensor is accepted for a floating-point
 // input and converted (JSON clients and the tutorial's /predict send FP64).
-// The rank and every fixed dimension must match.
-func conformInput(t *tensor.Tensor, spec model.TensorSpec) (*tensor.Tensor, error) {
+// The rank and every fixed dimension must match, unless the graph leaves the
+// rank open (anyRank).
+func conformInput(t *tensor.Tensor, spec model.TensorSpec, anyRank bool) (*tensor.Tensor, error) {
 	if err := t.Validate(); err != nil {
 		return nil, model.InvalidInputf("%v", err)
 	}
-	if len(t.Shape) != len(spec.Shape) {
-		return nil, model.InvalidInputf("input %q: shape %v has rank %d, the model wants %v", t.Name, t.Shape, len(t.Shape), spec.Shape)
-	}
-	for d, want := range spec.Shape {
-		if want >= 0 && t.Shape[d] != want {
-			return nil, model.InvalidInputf("input %q: shape %v, the model wants %v", t.Name, t.Shape, spec.Shape)
+	if !anyRank {
+		if len(t.Shape) != len(spec.Shape) {
+			return nil, model.InvalidInputf("input %q: shape %v has rank %d, the model wants %v", t.Name, t.Shape, len(t.Shape), spec.Shape)
+		}
+		for d, want := range spec.Shape {
+			if want >= 0 && t.Shape[d] != want {
+				return nil, model.InvalidInputf("input %q: shape %v, the model wants %v", t.Name, t.Shape, spec.Shape)
+			}
 		}
 	}
 	if t.Datatype == spec.Datatype {

@@ -561,3 +561,24 @@ func TestCUDAProvider(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownRank: a tensor declared without a shape accepts any rank (ONNX
+// Runtime reports it like a scalar; the graph says otherwise).
+func TestUnknownRank(t *testing.T) {
+	m := load(t, "anyrank.onnx", runtime.Config{})
+	want := model.TensorSpec{Name: "x", Datatype: tensor.Int32, Shape: []int64{-1}}
+	if got := m.Metadata().Inputs; len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+		t.Fatalf("inputs %+v, want %+v", got, want)
+	}
+	for _, shape := range [][]int64{{}, {3}, {2, 2}, {1, 2, 1, 2}} {
+		n := int(tensor.NumElements(shape))
+		x := &tensor.Tensor{Name: "x", Datatype: tensor.Int32, Shape: shape, Data: fill[int32](n, func(i int) int32 { return int32(i * 7) })}
+		out, err := m.Predict(context.Background(), []*tensor.Tensor{x})
+		if err != nil {
+			t.Fatalf("shape %v: %v", shape, err)
+		}
+		if !reflect.DeepEqual(out[0].Data, x.Data) || len(out[0].Shape) != len(shape) {
+			t.Fatalf("shape %v: got %v %v", shape, out[0].Shape, out[0].Data)
+		}
+	}
+}

@@ -188,11 +188,47 @@ func TestParseGraph(t *testing.T) {
 	if len(n.attrs["nodes_values"].floats) != 6 || n.attrs["nodes_values"].floats[3] != 1.5 {
 		t.Fatalf("nodes_values %v", n.attrs["nodes_values"].floats)
 	}
-	if !reflect.DeepEqual(g.outputs, []string{"label", "probabilities"}) {
+	if want := []valueInfo{{name: "label"}, {name: "probabilities"}}; !reflect.DeepEqual(g.outputs, want) {
 		t.Fatalf("graph outputs %v", g.outputs)
 	}
 	if _, err := parseGraph(pb{}.varint(1, 8)); err == nil {
 		t.Fatal("a model without a graph parsed")
+	}
+}
+
+// TestScanModelFileMatchesParseGraph: the streaming reader used at load and
+// the in-memory one see the same graph, and a truncated file is an error.
+func TestScanModelFileMatchesParseGraph(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.onnx")
+	if len(files) < 5 {
+		t.Fatalf("only %d models in testdata", len(files))
+	}
+	for _, p := range files {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := parseGraph(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		got, err := scanModelFile(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: scanned %+v, parsed %+v", p, got, want)
+		}
+		cut := filepath.Join(t.TempDir(), "cut.onnx")
+		if err := os.WriteFile(cut, raw[:len(raw)-3], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := scanModelFile(cut); err == nil {
+			t.Errorf("%s cut short: scanned without error", p)
+		}
+	}
+	if _, err := scanModelFile("testdata/missing.onnx"); err == nil {
+		t.Error("scanned a missing file")
 	}
 }
 
@@ -255,8 +291,10 @@ func FuzzDecodeTensorProto(f *testing.F) {
 	})
 }
 
-// FuzzParseGraph: the graph view of any bytes parses or errors, never panics.
+// FuzzParseGraph: the graph view of any bytes parses or errors, never panics,
+// and the streaming reader agrees with the in-memory one.
 func FuzzParseGraph(f *testing.F) {
+	tmp := filepath.Join(f.TempDir(), "model.onnx")
 	files, _ := filepath.Glob("testdata/*.onnx")
 	for _, p := range files {
 		if b, err := os.ReadFile(p); err == nil && len(b) < 4096 {
@@ -265,8 +303,18 @@ func FuzzParseGraph(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		g, err := parseGraph(b)
+		if werr := os.WriteFile(tmp, b, 0o644); werr != nil {
+			t.Fatal(werr)
+		}
+		if scanned, serr := scanModelFile(tmp); err == nil && serr == nil && !reflect.DeepEqual(scanned, g) {
+			t.Fatalf("scanned %+v, parsed %+v", scanned, g)
+		}
 		if err == nil {
-			planLabelFixes(g, g.outputs)
+			var names []string
+			for _, o := range g.outputs {
+				names = append(names, o.name)
+			}
+			planLabelFixes(g, names)
 		}
 	})
 }

@@ -12,6 +12,7 @@ construction (the Go tests compute the expected outputs themselves):
     noinputs.onnx    no inputs: Constant outputs, one 2x2 FLOAT and one 0-d INT64
     scalar.onnx      0-d FLOAT x -> 0-d FLOAT y = 2x, and FP16 h -> FLOAT f = float(h)
     seqout.onnx      x -> y = x, and a sequence output (not servable, left out)
+    anyrank.onnx     x -> y = x, both declared without a shape (any rank)
     slow.onnx        a Loop of 2^62 iterations: runs until cancelled
     tree.onnx        a binary ai.onnx.ml TreeEnsembleClassifier with weights for
                      both classes (ONNX Runtime's label output is wrong for it)
@@ -32,11 +33,12 @@ TYPES = {
 }
 
 
-def save(name, graph, opsets=(("", 17),)):
+def save(name, graph, opsets=(("", 17),), check=True):
     model = helper.make_model(graph, producer_name="tide-gen-edge",
                               opset_imports=[helper.make_opsetid(d, v) for d, v in opsets])
     model.ir_version = 8
-    onnx.checker.check_model(model)
+    if check:
+        onnx.checker.check_model(model)
     onnx.save(model, os.path.join(HERE, name + ".onnx"))
 
 
@@ -81,6 +83,15 @@ def seqout_model():
     outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3]),
                helper.make_tensor_sequence_value_info("seq", TensorProto.FLOAT, ["batch", 3])]
     save("seqout", helper.make_graph(nodes, "seqout", inputs, outputs))
+
+
+def anyrank_model():
+    inputs = [helper.make_tensor_value_info("x", TensorProto.INT32, None)]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.INT32, None)]
+    # onnx 1.12's checker wants every graph input shaped; ONNX Runtime and
+    # exporters (tf2onnx) do not.
+    save("anyrank", helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "anyrank", inputs, outputs),
+         check=False)
 
 
 def slow_model():
@@ -141,5 +152,6 @@ if __name__ == "__main__":
     noinputs_model()
     scalar_model()
     seqout_model()
+    anyrank_model()
     slow_model()
     tree_model()

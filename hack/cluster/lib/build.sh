@@ -97,7 +97,9 @@ build_keda() {
 
 # keda_config_dir prints KEDA's own manifests directory in the module cache.
 keda_config_dir() {
-  (cd "$MODULES/keda" && go list -m -f '{{.Dir}}' github.com/kedacore/keda/v2)/config
+  local dir
+  dir=$(cd "$MODULES/keda" && go list -m -f '{{.Dir}}' github.com/kedacore/keda/v2) || return 1
+  echo "$dir/config"
 }
 
 # The helm CLI runs on the host (tests install charts with it); no image.

@@ -20,9 +20,14 @@ host_snapshot() {
 check_clean() {
   local base=${1:-} bad=0 out
   report() { echo "leftover: $*"; bad=1; }
-  # Processes: anything running our binaries or naming our state, run or socket paths.
-  out=$(ps -eo pid=,args= | awk -v bin="$BIN/" -v st="$STATE" -v run="$RUN" \
-    'index($0, bin) || index($0, st) || index($0, run) {print}' | grep -v -e 'awk -v bin' -e 'check-clean' || true)
+  # Processes: any program from $BIN (the API server, kubelet, ...), or anything naming
+  # our state or run directories (etcd, containerd, the shims). A build writing into $BIN
+  # runs /usr/local/go/bin/go and is not a leftover.
+  out=$( { find /proc -mindepth 2 -maxdepth 2 -name exe -lname "$BIN/*" 2>/dev/null | cut -d/ -f3
+            ps -eo pid=,args= | awk -v st="$STATE" -v run="$RUN" 'index($0, st) || index($0, run) {print $1}'
+          } | sort -un | while read -r pid; do
+            [ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] || ps -o pid=,args= -p "$pid"
+          done | grep -v -e ' awk -v st=' || true)
   [ -z "$out" ] || report "processes:"$'\n'"$out"
   [ -d "$RUN" ] && report "run directory $RUN"
   out=$(awk '{print $5}' /proc/self/mountinfo | grep -E "^($STATE|$RUN|/run/netns/cni-)" || true)

@@ -63,9 +63,10 @@ timed() {
 
 # wait_for <description> <timeout_s> <cmd...>: poll cmd once a second until it succeeds.
 wait_for() {
-  local what=$1 timeout=$2 i; shift 2
-  for ((i = 0; i < timeout; i++)); do
-    if "$@" >/dev/null 2>&1; then say "$what: ok after ${i}s"; return 0; fi
+  local what=$1 timeout=$2 start; shift 2
+  start=$(date +%s)
+  while (( $(date +%s) - start < timeout )); do
+    if "$@" >/dev/null 2>&1; then say "$what: ok after $(( $(date +%s) - start ))s"; return 0; fi
     sleep 1
   done
   say "timed out after ${timeout}s waiting for $what"

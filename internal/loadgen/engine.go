@@ -154,6 +154,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	<-samplerDone
 
 	s := r.rec.summary()
+	if cfg.Mode == Closed {
+		s.Service = nil // the same as Latency: every request leaves when it is due
+	}
 	s.Mode = string(cfg.Mode)
 	s.URL = cfg.Target.URL.String()
 	s.Protocol = cfg.Target.Protocol
@@ -330,7 +333,7 @@ func (r *run) do(intended time.Time, late bool, rng *rand.Rand, seq uint64) {
 	req, err := http.NewRequestWithContext(context.Background(), r.cfg.Method, r.cfg.Target.URL.String(), body)
 	if err != nil {
 		r.rec.started(late)
-		r.rec.finished(0, 0, 0, err)
+		r.rec.finished(0, 0, 0, 0, err)
 		return
 	}
 	for k, v := range r.cfg.Header {
@@ -340,15 +343,16 @@ func (r *run) do(intended time.Time, late bool, rng *rand.Rand, seq uint64) {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	r.rec.started(late)
+	sent := time.Now()
 	resp, err := r.cfg.Client.Do(req)
 	if err != nil {
-		r.rec.finished(time.Since(intended), 0, 0, err)
+		r.rec.finished(time.Since(intended), time.Since(sent), 0, 0, err)
 		return
 	}
 	// Reading the body to its end is what lets the connection be reused.
 	n, err := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	r.rec.finished(time.Since(intended), resp.StatusCode, n, err)
+	r.rec.finished(time.Since(intended), time.Since(sent), resp.StatusCode, n, err)
 }
 
 // sample closes a second of the run every second, on the second.

@@ -76,6 +76,9 @@ func TestOpenLoopSeesThePause(t *testing.T) {
 	}
 	open := run(Open, 200)
 	closed := run(Closed, 4)
+	if open.Service == nil || open.Service.Max < 900 || closed.Service != nil {
+		t.Errorf("service time: open %+v (want the stall in it: requests left on time), closed %+v (want none)", open.Service, closed.Service)
+	}
 
 	if p99 := open.Latency.Pct["99"]; p99 < 800 {
 		t.Errorf("open loop p99 = %.1f ms; a 1 s stall that caught a third of the requests must show near 1000 ms", p99)

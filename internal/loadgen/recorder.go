@@ -46,20 +46,24 @@ type Sample struct {
 
 // Summary is the whole run, the numbers a report leads with.
 type Summary struct {
-	Mode       string           `json:"mode"` // "open" or "closed"
-	URL        string           `json:"url"`
-	Protocol   Protocol         `json:"protocol"`
-	Plan       string           `json:"stages"`
-	Started    time.Time        `json:"started"`
-	Elapsed    float64          `json:"elapsed_s"`
-	Sent       int64            `json:"sent"`
-	Completed  int64            `json:"completed"`
-	OK         int64            `json:"ok"`
-	Errors     int64            `json:"errors"`
-	Rate       float64          `json:"rate"`    // completed requests per second
-	OKRate     float64          `json:"ok_rate"` // 2xx responses per second
-	BytesIn    int64            `json:"bytes_in"`
-	Latency    LatencySummary   `json:"latency_ms"`
+	Mode      string         `json:"mode"` // "open" or "closed"
+	URL       string         `json:"url"`
+	Protocol  Protocol       `json:"protocol"`
+	Plan      string         `json:"stages"`
+	Started   time.Time      `json:"started"`
+	Elapsed   float64        `json:"elapsed_s"`
+	Sent      int64          `json:"sent"`
+	Completed int64          `json:"completed"`
+	OK        int64          `json:"ok"`
+	Errors    int64          `json:"errors"`
+	Rate      float64        `json:"rate"`    // completed requests per second
+	OKRate    float64        `json:"ok_rate"` // 2xx responses per second
+	BytesIn   int64          `json:"bytes_in"`
+	Latency   LatencySummary `json:"latency_ms"`
+	// Service is latency from the moment each request actually left, which
+	// leaves out time spent waiting for its turn. Open loop only: comparing
+	// it with Latency tells a slow server from a slow generator.
+	Service    *LatencySummary  `json:"service_ms,omitempty"`
 	StatusCode map[int]int64    `json:"status_codes"`
 	ErrorKinds map[string]int64 `json:"error_kinds"`
 	// Late counts open-loop requests sent more than a millisecond after their
@@ -70,11 +74,10 @@ type Summary struct {
 
 // LatencySummary holds the whole run's latency distribution in milliseconds.
 type LatencySummary struct {
-	Min  float64                `json:"min"`
-	Mean float64                `json:"mean"`
-	Max  float64                `json:"max"`
-	Pct  map[string]float64     `json:"percentiles"` // "50", "90", "99", "99.9"
-	Hist *hdrhistogram.Snapshot `json:"-"`
+	Min  float64            `json:"min"`
+	Mean float64            `json:"mean"`
+	Max  float64            `json:"max"`
+	Pct  map[string]float64 `json:"percentiles"` // "50", "90", "99", "99.9"
 }
 
 // Percentiles reported in summaries, in order.
@@ -85,6 +88,7 @@ var summaryPercentiles = []float64{10, 25, 50, 75, 90, 95, 99, 99.9}
 type recorder struct {
 	mu       sync.Mutex
 	total    *hdrhistogram.Histogram
+	service  *hdrhistogram.Histogram
 	interval *hdrhistogram.Histogram
 	sent     int64
 	done     int64
@@ -102,6 +106,7 @@ type recorder struct {
 func newRecorder() *recorder {
 	return &recorder{
 		total:    hdrhistogram.New(histMinMicros, histMaxMicros, 3),
+		service:  hdrhistogram.New(histMinMicros, histMaxMicros, 3),
 		interval: hdrhistogram.New(histMinMicros, histMaxMicros, 2),
 		status:   map[int]int64{},
 		errKinds: map[string]int64{},
@@ -119,9 +124,10 @@ func (r *recorder) started(late bool) {
 	r.mu.Unlock()
 }
 
-// finished records one request. status is 0 when no response came back.
-func (r *recorder) finished(latency time.Duration, status int, bytesIn int64, err error) {
-	us := min(max(latency.Microseconds(), histMinMicros), histMaxMicros)
+// finished records one request: latency from its intended send time, service
+// from when it actually left. status is 0 when no response came back.
+func (r *recorder) finished(latency, service time.Duration, status int, bytesIn int64, err error) {
+	us := clampMicros(latency)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.inFlight--
@@ -145,6 +151,11 @@ func (r *recorder) finished(latency time.Duration, status int, bytesIn int64, er
 	}
 	_ = r.total.RecordValue(us)
 	_ = r.interval.RecordValue(us)
+	_ = r.service.RecordValue(clampMicros(service))
+}
+
+func clampMicros(d time.Duration) int64 {
+	return min(max(d.Microseconds(), histMinMicros), histMaxMicros)
 }
 
 // tick closes the current second and starts the next.
@@ -181,17 +192,23 @@ func (r *recorder) summary() Summary {
 	for k, v := range r.errKinds {
 		s.ErrorKinds[k] = v
 	}
-	s.Latency.Pct = map[string]float64{}
-	if r.total.TotalCount() > 0 {
-		s.Latency.Min = ms(r.total.Min())
-		s.Latency.Max = ms(r.total.Max())
-		s.Latency.Mean = r.total.Mean() / 1000
+	s.Latency = summarize(r.total)
+	service := summarize(r.service)
+	s.Service = &service
+	return s
+}
+
+func summarize(h *hdrhistogram.Histogram) LatencySummary {
+	l := LatencySummary{Pct: map[string]float64{}}
+	if h.TotalCount() > 0 {
+		l.Min = ms(h.Min())
+		l.Max = ms(h.Max())
+		l.Mean = h.Mean() / 1000
 		for _, q := range summaryPercentiles {
-			s.Latency.Pct[PercentileKey(q)] = ms(r.total.ValueAtQuantile(q))
+			l.Pct[PercentileKey(q)] = ms(h.ValueAtQuantile(q))
 		}
 	}
-	s.Latency.Hist = r.total.Export()
-	return s
+	return l
 }
 
 // PercentileKey names a percentile in Summary.Latency.Pct: 99.9 → "99.9".

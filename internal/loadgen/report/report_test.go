@@ -134,6 +134,7 @@ func TestWriteSummary(t *testing.T) {
 	var b bytes.Buffer
 	s := sampleReport(false).Summary
 	s.ErrorKinds = map[string]int64{"timeout": 3, "connection refused": 7}
+	s.Service = &loadgen.LatencySummary{Max: 50, Pct: map[string]float64{"50": 1, "99": 40}}
 	if err := WriteSummary(&b, s); err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +145,7 @@ func TestWriteSummary(t *testing.T) {
 		"  50% in 0.0015 secs\n  99% in 0.9000 secs\n  99.9% in 0.9900 secs",
 		"[200] 1990 responses", "[503] 10 responses",
 		"[7] connection refused\n  [3] timeout",
+		"50% 0.0010, 99% 0.0400, slowest 0.0500 secs",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)

@@ -35,6 +35,10 @@ func WriteSummary(w io.Writer, s loadgen.Summary) error {
 			fmt.Fprintf(&b, "  %s%% in %.4f secs\n", k, s.Latency.Pct[k]/1000)
 		}
 	}
+	if sv := s.Service; sv != nil && sv.Max > 0 {
+		fmt.Fprintf(&b, "\nService time (from actual send, leaving out waits for a turn): 50%% %.4f, 99%% %.4f, slowest %.4f secs\n",
+			sv.Pct["50"]/1000, sv.Pct["99"]/1000, sv.Max/1000)
+	}
 	if len(s.StatusCode) > 0 {
 		b.WriteString("\nStatus code distribution:\n")
 		codes := make([]int, 0, len(s.StatusCode))

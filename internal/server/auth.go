@@ -1,11 +1,12 @@
 package server
 
-// Optional API-key (bearer token) authentication of inference. When Options.APIKeys
-// is set, every inference and model metadata request — REST /predict, /v2/models/…,
-// /v1/models/… and the gRPC model and repository RPCs — must carry one of the keys
-// as "Authorization: Bearer KEY" or "X-API-Key: KEY" (gRPC metadata
-// "authorization" / "x-api-key"). Health, readiness, server metadata, /metrics,
-// gRPC health and reflection stay open: probes and scrapers carry no secrets.
+// Optional API-key (bearer token) authentication. When Options.APIKeys is set, every
+// inference and model metadata request — REST /predict, /v2/models/…, /v1/models/…
+// and the gRPC model RPCs — must carry one of the keys as "Authorization: Bearer
+// KEY" or "X-API-Key: KEY" (gRPC metadata "authorization" / "x-api-key"). The
+// repository (management) endpoints take Options.ManagementKeys instead. Health,
+// readiness, server metadata, /metrics, gRPC health and reflection stay open:
+// probes and scrapers carry no secrets.
 
 import (
 	"bufio"
@@ -131,23 +132,42 @@ func (s *Server) authorizeHTTP(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-// grpcOpenMethods need no key: probes, server metadata and reflection.
+// grpcAuth checks gRPC calls: model RPCs need an inference key; repository RPCs
+// need a management key (Options.ManagementKeys, as the REST repository API does),
+// or an inference key when no management keys are set, so that turning on API
+// keys never leaves model management open. Probes, server metadata, health and
+// reflection need none.
+type grpcAuth struct {
+	inference, management *keySet
+}
+
+func (s *Server) newGRPCAuth() *grpcAuth {
+	a := &grpcAuth{inference: s.inferenceKeys(), management: newKeySet(s.opts.ManagementKeys)}
+	if a.management == nil {
+		a.management = a.inference
+	}
+	return a
+}
+
+// grpcOpenMethods need no key.
 var grpcOpenMethods = map[string]bool{
 	"/inference.GRPCInferenceService/ServerLive":     true,
 	"/inference.GRPCInferenceService/ServerReady":    true,
 	"/inference.GRPCInferenceService/ServerMetadata": true,
 }
 
-func grpcNeedsKey(fullMethod string) bool {
-	if grpcOpenMethods[fullMethod] {
-		return false
-	}
-	return strings.HasPrefix(fullMethod, "/"+inferenceServiceName+"/")
-}
+const managementAuthHelp = "this call needs a management API key (authorization: Bearer KEY or x-api-key: KEY)"
 
-func (s *Server) authorizeGRPC(ctx context.Context, fullMethod string) error {
-	ks := s.inferenceKeys()
-	if ks == nil || !grpcNeedsKey(fullMethod) {
+func (a *grpcAuth) check(ctx context.Context, fullMethod string) error {
+	prefix := "/" + inferenceServiceName + "/"
+	if grpcOpenMethods[fullMethod] || !strings.HasPrefix(fullMethod, prefix) {
+		return nil
+	}
+	keys, help := a.inference, authHelp
+	if strings.HasPrefix(fullMethod, prefix+"Repository") {
+		keys, help = a.management, managementAuthHelp
+	}
+	if keys == nil {
 		return nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
@@ -157,21 +177,21 @@ func (s *Server) authorizeGRPC(ctx context.Context, fullMethod string) error {
 		}
 		return ""
 	}
-	if ks.allows(presentedKey(first("x-api-key"), first("authorization"))) {
+	if keys.allows(presentedKey(first("x-api-key"), first("authorization"))) {
 		return nil
 	}
-	return status.Error(codes.Unauthenticated, authHelp)
+	return status.Error(codes.Unauthenticated, help)
 }
 
-func (s *Server) grpcAuthUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := s.authorizeGRPC(ctx, info.FullMethod); err != nil {
+func (a *grpcAuth) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := a.check(ctx, info.FullMethod); err != nil {
 		return nil, err
 	}
 	return handler(ctx, req)
 }
 
-func (s *Server) grpcAuthStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if err := s.authorizeGRPC(ss.Context(), info.FullMethod); err != nil {
+func (a *grpcAuth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := a.check(ss.Context(), info.FullMethod); err != nil {
 		return err
 	}
 	return handler(srv, ss)

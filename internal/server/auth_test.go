@@ -145,8 +145,12 @@ func TestGRPCAuth(t *testing.T) {
 	}
 	_, err = c.ModelMetadata(bg, &pb.ModelMetadataRequest{Name: "fraud"})
 	wantCode(t, err, codes.Unauthenticated, "")
+	// Without management keys, the repository RPCs take the inference keys.
 	_, err = c.RepositoryIndex(bg, &pb.RepositoryIndexRequest{})
-	wantCode(t, err, codes.Unauthenticated, "")
+	wantCode(t, err, codes.Unauthenticated, "management API key")
+	if _, err := c.RepositoryIndex(withKey("x-api-key", "k1"), &pb.RepositoryIndexRequest{}); err != nil {
+		t.Fatalf("RepositoryIndex with the inference key: %v", err)
+	}
 
 	// Probes and server metadata need no key.
 	if _, err := c.ServerLive(bg, &pb.ServerLiveRequest{}); err != nil {
@@ -160,5 +164,40 @@ func TestGRPCAuth(t *testing.T) {
 	}
 	if r, err := healthpb.NewHealthClient(conn).Check(bg, &healthpb.HealthCheckRequest{}); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health: %v %v", r, err)
+	}
+}
+
+// TestGRPCManagementAuth: management keys guard the repository RPCs, inference keys
+// the model RPCs, and neither opens the other's door.
+func TestGRPCManagementAuth(t *testing.T) {
+	cases := []struct {
+		name                  string
+		apiKeys, mgmtKeys     []string
+		key                   string
+		inferOK, repositoryOK bool
+	}{
+		{"both set, inference key", []string{"k1"}, []string{"m1"}, "k1", true, false},
+		{"both set, management key", []string{"k1"}, []string{"m1"}, "m1", false, true},
+		{"management keys only, no key", nil, []string{"m1"}, "", true, false},
+		{"management keys only, management key", nil, []string{"m1"}, "m1", true, true},
+		{"no keys at all", nil, nil, "", true, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newTestServer(t, Options{APIKeys: c.apiKeys, ManagementKeys: c.mgmtKeys}, map[string]runtimetest.Spec{"fraud": fraud})
+			cl := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
+			ctx := context.Background()
+			if c.key != "" {
+				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.key)
+			}
+			_, err := cl.ModelInfer(ctx, inferReq("fraud", fp64Input("input", []int64{1, 2}, 1, 0)))
+			if (err == nil) != c.inferOK {
+				t.Errorf("ModelInfer: %v, want allowed %v", err, c.inferOK)
+			}
+			_, err = cl.RepositoryIndex(ctx, &pb.RepositoryIndexRequest{})
+			if (err == nil) != c.repositoryOK {
+				t.Errorf("RepositoryIndex: %v, want allowed %v", err, c.repositoryOK)
+			}
+		})
 	}
 }

@@ -43,10 +43,11 @@ const inferenceServiceName = "inference.GRPCInferenceService"
 // with the server's TLS settings and limits. Serve runs it on Options.GRPCAddr;
 // tests and embedders may serve it on a listener of their own.
 func (s *Server) GRPCServer() (*grpc.Server, error) {
+	auth := s.newGRPCAuth()
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(min(s.opts.MaxBodyBytes, math.MaxInt32))),
-		grpc.ChainUnaryInterceptor(s.grpcRecover, s.grpcAuthUnary),
-		grpc.ChainStreamInterceptor(s.grpcRecoverStream, s.grpcAuthStream),
+		grpc.ChainUnaryInterceptor(s.grpcRecover, auth.unary),
+		grpc.ChainStreamInterceptor(s.grpcRecoverStream, auth.stream),
 		// Idle connections close like HTTP keep-alives do, so clients re-resolve and
 		// spread over new replicas.
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.opts.IdleTimeout}),
@@ -180,7 +181,11 @@ func (g *inferenceService) ModelReady(ctx context.Context, req *pb.ModelReadyReq
 }
 
 func (g *inferenceService) ServerMetadata(ctx context.Context, _ *pb.ServerMetadataRequest) (*pb.ServerMetadataResponse, error) {
-	return &pb.ServerMetadataResponse{Name: "tide", Version: g.s.opts.Version, Extensions: grpcExtensions}, nil
+	ext := grpcExtensions
+	if g.s.opts.DisableRepositoryAPI {
+		ext = nil
+	}
+	return &pb.ServerMetadataResponse{Name: "tide", Version: g.s.opts.Version, Extensions: ext}, nil
 }
 
 func (g *inferenceService) ModelMetadata(ctx context.Context, req *pb.ModelMetadataRequest) (*pb.ModelMetadataResponse, error) {
@@ -249,7 +254,14 @@ func (g *inferenceService) modelInfer(ctx context.Context, req *pb.ModelInferReq
 	return resp, nil
 }
 
+// errRepositoryAPIOff answers the repository RPCs when Options.DisableRepositoryAPI
+// turns the extension off, as it does for REST.
+var errRepositoryAPIOff = status.Error(codes.Unimplemented, "the model repository API is turned off on this server (--disable-repository-api)")
+
 func (g *inferenceService) RepositoryIndex(ctx context.Context, req *pb.RepositoryIndexRequest) (*pb.RepositoryIndexResponse, error) {
+	if g.s.opts.DisableRepositoryAPI {
+		return nil, errRepositoryAPIOff
+	}
 	out := &pb.RepositoryIndexResponse{}
 	for _, e := range g.s.repo.Index() {
 		if req.GetReady() && e.State != repository.Ready {
@@ -269,6 +281,9 @@ type modelLoader interface {
 }
 
 func (g *inferenceService) RepositoryModelLoad(ctx context.Context, req *pb.RepositoryModelLoadRequest) (*pb.RepositoryModelLoadResponse, error) {
+	if g.s.opts.DisableRepositoryAPI {
+		return nil, errRepositoryAPIOff
+	}
 	ml, ok := any(g.s.repo).(modelLoader)
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "this server loads every model in its repository at start; loading a model on request is not supported")
@@ -280,6 +295,9 @@ func (g *inferenceService) RepositoryModelLoad(ctx context.Context, req *pb.Repo
 }
 
 func (g *inferenceService) RepositoryModelUnload(ctx context.Context, req *pb.RepositoryModelUnloadRequest) (*pb.RepositoryModelUnloadResponse, error) {
+	if g.s.opts.DisableRepositoryAPI {
+		return nil, errRepositoryAPIOff
+	}
 	ml, ok := any(g.s.repo).(modelLoader)
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "this server keeps every model in its repository loaded; unloading a model on request is not supported")

@@ -1096,3 +1096,21 @@ func TestGRPCOverloadAndDeadline(t *testing.T) {
 		}
 	}
 }
+
+func TestGRPCRepositoryAPIOff(t *testing.T) {
+	s := newTestServer(t, Options{DisableRepositoryAPI: true}, map[string]runtimetest.Spec{"fraud": fraud})
+	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
+	ctx := context.Background()
+	_, err := c.RepositoryIndex(ctx, &pb.RepositoryIndexRequest{})
+	wantCode(t, err, codes.Unimplemented, "--disable-repository-api")
+	_, err = c.RepositoryModelLoad(ctx, &pb.RepositoryModelLoadRequest{ModelName: "fraud"})
+	wantCode(t, err, codes.Unimplemented, "--disable-repository-api")
+	_, err = c.RepositoryModelUnload(ctx, &pb.RepositoryModelUnloadRequest{ModelName: "fraud"})
+	wantCode(t, err, codes.Unimplemented, "--disable-repository-api")
+	if r, err := c.ModelReady(ctx, &pb.ModelReadyRequest{Name: "fraud"}); err != nil || !r.GetReady() {
+		t.Fatalf("model RPCs stay on: %v %v", r, err)
+	}
+	if r, err := c.ServerMetadata(ctx, &pb.ServerMetadataRequest{}); err != nil || len(r.GetExtensions()) != 0 {
+		t.Fatalf("server metadata still advertises the repository extension: %v %v", r, err)
+	}
+}

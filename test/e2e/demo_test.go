@@ -111,6 +111,7 @@ func TestServiceReachableFromHostAndPod(t *testing.T) {
 		if phase != "Succeeded" || strings.Count(logs, "200 OK") != 2 || !strings.Contains(logs, "hello from hello-") {
 			t.Fatalf("in-cluster GET by DNS name: phase %s, log:\n%s", phase, logs)
 		}
+		t.Logf("pod dns-client:\n%s", strings.TrimSpace(logs))
 	})
 }
 

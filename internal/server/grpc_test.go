@@ -657,12 +657,24 @@ func TestGRPCReflection(t *testing.T) {
 // files and a pool that trusts it.
 func writeTestCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	cert := writeCertPair(t, certFile, keyFile, 1)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// writeCertPair writes a self-signed certificate with the given serial number and
+// its key to the two files.
+func writeCertPair(t *testing.T, certFile, keyFile string, serial int64) *x509.Certificate {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tide-test"},
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "tide-test"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
 		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
@@ -675,14 +687,56 @@ func writeTestCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+// TestCertificateReload: a rotated certificate is served from the next check on;
+// a broken rotation keeps the previous certificate.
+func TestCertificateReload(t *testing.T) {
+	certFile, keyFile, _ := writeTestCert(t)
+	r := &certReloader{certFile: certFile, keyFile: keyFile, interval: 0, log: quietLog()}
+	if err := r.load(); err != nil {
+		t.Fatal(err)
+	}
+	serial := func() int64 {
+		t.Helper()
+		c, err := r.get(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := x509.ParseCertificate(c.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return leaf.SerialNumber.Int64()
+	}
+	touch := func(at time.Time) {
+		os.Chtimes(certFile, at, at)
+		os.Chtimes(keyFile, at, at)
+	}
+	if got := serial(); got != 1 {
+		t.Fatalf("serial %d, want 1", got)
+	}
+	writeCertPair(t, certFile, keyFile, 2)
+	touch(time.Now().Add(time.Minute))
+	if got := serial(); got != 2 {
+		t.Fatalf("after rotation: serial %d, want 2", got)
+	}
+	os.WriteFile(keyFile, []byte("half-written"), 0o600)
+	touch(time.Now().Add(2 * time.Minute))
+	if got := serial(); got != 2 {
+		t.Fatalf("after a broken rotation: serial %d, want the previous 2", got)
+	}
 }
 
 // TestServeTLS runs Serve with a certificate: gRPC and HTTP both speak TLS, and a

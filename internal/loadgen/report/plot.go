@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -69,23 +71,30 @@ func (r *Report) panels() ([]*plot.Plot, error) {
 		if sm.Span < 0.5 {
 			continue
 		}
-		x := float64(sm.Second)
+		// Rates and latencies belong to the second they were measured over:
+		// draw them at its middle. Replica counts are steps, drawn at its end.
+		x := float64(sm.Second) - sm.Span/2
 		sent = append(sent, plotter.XY{X: x, Y: float64(sm.Sent) / sm.Span})
 		ok = append(ok, plotter.XY{X: x, Y: float64(sm.OK) / sm.Span})
 		errs = append(errs, plotter.XY{X: x, Y: float64(sm.Errors) / sm.Span})
 		target = append(target, plotter.XY{X: x, Y: sm.Target})
-		p50 = append(p50, plotter.XY{X: x, Y: sm.P50})
-		p90 = append(p90, plotter.XY{X: x, Y: sm.P90})
-		p99 = append(p99, plotter.XY{X: x, Y: sm.P99})
+		// A second in which nothing completed has no latency, not a latency
+		// of zero: leave it out rather than draw a dive to the axis.
+		if sm.Max > 0 {
+			p50 = append(p50, plotter.XY{X: x, Y: sm.P50})
+			p90 = append(p90, plotter.XY{X: x, Y: sm.P90})
+			p99 = append(p99, plotter.XY{X: x, Y: sm.P99})
+		}
 		if sm.DesiredReplicas >= 0 {
-			desired = append(desired, plotter.XY{X: x, Y: float64(sm.DesiredReplicas)})
-			ready = append(ready, plotter.XY{X: x, Y: float64(sm.ReadyReplicas)})
+			end := float64(sm.Second)
+			desired = append(desired, plotter.XY{X: end, Y: float64(sm.DesiredReplicas)})
+			ready = append(ready, plotter.XY{X: end, Y: float64(sm.ReadyReplicas)})
 		}
 	}
 
 	throughput := newPanel(fmt.Sprintf("Throughput — %s loop, %s", s.Mode, s.URL), "requests / s")
 	if s.Mode == string(loadgen.Open) {
-		if err := addLine(throughput, "target rate", target, grey, true); err != nil {
+		if err := addLine(throughput, "target rate", target, grey, dashed); err != nil {
 			return nil, err
 		}
 	}
@@ -94,7 +103,7 @@ func (r *Report) panels() ([]*plot.Plot, error) {
 		xys  plotter.XYs
 		c    color.Color
 	}{{"sent", sent, blue}, {"ok", ok, green}, {"errors", errs, red}} {
-		if err := addLine(throughput, l.name, l.xys, l.c, false); err != nil {
+		if err := addLine(throughput, l.name, l.xys, l.c, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -105,7 +114,7 @@ func (r *Report) panels() ([]*plot.Plot, error) {
 		xys  plotter.XYs
 		c    color.Color
 	}{{"p50", p50, green}, {"p90", p90, orange}, {"p99", p99, red}} {
-		if err := addLine(latency, l.name, l.xys, l.c, false); err != nil {
+		if err := addLine(latency, l.name, l.xys, l.c, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -113,10 +122,10 @@ func (r *Report) panels() ([]*plot.Plot, error) {
 
 	if len(desired) > 0 {
 		replicas := newPanel("Replicas", "pods")
-		if err := addLine(replicas, "desired", desired, purple, true); err != nil {
+		if err := addLine(replicas, "desired", desired, purple, dashed|step); err != nil {
 			return nil, err
 		}
-		if err := addLine(replicas, "ready", ready, blue, false); err != nil {
+		if err := addLine(replicas, "ready", ready, blue, step); err != nil {
 			return nil, err
 		}
 		replicas.Y.Tick.Marker = integerTicks{}
@@ -129,6 +138,10 @@ func (r *Report) panels() ([]*plot.Plot, error) {
 			p.X.Label.Text = "seconds since start"
 		}
 		p.Y.Min = 0
+		p.X.Tick.Marker = plainTicks{}
+		if _, ok := p.Y.Tick.Marker.(integerTicks); !ok {
+			p.Y.Tick.Marker = plainTicks{}
+		}
 		// Headroom above the data for the legend, which sits top left.
 		p.Y.Max = max(p.Y.Max*1.3, 1)
 	}
@@ -145,7 +158,14 @@ func newPanel(title, ylabel string) *plot.Plot {
 	return p
 }
 
-func addLine(p *plot.Plot, name string, xys plotter.XYs, c color.Color, dashed bool) error {
+type lineStyle uint8
+
+const (
+	dashed lineStyle = 1 << iota
+	step             // hold each value over the second before it
+)
+
+func addLine(p *plot.Plot, name string, xys plotter.XYs, c color.Color, style lineStyle) error {
 	if len(xys) == 0 {
 		return nil
 	}
@@ -155,13 +175,29 @@ func addLine(p *plot.Plot, name string, xys plotter.XYs, c color.Color, dashed b
 	}
 	l.Color = c
 	l.Width = vg.Points(1.5)
-	if dashed {
+	if style&dashed != 0 {
 		l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+	}
+	if style&step != 0 {
 		l.StepStyle = plotter.PreStep
 	}
 	p.Add(l)
 	p.Legend.Add(name, l)
 	return nil
+}
+
+// plainTicks are gonum's default ticks labelled without trailing zeros
+// ("2500", not "2500.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strings.TrimSuffix(strings.TrimRight(strconv.FormatFloat(ticks[i].Value, 'f', 3, 64), "0"), ".")
+		}
+	}
+	return ticks
 }
 
 // integerTicks labels whole numbers only: half a pod means nothing.

@@ -12,6 +12,9 @@ host_snapshot() {
   echo "## iptables"
   local t
   for t in nat filter mangle; do iptables -t "$t" -S 2>/dev/null | sed "s/^/$t /"; done
+  echo "## host paths"
+  local p
+  for p in $HOST_PATHS; do [ -e "$p" ] && echo "$p"; done
   echo "## cgroups"
   ls -d /sys/fs/cgroup/*/*/ 2>/dev/null | sort
 }

@@ -96,6 +96,15 @@ clean_cgroups() {
   return 0
 }
 
+remove_created_host_paths() {
+  [ -f "$RUN/created-host-paths" ] || return 0
+  local p
+  while IFS= read -r p; do
+    [ -n "$p" ] && [ -e "$p" ] && rm -rf --one-file-system "$p" && say "removed $p"
+  done <"$RUN/created-host-paths"
+  return 0
+}
+
 restore_sysctls() {
   [ -f "$RUN/sysctl.orig" ] || return 0
   local k v
@@ -123,6 +132,7 @@ cluster_down() {
   clean_network
   clean_cgroups
   restore_sysctls
+  remove_created_host_paths
   # Never delete through a mount that survived: rm would reach into the mounted tree.
   if awk '{print $5}' /proc/self/mountinfo | grep -qE "^($STATE|$RUN)(/|$)"; then
     say "mounts remain under $STATE or $RUN; not deleting state (see: grep $RUN /proc/self/mountinfo)"

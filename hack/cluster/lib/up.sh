@@ -32,12 +32,22 @@ write_if_changed() {
 SAVED_SYSCTLS="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops net.ipv4.ip_forward
   net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables"
 
+# Paths outside our directories that the kubelet, the CNI plugins and the runc shim write
+# to whatever their configuration says (kubelet device-plugin socket and container log
+# links, the CNI result cache, the shim socket directory). up records the ones that did
+# not exist before; down deletes exactly those.
+HOST_PATHS="/var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/containerd"
+
 prepare_host() {
   [ "$(id -u)" = 0 ] || die "the cluster runs host processes and changes iptables: run as root"
   [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ] || say "note: cgroup v2 host; the kubelet config targets cgroup v1"
   mkdir -p "$RUN" "$PKI" "$ETC/cni/net.d" "$ETC/manifests" "$VAR" "$LOGS"
   modprobe br_netfilter 2>/dev/null || true
   modprobe overlay 2>/dev/null || true
+  if [ ! -f "$RUN/created-host-paths" ]; then
+    local p
+    for p in $HOST_PATHS; do [ -e "$p" ] || echo "$p"; done >"$RUN/created-host-paths"
+  fi
   if [ ! -f "$RUN/sysctl.orig" ]; then
     local s
     for s in $SAVED_SYSCTLS; do
@@ -196,6 +206,7 @@ state = "$RUN/containerd"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
         BinaryName = "/usr/sbin/runc"
+        Root = "$RUN/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$ETC/cni/net.d"
@@ -260,7 +271,7 @@ serverTLSBootstrap: false
 EOF2
   start_process kubelet "$BIN/kubelet" --config="$ETC/kubelet.yaml" \
     --kubeconfig="$PKI/kubelet-$NODE_NAME.kubeconfig" \
-    --root-dir="$VAR/kubelet" --node-ip="$ip" --hostname-override="$NODE_NAME" --v=1
+    --root-dir="$VAR/kubelet" --cert-dir="$VAR/kubelet/pki" --node-ip="$ip" --hostname-override="$NODE_NAME" --v=1
   wait_for "node $NODE_NAME registered" 120 kctl get node "$NODE_NAME"
   # The bridge CNI config needs the pod CIDR the controller-manager allocates to the node.
   wait_for "pod CIDR allocated" 60 node_pod_cidr

@@ -19,12 +19,12 @@ import (
 
 // Colours that stay apart for the colour-blind (Okabe–Ito).
 var (
-	blue   = color.RGBA{0, 114, 178, 255}
-	orange = color.RGBA{230, 159, 0, 255}
-	green  = color.RGBA{0, 158, 115, 255}
-	red    = color.RGBA{213, 94, 0, 255}
-	grey   = color.RGBA{120, 120, 120, 255}
-	purple = color.RGBA{204, 121, 167, 255}
+	blue      = color.RGBA{0, 114, 178, 255}
+	orange    = color.RGBA{230, 159, 0, 255}
+	green     = color.RGBA{0, 158, 115, 255}
+	red       = color.RGBA{213, 94, 0, 255}
+	lightGrey = color.RGBA{200, 200, 200, 255}
+	purple    = color.RGBA{204, 121, 167, 255}
 )
 
 // Plot draws the run as one figure, panels stacked on a shared time axis:
@@ -94,7 +94,7 @@ func (r *Report) panels() ([]*plot.Plot, error) {
 
 	throughput := newPanel(fmt.Sprintf("Throughput — %s loop, %s", s.Mode, s.URL), "requests / s")
 	if s.Mode == string(loadgen.Open) {
-		if err := addLine(throughput, "target rate", target, grey, dashed); err != nil {
+		if err := addLine(throughput, "target rate", target, lightGrey, wide); err != nil {
 			return nil, err
 		}
 	}
@@ -163,6 +163,7 @@ type lineStyle uint8
 const (
 	dashed lineStyle = 1 << iota
 	step             // hold each value over the second before it
+	wide             // a broad band under the other lines: a target they should cover
 )
 
 func addLine(p *plot.Plot, name string, xys plotter.XYs, c color.Color, style lineStyle) error {
@@ -177,6 +178,9 @@ func addLine(p *plot.Plot, name string, xys plotter.XYs, c color.Color, style li
 	l.Width = vg.Points(1.5)
 	if style&dashed != 0 {
 		l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+	}
+	if style&wide != 0 {
+		l.Width = vg.Points(6)
 	}
 	if style&step != 0 {
 		l.StepStyle = plotter.PreStep

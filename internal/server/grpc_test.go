@@ -1168,3 +1168,44 @@ func TestGRPCRepositoryAPIOff(t *testing.T) {
 		t.Fatalf("server metadata still advertises the repository extension: %v %v", r, err)
 	}
 }
+
+// BenchmarkInferConcurrent drives 16 callers per CPU at once over one loopback connection
+// (gRPC) and a keep-alive pool (REST), for throughput rather than latency.
+func BenchmarkInferConcurrent(b *testing.B) {
+	s := benchServer(b, "fraud_logreg.joblib")
+	c := pb.NewGRPCInferenceServiceClient(dialGRPC(b, s))
+	greq := &pb.ModelInferRequest{ModelName: "fraud_logreg", Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "input", Datatype: "FP64", Shape: []int64{1, 2}}},
+		RawInputContents: [][]byte{fp64le(0.5, -1.2)}}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	client := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+	body := []byte(`{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[0.5,-1.2]}]}`)
+	url := srv.URL + "/v2/models/fraud_logreg/infer"
+	b.Run("grpc-raw", func(b *testing.B) {
+		b.SetParallelism(16) // 16 × GOMAXPROCS callers
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := c.ModelInfer(context.Background(), greq); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("rest-json", func(b *testing.B) {
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	})
+}

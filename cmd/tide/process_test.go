@@ -46,7 +46,7 @@ func TestServeProcess(t *testing.T) {
 	bin := buildTide(t)
 	addr := freeAddr(t)
 	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "serve", "--http-addr", addr, "--log-format", "json", "../../internal/server/testdata/fraud_logreg.joblib")
+	cmd := exec.Command(bin, "serve", "--http-addr", addr, "--grpc-addr", "", "--log-format", "json", "../../internal/server/testdata/fraud_logreg.joblib")
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func TestServeErrors(t *testing.T) {
 	}{
 		{[]string{"serve"}, "serve takes one PATH"},
 		{[]string{"serve", filepath.Join(dir, "missing.pkl")}, "no such file"},
-		{[]string{"serve", "--http-addr", "nonsense", filepath.Join(dir, "evil.pkl")}, "listen on nonsense"},
+		{[]string{"serve", "--grpc-addr", "", "--http-addr", "nonsense", filepath.Join(dir, "evil.pkl")}, "listen on nonsense"},
 		{[]string{"serve", "--log-level", "loud", filepath.Join(dir, "evil.pkl")}, "--log-level"},
 		{[]string{"serve", "--bogus", "x"}, "unknown flag: --bogus"},
 	}
@@ -123,7 +123,7 @@ func TestServeErrors(t *testing.T) {
 	// and names the refused class; nothing runs.
 	addr := freeAddr(t)
 	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "serve", "--http-addr", addr, filepath.Join(dir, "evil.pkl"))
+	cmd := exec.Command(bin, "serve", "--http-addr", addr, "--grpc-addr", "", filepath.Join(dir, "evil.pkl"))
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

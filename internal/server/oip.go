@@ -25,11 +25,15 @@ func (s *Server) registerOIP() {
 }
 
 func (s *Server) oipServerMetadata(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, oip.ServerMetadata{Name: "tide", Version: s.opts.Version,
-		Extensions: restExtensions})
+	ext := restExtensions
+	if s.opts.DisableRepositoryAPI {
+		ext = ext[1:]
+	}
+	writeJSON(w, http.StatusOK, oip.ServerMetadata{Name: "tide", Version: s.opts.Version, Extensions: ext})
 }
 
-// restExtensions are the OIP extensions the REST front end implements.
+// restExtensions are the OIP extensions the REST front end implements; the first,
+// the repository extension, can be turned off.
 var restExtensions = []string{"model_repository", oip.ExtensionBinaryTensorData}
 
 // metricLabel is the model label for request metrics: the name if the model

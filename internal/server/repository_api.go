@@ -20,10 +20,13 @@ func (s *Server) registerRepositoryAPI() {
 	s.mux.HandleFunc("POST /v2/repository/models/{name}/unload", s.managed(s.repositoryUnload))
 }
 
-// managed requires a management key when any are configured (checked as
-// inference keys are, see auth.go).
+// managed requires a management key when any are configured, else an API key when
+// those are (as the gRPC repository calls do), checked as in auth.go.
 func (s *Server) managed(h http.HandlerFunc) http.HandlerFunc {
 	keys := newKeySet(s.opts.ManagementKeys)
+	if keys == nil {
+		keys = newKeySet(s.opts.APIKeys)
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !keys.allows(presentedKey(r.Header.Get("X-API-Key"), r.Header.Get("Authorization"))) {
 			discard(r)

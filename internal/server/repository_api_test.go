@@ -56,7 +56,24 @@ func TestRepositoryAPIProtectedOrOff(t *testing.T) {
 	runCases(t, s, []httpCase{{name: "infer", path: "/v2/models/fraud/infer", body: oneRowFraud, wantStatus: 200}})
 
 	off := newTestServer(t, Options{DisableRepositoryAPI: true}, map[string]runtimetest.Spec{"fraud": fraud})
-	runCases(t, off, []httpCase{{name: "disabled", path: "/v2/repository/models/fraud/unload", wantStatus: 404}})
+	runCases(t, off, []httpCase{
+		{name: "disabled", path: "/v2/repository/models/fraud/unload", wantStatus: 404},
+		{name: "not advertised", method: "GET", path: "/v2", wantStatus: 200, wantBody: `{"name":"tide","version":"dev","extensions":["binary_tensor_data"]}`},
+	})
+
+	// With only inference API keys, the repository API takes them too.
+	apiOnly := newTestServer(t, Options{APIKeys: []string{"inf"}}, map[string]runtimetest.Spec{"fraud": fraud})
+	for key, want := range map[string]int{"": 401, "inf": 200} {
+		req := httptest.NewRequest("POST", "/v2/repository/index", nil)
+		if key != "" {
+			req.Header.Set("X-API-Key", key)
+		}
+		rec := httptest.NewRecorder()
+		apiOnly.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("API keys only, key %q: %d, want %d", key, rec.Code, want)
+		}
+	}
 }
 
 // TestVersionSwapUnderLoadLosesNothing: while clients send requests without pause,

@@ -1,0 +1,572 @@
+// Package deploy holds the tests of Tide's Helm chart and Kustomize overlays. They
+// render with the real helm binary (no cluster needed) and check the objects by
+// decoding them into the Kubernetes API types.
+package deploy
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const chartDir = "helm/tide"
+
+// helmBinary finds helm: $TIDE_HELM, PATH, or the cluster harness's build.
+func helmBinary(t *testing.T) string {
+	t.Helper()
+	candidates := []string{os.Getenv("TIDE_HELM"), "helm", "/var/cache/tide-cluster/bin/helm"}
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("TIDE_REQUIRE_INTEGRATION") == "1" {
+		t.Fatal("helm not found ($TIDE_HELM, PATH, /var/cache/tide-cluster/bin/helm) and TIDE_REQUIRE_INTEGRATION=1")
+	}
+	t.Skip("helm not found; build it with hack/cluster/cluster build or set TIDE_HELM")
+	return ""
+}
+
+// rendered is one `helm template` output, decoded per kind/name.
+type rendered struct {
+	docs map[string][]byte // "Kind/name" → YAML
+}
+
+func (r rendered) has(kind, name string) bool { _, ok := r.docs[kind+"/"+name]; return ok }
+
+func (r rendered) kinds() []string {
+	var k []string
+	for key := range r.docs {
+		k = append(k, key)
+	}
+	slices.Sort(k)
+	return k
+}
+
+func decode[T any](t *testing.T, r rendered, kind, name string) *T {
+	t.Helper()
+	doc, ok := r.docs[kind+"/"+name]
+	if !ok {
+		t.Fatalf("%s/%s not rendered; have %v", kind, name, r.kinds())
+	}
+	var v T
+	if err := yaml.UnmarshalStrict(doc, &v); err != nil {
+		t.Fatalf("decode %s/%s: %v\n%s", kind, name, err, doc)
+	}
+	return &v
+}
+
+func helmTemplate(t *testing.T, helm string, args ...string) (rendered, error) {
+	t.Helper()
+	full := append([]string{"template", "fraud", chartDir, "--namespace", "ml"}, args...)
+	cmd := exec.Command(helm, full...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return rendered{}, fmt.Errorf("helm %s: %w: %s", strings.Join(full, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return splitDocs(stdout.Bytes())
+}
+
+func splitDocs(out []byte) (rendered, error) {
+	r := rendered{docs: map[string][]byte{}}
+	for _, doc := range bytes.Split(out, []byte("\n---")) {
+		var meta struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			return r, fmt.Errorf("decode rendered document: %w\n%s", err, doc)
+		}
+		if meta.Kind == "" {
+			continue // comments only
+		}
+		key := meta.Kind + "/" + meta.Metadata.Name
+		if _, dup := r.docs[key]; dup {
+			return r, fmt.Errorf("%s rendered twice", key)
+		}
+		r.docs[key] = doc
+	}
+	return r, nil
+}
+
+// valuesFiles are the combinations the chart supports; e2e dry-runs the same files.
+func valuesFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no values files in %s/ci: %v", chartDir, err)
+	}
+	return files
+}
+
+func TestHelmLint(t *testing.T) {
+	helm := helmBinary(t)
+	for _, f := range valuesFiles(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			out, err := exec.Command(helm, "lint", "--strict", chartDir, "-f", f).CombinedOutput()
+			if err != nil {
+				t.Fatalf("helm lint -f %s: %v\n%s", f, err, out)
+			}
+		})
+	}
+}
+
+// TestEveryValuesFileRenders renders each file and checks what every install needs.
+func TestEveryValuesFileRenders(t *testing.T) {
+	helm := helmBinary(t)
+	for _, f := range valuesFiles(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r, err := helmTemplate(t, helm, "-f", f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide")
+			checkPodHardening(t, &d.Spec.Template.Spec)
+			if d.Spec.Strategy.RollingUpdate == nil || d.Spec.Strategy.RollingUpdate.MaxUnavailable.IntValue() != 0 {
+				t.Error("rolling update may take a ready pod away before its replacement is ready: want maxUnavailable 0")
+			}
+			svc := decode[corev1.Service](t, r, "Service", "fraud-tide")
+			if !selects(svc.Spec.Selector, d.Spec.Template.Labels) {
+				t.Errorf("Service selector %v does not select the pods %v", svc.Spec.Selector, d.Spec.Template.Labels)
+			}
+		})
+	}
+}
+
+func checkPodHardening(t *testing.T, pod *corev1.PodSpec) {
+	t.Helper()
+	if psc := pod.SecurityContext; psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser != 65532 {
+		t.Errorf("pod securityContext %+v: want runAsNonRoot, user 65532", pod.SecurityContext)
+	}
+	for _, c := range append(slices.Clone(pod.InitContainers), pod.Containers...) {
+		sc := c.SecurityContext
+		if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+			sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+			sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+			t.Errorf("container %s securityContext %+v: want read-only root, no privilege escalation, drop ALL", c.Name, sc)
+		}
+	}
+	c := pod.Containers[0]
+	for name, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+		if p == nil || p.HTTPGet == nil || !strings.HasPrefix(p.HTTPGet.Path, "/v2/health/") {
+			t.Errorf("%s probe %+v: want an HTTP GET on /v2/health/*", name, p)
+		}
+	}
+}
+
+// selects says whether a label selector matches a set of labels.
+func selects(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false // an empty Service selector would match nothing managed here
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func arg(c corev1.Container, flag string) (string, bool) {
+	for _, a := range c.Args {
+		if v, ok := strings.CutPrefix(a, flag+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func TestDefaults(t *testing.T) {
+	r, err := helmTemplate(t, helmBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide")
+	pod := d.Spec.Template.Spec
+	c := pod.Containers[0]
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 2 {
+		t.Errorf("replicas %v, want 2", d.Spec.Replicas)
+	}
+	if got := c.Args[len(c.Args)-1]; got != "/models/model.pkl" {
+		t.Errorf("serves %q, want /models/model.pkl (baked into the image)", got)
+	}
+	// Drain: the grace period covers --drain-delay + --drain-timeout.
+	delay, _ := arg(c, "--drain-delay")
+	timeout, _ := arg(c, "--drain-timeout")
+	if delay != "5s" || timeout != "20s" || pod.TerminationGracePeriodSeconds == nil || *pod.TerminationGracePeriodSeconds != 30 {
+		t.Errorf("drain-delay %s drain-timeout %s grace %v: want 5s, 20s, 30", delay, timeout, pod.TerminationGracePeriodSeconds)
+	}
+	if c.Lifecycle != nil {
+		t.Errorf("lifecycle %+v: the default drain is the server's, no preStop", c.Lifecycle)
+	}
+	if pod.Containers[0].Resources.Requests.Cpu().String() != "250m" {
+		t.Errorf("cpu request %s, want 250m", pod.Containers[0].Resources.Requests.Cpu())
+	}
+	ann := d.Spec.Template.Annotations
+	if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != "8080" || ann["prometheus.io/path"] != "/metrics" {
+		t.Errorf("scrape annotations %v", ann)
+	}
+	if len(pod.TopologySpreadConstraints) != 1 || pod.TopologySpreadConstraints[0].TopologyKey != "kubernetes.io/hostname" {
+		t.Errorf("topology spread %+v: want one over hostnames", pod.TopologySpreadConstraints)
+	}
+	pdb := decode[policyv1.PodDisruptionBudget](t, r, "PodDisruptionBudget", "fraud-tide")
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.MinAvailable != nil {
+		t.Errorf("PDB %+v: want maxUnavailable 1", pdb.Spec)
+	}
+	for _, absent := range []string{"HorizontalPodAutoscaler/fraud-tide", "ScaledObject/fraud-tide", "NetworkPolicy/fraud-tide", "Ingress/fraud-tide", "ServiceMonitor/fraud-tide", "HTTPRoute/fraud-tide"} {
+		if _, ok := r.docs[absent]; ok {
+			t.Errorf("%s rendered by default", absent)
+		}
+	}
+}
+
+func TestAutoscalingModes(t *testing.T) {
+	helm := helmBinary(t)
+	tests := []struct {
+		file       string
+		hpaMetric  autoscalingv2.MetricSourceType
+		metricName string // Pods metric or resource
+		target     string
+		scaled     bool // KEDA ScaledObject instead of an HPA
+		query      string
+		minReplica int64
+	}{
+		{file: "cpu-nodeport-values.yaml", hpaMetric: autoscalingv2.ResourceMetricSourceType, metricName: "cpu", target: "50"},
+		{file: "rps-values.yaml", hpaMetric: autoscalingv2.PodsMetricSourceType, metricName: "tide_requests_per_second", target: "20"},
+		{file: "inflight-values.yaml", hpaMetric: autoscalingv2.PodsMetricSourceType, metricName: "tide_inflight_requests", target: "2"},
+		{file: "keda-values.yaml", scaled: true, query: `sum(rate(tide_requests_total{namespace="ml",pod=~"fraud-tide-.*"}[30s]))`, minReplica: 0},
+		{file: "gpu-values.yaml", scaled: true, query: `avg(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod=~"fraud-tide-.*"})`, minReplica: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			r, err := helmTemplate(t, helm, "-f", filepath.Join(chartDir, "ci", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide")
+			if d.Spec.Replicas != nil {
+				t.Errorf("Deployment sets replicas %d; the autoscaler must own the count", *d.Spec.Replicas)
+			}
+			if tt.scaled {
+				if r.has("HorizontalPodAutoscaler", "fraud-tide") {
+					t.Error("an HPA rendered besides the ScaledObject")
+				}
+				so := decode[map[string]any](t, r, "ScaledObject", "fraud-tide")
+				spec := (*so)["spec"].(map[string]any)
+				trig := spec["triggers"].([]any)[0].(map[string]any)
+				md := trig["metadata"].(map[string]any)
+				if trig["type"] != "prometheus" || md["query"] != tt.query || md["activationThreshold"] == nil {
+					t.Errorf("trigger %v: want prometheus, query %s, an activation threshold", trig, tt.query)
+				}
+				if got := spec["minReplicaCount"].(float64); int64(got) != tt.minReplica {
+					t.Errorf("minReplicaCount %v, want %d", got, tt.minReplica)
+				}
+				return
+			}
+			hpa := decode[autoscalingv2.HorizontalPodAutoscaler](t, r, "HorizontalPodAutoscaler", "fraud-tide")
+			if hpa.Spec.ScaleTargetRef.Name != d.Name || hpa.Spec.ScaleTargetRef.Kind != "Deployment" {
+				t.Errorf("HPA targets %+v", hpa.Spec.ScaleTargetRef)
+			}
+			m := hpa.Spec.Metrics[0]
+			if m.Type != tt.hpaMetric {
+				t.Fatalf("metric type %s, want %s", m.Type, tt.hpaMetric)
+			}
+			switch m.Type {
+			case autoscalingv2.ResourceMetricSourceType:
+				if string(m.Resource.Name) != tt.metricName || fmt.Sprint(*m.Resource.Target.AverageUtilization) != tt.target {
+					t.Errorf("resource metric %+v", m.Resource)
+				}
+			case autoscalingv2.PodsMetricSourceType:
+				if m.Pods.Metric.Name != tt.metricName || m.Pods.Target.AverageValue.String() != tt.target {
+					t.Errorf("pods metric %+v", m.Pods)
+				}
+			}
+			b := hpa.Spec.Behavior
+			if b == nil || b.ScaleUp == nil || b.ScaleDown == nil || *b.ScaleUp.StabilizationWindowSeconds > *b.ScaleDown.StabilizationWindowSeconds {
+				t.Errorf("behavior %+v: want scale-up at least as fast as scale-down", b)
+			}
+		})
+	}
+}
+
+func TestModelSources(t *testing.T) {
+	helm := helmBinary(t)
+	tests := []struct {
+		file      string
+		path      string
+		volume    func(corev1.Volume) bool
+		readOnly  bool
+		initImage string
+	}{
+		{file: "pvc-values.yaml", path: "/models", readOnly: true,
+			volume: func(v corev1.Volume) bool {
+				return v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == "models"
+			}},
+		{file: "configmap-values.yaml", path: "/models/model.pkl", readOnly: true,
+			volume: func(v corev1.Volume) bool { return v.ConfigMap != nil && v.ConfigMap.Name == "fraud-model" }},
+		{file: "url-values.yaml", path: "/models/model.pkl", initImage: "busybox:1.37",
+			volume: func(v corev1.Volume) bool { return v.EmptyDir != nil }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			r, err := helmTemplate(t, helm, "-f", filepath.Join(chartDir, "ci", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pod := decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide").Spec.Template.Spec
+			c := pod.Containers[0]
+			if got := c.Args[len(c.Args)-1]; got != tt.path {
+				t.Errorf("serves %q, want %q", got, tt.path)
+			}
+			i := slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.Name == "models" })
+			if i < 0 || !tt.volume(pod.Volumes[i]) {
+				t.Fatalf("models volume %+v not as expected", pod.Volumes)
+			}
+			j := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "models" })
+			if j < 0 || c.VolumeMounts[j].MountPath != "/models" || c.VolumeMounts[j].ReadOnly != tt.readOnly {
+				t.Errorf("models mount %+v, want /models readOnly=%v", c.VolumeMounts, tt.readOnly)
+			}
+			if tt.initImage != "" {
+				if len(pod.InitContainers) != 1 || pod.InitContainers[0].Image != tt.initImage ||
+					!slices.Contains(pod.InitContainers[0].Command, "https://models.example.com/fraud/model.pkl") {
+					t.Errorf("init containers %+v: want one fetching the URL", pod.InitContainers)
+				}
+			} else if len(pod.InitContainers) != 0 {
+				t.Errorf("unexpected init containers %+v", pod.InitContainers)
+			}
+		})
+	}
+}
+
+func TestSecureValues(t *testing.T) {
+	r, err := helmTemplate(t, helmBinary(t), "-f", filepath.Join(chartDir, "ci", "secure-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide")
+	pod := d.Spec.Template.Spec
+	c := pod.Containers[0]
+	for flag, want := range map[string]string{
+		"--api-key-file": "/etc/tide/api-keys/keys", "--management-key-file": "/etc/tide/management-keys/keys",
+		"--config": "/etc/tide/config.yaml", "--drain-delay": "0s", "--drain-timeout": "10s", "--grpc-addr": "",
+	} {
+		if got, ok := arg(c, flag); !ok || got != want {
+			t.Errorf("%s=%q (present %v), want %q", flag, got, ok, want)
+		}
+	}
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || c.Lifecycle.PreStop.Sleep.Seconds != 3 {
+		t.Errorf("preStop %+v: want a 3 s sleep action", c.Lifecycle)
+	}
+	if *pod.TerminationGracePeriodSeconds != 18 {
+		t.Errorf("grace %d, want 3+10+5", *pod.TerminationGracePeriodSeconds)
+	}
+	secret := decode[corev1.Secret](t, r, "Secret", "fraud-tide-api-keys")
+	if !strings.Contains(secret.StringData["keys"], "e2e-inference-key") {
+		t.Errorf("api key secret %v", secret.StringData)
+	}
+	if r.has("Secret", "fraud-tide-management-keys") {
+		t.Error("rendered a management key Secret although existingSecret is set")
+	}
+	vi := slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.Name == "management-keys" })
+	if vi < 0 || pod.Volumes[vi].Secret.SecretName != "tide-admin-keys" {
+		t.Errorf("management keys volume %+v", pod.Volumes)
+	}
+	cm := decode[corev1.ConfigMap](t, r, "ConfigMap", "fraud-tide-config")
+	if !strings.Contains(cm.Data["config.yaml"], "max-body-bytes: 1048576") {
+		t.Errorf("config %q", cm.Data["config.yaml"])
+	}
+	np := decode[networkingv1.NetworkPolicy](t, r, "NetworkPolicy", "fraud-tide")
+	if len(np.Spec.Ingress) != 2 {
+		t.Fatalf("%d ingress rules, want clients and prometheus", len(np.Spec.Ingress))
+	}
+	clients := np.Spec.Ingress[0].From
+	if len(clients) != 2 || clients[0].PodSelector.MatchLabels["role"] != "fraud-client" ||
+		clients[1].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "ingress-nginx" {
+		t.Errorf("client peers %+v", clients)
+	}
+	if len(np.Spec.Ingress[0].Ports) != 1 {
+		t.Errorf("client ports %+v: gRPC is off, want http only", np.Spec.Ingress[0].Ports)
+	}
+	if !r.has("ServiceMonitor", "fraud-tide") || !r.has("PrometheusRule", "fraud-tide") {
+		t.Error("ServiceMonitor and PrometheusRule forced on but not rendered")
+	}
+	pdb := decode[policyv1.PodDisruptionBudget](t, r, "PodDisruptionBudget", "fraud-tide")
+	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 || pdb.Spec.MaxUnavailable != nil {
+		t.Errorf("PDB %+v: want minAvailable 1 only", pdb.Spec)
+	}
+}
+
+func TestIngressAndGateway(t *testing.T) {
+	r, err := helmTemplate(t, helmBinary(t), "-f", filepath.Join(chartDir, "ci", "ingress-tls-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ing := decode[networkingv1.Ingress](t, r, "Ingress", "fraud-tide")
+	if *ing.Spec.IngressClassName != "nginx" || ing.Spec.Rules[0].Host != "fraud.example.com" ||
+		len(ing.Spec.TLS) != 1 || ing.Spec.TLS[0].SecretName != "fraud-tls" {
+		t.Errorf("ingress %+v: want class nginx, host fraud.example.com, TLS from fraud-tls", ing.Spec)
+	}
+	if be := ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service; be.Name != "fraud-tide" || be.Port.Name != "http" {
+		t.Errorf("backend %+v", be)
+	}
+	svc := decode[corev1.Service](t, r, "Service", "fraud-tide")
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || !slices.Equal(svc.Spec.LoadBalancerSourceRanges, []string{"10.0.0.0/8"}) {
+		t.Errorf("service %+v", svc.Spec)
+	}
+	route := decode[map[string]any](t, r, "HTTPRoute", "fraud-tide")
+	spec := (*route)["spec"].(map[string]any)
+	parent := spec["parentRefs"].([]any)[0].(map[string]any)
+	if parent["name"] != "public" || spec["hostnames"].([]any)[0] != "fraud.example.com" {
+		t.Errorf("HTTPRoute spec %v", spec)
+	}
+}
+
+func TestGPUScheduling(t *testing.T) {
+	r, err := helmTemplate(t, helmBinary(t), "-f", filepath.Join(chartDir, "ci", "gpu-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide").Spec.Template.Spec
+	gpus := pod.Containers[0].Resources.Limits["nvidia.com/gpu"]
+	if gpus.Value() != 1 {
+		t.Errorf("nvidia.com/gpu limit %s, want 1", gpus.String())
+	}
+	if mem := pod.Containers[0].Resources.Limits.Memory(); mem.String() != "512Mi" {
+		t.Errorf("memory limit %s lost when adding the GPU", mem)
+	}
+	if pod.NodeSelector["cloud.google.com/gke-accelerator"] != "nvidia-l4" || len(pod.Tolerations) != 1 || pod.Affinity == nil || pod.Affinity.NodeAffinity == nil {
+		t.Errorf("GPU placement: nodeSelector %v tolerations %v affinity %v", pod.NodeSelector, pod.Tolerations, pod.Affinity)
+	}
+	if len(pod.TopologySpreadConstraints) != 2 {
+		t.Errorf("topology spread %+v: want hostname and zone", pod.TopologySpreadConstraints)
+	}
+}
+
+func TestServiceMonitorFollowsCRD(t *testing.T) {
+	helm := helmBinary(t)
+	without, err := helmTemplate(t, helm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	with, err := helmTemplate(t, helm, "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor", "--api-versions", "monitoring.coreos.com/v1/PrometheusRule")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if without.has("ServiceMonitor", "fraud-tide") || !with.has("ServiceMonitor", "fraud-tide") || !with.has("PrometheusRule", "fraud-tide") {
+		t.Errorf("ServiceMonitor/PrometheusRule rendered without the CRD %v, with it %v", without.kinds(), with.kinds())
+	}
+}
+
+func TestInvalidValuesFail(t *testing.T) {
+	helm := helmBinary(t)
+	tests := []struct{ set, message string }{
+		{"autoscaling.mode=memory", `autoscaling.mode "memory"`},
+		{"model.source=s3", `model.source "s3"`},
+		{"model.source=pvc", "model.source pvc needs model.pvc.claimName"},
+		{"model.source=url", "model.source url needs model.url.href"},
+		{"server.drainMode=never", `server.drainMode "never"`},
+		{"apiKeys.enabled=true", "apiKeys.enabled needs apiKeys.existingSecret or apiKeys.keys"},
+		{"httpRoute.enabled=true", "httpRoute.enabled needs httpRoute.parentRefs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.set, func(t *testing.T) {
+			_, err := helmTemplate(t, helm, "--set", tt.set)
+			if err == nil || !strings.Contains(err.Error(), tt.message) {
+				t.Fatalf("--set %s: error %v, want one saying %q", tt.set, err, tt.message)
+			}
+		})
+	}
+}
+
+// kubectlBinary finds kubectl for `kubectl kustomize` (no cluster needed).
+func kubectlBinary(t *testing.T) string {
+	t.Helper()
+	for _, c := range []string{os.Getenv("TIDE_E2E_KUBECTL"), "kubectl", "/var/cache/tide-cluster/bin/kubectl"} {
+		if c == "" {
+			continue
+		}
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("TIDE_REQUIRE_INTEGRATION") == "1" {
+		t.Fatal("kubectl not found and TIDE_REQUIRE_INTEGRATION=1")
+	}
+	t.Skip("kubectl not found; set TIDE_E2E_KUBECTL")
+	return ""
+}
+
+func TestKustomizeOverlays(t *testing.T) {
+	kubectl := kubectlBinary(t)
+	tests := []struct {
+		overlay     string
+		serviceType corev1.ServiceType
+		image       string
+		ingress     bool
+		zoneSpread  bool
+	}{
+		{overlay: "kind", serviceType: corev1.ServiceTypeNodePort, image: "tide.local/tide:dev"},
+		{overlay: "minikube", serviceType: corev1.ServiceTypeClusterIP, image: "tide.local/tide:dev", ingress: true},
+		{overlay: "eks", serviceType: corev1.ServiceTypeLoadBalancer, image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/tide:dev", zoneSpread: true},
+		{overlay: "gke", serviceType: corev1.ServiceTypeClusterIP, image: "us-docker.pkg.dev/my-project/ml/tide:dev", ingress: true, zoneSpread: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.overlay, func(t *testing.T) {
+			out, err := exec.Command(kubectl, "kustomize", filepath.Join("kustomize", "overlays", tt.overlay)).Output()
+			if err != nil {
+				t.Fatalf("kubectl kustomize %s: %v", tt.overlay, err)
+			}
+			r, err := splitDocs(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := decode[appsv1.Deployment](t, r, "Deployment", "tide")
+			checkPodHardening(t, &d.Spec.Template.Spec)
+			if d.Spec.Replicas != nil {
+				t.Errorf("replicas %d set although the HPA owns the count", *d.Spec.Replicas)
+			}
+			if img := d.Spec.Template.Spec.Containers[0].Image; img != tt.image {
+				t.Errorf("image %s, want %s", img, tt.image)
+			}
+			svc := decode[corev1.Service](t, r, "Service", "tide")
+			if svc.Spec.Type != tt.serviceType || !selects(svc.Spec.Selector, d.Spec.Template.Labels) {
+				t.Errorf("service type %s selector %v; want %s selecting %v", svc.Spec.Type, svc.Spec.Selector, tt.serviceType, d.Spec.Template.Labels)
+			}
+			hpa := decode[autoscalingv2.HorizontalPodAutoscaler](t, r, "HorizontalPodAutoscaler", "tide")
+			if hpa.Spec.ScaleTargetRef.Name != "tide" {
+				t.Errorf("HPA targets %s", hpa.Spec.ScaleTargetRef.Name)
+			}
+			pdb := decode[policyv1.PodDisruptionBudget](t, r, "PodDisruptionBudget", "tide")
+			if pdb.Spec.Selector == nil || !selects(pdb.Spec.Selector.MatchLabels, d.Spec.Template.Labels) {
+				t.Errorf("PDB selector %v misses the pods", pdb.Spec.Selector)
+			}
+			if r.has("Ingress", "tide") != tt.ingress {
+				t.Errorf("Ingress rendered %v, want %v", r.has("Ingress", "tide"), tt.ingress)
+			}
+			zone := slices.ContainsFunc(d.Spec.Template.Spec.TopologySpreadConstraints, func(c corev1.TopologySpreadConstraint) bool {
+				return c.TopologyKey == "topology.kubernetes.io/zone"
+			})
+			if zone != tt.zoneSpread {
+				t.Errorf("zone spread %v, want %v", zone, tt.zoneSpread)
+			}
+		})
+	}
+}

@@ -98,6 +98,7 @@ type Version struct {
 	reason  string
 	current *Loaded
 	stamp   string // what the files on disk looked like when last loaded
+	number uint64 // Version as a number, for ordering
 	// selected is whether the version policy serves this version now; a version
 	// that is not keeps serving only until a selected one is ready.
 	selected bool
@@ -452,7 +453,8 @@ func (r *Repository) reconcile(found map[string]*modelDir, only map[string]bool)
 			format, _ := formatOf(path, md.config)
 			v, ok := e.versions[ver]
 			if !ok {
-				v = &Version{Name: name, Version: ver, state: Unavailable}
+				n, _ := strconv.ParseUint(ver, 10, 64)
+				v = &Version{Name: name, Version: ver, number: n, state: Unavailable}
 				e.versions[ver] = v
 			}
 			v.selected = true
@@ -716,29 +718,37 @@ func sortedVersions(e *entry) []*Version {
 }
 
 // Get returns a version of a model: the given one, or the newest ready one when
-// version is empty.
+// version is empty. It is on every request's path, so it allocates nothing when
+// the model is there.
 func (r *Repository) Get(name, version string) (*Version, error) {
-	e, ok := r.Entry(name)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.entries[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
-	if len(e.Versions) == 0 {
-		return nil, fmt.Errorf("%w: model %s is unloaded", ErrNotReady, name)
-	}
-	if version == "" {
-		for _, v := range e.Versions {
-			if st, _ := v.Status(); st == Ready {
-				return v, nil
-			}
-		}
-		return e.Versions[0], nil // not ready: its status says why
-	}
-	for _, v := range e.Versions {
-		if v.Version == version {
+	if version != "" {
+		if v, ok := e.versions[version]; ok {
 			return v, nil
 		}
+		return nil, fmt.Errorf("%w: %q version %q", ErrNotFound, name, version)
 	}
-	return nil, fmt.Errorf("%w: %q version %q", ErrNotFound, name, version)
+	var newestReady, newest *Version
+	for _, v := range e.versions {
+		if newest == nil || v.number > newest.number {
+			newest = v
+		}
+		if st, _ := v.Status(); st == Ready && (newestReady == nil || v.number > newestReady.number) {
+			newestReady = v
+		}
+	}
+	switch {
+	case newestReady != nil:
+		return newestReady, nil
+	case newest != nil:
+		return newest, nil // not ready: its status says why
+	}
+	return nil, fmt.Errorf("%w: model %s is unloaded", ErrNotReady, name)
 }
 
 // Ready reports whether every model version is ready. With strict false, it is

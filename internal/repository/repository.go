@@ -98,7 +98,7 @@ type Version struct {
 	reason  string
 	current *Loaded
 	stamp   string // what the files on disk looked like when last loaded
-	number uint64 // Version as a number, for ordering
+	number  uint64 // Version as a number, for ordering
 	// selected is whether the version policy serves this version now; a version
 	// that is not keeps serving only until a selected one is ready.
 	selected bool

@@ -12,6 +12,7 @@ import (
 
 	// Runtimes register themselves by format; importing one here is all it takes
 	// to serve a format.
+	_ "github.com/tideserve/tide/internal/runtime/onnx"
 	_ "github.com/tideserve/tide/internal/runtime/sklearn"
 	_ "github.com/tideserve/tide/internal/runtime/xgboost"
 )
@@ -47,7 +48,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newServeCommand(), newVersionCommand(), newLoadCommand())
+	root.AddCommand(newServeCommand(), newVersionCommand(), newLoadCommand(), newImageCommand())
 	return root
 }
 

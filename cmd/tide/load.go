@@ -125,8 +125,11 @@ func runLoad(cmd *cobra.Command, f loadFlags, rawURL string) error {
 	}
 	client := loadgen.NewClient(loadgen.ClientOptions{Timeout: f.timeout, HTTP2: f.http2, Insecure: f.insecure})
 
+	// The first Ctrl-C stops sending and lets the requests in flight finish,
+	// so the summary still comes; a second one ends the process at once.
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() { <-ctx.Done(); stop() }()
 
 	body, bodyDesc, err := f.body(ctx, client, target)
 	if err != nil {
@@ -187,54 +190,21 @@ func runLoad(cmd *cobra.Command, f loadFlags, rawURL string) error {
 	return nil
 }
 
-// plan turns -c, -r, -d, -n and --stages into a mode and a schedule.
+// plan turns -c, -r, -d, -n, --stages and --mode into a mode and a schedule.
 func (f loadFlags) plan() (loadgen.Mode, loadgen.Plan, error) {
-	if f.concurrency < 0 || f.rate < 0 || f.requests < 0 || f.duration < 0 {
-		return "", nil, errors.New("-c, -r, -n and -d must not be negative")
+	spec := loadgen.LoadSpec{
+		Concurrency: f.concurrency, Rate: f.rate, Duration: f.duration, Requests: f.requests,
+		Stages: f.stages, StagesMode: loadgen.Mode(f.mode),
 	}
-	if f.concurrency > 0 && f.rate > 0 {
-		return "", nil, errors.New("-c (closed loop) and -r (open loop) exclude each other")
-	}
-	if f.stages != "" {
-		if f.concurrency > 0 || f.rate > 0 || f.duration > 0 {
-			return "", nil, errors.New("--stages sets the load and its duration: drop -c, -r and -d (use --mode closed for concurrency targets)")
-		}
-		var plan loadgen.Plan
-		var err error
-		if path, ok := strings.CutPrefix(f.stages, "@"); ok {
-			file, ferr := os.Open(path)
-			if ferr != nil {
-				return "", nil, fmt.Errorf("stages: %w", ferr)
-			}
-			defer file.Close()
-			plan, err = loadgen.ReadStages(file)
-		} else {
-			plan, err = loadgen.ParseStages(f.stages)
-		}
+	if path, ok := strings.CutPrefix(f.stages, "@"); ok {
+		file, err := os.Open(path)
 		if err != nil {
-			return "", nil, err
+			return "", nil, fmt.Errorf("stages: %w", err)
 		}
-		switch loadgen.Mode(f.mode) {
-		case loadgen.Open, loadgen.Closed:
-			return loadgen.Mode(f.mode), plan, nil
-		}
-		return "", nil, fmt.Errorf("--mode %q: want open or closed", f.mode)
+		defer file.Close()
+		spec.StagesFile = file
 	}
-	mode, level := loadgen.Closed, float64(f.concurrency)
-	if f.rate > 0 {
-		mode, level = loadgen.Open, f.rate
-	}
-	if level == 0 {
-		level = 10
-	}
-	d := f.duration
-	switch {
-	case d == 0 && f.requests > 0:
-		d = loadgen.Forever
-	case d == 0:
-		d = 10 * time.Second
-	}
-	return mode, loadgen.Plan{{Duration: d, From: level, To: level}}, nil
+	return spec.Resolve()
 }
 
 // body picks the request body: a file, a template, or one generated from

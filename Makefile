@@ -3,18 +3,21 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: help build demo test test-deps unit fuzz bench e2e clean
+.PHONY: help build build-static demo test test-deps unit fuzz bench e2e clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-build: ## build bin/tide (static, no cgo)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tide ./cmd/tide
+build: ## build bin/tide (with cgo: serves ONNX when ONNX Runtime is installed)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tide ./cmd/tide
+
+build-static: ## build bin/tide-static (no cgo: every format but ONNX; runs FROM scratch)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tide-static ./cmd/tide
 
 demo: build ## serve the tutorial's fraud model on :8080
 	./bin/tide serve examples/fraud/model.pkl
 
-test-deps: ## install what the tests need (Debian: prometheus)
+test-deps: ## install what the tests need (Debian packages, ONNX Runtime)
 	bash hack/install-test-deps.sh
 
 unit: ## go vet + all unit and integration tests (fuzz seeds included)

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Installs what `make unit` needs beyond Go, on Debian: Prometheus (the integration
-# test starts a real one). Idempotent: does nothing when everything is present.
+# Installs what `make unit` needs beyond Go, on Debian: Prometheus (a real one is
+# scraped in a test), the ONNX backend node tests (libonnx-testdata, the ONNX
+# conformance suite) and gcc (cgo, for ONNX Runtime); then the pinned ONNX Runtime
+# library (hack/install-onnxruntime.sh, from npm). Idempotent: quick when all is there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 need=()
 command -v prometheus >/dev/null || need+=(prometheus)
-if [ ${#need[@]} -eq 0 ]; then
-  echo "test dependencies present"
-  exit 0
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v npm >/dev/null || need+=(npm)
+dpkg -s libonnx-testdata >/dev/null 2>&1 || need+=(libonnx-testdata)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${need[@]}" >/dev/null
+  # Debian starts the packaged service; the tests start their own instance.
+  systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
-echo "installing: ${need[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${need[@]}" >/dev/null
-# Debian starts the packaged service; the tests start their own instance.
-systemctl disable --now prometheus >/dev/null 2>&1 || true
+bash hack/install-onnxruntime.sh
+echo "test dependencies present"

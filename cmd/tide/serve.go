@@ -13,10 +13,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/runtime/onnx"
 	"github.com/tideserve/tide/internal/server"
 )
 
 type serveFlags struct {
+	onnxLib           string
+	onnxThreads       int
+	onnxProvider      string
 	httpAddr          string
 	managementKeyFile string
 	apiKeyFile        string
@@ -72,6 +76,9 @@ Flags win over the environment, which wins over the file.`,
 	fl.StringVar(&f.opts.TLSCertFile, "tls-cert", "", "PEM certificate file: serve HTTP and gRPC over TLS (needs --tls-key)")
 	fl.StringVar(&f.opts.TLSKeyFile, "tls-key", "", "PEM private key file for --tls-cert")
 	fl.StringVar(&f.apiKeyFile, "api-key-file", "", "file of API keys (one per line) required on inference and model metadata, REST and gRPC; also "+server.APIKeysEnv+" (comma-separated)")
+	fl.StringVar(&f.onnxLib, "onnxruntime-lib", "", "path to libonnxruntime.so for ONNX models (env TIDE_ONNXRUNTIME_LIB wins; default: the usual places)")
+	fl.IntVar(&f.onnxThreads, "onnx-intra-op-threads", 0, "threads inside one ONNX operator (0: ONNX Runtime decides; 1 is often best under many concurrent requests)")
+	fl.StringVar(&f.onnxProvider, "onnx-provider", "cpu", "ONNX execution provider: cpu or cuda (needs ONNX Runtime's GPU build)")
 	fl.BoolVar(&f.opts.WatchRepository, "watch", true, "reload models when their files change (new versions switch in once ready)")
 	fl.DurationVar(&f.opts.WatchPoll, "watch-poll", 0, "also rescan the repository this often (for filesystems without change notifications)")
 	fl.BoolVar(&f.opts.DisableRepositoryAPI, "disable-repository-api", false, "turn off POST /v2/repository/... (index, load, unload)")
@@ -103,6 +110,10 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 		return fmt.Errorf("listen on %s: %w", f.httpAddr, err)
 	}
 	f.opts.Version = version
+	onnx.SetLibraryPath(f.onnxLib)
+	if err := onnx.SetOptions(onnx.Options{IntraOpThreads: f.onnxThreads, Provider: onnx.Provider(f.onnxProvider)}); err != nil {
+		return err
+	}
 	if f.opts.APIKeys, err = server.LoadAPIKeys(f.apiKeyFile, os.Getenv(server.APIKeysEnv)); err != nil {
 		return fmt.Errorf("--api-key-file: %w", err)
 	}

@@ -250,7 +250,9 @@ func (r *Repository) scan() (map[string]*modelDir, []string, error) {
 func scanFile(path string) (*modelDir, error) {
 	base := strings.TrimSuffix(path, filepath.Ext(path))
 	stem := filepath.Base(base)
-	cfg, cfgStamp, err := sidecarConfig(base)
+	// Only YAML beside a single file: a JSON file there is as likely a model
+	// (XGBoost) or test data as a config.
+	cfg, cfgStamp, err := sidecarConfig(base, ".yaml", ".yml")
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", path, err)
 	}
@@ -269,7 +271,7 @@ func scanFile(path string) (*modelDir, error) {
 }
 
 func scanModel(dir string) (*modelDir, error) {
-	cfg, cfgStamp, err := sidecarConfig(filepath.Join(dir, "config"))
+	cfg, cfgStamp, err := sidecarConfig(filepath.Join(dir, "config"), ".yaml", ".yml", ".json")
 	if err != nil {
 		return nil, err
 	}
@@ -335,9 +337,9 @@ func fileStamp(path string) string {
 	return fmt.Sprintf("%d@%d", fi.Size(), fi.ModTime().UnixNano())
 }
 
-// sidecarConfig reads <base>.yaml, .yml or .json if one exists.
-func sidecarConfig(base string) (Config, string, error) {
-	for _, ext := range []string{".yaml", ".yml", ".json"} {
+// sidecarConfig reads the first of <base><ext> that exists.
+func sidecarConfig(base string, exts ...string) (Config, string, error) {
+	for _, ext := range exts {
 		p := base + ext
 		if _, err := os.Stat(p); err == nil {
 			c, err := ReadConfig(p)

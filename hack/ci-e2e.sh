@@ -68,5 +68,5 @@ if [ -d /run/tide-cluster ]; then phase stale-down "$CLUSTER" down --purge; fi
 trap finish EXIT
 trap 'exit 130' INT TERM
 phase build "$CLUSTER" build
-phase up "$CLUSTER" up
+phase up env TIDE_CLUSTER_SKIP_BUILD=1 "$CLUSTER" up
 phase e2e e2e_tests

@@ -1,0 +1,363 @@
+//go:build e2e
+
+package e2e
+
+// Tide's Helm chart on a real cluster: every values combination passes a server-side
+// dry run, the fraud example answers /predict with sklearn's predictions, the CPU HPA
+// scales up and down under load, and a rolling update under steady load fails no
+// request.
+//
+// Environment (besides cluster_test.go's):
+//
+//	TIDE_E2E_HELM            helm binary (default: helm on PATH, then the harness's build)
+//	TIDE_E2E_TIDE_IMAGE_TAR  docker archive of the fraud image, from
+//	                         `tide image build --model examples/fraud/model.pkl --tag tide.local/tide:fraud-v1 --output FILE`
+//	TIDE_E2E_TIDE_IMAGE      its reference (default tide.local/tide:fraud-v1)
+//	TIDE_E2E_NODE_IP         the node address NodePorts answer on (default: the node's InternalIP)
+//
+// The archive is loaded with TIDE_E2E_LOAD_IMAGE (e.g. "hack/cluster/cluster load-image"
+// or "kind load image-archive"). Tests that need the image skip without it.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const chartDir = "../../deploy/helm/tide"
+
+func helmBin(t *testing.T) string {
+	t.Helper()
+	for _, c := range []string{os.Getenv("TIDE_E2E_HELM"), "helm", "/var/cache/tide-cluster/bin/helm"} {
+		if c == "" {
+			continue
+		}
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+	}
+	t.Fatal("helm not found: set TIDE_E2E_HELM or run hack/cluster/cluster build")
+	return ""
+}
+
+// helm runs helm against the test cluster and namespace.
+func (c *cluster) helm(t *testing.T, args ...string) string {
+	t.Helper()
+	full := append([]string{"--kubeconfig", c.kubeconfig, "--namespace", c.namespace}, args...)
+	out, err := exec.CommandContext(t.Context(), helmBin(t), full...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// served reports whether the API server serves kind in apiVersion's group (the
+// last column kubectl api-resources prints is the kind).
+func (c *cluster) served(ctx context.Context, apiVersion, kind string) bool {
+	group, _, _ := strings.Cut(apiVersion, "/")
+	out, err := c.run(ctx, "", "api-resources", "--api-group="+group, "--no-headers")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[len(f)-1] == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func TestTideChartServerDryRun(t *testing.T) {
+	c := testCluster
+	helm := helmBin(t)
+	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no values files: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			out, err := exec.CommandContext(t.Context(), helm, "template", "dry", chartDir, "--namespace", c.namespace,
+				"--kubeconfig", c.kubeconfig, "-f", f).Output()
+			if err != nil {
+				t.Fatalf("helm template -f %s: %v", f, err)
+			}
+			// Objects whose CRD this cluster lacks (KEDA, Gateway API, Prometheus
+			// operator) cannot be dry-run; they are named, and their rendering is
+			// covered by deploy/deploy_test.go.
+			var keep []string
+			for _, doc := range strings.Split(string(out), "\n---") {
+				api, kind := field(doc, "apiVersion"), field(doc, "kind")
+				if kind == "" {
+					continue
+				}
+				if strings.Contains(api, "/") && strings.Contains(api, ".") && !c.served(t.Context(), api, kind) {
+					t.Logf("skipped %s %s: not served by this cluster", api, kind)
+					continue
+				}
+				keep = append(keep, doc)
+			}
+			if _, err := c.run(t.Context(), strings.Join(keep, "\n---"), "apply", "--dry-run=server", "-f", "-"); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d objects accepted by the API server", len(keep))
+		})
+	}
+}
+
+// field reads a top-level "key: value" of a YAML document.
+func field(doc, key string) string {
+	for _, line := range strings.Split(doc, "\n") {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// fraudImage loads the fraud image once and returns its reference.
+var loadFraudOnce sync.Once
+
+func fraudImage(t *testing.T) string {
+	t.Helper()
+	archive := os.Getenv("TIDE_E2E_TIDE_IMAGE_TAR")
+	ref := envOr("TIDE_E2E_TIDE_IMAGE", "tide.local/tide:fraud-v1")
+	if archive == "" {
+		t.Skip("TIDE_E2E_TIDE_IMAGE_TAR not set: build it with tide image build --model examples/fraud/model.pkl")
+	}
+	var err error
+	loadFraudOnce.Do(func() {
+		if load := os.Getenv("TIDE_E2E_LOAD_IMAGE"); load != "" {
+			args := append(strings.Fields(load), archive)
+			var out []byte
+			if out, err = exec.CommandContext(t.Context(), args[0], args[1:]...).CombinedOutput(); err != nil {
+				err = fmt.Errorf("load %s: %w: %s", archive, err, out)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+// installFraud installs the chart as release name with the CPU/NodePort values and
+// returns the NodePort URL.
+func (c *cluster) installFraud(t *testing.T, name string, extra ...string) string {
+	t.Helper()
+	image := fraudImage(t)
+	repo, tag, _ := strings.Cut(image, ":")
+	args := append([]string{"install", name, chartDir, "--wait", "--timeout", "4m",
+		"-f", filepath.Join(chartDir, "ci", "cpu-nodeport-values.yaml"),
+		"--set", "image.repository=" + repo, "--set", "image.tag=" + tag,
+		// One node: drain quickly so the test does not wait on grace periods.
+		"--set", "server.drainDelaySeconds=3", "--set", "server.drainTimeoutSeconds=10"}, extra...)
+	c.helm(t, args...)
+	t.Cleanup(func() {
+		c.run(context.Background(), "", "delete", "hpa,deployment,service", "-l", "app.kubernetes.io/instance="+name)
+	})
+	port := c.jsonpath(t.Context(), "service/"+name+"-tide", `{.spec.ports[?(@.name=="http")].nodePort}`)
+	if port == "" {
+		t.Fatalf("service %s-tide has no NodePort", name)
+	}
+	return "http://" + hostPort(c.nodeIP(t), port)
+}
+
+func (c *cluster) nodeIP(t *testing.T) string {
+	if ip := os.Getenv("TIDE_E2E_NODE_IP"); ip != "" {
+		return ip
+	}
+	ip := c.jsonpath(t.Context(), "nodes", `{.items[0].status.addresses[?(@.type=="InternalIP")].address}`)
+	if ip == "" {
+		t.Fatal("no node InternalIP; set TIDE_E2E_NODE_IP")
+	}
+	return ip
+}
+
+// sklearnPredictions asks scikit-learn itself for the reference answers.
+func sklearnPredictions(t *testing.T, rows [][2]float64) []int {
+	t.Helper()
+	in, _ := json.Marshal(rows)
+	script := `import sys, json, joblib
+m = joblib.load("../../examples/fraud/model.pkl")
+print(json.dumps([int(p) for p in m.predict(json.loads(sys.argv[1]))]))`
+	out, err := exec.CommandContext(t.Context(), "/usr/bin/python3", "-c", script, string(in)).Output()
+	if err != nil {
+		t.Skipf("scikit-learn unavailable for reference predictions: %v", err)
+	}
+	var want []int
+	if err := json.Unmarshal(out, &want); err != nil {
+		t.Fatalf("python output %q: %v", out, err)
+	}
+	return want
+}
+
+func predict(ctx context.Context, base string, x1, x2 float64) (int, error) {
+	body := fmt.Sprintf(`{"feature1":%g,"feature2":%g}`, x1, x2)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/predict", strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("POST /predict: %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	var out struct {
+		Prediction []int `json:"prediction"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || len(out.Prediction) != 1 {
+		return 0, fmt.Errorf("POST /predict: body %q: %v", b, err)
+	}
+	return out.Prediction[0], nil
+}
+
+func TestTideFraudPredictThroughService(t *testing.T) {
+	c := testCluster
+	url := c.installFraud(t, "fraud")
+	rows := [][2]float64{{1, 2}, {-1, -1}, {0.5, -2}, {3, 3}, {-2, 1.5}, {0, 0}, {2, -3}, {-3, -3}}
+	want := sklearnPredictions(t, rows)
+	for i, r := range rows {
+		got, err := predict(t.Context(), url, r[0], r[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want[i] {
+			t.Errorf("predict(%v) = %d through the NodePort, sklearn says %d", r, got, want[i])
+		}
+	}
+	t.Logf("%d rows through %s match sklearn", len(rows), url)
+}
+
+// loadResult counts a bounded closed-loop load run.
+type loadResult struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	latencies  []time.Duration
+	errors     []string
+}
+
+func (r *loadResult) p99() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	l := slices.Clone(r.latencies)
+	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+	return l[len(l)*99/100]
+}
+
+// drive sends /predict with `workers` concurrent clients until ctx ends. Every
+// request is counted; the run is bounded by ctx, which callers give a deadline.
+func drive(ctx context.Context, url string, workers int) *loadResult {
+	r := &loadResult{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				start := time.Now()
+				_, err := predict(ctx, url, float64(w), float64(i%7))
+				if ctx.Err() != nil {
+					return // cut off by the end of the run, not a failure
+				}
+				if err != nil {
+					r.failed.Add(1)
+					r.mu.Lock()
+					if len(r.errors) < 10 {
+						r.errors = append(r.errors, err.Error())
+					}
+					r.mu.Unlock()
+					continue
+				}
+				r.ok.Add(1)
+				r.mu.Lock()
+				r.latencies = append(r.latencies, time.Since(start))
+				r.mu.Unlock()
+			}
+		}()
+	}
+	return r
+}
+
+func TestTideCPUHPAScalesUpAndDown(t *testing.T) {
+	c := testCluster
+	url := c.installFraud(t, "hpa")
+	start := time.Now()
+	timeline := func(what string) {
+		t.Logf("+%3.0fs %s: replicas=%s desired=%s cpu=%s%%", time.Since(start).Seconds(), what,
+			c.jsonpath(t.Context(), "hpa/hpa-tide", "{.status.currentReplicas}"),
+			c.jsonpath(t.Context(), "hpa/hpa-tide", "{.status.desiredReplicas}"),
+			c.jsonpath(t.Context(), "hpa/hpa-tide", "{.status.currentMetrics[0].resource.current.averageUtilization}"))
+	}
+	eventually(t, "the HPA to read CPU metrics", 3*time.Minute, 5*time.Second, func() bool {
+		return c.jsonpath(t.Context(), "hpa/hpa-tide", "{.status.currentMetrics[0].resource.current.averageUtilization}") != ""
+	})
+	timeline("metrics available")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	load := drive(ctx, url, 16)
+	peak := 2
+	eventually(t, "scale-up above 2 replicas under load", 3*time.Minute, 5*time.Second, func() bool {
+		n, _ := strconv.Atoi(c.jsonpath(t.Context(), "deployment/hpa-tide", "{.status.readyReplicas}"))
+		peak = max(peak, n)
+		timeline("under load")
+		return peak > 2
+	})
+	scaledUp := time.Since(start)
+	cancel()
+	timeline("load stopped")
+	t.Logf("load: %d ok, %d failed, p99 %s; first errors: %v", load.ok.Load(), load.failed.Load(), load.p99(), load.errors)
+	eventually(t, "scale-down to 2 replicas without load", 4*time.Minute, 5*time.Second, func() bool {
+		timeline("after load")
+		return c.jsonpath(t.Context(), "deployment/hpa-tide", "{.status.replicas}") == "2"
+	})
+	t.Logf("HPA: 2 -> %d in %s, back to 2 after %s", peak, scaledUp.Round(time.Second), time.Since(start).Round(time.Second))
+}
+
+func TestTideRollingUpdateUnderLoadFailsNothing(t *testing.T) {
+	c := testCluster
+	url := c.installFraud(t, "roll", "--set", "autoscaling.mode=none", "--set", "replicaCount=2")
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	load := drive(ctx, url, 4)
+	time.Sleep(5 * time.Second)
+	before := load.ok.Load()
+	// A new pod template (as a new model version's image or config would make) rolls
+	// the Deployment one pod at a time: maxUnavailable 0, readiness before traffic,
+	// drain before exit.
+	c.helm(t, "upgrade", "roll", chartDir, "--reuse-values", "--wait", "--timeout", "4m",
+		"--set", "podAnnotations.tide\\.dev/model-version=2")
+	c.kubectl(t, "rollout", "status", "deployment/roll-tide", "--timeout=240s")
+	time.Sleep(5 * time.Second)
+	cancel()
+	t.Logf("rolling update under load: %d ok (%d during the rollout), %d failed, p99 %s",
+		load.ok.Load(), load.ok.Load()-before, load.failed.Load(), load.p99())
+	if n := load.failed.Load(); n != 0 {
+		t.Errorf("%d requests failed during the rolling update; first: %v", n, load.errors)
+	}
+	if load.ok.Load() == before {
+		t.Error("no request succeeded during the rollout: the load did not run")
+	}
+}

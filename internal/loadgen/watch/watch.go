@@ -258,7 +258,12 @@ func (w *Watcher) onHPA(obj any, deleted bool) {
 }
 
 // recordLocked appends the current state when it differs from the last point.
+// Nothing is recorded before the Deployment is first seen: an HPA delivered
+// first would otherwise log a Deployment of zero replicas that never was.
 func (w *Watcher) recordLocked() {
+	if !w.found && len(w.points) == 0 {
+		return
+	}
 	st := w.copyState()
 	if n := len(w.points); n > 0 && sameState(w.points[n-1].State, st) {
 		return

@@ -224,3 +224,20 @@ func TestWatcherIgnoresOldEvents(t *testing.T) {
 		t.Errorf("an hour-old event was recorded: %+v", evs)
 	}
 }
+
+// TestTimelineStartsWithTheDeployment: informers deliver kinds in any order;
+// an HPA seen before its Deployment must not log a Deployment of 0 replicas.
+func TestTimelineStartsWithTheDeployment(t *testing.T) {
+	w := New(fake.NewClientset(), "ml", "tide")
+	w.onHPA(hpa("tide", 2, 2, 40), false)
+	w.onDeployment(deployment("tide", 2, 2), false)
+	w.onDeployment(deployment("tide", 2, 2), false) // a resync: no new point
+	w.onDeployment(deployment("tide", 2, 2), true)  // deleted: recorded as zero
+	pts := w.Timeline().Points
+	if len(pts) != 2 || pts[0].Desired != 2 || pts[0].HPA == nil || pts[0].HPA.DesiredReplicas != 2 || pts[1].Desired != 0 {
+		t.Errorf("points %+v", pts)
+	}
+	if d, r := w.Replicas(); d != -1 || r != -1 {
+		t.Errorf("after deletion Replicas() = %d, %d, want -1, -1", d, r)
+	}
+}

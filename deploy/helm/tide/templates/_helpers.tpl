@@ -77,7 +77,4 @@ namespace="{{ .Release.Namespace }}",pod=~"{{ include "tide.fullname" . }}-.*"
 {{- if not (has .Values.server.drainMode (list "server" "preStopSleep")) }}
 {{- fail (printf "server.drainMode %q: want server or preStopSleep" .Values.server.drainMode) }}
 {{- end }}
-{{- if and .Values.podDisruptionBudget.enabled .Values.podDisruptionBudget.minAvailable .Values.podDisruptionBudget.maxUnavailable }}
-{{- fail "podDisruptionBudget: set minAvailable or maxUnavailable, not both" }}
-{{- end }}
 {{- end }}

@@ -84,16 +84,21 @@ func (c *cluster) served(ctx context.Context, apiVersion, kind string) bool {
 func TestTideChartServerDryRun(t *testing.T) {
 	c := testCluster
 	helm := helmBin(t)
+	// Render for this cluster's version (helm template alone assumes an old one).
+	kubeVersion := c.serverVersion(t)
 	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no values files: %v", err)
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			out, err := exec.CommandContext(t.Context(), helm, "template", "dry", chartDir, "--namespace", c.namespace,
-				"--kubeconfig", c.kubeconfig, "-f", f).Output()
+			var stderr bytes.Buffer
+			cmd := exec.CommandContext(t.Context(), helm, "template", "dry", chartDir, "--namespace", c.namespace,
+				"--kube-version", kubeVersion, "-f", f)
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
 			if err != nil {
-				t.Fatalf("helm template -f %s: %v", f, err)
+				t.Fatalf("helm template -f %s: %v: %s", f, err, strings.TrimSpace(stderr.String()))
 			}
 			// Objects whose CRD this cluster lacks (KEDA, Gateway API, Prometheus
 			// operator) cannot be dry-run; they are named, and their rendering is
@@ -116,6 +121,24 @@ func TestTideChartServerDryRun(t *testing.T) {
 			t.Logf("%d objects accepted by the API server", len(keep))
 		})
 	}
+}
+
+// serverVersion is the API server's gitVersion (v1.34.4).
+func (c *cluster) serverVersion(t *testing.T) string {
+	t.Helper()
+	out, err := c.run(t.Context(), "", "version", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Server struct {
+			GitVersion string `json:"gitVersion"`
+		} `json:"serverVersion"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Server.GitVersion == "" {
+		t.Fatalf("kubectl version: %q: %v", out, err)
+	}
+	return v.Server.GitVersion
 }
 
 // field reads a top-level "key: value" of a YAML document.

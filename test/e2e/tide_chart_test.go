@@ -384,3 +384,36 @@ func TestTideRollingUpdateUnderLoadFailsNothing(t *testing.T) {
 		t.Error("no request succeeded during the rollout: the load did not run")
 	}
 }
+
+// TestTideRPSHPAScalesOnRequests needs Prometheus scraping the pods' annotations and
+// prometheus-adapter serving tide_requests_per_second (the harness add-ons
+// "prometheus prometheus-adapter", or the chart's adapter rules on another cluster).
+func TestTideRPSHPAScalesOnRequests(t *testing.T) {
+	c := testCluster
+	if _, err := c.run(t.Context(), "", "get", "--raw", "/apis/custom.metrics.k8s.io/v1beta1"); err != nil {
+		t.Skipf("custom.metrics.k8s.io not served (no prometheus-adapter): %v", err)
+	}
+	url := c.installFraud(t, "rps", "--set", "autoscaling.mode=rps", "--set", "autoscaling.rps.targetPerPod=20")
+	start := time.Now()
+	metric := func() string {
+		return c.jsonpath(t.Context(), "hpa/rps-tide", "{.status.currentMetrics[0].pods.current.averageValue}")
+	}
+	timeline := func(what string) {
+		t.Logf("+%3.0fs %s: replicas=%s desired=%s rps/pod=%s", time.Since(start).Seconds(), what,
+			c.jsonpath(t.Context(), "hpa/rps-tide", "{.status.currentReplicas}"),
+			c.jsonpath(t.Context(), "hpa/rps-tide", "{.status.desiredReplicas}"), metric())
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	load := drive(ctx, url, 8)
+	peak := 2
+	eventually(t, "scale-up on requests per second", 4*time.Minute, 5*time.Second, func() bool {
+		n, _ := strconv.Atoi(c.jsonpath(t.Context(), "deployment/rps-tide", "{.status.readyReplicas}"))
+		peak = max(peak, n)
+		timeline("under load")
+		return peak > 2
+	})
+	cancel()
+	t.Logf("rps HPA: 2 -> %d in %s; load %d ok, %d failed, p99 %s", peak, time.Since(start).Round(time.Second),
+		load.ok.Load(), load.failed.Load(), load.p99())
+}

@@ -55,6 +55,7 @@ e2e_tests() {
   local kubeconfig; kubeconfig=$("$CLUSTER" kubeconfig) || return 1
   (cd "$ROOT" && KUBECONFIG=$kubeconfig \
     TIDE_E2E_KUBECTL=/var/cache/tide-cluster/bin/kubectl \
+    TIDE_E2E_HELM=/var/cache/tide-cluster/bin/helm \
     TIDE_E2E_HOST_REACHES_CLUSTER_IP=1 \
     go test -tags e2e -count=1 -v -timeout "${TIDE_E2E_TIMEOUT:-25m}" ${TIDE_E2E_RUN:+-run "$TIDE_E2E_RUN"} ./test/e2e/...)
 }

@@ -4,7 +4,7 @@
 #   TIDE_CLUSTER_ADDONS="coredns metrics-server"   (default: DEFAULT_ADDONS)
 
 ALL_ADDONS="coredns metrics-server prometheus prometheus-adapter keda helm"
-DEFAULT_ADDONS="coredns metrics-server"
+DEFAULT_ADDONS="coredns metrics-server helm"
 
 selected_addons() {
   local a

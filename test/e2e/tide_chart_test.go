@@ -50,7 +50,10 @@ func helmBin(t *testing.T) string {
 			return p
 		}
 	}
-	t.Fatal("helm not found: set TIDE_E2E_HELM or run hack/cluster/cluster build")
+	if os.Getenv("TIDE_REQUIRE_INTEGRATION") == "1" {
+		t.Fatal("helm not found: set TIDE_E2E_HELM or run hack/cluster/cluster build")
+	}
+	t.Skip("helm not found: set TIDE_E2E_HELM or run hack/cluster/cluster build")
 	return ""
 }
 

@@ -45,15 +45,23 @@ finish() {
   TIMES+=("$(printf '%-14s %5ds' down "$(( $(date +%s) - t0 ))")")
   log "== check-clean"
   "$CLUSTER" check-clean "$SNAPSHOT" || { log "leftovers found after down"; rc=1; }
-  rm -f "$SNAPSHOT"
+  rm -f "$SNAPSHOT" "$TIDE_IMAGE_TAR"
   log "timings:"; printf '  %s\n' "${TIMES[@]}"
   log "total $(( $(date +%s) - T_ALL ))s, exit $rc"
   exit $rc
 }
 
+# tide_image: the fraud example baked into Tide's own image, for the chart tests.
+TIDE_IMAGE_TAR=/tmp/tide-e2e-fraud-v1.tar
+tide_image() {
+  (cd "$ROOT" && go run ./cmd/tide image build --model examples/fraud/model.pkl \
+    --tag tide.local/tide:fraud-v1 --output "$TIDE_IMAGE_TAR") && "$CLUSTER" load-image "$TIDE_IMAGE_TAR"
+}
+
 e2e_tests() {
   local kubeconfig; kubeconfig=$("$CLUSTER" kubeconfig) || return 1
   (cd "$ROOT" && KUBECONFIG=$kubeconfig \
+    TIDE_E2E_TIDE_IMAGE_TAR=$TIDE_IMAGE_TAR \
     TIDE_E2E_KUBECTL=/var/cache/tide-cluster/bin/kubectl \
     TIDE_E2E_HELM=/var/cache/tide-cluster/bin/helm \
     TIDE_E2E_HOST_REACHES_CLUSTER_IP=1 \
@@ -70,4 +78,5 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 phase build "$CLUSTER" build
 phase up env TIDE_CLUSTER_SKIP_BUILD=1 "$CLUSTER" up
+phase tide-image tide_image
 phase e2e e2e_tests

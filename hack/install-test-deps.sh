@@ -19,4 +19,12 @@ if [ ${#need[@]} -gt 0 ]; then
   systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 bash hack/install-onnxruntime.sh
+# helm, for the chart tests (lint, template): the harness pins and builds it from its
+# Go module into its cache (a few minutes cold, a cache hit after).
+if ! command -v helm >/dev/null && [ ! -x /var/cache/tide-cluster/bin/helm ]; then
+  echo "building helm (pinned in hack/cluster/modules/helm)"
+  mkdir -p /var/cache/tide-cluster/bin
+  (cd hack/cluster/modules/helm && go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0" \
+    -o /var/cache/tide-cluster/bin/helm helm.sh/helm/v3/cmd/helm)
+fi
 echo "test dependencies present"

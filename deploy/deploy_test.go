@@ -443,6 +443,19 @@ func TestIngressAndGateway(t *testing.T) {
 	}
 }
 
+// A value given with --set is typed by helm; annotations must still render as strings
+// (a rollout triggered with --set podAnnotations.version=2 once failed on this).
+func TestPodAnnotationsAreStrings(t *testing.T) {
+	r, err := helmTemplate(t, helmBinary(t), "--set", "podAnnotations.tide\\.dev/model-version=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide")
+	if got := d.Spec.Template.Annotations["tide.dev/model-version"]; got != "2" {
+		t.Errorf("annotation %q, want \"2\"", got)
+	}
+}
+
 func TestGPUScheduling(t *testing.T) {
 	r, err := helmTemplate(t, helmBinary(t), "-f", filepath.Join(chartDir, "ci", "gpu-values.yaml"))
 	if err != nil {

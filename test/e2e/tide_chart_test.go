@@ -422,3 +422,41 @@ func TestTideRPSHPAScalesOnRequests(t *testing.T) {
 	t.Logf("rps HPA: 2 -> %d in %s; load %d ok, %d failed, p99 %s", peak, time.Since(start).Round(time.Second),
 		load.ok.Load(), load.failed.Load(), load.p99())
 }
+
+// TestTideScaleDownUnderLoadAndSIGKILL: removing pods by scale-down drains them (0
+// failed requests); a pod force-deleted without a grace period may lose what it was
+// serving, and the test counts those errors (a figure, not an assertion: it depends
+// on timing).
+func TestTideScaleDownUnderLoadAndSIGKILL(t *testing.T) {
+	c := testCluster
+	url := c.installFraud(t, "down", "--set", "autoscaling.mode=none", "--set", "replicaCount=3")
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	load := drive(ctx, url, 4)
+	time.Sleep(5 * time.Second)
+	c.kubectl(t, "scale", "deployment/down-tide", "--replicas=1")
+	eventually(t, "scale-down to 1 pod", 2*time.Minute, 2*time.Second, func() bool {
+		out, _ := c.run(t.Context(), "", "get", "pods", "-l", "app.kubernetes.io/instance=down", "-o", "name")
+		return len(strings.Fields(out)) == 1
+	})
+	time.Sleep(5 * time.Second)
+	failedScaleDown := load.failed.Load()
+	t.Logf("scale-down 3 -> 1 under load: %d ok, %d failed, p99 %s; first errors: %v", load.ok.Load(), failedScaleDown, load.p99(), load.errors)
+	if failedScaleDown != 0 {
+		t.Errorf("%d requests failed during a scale-down", failedScaleDown)
+	}
+
+	c.kubectl(t, "scale", "deployment/down-tide", "--replicas=2")
+	c.kubectl(t, "rollout", "status", "deployment/down-tide", "--timeout=120s")
+	time.Sleep(5 * time.Second)
+	pod := strings.Fields(c.kubectl(t, "get", "pods", "-l", "app.kubernetes.io/instance=down", "-o", "name"))[0]
+	// --grace-period=0 --force removes the API object at once and the kubelet stops
+	// the container with the shortest grace it allows (SIGTERM, then SIGKILL); a
+	// pure SIGKILL of the process needs the node's runtime (ctr/crictl), as the
+	// image has no shell.
+	c.kubectl(t, "delete", pod, "--grace-period=0", "--force")
+	time.Sleep(15 * time.Second)
+	cancel()
+	t.Logf("SIGKILL of one of 2 pods under 4-client load: %d requests failed (%d ok in total), p99 %s; first errors: %v",
+		load.failed.Load()-failedScaleDown, load.ok.Load(), load.p99(), load.errors)
+}

@@ -384,11 +384,20 @@ func (s *Scanner) stringSlow(start int) ([]byte, error) {
 }
 
 func (s *Scanner) hex4() (rune, bool) {
-	if len(s.b)-s.i < 4 {
+	r, ok := Hex4(s.b[s.i:])
+	if ok {
+		s.i += 4
+	}
+	return r, ok
+}
+
+// Hex4 decodes the four hex digits of a \uXXXX escape at the start of b.
+func Hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
 		return 0, false
 	}
 	var r rune
-	for _, c := range s.b[s.i : s.i+4] {
+	for _, c := range b[:4] {
 		r <<= 4
 		switch {
 		case c >= '0' && c <= '9':
@@ -401,7 +410,6 @@ func (s *Scanner) hex4() (rune, bool) {
 			return 0, false
 		}
 	}
-	s.i += 4
 	return r, true
 }
 

@@ -634,17 +634,7 @@ func AppendRaw(dst []byte, t *tensor.Tensor) []byte {
 // returns the body and the header's length (for Inference-Header-Content-Length).
 func AppendBinaryInferResponse(dst []byte, r *InferResponse, bin BinaryOutputs) ([]byte, int) {
 	start := len(dst)
-	dst = append(dst, `{"model_name":`...)
-	dst = jsonwire.AppendString(dst, r.ModelName)
-	if r.ModelVersion != "" {
-		dst = append(dst, `,"model_version":`...)
-		dst = jsonwire.AppendString(dst, r.ModelVersion)
-	}
-	if r.ID != "" {
-		dst = append(dst, `,"id":`...)
-		dst = jsonwire.AppendString(dst, r.ID)
-	}
-	dst = append(dst, `,"outputs":[`...)
+	dst = appendResponseHead(dst, r)
 	for i, t := range r.Outputs {
 		if i > 0 {
 			dst = append(dst, ',')

@@ -18,6 +18,19 @@ type InferResponse struct {
 
 // AppendInferResponse encodes r as OIP JSON onto dst.
 func AppendInferResponse(dst []byte, r *InferResponse) []byte {
+	dst = appendResponseHead(dst, r)
+	for i, t := range r.Outputs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendTensor(dst, t)
+	}
+	return append(dst, "]}"...)
+}
+
+// appendResponseHead writes a response up to the opening of its outputs list:
+// model name, version and id.
+func appendResponseHead(dst []byte, r *InferResponse) []byte {
 	dst = append(dst, `{"model_name":`...)
 	dst = jsonwire.AppendString(dst, r.ModelName)
 	if r.ModelVersion != "" {
@@ -28,14 +41,7 @@ func AppendInferResponse(dst []byte, r *InferResponse) []byte {
 		dst = append(dst, `,"id":`...)
 		dst = jsonwire.AppendString(dst, r.ID)
 	}
-	dst = append(dst, `,"outputs":[`...)
-	for i, t := range r.Outputs {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = AppendTensor(dst, t)
-	}
-	return append(dst, "]}"...)
+	return append(dst, `,"outputs":[`...)
 }
 
 // AppendTensor encodes one tensor as {"name","datatype","shape","data"} with flat data.

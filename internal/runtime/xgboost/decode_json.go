@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/tideserve/tide/internal/jsonwire"
 )
 
 // The model document is decoded into a small tree of Go values shared by the JSON
@@ -305,23 +307,9 @@ func (p *jsonParser) str() (string, error) {
 }
 
 func (p *jsonParser) hex4() (rune, bool) {
-	if len(p.b)-p.i < 4 {
-		return 0, false
+	r, ok := jsonwire.Hex4(p.b[p.i:])
+	if ok {
+		p.i += 4
 	}
-	var r rune
-	for _, c := range p.b[p.i : p.i+4] {
-		r <<= 4
-		switch {
-		case c >= '0' && c <= '9':
-			r |= rune(c - '0')
-		case c >= 'a' && c <= 'f':
-			r |= rune(c - 'a' + 10)
-		case c >= 'A' && c <= 'F':
-			r |= rune(c - 'A' + 10)
-		default:
-			return 0, false
-		}
-	}
-	p.i += 4
-	return r, true
+	return r, ok
 }

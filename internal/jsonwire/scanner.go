@@ -341,54 +341,66 @@ func (s *Scanner) stringSlow(start int) ([]byte, error) {
 		if s.i+1 >= len(s.b) {
 			return nil, s.syntax("unterminated string")
 		}
-		esc := s.b[s.i+1]
-		s.i += 2
-		switch esc {
-		case '"', '\\', '/':
-			out = append(out, esc)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, ok := s.hex4()
-			if !ok {
+		var n int
+		var ok bool
+		if out, n, ok = AppendEscape(out, s.b[s.i+1:]); !ok {
+			esc := s.b[s.i+1]
+			s.i += 2 // the error points past the escape's letter
+			if esc == 'u' {
 				return nil, s.syntax("bad \\u escape")
 			}
-			if utf16.IsSurrogate(r) {
-				r2 := utf8.RuneError
-				if s.i+1 < len(s.b) && s.b[s.i] == '\\' && s.b[s.i+1] == 'u' {
-					save := s.i
-					s.i += 2
-					if lo, ok := s.hex4(); ok {
-						r2 = utf16.DecodeRune(r, lo)
-					}
-					if r2 == utf8.RuneError {
-						s.i = save
-					}
-				}
-				r = r2
-			}
-			out = utf8.AppendRune(out, r)
-		default:
 			return nil, s.syntax("bad escape \\%c", esc)
 		}
+		s.i += 1 + n
 	}
 	return nil, s.syntax("unterminated string")
 }
 
-func (s *Scanner) hex4() (rune, bool) {
-	r, ok := Hex4(s.b[s.i:])
-	if ok {
-		s.i += 4
+// AppendEscape decodes the JSON escape at the start of b (just after its
+// backslash) onto dst and returns how many bytes of b it used, or a message saying
+// what is wrong with it. A \u escape that is half of a surrogate pair takes its
+// other half when that follows; a lone or mismatched half becomes U+FFFD and the
+// bytes after it are read as they stand. ok is false for an unknown escape letter
+// or a \u without four hex digits (b is then empty or b[0] says which); callers
+// word the error themselves.
+func AppendEscape(dst, b []byte) (out []byte, n int, ok bool) {
+	if len(b) == 0 {
+		return dst, 0, false
 	}
-	return r, ok
+	switch c := b[0]; c {
+	case '"', '\\', '/':
+		return append(dst, c), 1, true
+	case 'b':
+		return append(dst, '\b'), 1, true
+	case 'f':
+		return append(dst, '\f'), 1, true
+	case 'n':
+		return append(dst, '\n'), 1, true
+	case 'r':
+		return append(dst, '\r'), 1, true
+	case 't':
+		return append(dst, '\t'), 1, true
+	case 'u':
+		r, ok := Hex4(b[1:])
+		if !ok {
+			return dst, 0, false
+		}
+		n := 5
+		if utf16.IsSurrogate(r) {
+			pair := utf8.RuneError
+			if len(b) >= 7 && b[5] == '\\' && b[6] == 'u' {
+				if lo, ok := Hex4(b[7:]); ok {
+					pair = utf16.DecodeRune(r, lo)
+				}
+			}
+			if pair != utf8.RuneError {
+				n += 6
+			}
+			r = pair
+		}
+		return utf8.AppendRune(dst, r), n, true
+	}
+	return dst, 0, false
 }
 
 // Hex4 decodes the four hex digits of a \uXXXX escape at the start of b.

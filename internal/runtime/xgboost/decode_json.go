@@ -2,7 +2,6 @@ package xgboost
 
 import (
 	"fmt"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/tideserve/tide/internal/jsonwire"
@@ -269,47 +268,17 @@ func (p *jsonParser) str() (string, error) {
 		if p.i >= len(p.b) {
 			break
 		}
-		e := p.b[p.i]
-		p.i++
-		switch e {
-		case '"', '\\', '/':
-			out = append(out, e)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, ok := p.hex4()
-			if !ok {
+		var n int
+		var ok bool
+		if out, n, ok = jsonwire.AppendEscape(out, p.b[p.i:]); !ok {
+			e := p.b[p.i]
+			p.i++
+			if e == 'u' {
 				return "", p.errorf("malformed \\u escape")
 			}
-			if utf16.IsSurrogate(r) {
-				r2 := utf8.RuneError
-				if p.word(`\u`) {
-					if lo, ok := p.hex4(); ok {
-						r2 = utf16.DecodeRune(r, lo)
-					}
-				}
-				r = r2
-			}
-			out = utf8.AppendRune(out, r)
-		default:
 			return "", p.errorf("unknown escape \\%c", e)
 		}
+		p.i += n
 	}
 	return "", p.errorf("unexpected end of file in a string")
-}
-
-func (p *jsonParser) hex4() (rune, bool) {
-	r, ok := jsonwire.Hex4(p.b[p.i:])
-	if ok {
-		p.i += 4
-	}
-	return r, ok
 }

@@ -6,6 +6,14 @@
 ALL_ADDONS="coredns metrics-server prometheus prometheus-adapter keda helm"
 DEFAULT_ADDONS="coredns metrics-server helm"
 
+# Add-ons that live in their own file (lib/addon-NAME.sh) append themselves to
+# ALL_ADDONS and define build_NAME and addon_NAME (dashes become underscores).
+for f in "$HARNESS"/lib/addon-*.sh; do
+  # shellcheck source=/dev/null
+  [ -e "$f" ] && . "$f"
+done
+unset f
+
 selected_addons() {
   local a
   for a in ${TIDE_CLUSTER_ADDONS:-$DEFAULT_ADDONS}; do

@@ -121,7 +121,8 @@ build_all() {
       prometheus-adapter) build_prometheus_adapter ;;
       keda) build_keda ;;
       helm) build_helm ;;
-      *) die "build: unknown add-on $a" ;;
+      *) declare -F "build_${a//-/_}" >/dev/null || die "build: unknown add-on $a"
+         "build_${a//-/_}" ;;
     esac
   done
 }

@@ -48,7 +48,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newServeCommand(), newVersionCommand(), newLoadCommand(), newImageCommand())
+	root.AddCommand(newServeCommand(), newVersionCommand(), newLoadCommand(), newImageCommand(), newActivatorCommand())
 	return root
 }
 

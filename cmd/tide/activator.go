@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/tideserve/tide/internal/activator"
+)
+
+type activatorFlags struct {
+	listen, metricsAddr, target string
+	logLevel, logFormat         string
+	cfg                         activator.Config
+}
+
+func newActivatorCommand() *cobra.Command {
+	var f activatorFlags
+	cmd := &cobra.Command{
+		Use:   "activator --target URL",
+		Short: "Hold requests while a scaled-to-zero model starts, and count them for KEDA",
+		Long: `Run the always-on proxy in front of a Tide Deployment that KEDA may scale to zero.
+It forwards every request to --target (the Deployment's Service). While no backend
+accepts connections it holds the request, retrying, for up to --hold-timeout, so the
+first requests after idle wait for a pod instead of failing. It exports
+tide_activator_requests_total and tide_activator_held_requests on --metrics-addr:
+KEDA's Prometheus trigger reads them to wake the Deployment.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runActivator(cmd.Context(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", ":8080", "address the proxy listens on")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", ":9091", "address for /metrics and /healthz")
+	fl.StringVar(&f.target, "target", "", "backend base URL, e.g. http://fraud-tide.models.svc:80 (required)")
+	fl.DurationVar(&f.cfg.HoldTimeout, "hold-timeout", 60*time.Second, "how long a request waits for a backend")
+	fl.DurationVar(&f.cfg.RetryInterval, "retry-interval", 200*time.Millisecond, "pause between connection attempts while no backend answers")
+	fl.Int64Var(&f.cfg.MaxBodyBytes, "max-body-bytes", 16<<20, "largest request body accepted (kept in memory to resend)")
+	fl.IntVar(&f.cfg.MaxHeld, "max-held", 1000, "most requests held at once; more get 503")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+func runActivator(ctx context.Context, f activatorFlags) error {
+	if f.target == "" {
+		return errors.New("activator: --target is required")
+	}
+	u, err := url.Parse(f.target)
+	if err != nil {
+		return fmt.Errorf("activator: --target: %w", err)
+	}
+	log, err := newLogger(f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	f.cfg.Target = u
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	proxy, err := activator.New(f.cfg, reg, log)
+	if err != nil {
+		return err
+	}
+	ops := http.NewServeMux()
+	ops.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+
+	// A held request may wait for --hold-timeout before the backend even starts to
+	// answer, so the write timeout leaves room for it.
+	front := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second,
+		WriteTimeout: f.cfg.HoldTimeout + 2*time.Minute}
+	opsSrv := &http.Server{Handler: ops, ReadHeaderTimeout: 10 * time.Second}
+	lf, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("activator: %w", err)
+	}
+	lm, err := net.Listen("tcp", f.metricsAddr)
+	if err != nil {
+		lf.Close()
+		return fmt.Errorf("activator: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	errc := make(chan error, 2)
+	go func() { errc <- front.Serve(lf) }()
+	go func() { errc <- opsSrv.Serve(lm) }()
+	log.Info("activator listening", "addr", lf.Addr().String(), "metrics", lm.Addr().String(), "target", u.String(),
+		"hold_timeout", f.cfg.HoldTimeout)
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		err = nil
+	}
+	// Held requests get the time they were promised to finish.
+	sctx, cancel := context.WithTimeout(context.Background(), f.cfg.HoldTimeout+10*time.Second)
+	defer cancel()
+	front.Shutdown(sctx)
+	opsSrv.Shutdown(sctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

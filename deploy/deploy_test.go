@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 )
 
@@ -256,7 +257,8 @@ func TestAutoscalingModes(t *testing.T) {
 		{file: "cpu-nodeport-values.yaml", hpaMetric: autoscalingv2.ResourceMetricSourceType, metricName: "cpu", target: "50"},
 		{file: "rps-values.yaml", hpaMetric: autoscalingv2.PodsMetricSourceType, metricName: "tide_requests_per_second", target: "20"},
 		{file: "inflight-values.yaml", hpaMetric: autoscalingv2.PodsMetricSourceType, metricName: "tide_inflight_requests", target: "2"},
-		{file: "keda-values.yaml", scaled: true, query: `sum(rate(tide_requests_total{namespace="ml",pod=~"fraud-tide-.*"}[30s]))`, minReplica: 0},
+		{file: "keda-values.yaml", scaled: true, minReplica: 0, query: `(sum(rate(tide_activator_requests_total{namespace="ml",pod=~"fraud-tide-activator-.*"}[30s])) or vector(0)) + ` +
+			`(sum(tide_activator_held_requests{namespace="ml",pod=~"fraud-tide-activator-.*"}) or vector(0))`},
 		{file: "gpu-values.yaml", scaled: true, query: `avg(DCGM_FI_DEV_GPU_UTIL{namespace="ml",pod=~"fraud-tide-.*"})`, minReplica: 1},
 	}
 	for _, tt := range tests {
@@ -415,6 +417,70 @@ func TestSecureValues(t *testing.T) {
 	pdb := decode[policyv1.PodDisruptionBudget](t, r, "PodDisruptionBudget", "fraud-tide")
 	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 || pdb.Spec.MaxUnavailable != nil {
 		t.Errorf("PDB %+v: want minAvailable 1 only", pdb.Spec)
+	}
+}
+
+// TestActivatorFrontsScaleToZero: KEDA with minReplicas 0 puts the activator in front
+// of Tide. It must never be selected by Tide's own Service (it would receive its own
+// forwarded requests), it must target that Service, and the Ingress, HTTPRoute and
+// NetworkPolicy must route through it. With minReplicas 1 there is no activator.
+func TestActivatorFrontsScaleToZero(t *testing.T) {
+	helm := helmBinary(t)
+	r, err := helmTemplate(t, helm, "-f", filepath.Join(chartDir, "ci", "keda-values.yaml"),
+		"--set", "ingress.enabled=true", "--set", "httpRoute.enabled=true", "--set", "httpRoute.parentRefs[0].name=public",
+		"--set", "networkPolicy.enabled=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	act := decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide-activator")
+	svc := decode[corev1.Service](t, r, "Service", "fraud-tide")
+	podLabels := labels.Set(act.Spec.Template.Labels)
+	if labels.SelectorFromSet(svc.Spec.Selector).Matches(podLabels) {
+		t.Errorf("Tide's Service selector %v selects the activator's pods %v", svc.Spec.Selector, podLabels)
+	}
+	asvc := decode[corev1.Service](t, r, "Service", "fraud-tide-activator")
+	if !labels.SelectorFromSet(asvc.Spec.Selector).Matches(podLabels) {
+		t.Errorf("activator Service selector %v misses its pods %v", asvc.Spec.Selector, podLabels)
+	}
+	c := act.Spec.Template.Spec.Containers[0]
+	if !slices.Equal(c.Command, []string{"/usr/local/bin/tide", "activator"}) ||
+		!slices.Contains(c.Args, "--target=http://fraud-tide.ml.svc:80") {
+		t.Errorf("activator runs %v %v: want tide activator targeting the Tide Service", c.Command, c.Args)
+	}
+	if act.Spec.Template.Annotations["prometheus.io/port"] != "9091" {
+		t.Errorf("activator pods annotations %v: Prometheus must scrape port 9091", act.Spec.Template.Annotations)
+	}
+	ing := decode[networkingv1.Ingress](t, r, "Ingress", "fraud-tide")
+	if be := ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service; be.Name != "fraud-tide-activator" {
+		t.Errorf("Ingress backend %s, want the activator", be.Name)
+	}
+	route := decode[map[string]any](t, r, "HTTPRoute", "fraud-tide")
+	be := (*route)["spec"].(map[string]any)["rules"].([]any)[0].(map[string]any)["backendRefs"].([]any)[0].(map[string]any)
+	if be["name"] != "fraud-tide-activator" {
+		t.Errorf("HTTPRoute backend %v, want the activator", be["name"])
+	}
+	np := decode[networkingv1.NetworkPolicy](t, r, "NetworkPolicy", "fraud-tide")
+	allowed := false
+	for _, rule := range np.Spec.Ingress {
+		for _, peer := range rule.From {
+			if peer.PodSelector != nil && labels.SelectorFromSet(peer.PodSelector.MatchLabels).Matches(podLabels) {
+				allowed = true
+			}
+		}
+	}
+	if !allowed {
+		t.Error("the NetworkPolicy does not let the activator reach Tide")
+	}
+	if !r.has("NetworkPolicy", "fraud-tide-activator") {
+		t.Error("no NetworkPolicy for the activator's own pods")
+	}
+
+	r, err = helmTemplate(t, helm, "-f", filepath.Join(chartDir, "ci", "keda-values.yaml"), "--set", "autoscaling.keda.minReplicas=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.has("Deployment", "fraud-tide-activator") {
+		t.Error("activator rendered with minReplicas 1: nothing to wake")
 	}
 }
 

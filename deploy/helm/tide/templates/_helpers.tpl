@@ -17,6 +17,23 @@ app.kubernetes.io/name: {{ include "tide.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{- /* The activator's pods: same release, a name Tide's selector does not match. */}}
+{{- define "tide.activatorSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "tide.name" . }}-activator
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- /* Non-empty when the activator is rendered: KEDA mode that may scale to zero. */}}
+{{- define "tide.activatorEnabled" -}}
+{{- $k := .Values.autoscaling.keda }}
+{{- if and (eq .Values.autoscaling.mode "keda") $k.activator.enabled (eq (int $k.minReplicas) 0) }}true{{ end }}
+{{- end }}
+
+{{- /* The Service that clients, the Ingress and the HTTPRoute send requests to. */}}
+{{- define "tide.frontService" -}}
+{{- include "tide.fullname" . }}{{ if include "tide.activatorEnabled" . }}-activator{{ end }}
+{{- end }}
+
 {{- define "tide.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{ include "tide.selectorLabels" . }}

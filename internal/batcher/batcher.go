@@ -28,6 +28,13 @@ type Hooks struct {
 }
 
 // Batcher serves one model version. It is safe for concurrent use.
+//
+// With batching there is no dispatcher goroutine: the policy is applied by
+// whoever changes the queue, under its lock — the caller that enqueues (so a batch
+// that becomes full or preferred-sized starts on that enqueue), a run that ends
+// and frees its slot, and a timer armed for the oldest request's MaxQueueDelay.
+// Each batch then runs on a goroutine of its own, so no caller's context is held
+// up by another caller's work.
 type Batcher struct {
 	cfg   Config
 	run   Runner
@@ -39,26 +46,35 @@ type Batcher struct {
 	// Without batching: how many requests wait for a slot.
 	waiting atomic.Int64
 
-	// With batching: the queue the dispatcher forms batches from.
-	mu     sync.Mutex
-	queue  []*call
-	wake   chan struct{}
-	closed bool
-	done   chan struct{}
+	// With batching: the queue batches are formed from, oldest first.
+	mu         sync.Mutex
+	queue      []*call
+	rows       []int // rows[i] is queue[i].rows, the form Decide takes
+	prefix     int   // length of the head's joinable run that Decide sees (see refreshPrefix)
+	prefixRows int   // the rows in that run
+	timer      *time.Timer
+	timerT     time.Time // when the armed timer fires (b.now's clock); zero when idle
+	active     int       // batches started and not yet finished
+	closed     bool
+	done       chan struct{} // closed when Close has nothing left to wait for
+	ended      bool
+
+	calls sync.Pool // *call
+	runs  sync.Pool // *batchRun
 }
 
+// call is one queued request. A caller that gets its result back returns the call
+// to the pool; one that gives up (deadline, cancel) leaves it to the garbage
+// collector, since a run may still write to it.
 type call struct {
 	ctx     context.Context
 	inputs  []*tensor.Tensor
 	rows    int
 	queued  time.Time
-	result  chan result // buffered: the dispatcher never blocks on a caller
-	dropped atomic.Bool // the caller gave up (deadline, cancel): do not run it
-}
-
-type result struct {
 	outputs []*tensor.Tensor
 	err     error
+	done    chan struct{} // 1-buffered: the run never blocks on a caller
+	dropped atomic.Bool   // the caller gave up: do not run it
 }
 
 // New makes a batcher; now is the clock (time.Now in production).
@@ -69,13 +85,20 @@ func New(run Runner, cfg Config, hooks Hooks, now func() time.Time) (*Batcher, e
 	if now == nil {
 		now = time.Now
 	}
-	b := &Batcher{cfg: cfg, run: run, hooks: hooks, now: now, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	b := &Batcher{cfg: cfg, run: run, hooks: hooks, now: now, done: make(chan struct{})}
 	if cfg.MaxInFlight > 0 {
 		b.slots = make(chan struct{}, cfg.MaxInFlight)
 	}
+	b.calls.New = func() any { return &call{done: make(chan struct{}, 1)} }
+	b.runs.New = func() any { return new(batchRun) }
 	if cfg.Batching() {
-		go b.dispatch()
+		capacity := min(cfg.MaxQueue, 4096)
+		b.queue = make([]*call, 0, capacity)
+		b.rows = make([]int, 0, capacity)
+		b.timer = time.AfterFunc(time.Hour, b.onTimer)
+		b.timer.Stop()
 	} else {
+		b.ended = true
 		close(b.done)
 	}
 	return b, nil
@@ -127,7 +150,7 @@ func (b *Batcher) direct(ctx context.Context, inputs []*tensor.Tensor) ([]*tenso
 			return nil, ctx.Err()
 		}
 	}
-	defer func() { <-b.slots }()
+	defer b.releaseSlot()
 	if err := ctx.Err(); err != nil { // expired just as the slot came free
 		b.hook(b.hooks.Expired)
 		return nil, err
@@ -139,111 +162,203 @@ func (b *Batcher) direct(ctx context.Context, inputs []*tensor.Tensor) ([]*tenso
 	return b.run(ctx, inputs)
 }
 
+// releaseSlot frees a run slot; with batching, a batch that was ready but had no
+// slot starts now.
+func (b *Batcher) releaseSlot() {
+	<-b.slots
+	if b.cfg.Batching() {
+		b.mu.Lock()
+		b.startReadyLocked()
+		b.mu.Unlock()
+	}
+}
+
 func (b *Batcher) enqueue(ctx context.Context, inputs []*tensor.Tensor, rows int) ([]*tensor.Tensor, error) {
-	c := &call{ctx: ctx, inputs: inputs, rows: rows, queued: b.now(), result: make(chan result, 1)}
+	c := b.calls.Get().(*call)
+	c.ctx, c.inputs, c.rows, c.queued = ctx, inputs, rows, b.now()
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
+		b.recycle(c)
 		return nil, fmt.Errorf("model is shutting down")
 	}
 	if len(b.queue) >= b.cfg.MaxQueue {
 		b.mu.Unlock()
+		b.recycle(c)
 		b.hook(b.hooks.Shed)
 		return nil, fmt.Errorf("%w: %d requests queued", ErrOverloaded, b.cfg.MaxQueue)
 	}
-	b.queue = append(b.queue, c)
+	b.push(c)
+	b.startReadyLocked()
 	depth := len(b.queue)
 	b.mu.Unlock()
 	b.depth(depth)
-	b.signal()
 
 	select {
-	case r := <-c.result:
-		return r.outputs, r.err
+	case <-c.done:
+		out, err := c.outputs, c.err
+		b.recycle(c)
+		return out, err
 	case <-ctx.Done():
 		c.dropped.Store(true)
-		b.signal() // let the dispatcher drop it from the queue now
+		b.mu.Lock()
+		if b.remove(c) {
+			// Its place in the queue is free again, and the head may have changed.
+			b.startReadyLocked()
+		}
+		depth := len(b.queue)
+		b.mu.Unlock()
+		b.depth(depth)
 		b.hook(b.hooks.Expired)
 		return nil, ctx.Err()
 	}
 }
 
-func (b *Batcher) signal() {
-	select {
-	case b.wake <- struct{}{}:
-	default:
+func (b *Batcher) recycle(c *call) {
+	*c = call{done: c.done}
+	b.calls.Put(c)
+}
+
+// push appends c to the queue and extends the head's joinable run when c joins it.
+// Called with b.mu held.
+func (b *Batcher) push(c *call) {
+	b.queue = append(b.queue, c)
+	b.rows = append(b.rows, c.rows)
+	n := len(b.queue)
+	switch {
+	case n == 1:
+		b.prefix, b.prefixRows = 1, c.rows
+	case b.prefix == n-1 && b.prefixRows <= b.cfg.MaxBatchSize && sameLayouts(b.queue[n-2].inputs, c.inputs):
+		// Joins the run (same layout as its predecessor, hence as the head).
+		b.prefix++
+		b.prefixRows += c.rows
 	}
 }
 
-// dispatch forms batches with Decide and starts their runs.
-func (b *Batcher) dispatch() {
-	defer close(b.done)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		b.mu.Lock()
-		b.queue = dropAbandoned(b.queue)
-		if b.closed && len(b.queue) == 0 {
-			b.mu.Unlock()
-			return
+// refreshPrefix recomputes the head's joinable run after the head changed: the
+// calls from the head with the same input layout, up to and including the first
+// that overflows MaxBatchSize (Decide needs to see it to know the batch is full).
+// Called with b.mu held.
+func (b *Batcher) refreshPrefix() {
+	b.prefix, b.prefixRows = 0, 0
+	for i, c := range b.queue {
+		if i > 0 && !sameLayouts(b.queue[0].inputs, c.inputs) {
+			break
 		}
-		rows := joinableRows(b.queue)
-		var n int
-		var wait time.Duration = -1
-		if len(rows) > 0 {
-			n, wait = Decide(b.now(), rows, b.queue[0].queued, b.cfg)
-			if b.closed && n == 0 {
-				n = len(rows) // shutting down: flush without waiting
+		b.prefix++
+		b.prefixRows += c.rows
+		if b.prefixRows > b.cfg.MaxBatchSize {
+			break
+		}
+	}
+}
+
+// remove takes c out of the queue if it is still there. Called with b.mu held.
+func (b *Batcher) remove(c *call) bool {
+	for i, q := range b.queue {
+		if q == c {
+			copy(b.queue[i:], b.queue[i+1:])
+			b.queue[len(b.queue)-1] = nil
+			b.queue = b.queue[:len(b.queue)-1]
+			copy(b.rows[i:], b.rows[i+1:])
+			b.rows = b.rows[:len(b.rows)-1]
+			b.refreshPrefix()
+			return true
+		}
+	}
+	return false
+}
+
+// popFront takes the first n calls off the queue into run.calls. Called with b.mu held.
+func (b *Batcher) popFront(n int, run *batchRun) {
+	run.calls = append(run.calls[:0], b.queue[:n]...)
+	rest := copy(b.queue, b.queue[n:])
+	clear(b.queue[rest:])
+	b.queue = b.queue[:rest]
+	b.rows = b.rows[:copy(b.rows, b.rows[n:])]
+	b.refreshPrefix()
+}
+
+// startReadyLocked starts every batch the policy says to run now, as far as the
+// run slots allow, and otherwise arms the timer for when the policy wants to look
+// again. Called with b.mu held, after every change to the queue or the slots.
+func (b *Batcher) startReadyLocked() {
+	for len(b.queue) > 0 {
+		now := b.now()
+		n, wait := Decide(now, b.rows[:b.prefix], b.queue[0].queued, b.cfg)
+		if n == 0 && b.closed {
+			n = b.prefix // shutting down: flush without waiting
+		}
+		if n == 0 {
+			b.armTimer(now, wait)
+			break
+		}
+		if b.slots != nil {
+			select {
+			case b.slots <- struct{}{}:
+			default:
+				// Every slot is busy; the run that frees one calls this again.
+				return
 			}
 		}
-		var batch []*call
-		if n > 0 {
-			batch = append(batch, b.queue[:n]...)
-			b.queue = b.queue[n:]
+		run := b.runs.Get().(*batchRun)
+		b.popFront(n, run)
+		b.active++
+		go b.runBatch(run)
+	}
+	if b.closed && len(b.queue) == 0 && b.active == 0 && !b.ended {
+		b.ended = true
+		close(b.done)
+	}
+}
+
+// armTimer makes sure the policy is consulted again after wait (from now). Called
+// with b.mu held.
+func (b *Batcher) armTimer(now time.Time, wait time.Duration) {
+	if wait < 0 {
+		return
+	}
+	at := now.Add(wait)
+	if !b.timerT.IsZero() && !at.Before(b.timerT) {
+		return // already armed for then or earlier
+	}
+	b.timerT = at
+	b.timer.Reset(wait)
+}
+
+func (b *Batcher) onTimer() {
+	b.mu.Lock()
+	b.timerT = time.Time{}
+	b.startReadyLocked()
+	depth := len(b.queue)
+	b.mu.Unlock()
+	b.depth(depth)
+}
+
+// runBatch joins the calls' inputs, runs the model once and hands each caller its
+// rows; then it frees its run slot and starts what became ready meanwhile.
+func (b *Batcher) runBatch(run *batchRun) {
+	defer func() {
+		b.mu.Lock()
+		b.active--
+		if b.slots != nil {
+			<-b.slots // never blocks: this run holds a token
 		}
+		b.startReadyLocked()
 		depth := len(b.queue)
 		b.mu.Unlock()
-
-		if batch != nil {
-			b.depth(depth)
-			if b.slots != nil {
-				b.slots <- struct{}{}
-			}
-			go b.runBatch(batch)
-			continue
-		}
-		if wait < 0 {
-			wait = time.Hour
-		}
-		timer.Reset(wait)
-		select {
-		case <-b.wake:
-		case <-timer.C:
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-	}
-}
-
-// runBatch joins the calls' inputs, runs the model once and hands each caller its rows.
-func (b *Batcher) runBatch(batch []*call) {
-	defer func() {
-		if b.slots != nil {
-			<-b.slots
-		}
+		b.depth(depth)
 	}()
-	live := batch[:0]
-	for _, c := range batch {
+	live := run.calls[:0]
+	for _, c := range run.calls {
 		if c.dropped.Load() || c.ctx.Err() != nil {
 			continue // its caller has already returned
 		}
 		live = append(live, c)
 	}
+	clear(run.calls[len(live):])
 	if len(live) == 0 {
+		b.runs.Put(run.reset())
 		return
 	}
 	now := b.now()
@@ -258,66 +373,35 @@ func (b *Batcher) runBatch(batch []*call) {
 		b.hooks.BatchRows(total, len(live))
 	}
 	if len(live) == 1 {
-		out, err := b.run(live[0].ctx, live[0].inputs)
-		live[0].result <- result{out, err}
+		c := live[0]
+		c.outputs, c.err = b.run(c.ctx, c.inputs)
+		c.done <- struct{}{} // c belongs to its caller from here on
+		b.runs.Put(run.reset())
 		return
 	}
-	outs, err := b.runJoined(live, total)
+	err := run.runJoined(b.run, live, total)
 	for i, c := range live {
 		if err != nil {
-			c.result <- result{nil, err}
-			continue
+			c.err = err
+		} else {
+			c.outputs = run.split[i]
 		}
-		c.result <- result{outs[i], nil}
+		c.done <- struct{}{}
 	}
+	b.runs.Put(run.reset())
 }
 
-func (b *Batcher) runJoined(live []*call, total int) ([][]*tensor.Tensor, error) {
-	joined := make([]*tensor.Tensor, len(live[0].inputs))
-	parts := make([]*tensor.Tensor, len(live))
-	for i := range joined {
-		for j, c := range live {
-			parts[j] = c.inputs[i]
-		}
-		t, err := tensor.Concat(parts)
-		if err != nil {
-			return nil, err
-		}
-		joined[i] = t
-	}
-	// The joined run belongs to no single caller: one caller's cancellation must not
-	// fail the others, so it runs without their contexts.
-	outs, err := b.run(context.Background(), joined)
-	if err != nil {
-		return nil, err
-	}
-	split := make([][]*tensor.Tensor, len(live))
-	for i := range split {
-		split[i] = make([]*tensor.Tensor, len(outs))
-	}
-	for k, o := range outs {
-		if o.Rows() != int64(total) {
-			return nil, fmt.Errorf("batched run: output %q has %d rows for %d input rows", o.Name, o.Rows(), total)
-		}
-		from := int64(0)
-		for i, c := range live {
-			part, err := o.SliceRows(from, from+int64(c.rows))
-			if err != nil {
-				return nil, err
-			}
-			split[i][k] = part
-			from += int64(c.rows)
-		}
-	}
-	return split, nil
-}
-
-// Close stops accepting work, runs what is queued and waits for the dispatcher.
+// Close stops accepting work, runs what is queued and waits for those runs.
 func (b *Batcher) Close() {
+	if !b.cfg.Batching() {
+		return
+	}
 	b.mu.Lock()
 	b.closed = true
+	b.timer.Stop()
+	b.timerT = time.Time{}
+	b.startReadyLocked()
 	b.mu.Unlock()
-	b.signal()
 	<-b.done
 }
 
@@ -347,22 +431,6 @@ func batchRows(inputs []*tensor.Tensor) (int, bool) {
 	return int(r), true
 }
 
-// joinableRows lists the rows of the queued calls, from the head, that can join the
-// head's batch (same input names, datatypes and trailing shapes).
-func joinableRows(q []*call) []int {
-	if len(q) == 0 {
-		return nil
-	}
-	rows := []int{q[0].rows}
-	for _, c := range q[1:] {
-		if !sameLayouts(q[0].inputs, c.inputs) {
-			break
-		}
-		rows = append(rows, c.rows)
-	}
-	return rows
-}
-
 func sameLayouts(a, b []*tensor.Tensor) bool {
 	if len(a) != len(b) {
 		return false
@@ -373,17 +441,4 @@ func sameLayouts(a, b []*tensor.Tensor) bool {
 		}
 	}
 	return true
-}
-
-func dropAbandoned(q []*call) []*call {
-	out := q[:0]
-	for _, c := range q {
-		if !c.dropped.Load() {
-			out = append(out, c)
-		}
-	}
-	for i := len(out); i < len(q); i++ {
-		q[i] = nil
-	}
-	return out
 }

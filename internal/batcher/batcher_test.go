@@ -3,6 +3,8 @@ package batcher
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +19,10 @@ func TestDecide(t *testing.T) {
 	base := Config{MaxBatchSize: 8, MaxQueueDelay: 10 * ms, MaxQueue: 100}
 	withPrefs := base
 	withPrefs.PreferredBatchSizes = []int{4, 2}
+	withPrefsAscending := base
+	withPrefsAscending.PreferredBatchSizes = []int{2, 4}
+	threePrefs := base
+	threePrefs.PreferredBatchSizes = []int{2, 3, 8}
 	cases := []struct {
 		name     string
 		cfg      Config
@@ -37,6 +43,10 @@ func TestDecide(t *testing.T) {
 		{"delay elapsed: cut back to a preferred size", withPrefs, []int{1, 1, 1}, 10 * ms, 2, 0},
 		{"delay elapsed, no preferred prefix: run all that fit", withPrefs, []int{3}, 12 * ms, 1, 0},
 		{"zero delay runs immediately", Config{MaxBatchSize: 8, MaxQueue: 1}, []int{1}, 0, 1, 0},
+		{"preferred sizes in any order: the largest reached runs", withPrefsAscending, []int{1, 3, 1}, 0, 2, 0},
+		{"preferred sizes in any order: cut back to the largest prefix", threePrefs, []int{1, 1, 1, 1}, 10 * ms, 3, 0},
+		{"only a smaller preferred size reached: wait for the delay", withPrefs, []int{1, 1}, 4 * ms, 0, 6 * ms},
+		{"first request overflows with the second: run it alone", base, []int{5, 4}, 0, 1, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -45,6 +55,19 @@ func TestDecide(t *testing.T) {
 				t.Fatalf("Decide(%v, waited %s) = %d, %s; want %d, %s", c.rows, c.waited, n, wait, c.wantN, c.wantWait)
 			}
 		})
+	}
+}
+
+// Decide runs on every enqueue, under the queue's lock: it must not allocate.
+func TestDecideDoesNotAllocate(t *testing.T) {
+	cfg := Config{MaxBatchSize: 64, MaxQueueDelay: time.Millisecond, MaxQueue: 64, PreferredBatchSizes: []int{16, 32, 8}}
+	rows := []int{1, 1, 1, 1, 1}
+	t0 := time.Unix(1000, 0)
+	if n := testing.AllocsPerRun(100, func() {
+		Decide(t0, rows, t0, cfg)
+		Decide(t0.Add(time.Second), rows, t0, cfg)
+	}); n != 0 {
+		t.Fatalf("Decide allocates %.0f times per call", n)
 	}
 }
 
@@ -231,8 +254,8 @@ func TestUnjoinableRequestsRunAlone(t *testing.T) {
 	}
 }
 
-// With batching, the queue bound holds too: one batch runs, one waits for the run
-// slot, the queue holds MaxQueue more, and the next is shed.
+// With batching, the queue bound holds too: one batch runs, MaxQueue requests wait
+// (for a batch or for the run slot: both count), and the next is shed.
 func TestBatchingShedsWhenQueueFull(t *testing.T) {
 	gate := make(chan struct{})
 	var runs atomic.Int32
@@ -245,19 +268,247 @@ func TestBatchingShedsWhenQueueFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	results := make(chan error, 4)
-	for i := 0; i < 4; i++ {
+	results := make(chan error, 3)
+	for i := 0; i < 3; i++ {
 		go func() { _, err := b.Do(context.Background(), rowsTensor(1, 2)); results <- err }()
-		time.Sleep(30 * time.Millisecond) // let the dispatcher take each in turn
+		time.Sleep(30 * time.Millisecond) // let each be queued or started in turn
 	}
 	if _, err := b.Do(context.Background(), rowsTensor(1)); !errors.Is(err, ErrOverloaded) {
-		t.Fatalf("fifth request: %v, want shed", err)
+		t.Fatalf("fourth request: %v, want shed", err)
+	}
+	if runs.Load() != 1 {
+		t.Fatalf("%d runs started, want 1 (one slot)", runs.Load())
 	}
 	close(gate)
-	for i := 0; i < 4; i++ {
+	for i := 0; i < 3; i++ {
 		if err := <-results; err != nil {
 			t.Fatal(err)
 		}
 	}
 	b.Close()
+}
+
+// A batch starts the moment the policy says so (here: full), not when a dispatcher
+// next looks: with an hour of queue delay, four one-row callers of a four-row batch
+// are answered at once.
+func TestFullBatchRunsWithoutWaitingForTheDelay(t *testing.T) {
+	m := &doubling{}
+	b, err := New(m.run, Config{MaxBatchSize: 4, MaxQueueDelay: time.Hour, MaxInFlight: 1, MaxQueue: 4}, Hooks{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			out, err := b.Do(ctx, rowsTensor(float64(i)))
+			if err == nil && out[0].Data.([]float64)[0] != 2*float64(i) {
+				err = errors.New("wrong row back")
+			}
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.batches) != 1 || m.batches[0] != 4 {
+		t.Fatalf("batches %v, want one of 4 rows", m.batches)
+	}
+}
+
+// Close runs what is queued without waiting out the queue delay.
+func TestCloseFlushesTheQueue(t *testing.T) {
+	m := &doubling{}
+	b, err := New(m.run, Config{MaxBatchSize: 8, MaxQueueDelay: time.Hour, MaxQueue: 8}, Hooks{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		out, err := b.Do(context.Background(), rowsTensor(1, 2))
+		if err == nil && out[0].Data.([]float64)[1] != 4 {
+			err = errors.New("wrong rows back")
+		}
+		got <- err
+	}()
+	for {
+		b.mu.Lock()
+		queued := len(b.queue)
+		b.mu.Unlock()
+		if queued == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() { b.Close(); close(closed) }()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not run the queued request")
+	}
+	<-closed
+	if _, err := b.Do(context.Background(), rowsTensor(1)); err == nil {
+		t.Fatal("a closed batcher accepted work")
+	}
+}
+
+// A request that gives up while queued leaves the queue at once, so its place is
+// free for the next one rather than counted against the bound until a run starts.
+func TestExpiredRequestFreesItsQueuePlace(t *testing.T) {
+	gate := make(chan struct{})
+	run := func(ctx context.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		<-gate
+		return []*tensor.Tensor{{Name: "y", Datatype: tensor.FP64, Shape: []int64{in[0].Rows()}, Data: make([]float64, in[0].Rows())}}, nil
+	}
+	var expired atomic.Int32
+	b, err := New(run, Config{MaxBatchSize: 2, MaxInFlight: 1, MaxQueue: 1}, Hooks{Expired: func() { expired.Add(1) }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() { _, err := b.Do(context.Background(), rowsTensor(1, 2)); first <- err }() // holds the slot
+	time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	if _, err := b.Do(ctx, rowsTensor(3, 4)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("queued request: %v, want its deadline", err)
+	}
+	cancel()
+	third := make(chan error, 1)
+	go func() { _, err := b.Do(context.Background(), rowsTensor(5, 6)); third <- err }()
+	time.Sleep(20 * time.Millisecond)
+	close(gate)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-third; err != nil {
+		t.Fatalf("after the expired request left, the next was refused: %v", err)
+	}
+	b.Close()
+	if expired.Load() != 1 {
+		t.Fatalf("expired hook %d, want 1", expired.Load())
+	}
+}
+
+// Requests with different inputs queue in one line but never share a run: each
+// run takes a prefix of the queue with the head's layout, in order.
+func TestMixedLayoutsRunInOrderAndApart(t *testing.T) {
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	var runs []string
+	run := func(ctx context.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		<-gate
+		mu.Lock()
+		runs = append(runs, fmt.Sprintf("%s:%d", in[0].Name, in[0].Rows()))
+		mu.Unlock()
+		x := in[0].Data.([]float64)
+		out := make([]float64, len(x))
+		for i, v := range x {
+			out[i] = 2 * v
+		}
+		return []*tensor.Tensor{{Name: "y", Datatype: tensor.FP64, Shape: []int64{int64(len(x))}, Data: out}}, nil
+	}
+	b, err := New(run, Config{MaxBatchSize: 8, MaxQueueDelay: time.Millisecond, MaxInFlight: 1, MaxQueue: 8}, Hooks{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := func(name string, v float64) []*tensor.Tensor {
+		return []*tensor.Tensor{{Name: name, Datatype: tensor.FP64, Shape: []int64{1, 1}, Data: []float64{v}}}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	send := func(name string, v float64) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := b.Do(context.Background(), named(name, v))
+			if err == nil && out[0].Data.([]float64)[0] != 2*v {
+				err = fmt.Errorf("%s %v: got %v", name, v, out[0].Data)
+			}
+			errs <- err
+		}()
+		time.Sleep(10 * time.Millisecond) // queue them in this order
+	}
+	send("a", 1) // starts alone and holds the slot at the gate
+	for i, name := range []string{"a", "a", "b", "b", "a"} {
+		send(name, float64(i+2))
+	}
+	close(gate)
+	wg.Wait()
+	b.Close()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"a:1", "a:2", "b:2", "a:1"}
+	if fmt.Sprint(runs) != fmt.Sprint(want) {
+		t.Fatalf("runs %v, want %v", runs, want)
+	}
+}
+
+// Each caller's outputs are views of the model's output buffer, cut at its own
+// rows: appending to one cannot write into the next caller's rows.
+func TestSplitOutputsCannotGrowIntoANeighbour(t *testing.T) {
+	m := &doubling{}
+	b, err := New(m.run, Config{MaxBatchSize: 2, MaxQueueDelay: time.Hour, MaxQueue: 2}, Hooks{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	outs := make(chan []float64, 2)
+	for _, v := range []float64{1, 10} {
+		go func() {
+			out, err := b.Do(context.Background(), rowsTensor(v))
+			if err != nil {
+				t.Error(err)
+			}
+			outs <- out[0].Data.([]float64)
+		}()
+	}
+	x, y := <-outs, <-outs
+	if cap(x) != 1 || cap(y) != 1 {
+		t.Fatalf("output capacities %d and %d, want 1: a caller could grow into another's rows", cap(x), cap(y))
+	}
+	_ = append(x, -1)
+	if y[0] != 2 && y[0] != 20 {
+		t.Fatalf("neighbour's row changed to %v", y[0])
+	}
+}
+
+// A model that answers a batch with the wrong number of rows fails every caller
+// in it with an error, rather than handing anyone another caller's rows.
+func TestBatchedOutputWithWrongRowsFailsTheBatch(t *testing.T) {
+	run := func(ctx context.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		return []*tensor.Tensor{{Name: "y", Datatype: tensor.FP64, Shape: []int64{1}, Data: []float64{0}}}, nil
+	}
+	b, err := New(run, Config{MaxBatchSize: 2, MaxQueueDelay: time.Hour, MaxQueue: 2}, Hooks{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	errs := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		go func() { _, err := b.Do(context.Background(), rowsTensor(1)); errs <- err }()
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err == nil || !strings.Contains(err.Error(), "for 2 input rows") {
+			t.Fatalf("got %v, want an error about the rows", err)
+		}
+	}
 }

@@ -11,7 +11,6 @@ package batcher
 
 import (
 	"fmt"
-	"sort"
 	"time"
 )
 
@@ -86,23 +85,39 @@ func Decide(now time.Time, rows []int, oldest time.Time, c Config) (n int, wait 
 		// Full, or the next request would overflow: nothing better can come by waiting.
 		return fit, 0
 	}
-	prefs := append([]int(nil), c.PreferredBatchSizes...)
-	sort.Sort(sort.Reverse(sort.IntSlice(prefs)))
-	if len(prefs) > 0 && total >= prefs[0] {
-		if k := prefixWithRows(rows, prefs[0]); k > 0 {
+	// Decide runs on every enqueue: it scans the (few) preferred sizes in place
+	// rather than sorting a copy.
+	if largest := maxPreferred(c.PreferredBatchSizes); largest > 0 && total >= largest {
+		if k := prefixWithRows(rows, largest); k > 0 {
 			return k, 0
 		}
 	}
 	waited := now.Sub(oldest)
 	if waited >= c.MaxQueueDelay {
-		for _, p := range prefs {
-			if k := prefixWithRows(rows[:fit], p); k > 0 {
-				return k, 0
+		// Cut back to the largest preferred size that a prefix adds up to exactly.
+		bestSize, bestK := 0, 0
+		for _, p := range c.PreferredBatchSizes {
+			if p <= bestSize {
+				continue
 			}
+			if k := prefixWithRows(rows[:fit], p); k > 0 {
+				bestSize, bestK = p, k
+			}
+		}
+		if bestK > 0 {
+			return bestK, 0
 		}
 		return fit, 0
 	}
 	return 0, c.MaxQueueDelay - waited
+}
+
+func maxPreferred(sizes []int) int {
+	m := 0
+	for _, p := range sizes {
+		m = max(m, p)
+	}
+	return m
 }
 
 // prefixWithRows returns k such that rows[:k] sums to exactly target, or 0.

@@ -33,6 +33,8 @@ type loadFlags struct {
 	stages      string
 	timeout     time.Duration
 	http2       bool
+	grpcConns   int
+	grpcRaw     bool
 	insecure    bool
 	method      string
 	headers     []string
@@ -53,7 +55,7 @@ func newLoadCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "load [flags] URL",
 		Short: "Drive load at a model server and report throughput, latency and scaling",
-		Long: `Drive HTTP load at a model and measure it.
+		Long: `Drive HTTP or gRPC load at a model and measure it.
 
 Closed loop (-c N) keeps N requests in flight. Open loop (-r RATE) sends RATE
 requests per second whatever the server does, and measures each latency from the
@@ -65,6 +67,13 @@ The URL's path picks the protocol: /predict (the tutorial's JSON),
 (KServe v1). Unless --body-file or --template says otherwise, bodies are random
 rows generated from the model's metadata (GET /v2/models/{m}).
 
+A grpc:// URL speaks Open Inference Protocol v2 over gRPC, grpcs:// with TLS:
+grpc://HOST:PORT/models/NAME or grpc://HOST:PORT/models/NAME/versions/VERSION.
+Each request is a ModelInfer call, built from an OIP JSON body (--body-file,
+--template, or generated from the ModelMetadata RPC), on --grpc-conns shared
+HTTP/2 connections, with --timeout as its deadline. Calls are counted by gRPC
+status code (OK, RESOURCE_EXHAUSTED, ...) as HTTP responses are by status.
+
 With --watch deployment/NAME it follows the Deployment's replicas, its
 HorizontalPodAutoscaler and their events while the load runs. --report DIR
 writes summary.json, timeseries.csv, load.png and load.svg.
@@ -73,6 +82,7 @@ On a terminal it shows a live table; otherwise it writes one JSON line per
 second and a final {"summary": ...} line to stdout, and the text summary to stderr.`,
 		Example: `  tide load -c 10 -d 30s http://127.0.0.1:8080/predict
   tide load -r 200 -d 1m --report out/ http://127.0.0.1:8080/v2/models/fraud/infer
+  tide load -c 32 -d 30s --grpc-conns 2 grpc://127.0.0.1:8081/models/fraud
   tide load --stages 30s:10,60s:200,30s:10 --watch deployment/fraud --namespace ml --report out/ http://fraud.example/predict
   tide load -c 4 -n 1000 --template '{"feature1": {{rand -3 3}}, "feature2": {{rand 0 1}}}' http://127.0.0.1:8080/predict`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -92,12 +102,14 @@ second and a final {"summary": ...} line to stdout, and the text summary to stde
 	fl.DurationVarP(&f.duration, "duration", "d", 0, "how long to run (default 10s unless -n is given)")
 	fl.Int64VarP(&f.requests, "requests", "n", 0, "stop after this many requests")
 	fl.StringVar(&f.stages, "stages", "", "plan of DURATION:TARGET steps and DURATION:FROM-TO ramps, or @FILE")
-	fl.DurationVar(&f.timeout, "timeout", 20*time.Second, "per-request timeout")
+	fl.DurationVar(&f.timeout, "timeout", 20*time.Second, "per-request timeout (for gRPC, each call's deadline)")
 	fl.BoolVar(&f.http2, "h2", false, "speak HTTP/2 (h2c for http:// URLs)")
+	fl.IntVar(&f.grpcConns, "grpc-conns", loadgen.DefaultGRPCConns, "gRPC: connections the calls share")
+	fl.BoolVar(&f.grpcRaw, "grpc-raw", false, "gRPC: send tensor data in raw_input_contents instead of typed contents")
 	fl.BoolVarP(&f.insecure, "insecure", "k", false, "skip TLS certificate verification")
 	fl.StringVarP(&f.method, "method", "m", "", "HTTP method (default POST with a body, GET without)")
-	fl.StringArrayVarP(&f.headers, "header", "H", nil, `extra header "Name: value" (repeatable)`)
-	fl.StringVar(&f.bodyFile, "body-file", "", "send this file as every request's body")
+	fl.StringArrayVarP(&f.headers, "header", "H", nil, `extra header "Name: value" (repeatable; gRPC metadata for grpc:// URLs)`)
+	fl.StringVar(&f.bodyFile, "body-file", "", "send this file as every request's body (for gRPC, an OIP JSON request)")
 	fl.StringVar(&f.template, "template", "", "body template with {{rand LO HI}}, {{randint LO HI}}, {{normal M SD}}, {{choice A B}}, {{seq}}, or @FILE")
 	fl.StringVar(&f.model, "model", "", "model whose metadata shapes generated /predict bodies (default: the server's only model)")
 	fl.IntVar(&f.rows, "rows", 1, "rows per generated request")
@@ -123,7 +135,9 @@ func runLoad(cmd *cobra.Command, f loadFlags, rawURL string) error {
 	if err != nil {
 		return err
 	}
-	client := loadgen.NewClient(loadgen.ClientOptions{Timeout: f.timeout, HTTP2: f.http2, Insecure: f.insecure})
+	if err := f.checkProtocolFlags(cmd, target); err != nil {
+		return err
+	}
 
 	// The first Ctrl-C stops sending and lets the requests in flight finish,
 	// so the summary still comes; a second one ends the process at once.
@@ -131,7 +145,26 @@ func runLoad(cmd *cobra.Command, f loadFlags, rawURL string) error {
 	defer stop()
 	go func() { <-ctx.Done(); stop() }()
 
-	body, bodyDesc, err := f.body(ctx, client, target)
+	var client *http.Client
+	var grpcClient *loadgen.GRPCClient
+	var metadata func(context.Context) (*loadgen.ModelMetadata, error)
+	if target.Protocol == loadgen.ProtocolGRPC {
+		grpcClient, err = loadgen.NewGRPCClient(target, loadgen.GRPCOptions{
+			Timeout: f.timeout, Conns: f.grpcConns, Insecure: f.insecure, Raw: f.grpcRaw, Header: header})
+		if err != nil {
+			return err
+		}
+		defer grpcClient.Close()
+		header = nil // sent as the calls' metadata
+		metadata = func(ctx context.Context) (*loadgen.ModelMetadata, error) { return grpcClient.Metadata(ctx, target) }
+	} else {
+		client = loadgen.NewClient(loadgen.ClientOptions{Timeout: f.timeout, HTTP2: f.http2, Insecure: f.insecure})
+		metadata = func(ctx context.Context) (*loadgen.ModelMetadata, error) {
+			return loadgen.FetchMetadata(ctx, client, target, f.model)
+		}
+	}
+
+	body, bodyDesc, err := f.body(ctx, metadata, target)
 	if err != nil {
 		return err
 	}
@@ -150,7 +183,7 @@ func runLoad(cmd *cobra.Command, f loadFlags, rawURL string) error {
 
 	cfg := loadgen.Config{
 		Target: target, Method: f.method, Header: header, Body: body, Mode: mode, Plan: plan,
-		MaxRequests: f.requests, MaxInFlight: f.maxInFlight, Client: client, Seed: f.seed,
+		MaxRequests: f.requests, MaxInFlight: f.maxInFlight, Client: client, GRPC: grpcClient, Seed: f.seed,
 		OnSample: live.Sample,
 	}
 	if watcher != nil {
@@ -207,9 +240,32 @@ func (f loadFlags) plan() (loadgen.Mode, loadgen.Plan, error) {
 	return spec.Resolve()
 }
 
+// checkProtocolFlags refuses flags that mean nothing for the target's protocol,
+// so a mistaken command says so instead of quietly doing something else.
+func (f loadFlags) checkProtocolFlags(cmd *cobra.Command, t loadgen.Target) error {
+	changed := cmd.Flags().Changed
+	if t.Protocol == loadgen.ProtocolGRPC {
+		for _, name := range []string{"h2", "method", "model"} {
+			if changed(name) {
+				return fmt.Errorf("--%s does not apply to a grpc:// URL (gRPC is HTTP/2, each request a ModelInfer call, the URL names the model)", name)
+			}
+		}
+		if f.grpcConns < 1 {
+			return fmt.Errorf("--grpc-conns %d: want at least 1", f.grpcConns)
+		}
+		return nil
+	}
+	for _, name := range []string{"grpc-conns", "grpc-raw"} {
+		if changed(name) {
+			return fmt.Errorf("--%s applies to grpc:// URLs only", name)
+		}
+	}
+	return nil
+}
+
 // body picks the request body: a file, a template, or one generated from
 // the model's metadata. The second result says which, for the header line.
-func (f loadFlags) body(ctx context.Context, client *http.Client, t loadgen.Target) (loadgen.BodySource, string, error) {
+func (f loadFlags) body(ctx context.Context, metadata func(context.Context) (*loadgen.ModelMetadata, error), t loadgen.Target) (loadgen.BodySource, string, error) {
 	if f.bodyFile != "" && f.template != "" {
 		return nil, "", errors.New("--body-file and --template exclude each other")
 	}
@@ -240,7 +296,7 @@ func (f loadFlags) body(ctx context.Context, client *http.Client, t loadgen.Targ
 	}
 	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	md, err := loadgen.FetchMetadata(mctx, client, t, f.model)
+	md, err := metadata(mctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("generate bodies (or give --body-file or --template): %w", err)
 	}

@@ -1,4 +1,5 @@
-// Package loadgen drives HTTP load at a model server and measures it honestly.
+// Package loadgen drives HTTP and gRPC load at a model server and measures it
+// honestly.
 //
 // Two generators share one recorder. Closed loop keeps N workers busy, each
 // sending its next request when the last one answers: it measures what N
@@ -52,11 +53,13 @@ func (b StaticBody) Render(dst []byte, _ *rand.Rand, _ uint64) []byte { return a
 // Config is one run.
 type Config struct {
 	Target Target
-	Method string      // POST when a body is given, else GET, unless set
-	Header http.Header // extra headers; Content-Type defaults to application/json with a body
-	Body   BodySource  // nil: no body
-	Mode   Mode
-	Plan   Plan
+	Method string      // HTTP: POST when a body is given, else GET, unless set
+	Header http.Header // HTTP: extra headers; Content-Type defaults to application/json with a body
+	// Body is each request's body; nil: none. For gRPC targets it renders an
+	// OIP JSON request, which becomes each call's ModelInferRequest.
+	Body BodySource
+	Mode Mode
+	Plan Plan
 	// MaxRequests stops the run after this many requests (0: no limit).
 	MaxRequests int64
 	// MaxInFlight caps open-loop concurrency, so a dead server cannot make the
@@ -64,6 +67,9 @@ type Config struct {
 	// still count their latency from their intended send time.
 	MaxInFlight int
 	Client      *http.Client
+	// GRPC carries a gRPC target's calls, and must be set for one; the
+	// caller closes it. Its GRPCOptions.Header is the calls' metadata.
+	GRPC *GRPCClient
 	// OnSample, if set, is called once a second from the sampling goroutine.
 	OnSample func(Sample)
 	// Replicas, if set, is asked once a second for the watched deployment's
@@ -128,6 +134,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	r := &run{cfg: cfg, rec: newRecorder(), start: time.Now()}
+	if cfg.Target.Protocol == ProtocolGRPC {
+		var err error
+		if r.grpcReqs, err = newGRPCRequests(cfg.Body, cfg.Target, cfg.GRPC.opts.Raw); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Seed == 0 {
 		r.cfg.Seed = uint64(r.start.UnixNano())
 	}
@@ -180,14 +192,25 @@ func (c *Config) fill() error {
 	if c.Mode != Open && c.Mode != Closed {
 		return fmt.Errorf("mode %q: want open or closed", c.Mode)
 	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 10000
+	}
+	if c.Target.Protocol == ProtocolGRPC {
+		switch {
+		case c.Method != "":
+			return fmt.Errorf("a gRPC target has no HTTP method (each request is a ModelInfer call)")
+		case len(c.Header) > 0:
+			return fmt.Errorf("a gRPC target takes its metadata from GRPCOptions.Header, not Config.Header")
+		case c.GRPC == nil:
+			return fmt.Errorf("a gRPC target needs a GRPCClient (NewGRPCClient)")
+		}
+		return nil
+	}
 	if c.Method == "" {
 		c.Method = http.MethodGet
 		if c.Body != nil {
 			c.Method = http.MethodPost
 		}
-	}
-	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = 10000
 	}
 	if c.Client == nil {
 		c.Client = NewClient(ClientOptions{Timeout: 30 * time.Second})
@@ -200,8 +223,9 @@ type run struct {
 	rec      *recorder
 	start    time.Time
 	inflight sync.WaitGroup
-	issued   atomic.Int64 // requests handed out, for MaxRequests
-	samples  []Sample     // written only by the sampler goroutine until Run reads them
+	grpcReqs *grpcRequests // gRPC targets only
+	issued   atomic.Int64  // requests handed out, for MaxRequests
+	samples  []Sample      // written only by the sampler goroutine until Run reads them
 }
 
 // take reserves one request against MaxRequests.
@@ -324,6 +348,10 @@ func (r *run) closedLoop(ctx context.Context) {
 
 // do sends one request and records it, latency measured from intended.
 func (r *run) do(intended time.Time, late bool, rng *rand.Rand, seq uint64) {
+	if r.grpcReqs != nil {
+		r.doGRPC(intended, late, rng, seq)
+		return
+	}
 	var body io.Reader
 	if r.cfg.Body != nil {
 		body = bytes.NewReader(r.cfg.Body.Render(nil, rng, seq))

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -23,6 +25,9 @@ const (
 	ProtocolKServeV1 Protocol = "kserve-v1"
 	// ProtocolRaw is any other URL: the body is sent as given.
 	ProtocolRaw Protocol = "raw"
+	// ProtocolGRPC is Open Inference Protocol v2 over gRPC: ModelInfer calls,
+	// chosen by a grpc:// or grpcs:// URL (see ParseTarget).
+	ProtocolGRPC Protocol = "oip-grpc"
 )
 
 // Target is a parsed URL: where to send, in which protocol, for which model.
@@ -30,17 +35,22 @@ type Target struct {
 	URL      *url.URL
 	Protocol Protocol
 	Model    string // empty for /predict and raw URLs
-	Version  string // OIP only, when the URL names one
+	Version  string // OIP and gRPC only, when the URL names one
 }
 
-// ParseTarget reads a URL and recognises its protocol from the path.
+// ParseTarget reads a URL and recognises its protocol: from the path for
+// http and https, and gRPC for grpc (cleartext) and grpcs (TLS), whose URLs
+// name the model as grpc://HOST:PORT/models/NAME[/versions/VERSION].
 func ParseTarget(raw string) (Target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return Target{}, fmt.Errorf("target %q: %w", raw, err)
 	}
+	if u.Scheme == "grpc" || u.Scheme == "grpcs" {
+		return parseGRPCTarget(raw, u)
+	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return Target{}, fmt.Errorf("target %q: scheme must be http or https", raw)
+		return Target{}, fmt.Errorf("target %q: scheme must be http, https, grpc or grpcs", raw)
 	}
 	if u.Host == "" {
 		return Target{}, fmt.Errorf("target %q: no host", raw)
@@ -57,6 +67,47 @@ func ParseTarget(raw string) (Target, error) {
 		t.Protocol, t.Model, t.Version = ProtocolOIP, segs[len(segs)-4], segs[len(segs)-2]
 	case len(segs) >= 3 && segs[len(segs)-3] == "v1" && segs[len(segs)-2] == "models" && strings.HasSuffix(segs[len(segs)-1], ":predict"):
 		t.Protocol, t.Model = ProtocolKServeV1, strings.TrimSuffix(segs[len(segs)-1], ":predict")
+	}
+	return t, nil
+}
+
+// grpcURLForm is the shape of a gRPC target, for error messages.
+const grpcURLForm = "grpc://HOST:PORT/models/NAME[/versions/VERSION] (grpcs:// for TLS)"
+
+// parseGRPCTarget checks a grpc:// or grpcs:// URL. The port is required for
+// grpc (gRPC servers listen on many: tide serve 8081, Triton 8001) and is 443
+// when grpcs leaves it out. The URL's host gets the port, so it is the dial
+// address as it stands.
+func parseGRPCTarget(raw string, u *url.URL) (Target, error) {
+	bad := func(why string) (Target, error) {
+		return Target{}, fmt.Errorf("target %q: %s; want %s", raw, why, grpcURLForm)
+	}
+	switch {
+	case u.Opaque != "" || u.Host == "":
+		return bad("no host")
+	case u.User != nil:
+		return bad("user info is not supported (pass keys with -H)")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return bad("a gRPC URL takes no query or fragment")
+	}
+	if u.Port() == "" {
+		if u.Scheme == "grpc" {
+			return bad("no port")
+		}
+		u.Host = net.JoinHostPort(u.Hostname(), "443")
+	}
+	if _, err := strconv.ParseUint(u.Port(), 10, 16); err != nil || u.Hostname() == "" {
+		return bad("host " + strconv.Quote(u.Host) + " is not HOST:PORT")
+	}
+	segs := strings.Split(strings.TrimPrefix(strings.TrimSuffix(u.Path, "/"), "/"), "/")
+	t := Target{URL: u, Protocol: ProtocolGRPC}
+	switch {
+	case len(segs) == 2 && segs[0] == "models" && segs[1] != "":
+		t.Model = segs[1]
+	case len(segs) == 4 && segs[0] == "models" && segs[1] != "" && segs[2] == "versions" && segs[3] != "":
+		t.Model, t.Version = segs[1], segs[3]
+	default:
+		return bad("the path must name the model")
 	}
 	return t, nil
 }
@@ -228,7 +279,7 @@ func TemplateFor(p Protocol, md *ModelMetadata, rows int) (string, error) {
 			one()
 		}
 		b.WriteByte(']')
-	case ProtocolOIP:
+	case ProtocolOIP, ProtocolGRPC: // gRPC requests are written as OIP JSON, then converted
 		name, _ := json.Marshal(in.Name)
 		dt, _ := json.Marshal(in.Datatype)
 		fmt.Fprintf(&b, `{"inputs":[{"name":%s,"shape":[%d,%d],"datatype":%s,"data":[`, name, rows, width, dt)

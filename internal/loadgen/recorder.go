@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"google.golang.org/grpc/codes"
 )
 
 // Latencies are recorded in microseconds, from 1 µs to 10 minutes, with three
@@ -63,8 +64,11 @@ type Summary struct {
 	// Service is latency from the moment each request actually left, which
 	// leaves out time spent waiting for its turn. Open loop only: comparing
 	// it with Latency tells a slow server from a slow generator.
-	Service    *LatencySummary  `json:"service_ms,omitempty"`
-	StatusCode map[int]int64    `json:"status_codes"`
+	Service    *LatencySummary `json:"service_ms,omitempty"`
+	StatusCode map[int]int64   `json:"status_codes"`
+	// GRPCCodes counts gRPC calls by the status the server answered with,
+	// named as the specification names them (OK, RESOURCE_EXHAUSTED, ...).
+	GRPCCodes  map[string]int64 `json:"grpc_codes,omitempty"`
 	ErrorKinds map[string]int64 `json:"error_kinds"`
 	// Late counts open-loop requests sent more than a millisecond after their
 	// intended time: the generator, not the server, was the limit. Their latency
@@ -98,6 +102,7 @@ type recorder struct {
 	bytesIn  int64
 	inFlight int64
 	status   map[int]int64
+	grpc     map[codes.Code]int64
 	errKinds map[string]int64
 	// per-second counters, reset by tick
 	secSent, secOK, secErrs int64
@@ -109,6 +114,7 @@ func newRecorder() *recorder {
 		service:  hdrhistogram.New(histMinMicros, histMaxMicros, 3),
 		interval: hdrhistogram.New(histMinMicros, histMaxMicros, 2),
 		status:   map[int]int64{},
+		grpc:     map[codes.Code]int64{},
 		errKinds: map[string]int64{},
 	}
 }
@@ -143,6 +149,28 @@ func (r *recorder) finished(latency, service time.Duration, status int, bytesIn 
 	}
 	r.status[status]++
 	if status >= 200 && status < 300 {
+		r.ok++
+		r.secOK++
+	} else {
+		r.errs++
+		r.secErrs++
+	}
+	_ = r.total.RecordValue(us)
+	_ = r.interval.RecordValue(us)
+	_ = r.service.RecordValue(clampMicros(service))
+}
+
+// finishedGRPC records one gRPC call the server answered: OK is a success,
+// any other code an error counted under its name, as a non-2xx response is.
+func (r *recorder) finishedGRPC(latency, service time.Duration, code codes.Code, bytesIn int64) {
+	us := clampMicros(latency)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inFlight--
+	r.done++
+	r.bytesIn += bytesIn
+	r.grpc[code]++
+	if code == codes.OK {
 		r.ok++
 		r.secOK++
 	} else {
@@ -191,6 +219,12 @@ func (r *recorder) summary() Summary {
 	}
 	for k, v := range r.errKinds {
 		s.ErrorKinds[k] = v
+	}
+	if len(r.grpc) > 0 {
+		s.GRPCCodes = make(map[string]int64, len(r.grpc))
+		for k, v := range r.grpc {
+			s.GRPCCodes[CodeName(k)] = v
+		}
 	}
 	s.Latency = summarize(r.total)
 	service := summarize(r.service)

@@ -153,6 +153,21 @@ func TestWriteSummary(t *testing.T) {
 	}
 }
 
+// TestWriteSummaryGRPC: gRPC calls are listed by code, most frequent first.
+func TestWriteSummaryGRPC(t *testing.T) {
+	var b bytes.Buffer
+	s := sampleReport(false).Summary
+	s.Protocol, s.StatusCode = loadgen.ProtocolGRPC, map[int]int64{}
+	s.GRPCCodes = map[string]int64{"OK": 1990, "RESOURCE_EXHAUSTED": 8, "NOT_FOUND": 2}
+	if err := WriteSummary(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	want := "gRPC status distribution:\n  [OK] 1990 responses\n  [RESOURCE_EXHAUSTED] 8 responses\n  [NOT_FOUND] 2 responses\n"
+	if out := b.String(); !strings.Contains(out, want) || strings.Contains(out, "Status code distribution") {
+		t.Errorf("summary lacks %q or lists HTTP codes:\n%s", want, out)
+	}
+}
+
 func TestLive(t *testing.T) {
 	s := loadgen.Sample{Second: 3, Target: 50, Sent: 49, OK: 48, Errors: 1, P50: 0.5, P99: 1200, InFlight: 2, DesiredReplicas: 2, ReadyReplicas: 1}
 	var plain bytes.Buffer

@@ -11,7 +11,7 @@ import (
 )
 
 // WriteSummary prints the run the way hey does: totals, rate, a latency
-// distribution and the status-code and error breakdown.
+// distribution and the status-code (HTTP or gRPC) and error breakdown.
 func WriteSummary(w io.Writer, s loadgen.Summary) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nSummary (%s loop, %s, stages %s):\n", s.Mode, s.Protocol, s.Plan)
@@ -48,6 +48,22 @@ func WriteSummary(w io.Writer, s loadgen.Summary) error {
 		sort.Ints(codes)
 		for _, c := range codes {
 			fmt.Fprintf(&b, "  [%d]\t%d responses\n", c, s.StatusCode[c])
+		}
+	}
+	if len(s.GRPCCodes) > 0 {
+		b.WriteString("\ngRPC status distribution:\n")
+		names := make([]string, 0, len(s.GRPCCodes))
+		for n := range s.GRPCCodes {
+			names = append(names, n)
+		}
+		sort.Slice(names, func(i, j int) bool {
+			if s.GRPCCodes[names[i]] != s.GRPCCodes[names[j]] {
+				return s.GRPCCodes[names[i]] > s.GRPCCodes[names[j]]
+			}
+			return names[i] < names[j]
+		})
+		for _, n := range names {
+			fmt.Fprintf(&b, "  [%s]\t%d responses\n", n, s.GRPCCodes[n])
 		}
 	}
 	if len(s.ErrorKinds) > 0 {

@@ -168,7 +168,7 @@ func (b *Batcher) releaseSlot() {
 	<-b.slots
 	if b.cfg.Batching() {
 		b.mu.Lock()
-		b.startReadyLocked()
+		b.startReadyLocked(b.now())
 		b.mu.Unlock()
 	}
 }
@@ -189,7 +189,7 @@ func (b *Batcher) enqueue(ctx context.Context, inputs []*tensor.Tensor, rows int
 		return nil, fmt.Errorf("%w: %d requests queued", ErrOverloaded, b.cfg.MaxQueue)
 	}
 	b.push(c)
-	b.startReadyLocked()
+	b.startReadyLocked(c.queued)
 	depth := len(b.queue)
 	b.mu.Unlock()
 	b.depth(depth)
@@ -204,7 +204,7 @@ func (b *Batcher) enqueue(ctx context.Context, inputs []*tensor.Tensor, rows int
 		b.mu.Lock()
 		if b.remove(c) {
 			// Its place in the queue is free again, and the head may have changed.
-			b.startReadyLocked()
+			b.startReadyLocked(b.now())
 		}
 		depth := len(b.queue)
 		b.mu.Unlock()
@@ -282,9 +282,8 @@ func (b *Batcher) popFront(n int, run *batchRun) {
 // startReadyLocked starts every batch the policy says to run now, as far as the
 // run slots allow, and otherwise arms the timer for when the policy wants to look
 // again. Called with b.mu held, after every change to the queue or the slots.
-func (b *Batcher) startReadyLocked() {
+func (b *Batcher) startReadyLocked(now time.Time) {
 	for len(b.queue) > 0 {
-		now := b.now()
 		n, wait := Decide(now, b.rows[:b.prefix], b.queue[0].queued, b.cfg)
 		if n == 0 && b.closed {
 			n = b.prefix // shutting down: flush without waiting
@@ -329,7 +328,7 @@ func (b *Batcher) armTimer(now time.Time, wait time.Duration) {
 func (b *Batcher) onTimer() {
 	b.mu.Lock()
 	b.timerT = time.Time{}
-	b.startReadyLocked()
+	b.startReadyLocked(b.now())
 	depth := len(b.queue)
 	b.mu.Unlock()
 	b.depth(depth)
@@ -344,7 +343,7 @@ func (b *Batcher) runBatch(run *batchRun) {
 		if b.slots != nil {
 			<-b.slots // never blocks: this run holds a token
 		}
-		b.startReadyLocked()
+		b.startReadyLocked(b.now())
 		depth := len(b.queue)
 		b.mu.Unlock()
 		b.depth(depth)
@@ -400,7 +399,7 @@ func (b *Batcher) Close() {
 	b.closed = true
 	b.timer.Stop()
 	b.timerT = time.Time{}
-	b.startReadyLocked()
+	b.startReadyLocked(b.now())
 	b.mu.Unlock()
 	<-b.done
 }

@@ -19,22 +19,22 @@ import (
 // with many concurrent requests uses; runtime-notes.md has the reference
 // figures (about 3 µs per row, 15 µs for 64 rows).
 
-func benchmarkMLP(b *testing.B, rows int) {
+func benchmarkMLP(b *testing.B, file string, width, rows int) {
 	requireRuntime(b)
 	defer SetOptions(currentOptions())
 	if err := SetOptions(Options{IntraOpThreads: 1}); err != nil {
 		b.Fatal(err)
 	}
-	m, err := loadModel("testdata/mlp.onnx", runtime.Config{})
+	m, err := loadModel("testdata/"+file, runtime.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer m.(model.Closer).Close()
-	v := make([]float64, rows*32)
+	v := make([]float64, rows*width)
 	for i := range v {
 		v[i] = math.Sin(float64(i))
 	}
-	in := []*tensor.Tensor{fp32Tensor("input", []int64{int64(rows), 32}, v)}
+	in := []*tensor.Tensor{fp32Tensor("input", []int64{int64(rows), int64(width)}, v)}
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -46,8 +46,13 @@ func benchmarkMLP(b *testing.B, rows int) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
 }
 
-func BenchmarkMLP1Row(b *testing.B)    { benchmarkMLP(b, 1) }
-func BenchmarkMLPBatch64(b *testing.B) { benchmarkMLP(b, 64) }
+func BenchmarkMLP1Row(b *testing.B)    { benchmarkMLP(b, "mlp.onnx", 32, 1) }
+func BenchmarkMLPBatch64(b *testing.B) { benchmarkMLP(b, "mlp.onnx", 32, 64) }
+
+// The 64-256-256-256-10 MLP: ~150k multiply-adds per row, so the model's own
+// work, not the per-call overhead, dominates a one-row run.
+func BenchmarkMLP256x3OneRow(b *testing.B)  { benchmarkMLP(b, "mlp256.onnx", 64, 1) }
+func BenchmarkMLP256x3Batch64(b *testing.B) { benchmarkMLP(b, "mlp256.onnx", 64, 64) }
 
 // BenchmarkWrapperAdvancedSession1Row is the floor the MLP benchmarks are
 // compared with: onnxruntime_go's AdvancedSession with input and output

@@ -79,6 +79,7 @@ func TestTorchFixturesMatchTorch(t *testing.T) {
 	}{
 		{name: "mlp", wantIn: []int64{-1, 32}, wantOut: []int64{-1, 10}},
 		{name: "cnn", wantIn: []int64{-1, 1, 12, 12}, wantOut: []int64{-1, 10}},
+		{name: "mlp256", wantIn: []int64{-1, 64}, wantOut: []int64{-1, 10}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := load(t, tc.name+".onnx", runtime.Config{})

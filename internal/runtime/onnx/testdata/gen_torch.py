@@ -6,6 +6,11 @@
 Needs Debian's python3-torch (1.13) and python3-onnx. Writes, next to this script:
 
     mlp.onnx, mlp.json   an MLP 32-64-64-10 (ReLU), opset 13
+    mlp256.onnx, mlp256.json
+                         an MLP 64-256-256-256-10 (ReLU), opset 13: three hidden
+                         layers of 256 units, ~150k weights, a size where the
+                         model's own work is not lost in per-call overhead (the
+                         batching benchmarks use both MLPs)
     cnn.onnx, cnn.json   a small CNN on 1x12x12 images (Conv, ReLU, MaxPool,
                          Conv, Flatten, Linear), opset 17
 
@@ -32,6 +37,19 @@ class MLP(torch.nn.Module):
             torch.nn.Linear(32, 64), torch.nn.ReLU(),
             torch.nn.Linear(64, 64), torch.nn.ReLU(),
             torch.nn.Linear(64, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class MLP256(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(64, 256), torch.nn.ReLU(),
+            torch.nn.Linear(256, 256), torch.nn.ReLU(),
+            torch.nn.Linear(256, 256), torch.nn.ReLU(),
+            torch.nn.Linear(256, 10))
 
     def forward(self, x):
         return self.net(x)
@@ -81,3 +99,4 @@ def export(name, module, sample_shape, opset, batches):
 if __name__ == "__main__":
     export("mlp", MLP, (32,), 13, [1, 3, 64])
     export("cnn", CNN, (1, 12, 12), 17, [1, 5])
+    export("mlp256", MLP256, (64,), 13, [1, 3])

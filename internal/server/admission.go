@@ -33,14 +33,18 @@ func (s *Server) batcherFor(v *repository.Version, l *repository.Loaded) (*batch
 		return b.(*batcher.Batcher), nil
 	}
 	cfg := s.admissionConfig(v, l.Meta)
+	// The model's series are looked up once here, not per request (a label lookup
+	// hashes the label values on every call).
 	name := v.Name
 	mt := s.metrics
+	queueDepth, queueTime, batchRows := mt.queueDepth.WithLabelValues(name), mt.queueTime.WithLabelValues(name), mt.batchRows.WithLabelValues(name)
+	shed, expired := mt.shed.WithLabelValues(name), mt.expired.WithLabelValues(name)
 	hooks := batcher.Hooks{
-		QueueDepth: func(n int) { mt.queueDepth.WithLabelValues(name).Set(float64(n)) },
-		QueueTime:  func(d time.Duration) { mt.queueTime.WithLabelValues(name).Observe(d.Seconds()) },
-		BatchRows:  func(rows, reqs int) { mt.batchRows.WithLabelValues(name).Observe(float64(rows)) },
-		Shed:       func() { mt.shed.WithLabelValues(name).Inc() },
-		Expired:    func() { mt.expired.WithLabelValues(name).Inc() },
+		QueueDepth: func(n int) { queueDepth.Set(float64(n)) },
+		QueueTime:  func(d time.Duration) { queueTime.Observe(d.Seconds()) },
+		BatchRows:  func(rows, reqs int) { batchRows.Observe(float64(rows)) },
+		Shed:       shed.Inc,
+		Expired:    expired.Inc,
 	}
 	b, err := batcher.New(l.Model.Predict, cfg, hooks, nil)
 	if err != nil {

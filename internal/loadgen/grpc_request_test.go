@@ -180,3 +180,32 @@ func FuzzInferRequestFromJSON(f *testing.F) {
 		sameAsREST(t, body, &back)
 	})
 }
+
+// BenchmarkGRPCRequest is the generator's cost per gRPC call against that of
+// rendering the same OIP JSON body for REST: the conversion is the difference.
+func BenchmarkGRPCRequest(b *testing.B) {
+	md := &ModelMetadata{Name: "fraud", Inputs: []TensorMeta{{Name: "input", Datatype: "FP64", Shape: []int64{-1, 2}}}}
+	for _, rows := range []int{1, 100} {
+		src, _ := TemplateFor(ProtocolGRPC, md, rows)
+		tpl, _ := ParseTemplate(src)
+		rng := rand.New(rand.NewPCG(1, 2))
+		b.Run(fmt.Sprintf("rows=%d/REST render", rows), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				tpl.Render(nil, rng, uint64(i))
+			}
+		})
+		b.Run(fmt.Sprintf("rows=%d/gRPC render+convert", rows), func(b *testing.B) {
+			g, err := newGRPCRequests(tpl, Target{Protocol: ProtocolGRPC, Model: "fraud"}, false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if _, err := g.next(rng, uint64(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -4,7 +4,7 @@
 // policy selects to this process through nfqueue, and the process accepts or drops it
 // by evaluating the policies it watches.
 //
-// Two differences from upstream's own command, both for this host:
+// What differs from upstream's release, all of it for this host:
 //
 //   - The kernel has nf_tables but not its native "queue" expression (CONFIG_NFT_QUEUE
 //     is off, and there are no loadable modules), while the xtables NFQUEUE target runs

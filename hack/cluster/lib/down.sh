@@ -126,6 +126,8 @@ cluster_down() {
   stop_containers
   stop_process containerd
   kill_leftover_containers
+  # Add-ons that write host state outside iptables clean it here (lib/addon-*.sh).
+  declare -F network_policies_clean >/dev/null && network_policies_clean
   local n
   for n in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_process "$n"; done
   unmount_all

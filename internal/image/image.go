@@ -1,6 +1,7 @@
 // Package image builds Tide's container image without a Docker daemon, as ko does:
 // go-containerregistry assembles an OCI image from tar layers written here, from
-// scratch, around the static tide binary.
+// scratch, around the tide binary: a static one, or a cgo one for ONNX models,
+// which then comes with exactly the shared libraries it and ONNX Runtime need.
 //
 // The image is reproducible: every file carries a fixed modification time, entries
 // are written in sorted order with fixed owners and modes, and the config's created
@@ -14,6 +15,11 @@
 //	/usr/local/bin/tide         the binary (root-owned, 0755: the user cannot replace it)
 //	/models/...                 optional model file or repository folder
 //	/usr/local/lib/tide/...     optional ONNX Runtime library
+//	/lib64/ld-linux-x86-64.so.2 for a dynamically linked (cgo) binary only: the
+//	/lib/x86_64-linux-gnu/...   loader at the binary's PT_INTERP path and the
+//	                            libraries the binary and ONNX Runtime need (libc,
+//	                            libm, libstdc++, libgcc_s, ...), copied from the
+//	                            machine that built the binary
 //
 // There is no shell and no other program in the image.
 package image
@@ -54,11 +60,15 @@ var Epoch = time.Unix(0, 0).UTC()
 
 // Spec says what goes into an image.
 type Spec struct {
-	// Binary is the path of a static linux tide binary.
+	// Binary is the path of a linux tide binary. A static one goes in alone; for a
+	// dynamically linked one (cgo, needed for ONNX) the loader and the shared
+	// libraries it needs are resolved on this machine and added as a layer.
 	Binary string
 	// Model is an optional model file or repository folder, copied under /models.
 	Model string
-	// ONNXRuntimeLib is an optional libonnxruntime.so, copied to /usr/local/lib/tide.
+	// ONNXRuntimeLib is an optional libonnxruntime.so, copied to /usr/local/lib/tide
+	// with the libraries it needs. It needs a dynamically linked Binary, and an
+	// ONNX Model needs it.
 	ONNXRuntimeLib string
 	// Version goes into the org.opencontainers.image.version label.
 	Version string
@@ -91,12 +101,24 @@ func Build(spec Spec) (v1.Image, error) {
 	base.dir("/tmp", 0o1777|fs.ModeSticky, 0)
 	base.dir(ModelsDir, 0o755, 0)
 
+	libs, err := sharedLibraries(spec)
+	if err != nil {
+		return nil, err
+	}
+	layers := []*layerBuilder{base}
+	if len(libs) > 0 {
+		ll := newLayerBuilder()
+		if err := ll.addSharedLibraries(libs); err != nil {
+			return nil, err
+		}
+		layers = append(layers, ll)
+	}
+
 	bin := newLayerBuilder()
 	if err := bin.copyFile(spec.Binary, BinaryPath, 0o755); err != nil {
 		return nil, err
 	}
-
-	layers := []*layerBuilder{base, bin}
+	layers = append(layers, bin)
 	cmd := []string{ModelsDir}
 	if spec.Model != "" {
 		ml := newLayerBuilder()
@@ -110,11 +132,10 @@ func Build(spec Spec) (v1.Image, error) {
 	env := []string{"PATH=/usr/local/bin"}
 	if spec.ONNXRuntimeLib != "" {
 		ol := newLayerBuilder()
-		dst := path.Join(ONNXRuntimeDir, onnxRuntimeName)
-		if err := ol.copyFile(spec.ONNXRuntimeLib, dst, 0o755); err != nil {
+		if err := ol.copyFile(spec.ONNXRuntimeLib, ONNXRuntimePath, 0o755); err != nil {
 			return nil, err
 		}
-		env = append(env, "TIDE_ONNXRUNTIME_LIB="+dst)
+		env = append(env, "TIDE_ONNXRUNTIME_LIB="+ONNXRuntimePath)
 		layers = append(layers, ol)
 	}
 
@@ -159,6 +180,63 @@ func Build(spec Spec) (v1.Image, error) {
 		return nil, fmt.Errorf("image: set config: %w", err)
 	}
 	return img, nil
+}
+
+// ONNXRuntimePath is where ONNXRuntimeLib goes in the image (TIDE_ONNXRUNTIME_LIB).
+var ONNXRuntimePath = path.Join(ONNXRuntimeDir, onnxRuntimeName)
+
+// sharedLibraries checks that the binary, the model and the ONNX Runtime library go
+// together, and resolves the loader and libraries a dynamically linked binary and
+// ONNX Runtime need (none for a static binary).
+func sharedLibraries(spec Spec) ([]SharedLibrary, error) {
+	interp, err := dynamicInterpreter(spec.Binary)
+	if err != nil {
+		return nil, err
+	}
+	if spec.ONNXRuntimeLib == "" && spec.Model != "" {
+		onnx, err := HasONNXModel(spec.Model)
+		if err != nil {
+			return nil, err
+		}
+		if onnx {
+			return nil, fmt.Errorf("image: %s is an ONNX model, which needs the ONNX Runtime library in the image: give --onnxruntime-lib (hack/install-onnxruntime.sh installs one)", spec.Model)
+		}
+	}
+	if spec.ONNXRuntimeLib != "" && interp == "" {
+		return nil, fmt.Errorf("image: %s is statically linked and cannot load ONNX Runtime: build tide with cgo (CGO_ENABLED=1) for an image with --onnxruntime-lib", spec.Binary)
+	}
+	if interp == "" {
+		return nil, nil
+	}
+	objects := map[string]string{BinaryPath: spec.Binary}
+	if spec.ONNXRuntimeLib != "" {
+		objects[ONNXRuntimePath] = spec.ONNXRuntimeLib
+	}
+	arch := spec.Architecture
+	if arch == "" {
+		arch = "amd64"
+	}
+	return ResolveSharedLibraries("/", arch, interp, objects)
+}
+
+// HasONNXModel reports whether model (a file or a repository folder) is or holds an
+// .onnx file, which only a cgo binary with ONNX Runtime can serve.
+func HasONNXModel(model string) (bool, error) {
+	found := false
+	err := filepath.WalkDir(model, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.EqualFold(filepath.Ext(p), ".onnx") {
+			found = true
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("image: model: %w", err)
+	}
+	return found, nil
 }
 
 // labels are the OCI annotation keys (image-spec annotations.md) used as labels.

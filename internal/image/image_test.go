@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -127,16 +128,6 @@ func TestBuildLayout(t *testing.T) {
 				"/models/fraud/config.yaml": {0o644, 0, "max-batch-size: 8\n"},
 			},
 			cmd:     []string{"/models"},
-			nLayers: 3,
-		},
-		{
-			name: "onnx runtime library",
-			spec: Spec{Binary: fx.binary, ONNXRuntimeLib: fx.lib},
-			want: map[string]file{
-				"/usr/local/lib/tide/libonnxruntime.so.1": {0o755, 0, "ort"},
-			},
-			cmd:     []string{"/models"},
-			env:     "TIDE_ONNXRUNTIME_LIB=/usr/local/lib/tide/libonnxruntime.so.1",
 			nLayers: 3,
 		},
 	}
@@ -296,14 +287,31 @@ func TestWriteArchiveReadable(t *testing.T) {
 func TestBuildErrors(t *testing.T) {
 	fx := newFixture(t)
 	missing := filepath.Join(t.TempDir(), "nope")
-	for _, s := range []Spec{
-		{},
-		{Binary: missing},
-		{Binary: fx.binary, Model: missing},
-		{Binary: fx.binary, ONNXRuntimeLib: missing},
+	onnxModel := filepath.Join(t.TempDir(), "mlp.onnx")
+	if err := os.WriteFile(onnxModel, []byte("onnx"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		spec Spec
+		want string // in the error, "" for any error
+	}{
+		{Spec{}, "no binary"},
+		{Spec{Binary: missing}, ""},
+		{Spec{Binary: fx.binary, Model: missing}, ""},
+		{Spec{Binary: fx.binary, ONNXRuntimeLib: missing}, "statically linked"},
+		// A static binary cannot dlopen ONNX Runtime.
+		{Spec{Binary: fx.binary, ONNXRuntimeLib: fx.lib}, "build tide with cgo"},
+		// An ONNX model (a file, or in a repository) without ONNX Runtime: one line.
+		{Spec{Binary: fx.binary, Model: onnxModel}, "needs the ONNX Runtime library in the image: give --onnxruntime-lib"},
+		{Spec{Binary: fx.binary, Model: filepath.Dir(onnxModel)}, "--onnxruntime-lib"},
 	} {
-		if _, err := Build(s); err == nil {
-			t.Errorf("Build(%+v) succeeded, want an error", s)
+		_, err := Build(tt.spec)
+		if err == nil {
+			t.Errorf("Build(%+v) succeeded, want an error", tt.spec)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("Build(%+v): %q, want one line containing %q", tt.spec, err, tt.want)
 		}
 	}
 	if err := WriteArchive(filepath.Join(t.TempDir(), "x.tar"), "Not A Ref!", nil); err == nil {

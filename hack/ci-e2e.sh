@@ -4,7 +4,7 @@
 # `go test -tags e2e ./test/e2e/...` against it, and always tear it down and check that
 # nothing was left behind. Prints progress and a timing summary.
 #
-# Environment: TIDE_CLUSTER_ADDONS (add-on set, see hack/cluster/cluster),
+# Environment: TIDE_CLUSTER_ADDONS (add-on set, see hack/cluster/cluster; CI runs them all),
 #              TIDE_E2E_RUN (a -run pattern for the e2e tests), TIDE_E2E_TIMEOUT (default 25m)
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,6 +12,10 @@ CLUSTER=$ROOT/hack/cluster/cluster
 SNAPSHOT=$(mktemp /tmp/tide-e2e-host.XXXXXX)
 TIMES=()
 T_ALL=$(date +%s)
+
+# Every add-on the e2e tests use: CPU HPA (metrics-server), requests/s HPA (prometheus,
+# prometheus-adapter), scale to zero (keda), NetworkPolicy (network-policies), the chart (helm).
+export TIDE_CLUSTER_ADDONS=${TIDE_CLUSTER_ADDONS:-coredns metrics-server network-policies prometheus prometheus-adapter keda helm}
 
 log() { printf '[ci-e2e %4ds] %s\n' "$(( $(date +%s) - T_ALL ))" "$*"; }
 
@@ -45,7 +49,7 @@ finish() {
   TIMES+=("$(printf '%-14s %5ds' down "$(( $(date +%s) - t0 ))")")
   log "== check-clean"
   "$CLUSTER" check-clean "$SNAPSHOT" || { log "leftovers found after down"; rc=1; }
-  rm -f "$SNAPSHOT" "$TIDE_IMAGE_TAR"
+  rm -f "$SNAPSHOT" "$TIDE_IMAGE_TAR" "$ONNX_IMAGE_TAR"
   log "timings:"; printf '  %s\n' "${TIMES[@]}"
   log "total $(( $(date +%s) - T_ALL ))s, exit $rc"
   exit $rc
@@ -58,10 +62,20 @@ tide_image() {
     --tag tide.local/tide:fraud-v1 --output "$TIDE_IMAGE_TAR") && "$CLUSTER" load-image "$TIDE_IMAGE_TAR"
 }
 
+# onnx_image: the test MLP in the cgo image with ONNX Runtime, for TestOnnxImageInferThroughService.
+ONNX_IMAGE_TAR=/tmp/tide-e2e-onnx-mlp.tar
+onnx_image() {
+  bash "$ROOT/hack/install-onnxruntime.sh" &&
+  (cd "$ROOT" && go run ./cmd/tide image build --model internal/runtime/onnx/testdata/mlp.onnx \
+    --onnxruntime-lib /usr/local/lib/tide/libonnxruntime.so.1.24.1 \
+    --tag tide.local/tide:onnx-mlp --output "$ONNX_IMAGE_TAR") && "$CLUSTER" load-image "$ONNX_IMAGE_TAR"
+}
+
 e2e_tests() {
   local kubeconfig; kubeconfig=$("$CLUSTER" kubeconfig) || return 1
   (cd "$ROOT" && KUBECONFIG=$kubeconfig \
     TIDE_E2E_TIDE_IMAGE_TAR=$TIDE_IMAGE_TAR \
+    TIDE_E2E_ONNX_IMAGE_TAR=$ONNX_IMAGE_TAR \
     TIDE_E2E_KUBECTL=/var/cache/tide-cluster/bin/kubectl \
     TIDE_E2E_HELM=/var/cache/tide-cluster/bin/helm \
     TIDE_E2E_HOST_REACHES_CLUSTER_IP=1 \
@@ -79,4 +93,5 @@ trap 'exit 130' INT TERM
 phase build "$CLUSTER" build
 phase up env TIDE_CLUSTER_SKIP_BUILD=1 "$CLUSTER" up
 phase tide-image tide_image
+phase onnx-image onnx_image
 phase e2e e2e_tests

@@ -328,6 +328,70 @@ func drive(ctx context.Context, url string, workers int) *loadResult {
 	return r
 }
 
+// driveBatches is drive with `rows` rows per /predict request.
+func driveBatches(ctx context.Context, url string, workers, rows int) *loadResult {
+	var body strings.Builder
+	body.WriteString("[")
+	for i := range rows {
+		if i > 0 {
+			body.WriteString(",")
+		}
+		fmt.Fprintf(&body, `{"feature1":%d,"feature2":%d}`, i%7-3, i%5-2)
+	}
+	body.WriteString("]")
+	payload := body.String()
+	r := &loadResult{}
+	for range workers {
+		go func() {
+			for ctx.Err() == nil {
+				start := time.Now()
+				err := postBatch(ctx, url, payload, rows)
+				if ctx.Err() != nil {
+					return
+				}
+				if err != nil {
+					r.failed.Add(1)
+					r.mu.Lock()
+					if len(r.errors) < 10 {
+						r.errors = append(r.errors, err.Error())
+					}
+					r.mu.Unlock()
+					continue
+				}
+				r.ok.Add(1)
+				r.mu.Lock()
+				r.latencies = append(r.latencies, time.Since(start))
+				r.mu.Unlock()
+			}
+		}()
+	}
+	return r
+}
+
+func postBatch(ctx context.Context, base, payload string, rows int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/predict", strings.NewReader(payload))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST /predict (%d rows): %s: %.200s", rows, resp.Status, b)
+	}
+	var out struct {
+		Prediction []int `json:"prediction"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || len(out.Prediction) != rows {
+		return fmt.Errorf("POST /predict (%d rows): %d predictions, %v", rows, len(out.Prediction), err)
+	}
+	return nil
+}
+
 func TestTideCPUHPAScalesUpAndDown(t *testing.T) {
 	c := testCluster
 	url := c.installFraud(t, "hpa")
@@ -390,37 +454,64 @@ func TestTideRollingUpdateUnderLoadFailsNothing(t *testing.T) {
 	}
 }
 
-// TestTideRPSHPAScalesOnRequests needs Prometheus scraping the pods' annotations and
-// prometheus-adapter serving tide_requests_per_second (the harness add-ons
-// "prometheus prometheus-adapter", or the chart's adapter rules on another cluster).
+// TestTideRPSHPAScalesOnRequests and TestTideInflightHPAScalesOnInflight need Prometheus
+// scraping the pods' annotations and prometheus-adapter serving tide_requests_per_second
+// and tide_inflight_requests (the harness add-ons "prometheus prometheus-adapter", or
+// the chart's adapter rules on another cluster).
 func TestTideRPSHPAScalesOnRequests(t *testing.T) {
+	testPodsMetricHPA(t, "rps", "20", 1)
+}
+
+// In-flight requests only build up when a request takes a while: one-row requests
+// finish in microseconds and a scrape almost never sees one in flight, so this test
+// sends batches of 20,000 rows (a few milliseconds of server time each). Even so the
+// fraud model is fast and 8 clients keep only ~0.2-0.5 requests in flight per pod on
+// average (measured), hence the small target: the test proves the metric path
+// (Tide gauge -> Prometheus -> adapter -> HPA), not a production setting.
+func TestTideInflightHPAScalesOnInflight(t *testing.T) {
+	testPodsMetricHPA(t, "inflight", "100m", 20000)
+}
+
+// testPodsMetricHPA installs the chart in autoscaling mode (rps or inflight) with the
+// given per-pod target, drives 8 clients sending `rows` rows per request and waits for
+// the HPA to scale past 2.
+func testPodsMetricHPA(t *testing.T, mode, target string, rows int) {
 	c := testCluster
 	if _, err := c.run(t.Context(), "", "get", "--raw", "/apis/custom.metrics.k8s.io/v1beta1"); err != nil {
 		t.Skipf("custom.metrics.k8s.io not served (no prometheus-adapter): %v", err)
 	}
-	url := c.installFraud(t, "rps", "--set", "autoscaling.mode=rps", "--set", "autoscaling.rps.targetPerPod=20")
+	hpa := "hpa/" + mode + "-tide"
+	url := c.installFraud(t, mode, "--set", "autoscaling.mode="+mode, "--set", "autoscaling."+mode+".targetPerPod="+target)
 	start := time.Now()
 	metric := func() string {
-		return c.jsonpath(t.Context(), "hpa/rps-tide", "{.status.currentMetrics[0].pods.current.averageValue}")
+		return c.jsonpath(t.Context(), hpa, "{.status.currentMetrics[0].pods.current.averageValue}")
 	}
 	timeline := func(what string) {
-		t.Logf("+%3.0fs %s: replicas=%s desired=%s rps/pod=%s", time.Since(start).Seconds(), what,
-			c.jsonpath(t.Context(), "hpa/rps-tide", "{.status.currentReplicas}"),
-			c.jsonpath(t.Context(), "hpa/rps-tide", "{.status.desiredReplicas}"), metric())
+		t.Logf("+%3.0fs %s: replicas=%s desired=%s %s/pod=%s (target %s)", time.Since(start).Seconds(), what,
+			c.jsonpath(t.Context(), hpa, "{.status.currentReplicas}"),
+			c.jsonpath(t.Context(), hpa, "{.status.desiredReplicas}"), mode, metric(), target)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	load := drive(ctx, url, 8)
+	var load *loadResult
+	if rows == 1 {
+		load = drive(ctx, url, 8)
+	} else {
+		load = driveBatches(ctx, url, 8, rows)
+	}
 	peak := 2
-	eventually(t, "scale-up on requests per second", 4*time.Minute, 5*time.Second, func() bool {
-		n, _ := strconv.Atoi(c.jsonpath(t.Context(), "deployment/rps-tide", "{.status.readyReplicas}"))
+	eventually(t, "scale-up on "+mode, 4*time.Minute, 5*time.Second, func() bool {
+		n, _ := strconv.Atoi(c.jsonpath(t.Context(), "deployment/"+mode+"-tide", "{.status.readyReplicas}"))
 		peak = max(peak, n)
 		timeline("under load")
 		return peak > 2
 	})
 	cancel()
-	t.Logf("rps HPA: 2 -> %d in %s; load %d ok, %d failed, p99 %s", peak, time.Since(start).Round(time.Second),
+	t.Logf("%s HPA: 2 -> %d in %s; load %d ok, %d failed, p99 %s", mode, peak, time.Since(start).Round(time.Second),
 		load.ok.Load(), load.failed.Load(), load.p99())
+	if load.failed.Load() != 0 {
+		t.Errorf("%d requests failed while the HPA scaled up; first: %v", load.failed.Load(), load.errors)
+	}
 }
 
 // TestTideScaleDownUnderLoadAndSIGKILL: removing pods by scale-down drains them (0

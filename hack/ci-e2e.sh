@@ -76,8 +76,8 @@ e2e_tests() {
   (cd "$ROOT" && KUBECONFIG=$kubeconfig \
     TIDE_E2E_TIDE_IMAGE_TAR=$TIDE_IMAGE_TAR \
     TIDE_E2E_ONNX_IMAGE_TAR=$ONNX_IMAGE_TAR \
-    TIDE_E2E_KUBECTL=/var/cache/tide-cluster/bin/kubectl \
-    TIDE_E2E_HELM=/var/cache/tide-cluster/bin/helm \
+    TIDE_E2E_KUBECTL=${TIDE_CLUSTER_CACHE:-/var/cache/tide-cluster}/bin/kubectl \
+    TIDE_E2E_HELM=${TIDE_CLUSTER_CACHE:-/var/cache/tide-cluster}/bin/helm \
     TIDE_E2E_HOST_REACHES_CLUSTER_IP=1 \
     go test -tags e2e -count=1 -v -timeout "${TIDE_E2E_TIMEOUT:-25m}" ${TIDE_E2E_RUN:+-run "$TIDE_E2E_RUN"} ./test/e2e/...)
 }

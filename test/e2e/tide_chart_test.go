@@ -297,15 +297,21 @@ func (r *loadResult) p99() time.Duration {
 // drive sends /predict with `workers` concurrent clients until ctx ends. Every
 // request is counted; the run is bounded by ctx, which callers give a deadline.
 func drive(ctx context.Context, url string, workers int) *loadResult {
+	return driveWith(ctx, workers, func(w, i int) error {
+		_, err := predict(ctx, url, float64(w), float64(i%7))
+		return err
+	})
+}
+
+// driveWith runs `workers` closed-loop clients calling send(worker, i) until ctx ends,
+// counting every result the same way for every kind of request.
+func driveWith(ctx context.Context, workers int, send func(w, i int) error) *loadResult {
 	r := &loadResult{}
-	var wg sync.WaitGroup
 	for w := range workers {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			for i := 0; ctx.Err() == nil; i++ {
 				start := time.Now()
-				_, err := predict(ctx, url, float64(w), float64(i%7))
+				err := send(w, i)
 				if ctx.Err() != nil {
 					return // cut off by the end of the run, not a failure
 				}
@@ -340,32 +346,7 @@ func driveBatches(ctx context.Context, url string, workers, rows int) *loadResul
 	}
 	body.WriteString("]")
 	payload := body.String()
-	r := &loadResult{}
-	for range workers {
-		go func() {
-			for ctx.Err() == nil {
-				start := time.Now()
-				err := postBatch(ctx, url, payload, rows)
-				if ctx.Err() != nil {
-					return
-				}
-				if err != nil {
-					r.failed.Add(1)
-					r.mu.Lock()
-					if len(r.errors) < 10 {
-						r.errors = append(r.errors, err.Error())
-					}
-					r.mu.Unlock()
-					continue
-				}
-				r.ok.Add(1)
-				r.mu.Lock()
-				r.latencies = append(r.latencies, time.Since(start))
-				r.mu.Unlock()
-			}
-		}()
-	}
-	return r
+	return driveWith(ctx, workers, func(_, _ int) error { return postBatch(ctx, url, payload, rows) })
 }
 
 func postBatch(ctx context.Context, base, payload string, rows int) error {

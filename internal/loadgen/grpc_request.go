@@ -51,53 +51,11 @@ func InferRequestFromJSON(body []byte, model, version string, raw bool) (*pb.Mod
 		if raw {
 			req.RawInputContents[i] = oip.AppendRaw(make([]byte, 0, oip.RawSize(t)), t)
 		} else {
-			pt.Contents = typedContents(t)
+			pt.Contents = oip.TensorContents(t)
 		}
 		req.Inputs[i] = pt
 	}
 	return req, nil
-}
-
-// typedContents puts a tensor's data in the contents field its datatype uses,
-// sharing the slice where the Go types agree and widening INT8/16 and UINT8/16
-// to the 32-bit fields the protocol carries them in.
-func typedContents(t *tensor.Tensor) *pb.InferTensorContents {
-	c := &pb.InferTensorContents{}
-	switch v := t.Data.(type) {
-	case []bool:
-		c.BoolContents = v
-	case []int8:
-		c.IntContents = widen[int32](v)
-	case []int16:
-		c.IntContents = widen[int32](v)
-	case []int32:
-		c.IntContents = v
-	case []int64:
-		c.Int64Contents = v
-	case []uint8:
-		c.UintContents = widen[uint32](v)
-	case []uint16: // UINT16; FP16 and BF16 never get here, they go raw
-		c.UintContents = widen[uint32](v)
-	case []uint32:
-		c.UintContents = v
-	case []uint64:
-		c.Uint64Contents = v
-	case []float32:
-		c.Fp32Contents = v
-	case []float64:
-		c.Fp64Contents = v
-	case [][]byte:
-		c.BytesContents = v
-	}
-	return c
-}
-
-func widen[T int32 | uint32, S int8 | int16 | uint8 | uint16](v []S) []T {
-	out := make([]T, len(v))
-	for i, x := range v {
-		out[i] = T(x)
-	}
-	return out
 }
 
 // protoParameters converts a request's "parameters" object: gRPC parameters

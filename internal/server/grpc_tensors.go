@@ -215,48 +215,9 @@ func InferOutputsToProto(outs []*tensor.Tensor, raw bool) ([]*pb.ModelInferRespo
 		return pbOuts, contents
 	}
 	for i, t := range outs {
-		pbOuts[i].Contents = typedOutput(t)
+		pbOuts[i].Contents = oip.TensorContents(t)
 	}
 	return pbOuts, nil
-}
-
-func typedOutput(t *tensor.Tensor) *pb.InferTensorContents {
-	c := &pb.InferTensorContents{}
-	switch v := t.Data.(type) {
-	case []bool:
-		c.BoolContents = v
-	case []int8:
-		c.IntContents = widen[int32](v)
-	case []int16:
-		c.IntContents = widen[int32](v)
-	case []int32:
-		c.IntContents = v
-	case []int64:
-		c.Int64Contents = v
-	case []uint8:
-		c.UintContents = widen[uint32](v)
-	case []uint16: // UINT16 (FP16/BF16 never get here: they go raw)
-		c.UintContents = widen[uint32](v)
-	case []uint32:
-		c.UintContents = v
-	case []uint64:
-		c.Uint64Contents = v
-	case []float32:
-		c.Fp32Contents = v
-	case []float64:
-		c.Fp64Contents = v
-	case [][]byte:
-		c.BytesContents = v
-	}
-	return c
-}
-
-func widen[T int32 | uint32, S int8 | int16 | uint8 | uint16](v []S) []T {
-	out := make([]T, len(v))
-	for i, x := range v {
-		out[i] = T(x)
-	}
-	return out
 }
 
 // invalidArg is a caller error; statusOf makes it 400 and grpcCode InvalidArgument.

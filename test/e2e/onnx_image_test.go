@@ -29,38 +29,18 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
 const mlpFixture = "../../internal/runtime/onnx/testdata/mlp.json"
 
-var loadONNXOnce sync.Once
+var onnxTestImage = &testImage{tarEnv: "TIDE_E2E_ONNX_IMAGE_TAR", refEnv: "TIDE_E2E_ONNX_IMAGE",
+	defaultRef: "tide.local/tide:onnx-mlp",
+	hint:       "build it with tide image build --model internal/runtime/onnx/testdata/mlp.onnx --onnxruntime-lib PATH"}
 
 // onnxImage loads the ONNX image once and returns its reference.
-func onnxImage(t *testing.T) string {
-	t.Helper()
-	archive := os.Getenv("TIDE_E2E_ONNX_IMAGE_TAR")
-	ref := envOr("TIDE_E2E_ONNX_IMAGE", "tide.local/tide:onnx-mlp")
-	if archive == "" {
-		t.Skip("TIDE_E2E_ONNX_IMAGE_TAR not set: build it with tide image build --model internal/runtime/onnx/testdata/mlp.onnx --onnxruntime-lib PATH")
-	}
-	var err error
-	loadONNXOnce.Do(func() {
-		if load := os.Getenv("TIDE_E2E_LOAD_IMAGE"); load != "" {
-			args := append(strings.Fields(load), archive)
-			var out []byte
-			if out, err = exec.CommandContext(t.Context(), args[0], args[1:]...).CombinedOutput(); err != nil {
-				err = fmt.Errorf("load %s: %w: %s", archive, err, out)
-			}
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ref
-}
+func onnxImage(t *testing.T) string { return onnxTestImage.ref(t) }
 
 // mlpCases are the MLP's test inputs with torch's outputs for them.
 type mlpCases struct {

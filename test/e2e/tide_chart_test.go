@@ -154,31 +154,41 @@ func field(doc, key string) string {
 	return ""
 }
 
-// fraudImage loads the fraud image once and returns its reference.
-var loadFraudOnce sync.Once
+// testImage is an image archive that tests need loaded into the cluster once: the
+// archive comes from tarEnv (tests skip without it), the reference from refEnv.
+type testImage struct {
+	tarEnv, refEnv, defaultRef, hint string
+	once                             sync.Once
+	err                              error
+}
 
-func fraudImage(t *testing.T) string {
+// ref loads the archive with TIDE_E2E_LOAD_IMAGE the first time and returns the
+// image reference; a failed load fails every test that asks for the image.
+func (im *testImage) ref(t *testing.T) string {
 	t.Helper()
-	archive := os.Getenv("TIDE_E2E_TIDE_IMAGE_TAR")
-	ref := envOr("TIDE_E2E_TIDE_IMAGE", "tide.local/tide:fraud-v1")
+	archive := os.Getenv(im.tarEnv)
 	if archive == "" {
-		t.Skip("TIDE_E2E_TIDE_IMAGE_TAR not set: build it with tide image build --model examples/fraud/model.pkl")
+		t.Skip(im.tarEnv + " not set: " + im.hint)
 	}
-	var err error
-	loadFraudOnce.Do(func() {
+	im.once.Do(func() {
 		if load := os.Getenv("TIDE_E2E_LOAD_IMAGE"); load != "" {
 			args := append(strings.Fields(load), archive)
-			var out []byte
-			if out, err = exec.CommandContext(t.Context(), args[0], args[1:]...).CombinedOutput(); err != nil {
-				err = fmt.Errorf("load %s: %w: %s", archive, err, out)
+			if out, err := exec.CommandContext(t.Context(), args[0], args[1:]...).CombinedOutput(); err != nil {
+				im.err = fmt.Errorf("load %s: %w: %s", archive, err, out)
 			}
 		}
 	})
-	if err != nil {
-		t.Fatal(err)
+	if im.err != nil {
+		t.Fatal(im.err)
 	}
-	return ref
+	return envOr(im.refEnv, im.defaultRef)
 }
+
+var fraudTestImage = &testImage{tarEnv: "TIDE_E2E_TIDE_IMAGE_TAR", refEnv: "TIDE_E2E_TIDE_IMAGE",
+	defaultRef: "tide.local/tide:fraud-v1", hint: "build it with tide image build --model examples/fraud/model.pkl"}
+
+// fraudImage loads the fraud image once and returns its reference.
+func fraudImage(t *testing.T) string { return fraudTestImage.ref(t) }
 
 // installFraud installs the chart as release name with the CPU/NodePort values and
 // returns the NodePort URL.

@@ -148,16 +148,7 @@ func (r *recorder) finished(latency, service time.Duration, status int, bytesIn 
 		return
 	}
 	r.status[status]++
-	if status >= 200 && status < 300 {
-		r.ok++
-		r.secOK++
-	} else {
-		r.errs++
-		r.secErrs++
-	}
-	_ = r.total.RecordValue(us)
-	_ = r.interval.RecordValue(us)
-	_ = r.service.RecordValue(clampMicros(service))
+	r.answered(status >= 200 && status < 300, us, service)
 }
 
 // finishedGRPC records one gRPC call the server answered: OK is a success,
@@ -170,7 +161,13 @@ func (r *recorder) finishedGRPC(latency, service time.Duration, code codes.Code,
 	r.done++
 	r.bytesIn += bytesIn
 	r.grpc[code]++
-	if code == codes.OK {
+	r.answered(code == codes.OK, us, service)
+}
+
+// answered counts a request the server answered, over HTTP or gRPC, as a success or
+// an error and records its latency. The caller holds r.mu.
+func (r *recorder) answered(success bool, us int64, service time.Duration) {
+	if success {
 		r.ok++
 		r.secOK++
 	} else {

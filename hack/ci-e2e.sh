@@ -66,7 +66,7 @@ tide_image() {
 ONNX_IMAGE_TAR=/tmp/tide-e2e-onnx-mlp.tar
 onnx_image() {
   bash "$ROOT/hack/install-onnxruntime.sh" &&
-  (cd "$ROOT" && go run ./cmd/tide image build --model internal/runtime/onnx/testdata/mlp.onnx \
+  (cd "$ROOT" && go run ./cmd/tide image build --model internal/formats/onnx/testdata/mlp.onnx \
     --onnxruntime-lib /usr/local/lib/tide/libonnxruntime.so.1.24.1 \
     --tag tide.local/tide:onnx-mlp --output "$ONNX_IMAGE_TAR") && "$CLUSTER" load-image "$ONNX_IMAGE_TAR"
 }

@@ -25,9 +25,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tideserve/tide/internal/formats/formatstest"
 	"github.com/tideserve/tide/internal/loadgen"
 	"github.com/tideserve/tide/internal/repository"
-	"github.com/tideserve/tide/internal/runtime/runtimetest"
 	"github.com/tideserve/tide/internal/server"
 )
 
@@ -193,7 +193,7 @@ func TestLoadGRPCCodes(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(root, "slow"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runtimetest.Write(filepath.Join(root, "slow"), "model", runtimetest.Spec{Weights: []float64{1, -1}, DelayMS: 20}); err != nil {
+	if _, err := formatstest.Write(filepath.Join(root, "slow"), "model", formatstest.Spec{Weights: []float64{1, -1}, DelayMS: 20}); err != nil {
 		t.Fatal(err)
 	}
 	ts := startTide(t, root, server.Options{Admission: server.AdmissionDefaults{MaxInFlight: 1, MaxQueue: 1}})

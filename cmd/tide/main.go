@@ -12,9 +12,9 @@ import (
 
 	// Runtimes register themselves by format; importing one here is all it takes
 	// to serve a format.
-	_ "github.com/tideserve/tide/internal/runtime/onnx"
-	_ "github.com/tideserve/tide/internal/runtime/sklearn"
-	_ "github.com/tideserve/tide/internal/runtime/xgboost"
+	_ "github.com/tideserve/tide/internal/formats/onnx"
+	_ "github.com/tideserve/tide/internal/formats/sklearn"
+	_ "github.com/tideserve/tide/internal/formats/xgboost"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

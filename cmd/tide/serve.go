@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tideserve/tide/internal/formats/onnx"
 	"github.com/tideserve/tide/internal/repository"
-	"github.com/tideserve/tide/internal/runtime/onnx"
 	"github.com/tideserve/tide/internal/server"
 )
 

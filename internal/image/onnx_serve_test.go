@@ -51,7 +51,7 @@ func TestONNXImageServes(t *testing.T) {
 	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
 		t.Skipf("the ONNX Runtime library here is linux/amd64, this is %s/%s", runtime.GOOS, runtime.GOARCH)
 	}
-	const modelFile = "../runtime/onnx/testdata/mlp.onnx"
+	const modelFile = "../formats/onnx/testdata/mlp.onnx"
 	bin := filepath.Join(t.TempDir(), "tide")
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 	build := exec.Command(goTool, "build", "-trimpath", "-tags", "netgo,osusergo",
@@ -135,7 +135,7 @@ func TestONNXImageServes(t *testing.T) {
 			Output      []float64 `json:"output"`
 		}
 	}
-	raw, err := os.ReadFile("../runtime/onnx/testdata/mlp.json")
+	raw, err := os.ReadFile("../formats/onnx/testdata/mlp.json")
 	if err != nil {
 		t.Fatal(err)
 	}

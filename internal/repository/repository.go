@@ -26,8 +26,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tideserve/tide/internal/formats"
 	"github.com/tideserve/tide/internal/model"
-	"github.com/tideserve/tide/internal/runtime"
 )
 
 // State is a model version's lifecycle state, named as the OIP repository extension
@@ -365,7 +365,7 @@ func modelFile(dir, format string) (string, error) {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
-		if _, err := runtime.ForFile(p); err == nil {
+		if _, err := formats.ForFile(p); err == nil {
 			found = append(found, p)
 		} else if format != "" && strings.HasPrefix(e.Name(), "model.") {
 			found = append(found, p)
@@ -373,7 +373,7 @@ func modelFile(dir, format string) (string, error) {
 	}
 	switch len(found) {
 	case 0:
-		return "", fmt.Errorf("%s: no model file (known formats: %s)", dir, strings.Join(runtime.Formats(), ", "))
+		return "", fmt.Errorf("%s: no model file (known formats: %s)", dir, strings.Join(formats.Names(), ", "))
 	case 1:
 		return found[0], nil
 	}
@@ -395,12 +395,12 @@ func baseNames(paths []string) []string {
 
 func formatOf(path string, cfg Config) (string, error) {
 	if cfg.Format != "" {
-		if _, ok := runtime.Lookup(cfg.Format); !ok {
-			return "", fmt.Errorf("model %s: unknown format %q (known: %s)", path, cfg.Format, strings.Join(runtime.Formats(), ", "))
+		if _, ok := formats.Lookup(cfg.Format); !ok {
+			return "", fmt.Errorf("model %s: unknown format %q (known: %s)", path, cfg.Format, strings.Join(formats.Names(), ", "))
 		}
 		return cfg.Format, nil
 	}
-	rt, err := runtime.ForFile(path)
+	rt, err := formats.ForFile(path)
 	if err != nil {
 		return "", fmt.Errorf("model %s: %w", path, err)
 	}
@@ -588,7 +588,7 @@ func (r *Repository) load(ctx context.Context, v *Version) {
 // loadModel runs the runtime's loader, turning a panic in it into an error: a bad
 // file must never take the server down with it.
 func loadModel(ctx context.Context, name, path, format string, cfg Config) (m model.Model, err error) {
-	rt, ok := runtime.Lookup(format)
+	rt, ok := formats.Lookup(format)
 	if !ok {
 		return nil, fmt.Errorf("unknown format %q", format)
 	}
@@ -597,7 +597,7 @@ func loadModel(ctx context.Context, name, path, format string, cfg Config) (m mo
 			m, err = nil, fmt.Errorf("load %s: internal error in %s loader: %v", filepath.Base(path), format, p)
 		}
 	}()
-	m, err = rt.Loader.Load(ctx, path, runtime.Config{Name: name, Features: cfg.Features, Outputs: cfg.Outputs})
+	m, err = rt.Loader.Load(ctx, path, formats.Config{Name: name, Features: cfg.Features, Outputs: cfg.Outputs})
 	if err == nil && m == nil {
 		err = fmt.Errorf("load %s: %s loader returned no model", filepath.Base(path), format)
 	}

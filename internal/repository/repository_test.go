@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tideserve/tide/internal/runtime/runtimetest"
+	"github.com/tideserve/tide/internal/formats/formatstest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -88,7 +88,7 @@ func TestFolderLayouts(t *testing.T) {
 
 func TestSingleFile(t *testing.T) {
 	dir := t.TempDir()
-	p, err := runtimetest.Write(dir, "model_rf", runtimetest.Spec{Weights: []float64{1, 2}})
+	p, err := formatstest.Write(dir, "model_rf", formatstest.Spec{Weights: []float64{1, 2}})
 	if err != nil {
 		t.Fatal(err)
 	}

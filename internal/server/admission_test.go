@@ -11,16 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tideserve/tide/internal/formats/formatstest"
 	"github.com/tideserve/tide/internal/repository"
-	"github.com/tideserve/tide/internal/runtime/runtimetest"
 )
 
-func serverWithConfig(t *testing.T, opts Options, spec runtimetest.Spec, config string) *Server {
+func serverWithConfig(t *testing.T, opts Options, spec formatstest.Spec, config string) *Server {
 	t.Helper()
 	root := t.TempDir()
 	dir := filepath.Join(root, "m")
 	os.MkdirAll(dir, 0o755)
-	if _, err := runtimetest.Write(dir, "model", spec); err != nil {
+	if _, err := formatstest.Write(dir, "model", spec); err != nil {
 		t.Fatal(err)
 	}
 	if config != "" {
@@ -49,7 +49,7 @@ func predict(s *Server, body string, header map[string]string) *httptest.Respons
 const oneRow = `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[1,0]}]}`
 
 func TestOverloadIsShedWith429(t *testing.T) {
-	slow := runtimetest.Spec{Weights: []float64{1, -1}, DelayMS: 300}
+	slow := formatstest.Spec{Weights: []float64{1, -1}, DelayMS: 300}
 	s := serverWithConfig(t, Options{}, slow, "batching:\n  max_inflight: 1\n  max_queue: 1\n")
 	var wg sync.WaitGroup
 	codes := make(chan int, 2)
@@ -80,7 +80,7 @@ func TestOverloadIsShedWith429(t *testing.T) {
 }
 
 func TestRequestTimeoutEndsQueuedWork(t *testing.T) {
-	slow := runtimetest.Spec{Weights: []float64{1, -1}, DelayMS: 400}
+	slow := formatstest.Spec{Weights: []float64{1, -1}, DelayMS: 400}
 	s := serverWithConfig(t, Options{}, slow, "batching:\n  max_inflight: 1\n  max_queue: 4\n")
 	go predict(s, oneRow, nil) // holds the only run slot
 	time.Sleep(30 * time.Millisecond)
@@ -100,7 +100,7 @@ func TestRequestTimeoutEndsQueuedWork(t *testing.T) {
 }
 
 func TestDynamicBatchingThroughServer(t *testing.T) {
-	model := runtimetest.Spec{Weights: []float64{1, -1}, DelayMS: 20}
+	model := formatstest.Spec{Weights: []float64{1, -1}, DelayMS: 20}
 	s := serverWithConfig(t, Options{}, model, "batching:\n  max_batch_size: 8\n  max_queue_delay: 30ms\n  max_inflight: 1\n  max_queue: 64\n")
 	var wg sync.WaitGroup
 	for i := 0; i < 16; i++ {

@@ -14,8 +14,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/tideserve/tide/internal/formats/formatstest"
 	"github.com/tideserve/tide/internal/oip/pb"
-	"github.com/tideserve/tide/internal/runtime/runtimetest"
 )
 
 func TestLoadAPIKeys(t *testing.T) {
@@ -83,7 +83,7 @@ func TestPresentedKey(t *testing.T) {
 }
 
 func TestRESTAuth(t *testing.T) {
-	s := newTestServer(t, Options{APIKeys: []string{"k1", "k2"}}, map[string]runtimetest.Spec{"fraud": fraud})
+	s := newTestServer(t, Options{APIKeys: []string{"k1", "k2"}}, map[string]formatstest.Spec{"fraud": fraud})
 	infer := `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[1,0]}]}`
 	cases := []struct {
 		name, method, path, body string
@@ -126,7 +126,7 @@ func TestRESTAuth(t *testing.T) {
 }
 
 func TestGRPCAuth(t *testing.T) {
-	s := newTestServer(t, Options{APIKeys: []string{"k1"}}, map[string]runtimetest.Spec{"fraud": fraud})
+	s := newTestServer(t, Options{APIKeys: []string{"k1"}}, map[string]formatstest.Spec{"fraud": fraud})
 	conn := dialGRPC(t, s)
 	c := pb.NewGRPCInferenceServiceClient(conn)
 	bg := context.Background()
@@ -184,7 +184,7 @@ func TestGRPCManagementAuth(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := newTestServer(t, Options{APIKeys: c.apiKeys, ManagementKeys: c.mgmtKeys}, map[string]runtimetest.Spec{"fraud": fraud})
+			s := newTestServer(t, Options{APIKeys: c.apiKeys, ManagementKeys: c.mgmtKeys}, map[string]formatstest.Spec{"fraud": fraud})
 			cl := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
 			ctx := context.Background()
 			if c.key != "" {

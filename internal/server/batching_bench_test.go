@@ -20,16 +20,16 @@ import (
 	"time"
 
 	"github.com/tideserve/tide/internal/batcher"
+	"github.com/tideserve/tide/internal/formats"
+	"github.com/tideserve/tide/internal/formats/onnx"
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/repository"
-	"github.com/tideserve/tide/internal/runtime"
-	"github.com/tideserve/tide/internal/runtime/onnx"
 	"github.com/tideserve/tide/internal/tensor"
 )
 
 // The dynamic batching benchmarks: 64 concurrent callers, each sending one row at
 // a time, batching off and on, on two ONNX MLPs (torch-exported, see
-// ../runtime/onnx/testdata/gen_torch.py):
+// ../formats/onnx/testdata/gen_torch.py):
 //
 //   - mlp: 32-64-64-10, ~6.8k weights. A one-row run is almost all per-call
 //     overhead in ONNX Runtime and the cgo call; a batch of 64 rows costs ~30x
@@ -94,10 +94,10 @@ func oneRowInput(width, caller int) []float32 {
 // server's handlers do, so the figures are the batcher and the model alone.
 func BenchmarkDynamicBatchingONNX(b *testing.B) {
 	defer setBenchONNXOptions(b)()
-	rt, _ := runtime.Lookup("onnx")
+	rt, _ := formats.Lookup("onnx")
 	for _, mdl := range batchingModels {
 		path := filepath.Join("..", "runtime", "onnx", "testdata", mdl.file)
-		m, err := rt.Loader.Load(context.Background(), path, runtime.Config{Name: mdl.name})
+		m, err := rt.Loader.Load(context.Background(), path, formats.Config{Name: mdl.name})
 		if err != nil {
 			b.Skipf("ONNX Runtime not available: %v", err)
 		}

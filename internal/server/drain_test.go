@@ -9,15 +9,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tideserve/tide/internal/runtime/runtimetest"
+	"github.com/tideserve/tide/internal/formats/formatstest"
 )
 
 // TestDrainFinishesInFlightRequests is what makes Kubernetes rollouts lossless: once
 // told to stop, the server reports unready at once, keeps answering during the drain
 // delay, lets a slow in-flight request finish, and returns nil.
 func TestDrainFinishesInFlightRequests(t *testing.T) {
-	slow := runtimetest.Spec{Weights: []float64{1, -1}, DelayMS: 700}
-	s := newTestServer(t, Options{DrainDelay: 300 * time.Millisecond, DrainTimeout: 5 * time.Second}, map[string]runtimetest.Spec{"slow": slow})
+	slow := formatstest.Spec{Weights: []float64{1, -1}, DelayMS: 700}
+	s := newTestServer(t, Options{DrainDelay: 300 * time.Millisecond, DrainTimeout: 5 * time.Second}, map[string]formatstest.Spec{"slow": slow})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -75,8 +75,8 @@ func TestDrainFinishesInFlightRequests(t *testing.T) {
 }
 
 func TestDrainTimeoutReportsUnfinishedRequests(t *testing.T) {
-	slow := runtimetest.Spec{Weights: []float64{1, -1}, DelayMS: 3000}
-	s := newTestServer(t, Options{DrainTimeout: 200 * time.Millisecond}, map[string]runtimetest.Spec{"slow": slow})
+	slow := formatstest.Spec{Weights: []float64{1, -1}, DelayMS: 3000}
+	s := newTestServer(t, Options{DrainTimeout: 200 * time.Millisecond}, map[string]formatstest.Spec{"slow": slow})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -38,12 +38,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/tideserve/tide/internal/formats/formatstest"
+	_ "github.com/tideserve/tide/internal/formats/sklearn"
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/oip"
 	"github.com/tideserve/tide/internal/oip/pb"
 	"github.com/tideserve/tide/internal/repository"
-	"github.com/tideserve/tide/internal/runtime/runtimetest"
-	_ "github.com/tideserve/tide/internal/runtime/sklearn"
 	"github.com/tideserve/tide/internal/tensor"
 )
 
@@ -93,7 +93,7 @@ func wantCode(t *testing.T, err error, code codes.Code, msg string) {
 // client generated from the same proto, on the test runtime whose answers are
 // known exactly, and checks answers and error codes.
 func TestGRPCConformance(t *testing.T) {
-	s := newTestServer(t, Options{Version: "1.2.3"}, map[string]runtimetest.Spec{
+	s := newTestServer(t, Options{Version: "1.2.3"}, map[string]formatstest.Spec{
 		"fraud": fraud, "broken": {FailLoad: "corrupt file"}})
 	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
 	ctx := context.Background()
@@ -276,7 +276,7 @@ func TestGRPCCodes(t *testing.T) {
 		{&httpError{http.StatusRequestEntityTooLarge, "x"}, codes.ResourceExhausted},
 		{errors.New("boom"), codes.Internal},
 	}
-	s := newTestServer(t, Options{}, map[string]runtimetest.Spec{"fraud": fraud})
+	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
 	for _, c := range cases {
 		err := s.grpcError(context.Background(), "Test", c.err)
 		if got := status.Code(err); got != c.code {
@@ -290,7 +290,7 @@ func TestGRPCCodes(t *testing.T) {
 
 // TestGRPCRetryAfterTrailer: shed and unready calls tell the client when to retry.
 func TestGRPCRetryAfterTrailer(t *testing.T) {
-	s := newTestServer(t, Options{}, map[string]runtimetest.Spec{"broken": {FailLoad: "corrupt"}})
+	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"broken": {FailLoad: "corrupt"}})
 	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
 	var trailer metadata.MD
 	_, err := c.ModelInfer(context.Background(), inferReq("broken", fp64Input("input", []int64{1, 2}, 1, 0)), grpc.Trailer(&trailer))
@@ -418,7 +418,7 @@ func grpcOutputs(t *testing.T, r *pb.ModelInferResponse) []*tensor.Tensor {
 // all four answers equal the model's own Predict output, bit for bit.
 func TestRESTGRPCParity(t *testing.T) {
 	servers := map[string]*Server{
-		"runtimetest": newTestServer(t, Options{}, map[string]runtimetest.Spec{"fraud": fraud}),
+		"formatstest": newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud}),
 	}
 	repo, err := repository.Open("testdata/fraud_logreg.joblib", quietLog())
 	if err != nil {
@@ -522,7 +522,7 @@ func dumpTensors(ts []*tensor.Tensor) string {
 func TestGRPCHealth(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "fraud"), 0o755)
-	if _, err := runtimetest.Write(filepath.Join(root, "fraud"), "model", fraud); err != nil {
+	if _, err := formatstest.Write(filepath.Join(root, "fraud"), "model", fraud); err != nil {
 		t.Fatal(err)
 	}
 	repo, err := repository.Open(root, quietLog())
@@ -585,7 +585,7 @@ func TestGRPCHealth(t *testing.T) {
 // TestGRPCReflection lists services and fetches the OIP schema with the standard
 // reflection client, as grpcurl does.
 func TestGRPCReflection(t *testing.T) {
-	s := newTestServer(t, Options{}, map[string]runtimetest.Spec{"fraud": fraud})
+	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
 	rc := reflectionpb.NewServerReflectionClient(dialGRPC(t, s))
 	stream, err := rc.ServerReflectionInfo(context.Background())
 	if err != nil {
@@ -744,7 +744,7 @@ func TestCertificateReload(t *testing.T) {
 func TestServeTLS(t *testing.T) {
 	certFile, keyFile, pool := writeTestCert(t)
 	s := newTestServer(t, Options{GRPCAddr: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile},
-		map[string]runtimetest.Spec{"fraud": fraud})
+		map[string]formatstest.Spec{"fraud": fraud})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -801,7 +801,7 @@ func TestTLSOptionErrors(t *testing.T) {
 		{certFile, filepath.Join(t.TempDir(), "missing.key"), "load TLS certificate"},
 	}
 	for _, c := range cases {
-		s := newTestServer(t, Options{GRPCAddr: "127.0.0.1:0", TLSCertFile: c.cert, TLSKeyFile: c.key}, map[string]runtimetest.Spec{"fraud": fraud})
+		s := newTestServer(t, Options{GRPCAddr: "127.0.0.1:0", TLSCertFile: c.cert, TLSKeyFile: c.key}, map[string]formatstest.Spec{"fraud": fraud})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -830,9 +830,9 @@ func waitGRPCAddr(t *testing.T, s *Server) string {
 // TestGRPCDrain: on stop, gRPC health turns NOT_SERVING at once, a call in flight
 // finishes, new connections are refused after the drain, and Serve returns nil.
 func TestGRPCDrain(t *testing.T) {
-	slow := runtimetest.Spec{Weights: []float64{1, -1}, DelayMS: 700}
+	slow := formatstest.Spec{Weights: []float64{1, -1}, DelayMS: 700}
 	s := newTestServer(t, Options{GRPCAddr: "127.0.0.1:0", DrainDelay: 300 * time.Millisecond, DrainTimeout: 5 * time.Second},
-		map[string]runtimetest.Spec{"slow": slow})
+		map[string]formatstest.Spec{"slow": slow})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -888,8 +888,8 @@ func TestGRPCDrain(t *testing.T) {
 }
 
 func TestGRPCDrainTimeout(t *testing.T) {
-	slow := runtimetest.Spec{Weights: []float64{1, -1}, DelayMS: 3000}
-	s := newTestServer(t, Options{GRPCAddr: "127.0.0.1:0", DrainTimeout: 200 * time.Millisecond}, map[string]runtimetest.Spec{"slow": slow})
+	slow := formatstest.Spec{Weights: []float64{1, -1}, DelayMS: 3000}
+	s := newTestServer(t, Options{GRPCAddr: "127.0.0.1:0", DrainTimeout: 200 * time.Millisecond}, map[string]formatstest.Spec{"slow": slow})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -916,7 +916,7 @@ func TestGRPCDrainTimeout(t *testing.T) {
 }
 
 func TestGRPCMetrics(t *testing.T) {
-	s := newTestServer(t, Options{}, map[string]runtimetest.Spec{"fraud": fraud})
+	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
 	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
 	for i := 0; i < 2; i++ {
 		if _, err := c.ModelInfer(context.Background(), inferReq("fraud", fp64Input("input", []int64{1, 2}, 1, 0))); err != nil {
@@ -1111,8 +1111,8 @@ func BenchmarkRESTInferLoopback(b *testing.B) {
 // retry-after trailer; a queued call whose gRPC deadline passes ends with
 // DEADLINE_EXCEEDED and is counted as expired, without running.
 func TestGRPCOverloadAndDeadline(t *testing.T) {
-	slow := runtimetest.Spec{Weights: []float64{1, -1}, DelayMS: 700}
-	s := newTestServer(t, Options{Admission: AdmissionDefaults{MaxInFlight: 1, MaxQueue: 1}}, map[string]runtimetest.Spec{"slow": slow})
+	slow := formatstest.Spec{Weights: []float64{1, -1}, DelayMS: 700}
+	s := newTestServer(t, Options{Admission: AdmissionDefaults{MaxInFlight: 1, MaxQueue: 1}}, map[string]formatstest.Spec{"slow": slow})
 	t.Cleanup(s.closeBatchers)
 	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
 	req := inferReq("slow", fp64Input("input", []int64{1, 2}, 1, 0))
@@ -1152,7 +1152,7 @@ func TestGRPCOverloadAndDeadline(t *testing.T) {
 }
 
 func TestGRPCRepositoryAPIOff(t *testing.T) {
-	s := newTestServer(t, Options{DisableRepositoryAPI: true}, map[string]runtimetest.Spec{"fraud": fraud})
+	s := newTestServer(t, Options{DisableRepositoryAPI: true}, map[string]formatstest.Spec{"fraud": fraud})
 	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
 	ctx := context.Background()
 	_, err := c.RepositoryIndex(ctx, &pb.RepositoryIndexRequest{})

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tideserve/tide/internal/formats/formatstest"
 	"github.com/tideserve/tide/internal/oip"
-	"github.com/tideserve/tide/internal/runtime/runtimetest"
 	"github.com/tideserve/tide/internal/tensor"
 )
 
@@ -27,7 +27,7 @@ func fp64le(v ...float64) []byte {
 // TestOIPBinaryTensorData drives the REST infer handler with the binary tensor data
 // extension: binary inputs, binary outputs, both, and the errors a client can make.
 func TestOIPBinaryTensorData(t *testing.T) {
-	s := newTestServer(t, Options{}, map[string]runtimetest.Spec{"fraud": fraud})
+	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
 	rows := `{"name":"input","shape":[2,2],"datatype":"FP64","parameters":{"binary_data_size":32}}`
 	cases := []struct {
 		name       string
@@ -102,7 +102,7 @@ func TestOIPBinaryTensorData(t *testing.T) {
 }
 
 func TestServerMetadataAdvertisesBinaryTensorData(t *testing.T) {
-	s := newTestServer(t, Options{}, map[string]runtimetest.Spec{"fraud": fraud})
+	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v2", nil))
 	if !strings.Contains(rec.Body.String(), `"binary_tensor_data"`) {

@@ -23,7 +23,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
-	"github.com/tideserve/tide/internal/runtime/runtimetest"
+	"github.com/tideserve/tide/internal/formats/formatstest"
 )
 
 // longTestsEnv turns on the tests that run for a minute or more.
@@ -70,7 +70,7 @@ func TestOverloadSixtySeconds(t *testing.T) {
 		seconds = n
 	}
 	const runMS, inflight, queue = 10, 2, 8
-	model := runtimetest.Spec{Weights: []float64{1, -1}, DelayMS: runMS}
+	model := formatstest.Spec{Weights: []float64{1, -1}, DelayMS: runMS}
 	s := serverWithConfig(t, Options{}, model, fmt.Sprintf("batching:\n  max_inflight: %d\n  max_queue: %d\n", inflight, queue))
 	// Requests go through the whole HTTP handler (decode, admission, model, encode)
 	// without a socket: on a shared 2-core machine a TCP client at five times

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tideserve/tide/internal/runtime/runtimetest"
+	"github.com/tideserve/tide/internal/formats/formatstest"
 )
 
 // TestOverloadStaysUpAndRecovers drives a model at about five times what it can do:
@@ -25,7 +25,7 @@ func TestOverloadStaysUpAndRecovers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for a few seconds")
 	}
-	model := runtimetest.Spec{Weights: []float64{1, -1}, DelayMS: 10}
+	model := formatstest.Spec{Weights: []float64{1, -1}, DelayMS: 10}
 	s := serverWithConfig(t, Options{}, model, "batching:\n  max_inflight: 2\n  max_queue: 8\n")
 
 	var ok, shed, other atomic.Int64

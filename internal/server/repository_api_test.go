@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tideserve/tide/internal/formats/formatstest"
 	"github.com/tideserve/tide/internal/repository"
-	"github.com/tideserve/tide/internal/runtime/runtimetest"
 )
 
 func TestRepositoryAPI(t *testing.T) {
-	s := newTestServer(t, Options{}, map[string]runtimetest.Spec{"fraud": fraud})
+	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
 	runCases(t, s, []httpCase{
 		{name: "index", path: "/v2/repository/index", wantStatus: 200, wantBody: `[{"name":"fraud","version":"1","state":"READY","reason":""}]`},
 		{name: "unload", path: "/v2/repository/models/fraud/unload", wantStatus: 200, wantBody: `{}`},
@@ -34,7 +34,7 @@ func TestRepositoryAPI(t *testing.T) {
 const oneRowFraud = `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[1,0]}]}`
 
 func TestRepositoryAPIProtectedOrOff(t *testing.T) {
-	s := newTestServer(t, Options{ManagementKeys: []string{"k1", "s3cret"}}, map[string]runtimetest.Spec{"fraud": fraud})
+	s := newTestServer(t, Options{ManagementKeys: []string{"k1", "s3cret"}}, map[string]formatstest.Spec{"fraud": fraud})
 	for _, c := range []struct {
 		header, value string
 		want          int
@@ -55,14 +55,14 @@ func TestRepositoryAPIProtectedOrOff(t *testing.T) {
 	// Inference needs no management key.
 	runCases(t, s, []httpCase{{name: "infer", path: "/v2/models/fraud/infer", body: oneRowFraud, wantStatus: 200}})
 
-	off := newTestServer(t, Options{DisableRepositoryAPI: true}, map[string]runtimetest.Spec{"fraud": fraud})
+	off := newTestServer(t, Options{DisableRepositoryAPI: true}, map[string]formatstest.Spec{"fraud": fraud})
 	runCases(t, off, []httpCase{
 		{name: "disabled", path: "/v2/repository/models/fraud/unload", wantStatus: 404},
 		{name: "not advertised", method: "GET", path: "/v2", wantStatus: 200, wantBody: `{"name":"tide","version":"dev","extensions":["binary_tensor_data"]}`},
 	})
 
 	// With only inference API keys, the repository API takes them too.
-	apiOnly := newTestServer(t, Options{APIKeys: []string{"inf"}}, map[string]runtimetest.Spec{"fraud": fraud})
+	apiOnly := newTestServer(t, Options{APIKeys: []string{"inf"}}, map[string]formatstest.Spec{"fraud": fraud})
 	for key, want := range map[string]int{"": 401, "inf": 200} {
 		req := httptest.NewRequest("POST", "/v2/repository/index", nil)
 		if key != "" {
@@ -85,7 +85,7 @@ func TestVersionSwapUnderLoadLosesNothing(t *testing.T) {
 	dir := filepath.Join(root, "m")
 	os.MkdirAll(filepath.Join(dir, "1"), 0o755)
 	// Version 1 says 1 for [1,0]; version 2 has opposite weights and says 0.
-	runtimetest.Write(filepath.Join(dir, "1"), "model", runtimetest.Spec{Weights: []float64{1, -1}, DelayMS: 2})
+	formatstest.Write(filepath.Join(dir, "1"), "model", formatstest.Spec{Weights: []float64{1, -1}, DelayMS: 2})
 	repo, err := repository.Open(root, quietLog())
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func TestVersionSwapUnderLoadLosesNothing(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	os.MkdirAll(filepath.Join(dir, "2"), 0o755)
-	runtimetest.Write(filepath.Join(dir, "2"), "model", runtimetest.Spec{Weights: []float64{-1, 1}, DelayMS: 2})
+	formatstest.Write(filepath.Join(dir, "2"), "model", formatstest.Spec{Weights: []float64{-1, 1}, DelayMS: 2})
 	deadline := time.Now().Add(10 * time.Second)
 	for ok2.Load() < 200 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/tideserve/tide/internal/formats/sklearn"
 	"github.com/tideserve/tide/internal/repository"
-	_ "github.com/tideserve/tide/internal/runtime/sklearn"
 )
 
 // TestSeedPredictByteForByte serves real scikit-learn joblib files and compares

@@ -11,14 +11,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tideserve/tide/internal/formats/formatstest"
 	"github.com/tideserve/tide/internal/repository"
-	"github.com/tideserve/tide/internal/runtime/runtimetest"
 )
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // newTestServer serves a repository folder with the given test models, loaded.
-func newTestServer(t *testing.T, opts Options, models map[string]runtimetest.Spec) *Server {
+func newTestServer(t *testing.T, opts Options, models map[string]formatstest.Spec) *Server {
 	t.Helper()
 	root := t.TempDir()
 	for name, spec := range models {
@@ -26,7 +26,7 @@ func newTestServer(t *testing.T, opts Options, models map[string]runtimetest.Spe
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := runtimetest.Write(dir, "model", spec); err != nil {
+		if _, err := formatstest.Write(dir, "model", spec); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -39,7 +39,7 @@ func newTestServer(t *testing.T, opts Options, models map[string]runtimetest.Spe
 	return s
 }
 
-var fraud = runtimetest.Spec{Weights: []float64{1, -1}, Bias: 0}
+var fraud = formatstest.Spec{Weights: []float64{1, -1}, Bias: 0}
 
 type httpCase struct {
 	name       string
@@ -83,7 +83,7 @@ func runCases(t *testing.T, h http.Handler, cases []httpCase) {
 }
 
 func TestSeedPredict(t *testing.T) {
-	s := newTestServer(t, Options{}, map[string]runtimetest.Spec{"fraud": fraud})
+	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
 	runCases(t, s, []httpCase{
 		{name: "one object", path: "/predict", body: `{"feature1": 0.5, "feature2": -1.2}`, wantStatus: 200, wantBody: `{"prediction":[1]}`},
 		{name: "negative", path: "/predict", body: `{"feature1": -3, "feature2": 1e2}`, wantStatus: 200, wantBody: `{"prediction":[0]}`},
@@ -105,7 +105,7 @@ func TestSeedPredict(t *testing.T) {
 }
 
 func TestSeedPredictNeedsDefaultModelWhenSeveral(t *testing.T) {
-	models := map[string]runtimetest.Spec{"a": fraud, "b": fraud}
+	models := map[string]formatstest.Spec{"a": fraud, "b": fraud}
 	s := newTestServer(t, Options{}, models)
 	runCases(t, s, []httpCase{{name: "ambiguous", path: "/predict", body: `{"feature1":1,"feature2":0}`, wantStatus: 404, contains: "--default-model"}})
 	s = newTestServer(t, Options{DefaultModel: "b"}, models)
@@ -113,7 +113,7 @@ func TestSeedPredictNeedsDefaultModelWhenSeveral(t *testing.T) {
 }
 
 func TestOIP(t *testing.T) {
-	s := newTestServer(t, Options{Version: "1.2.3"}, map[string]runtimetest.Spec{"fraud": fraud})
+	s := newTestServer(t, Options{Version: "1.2.3"}, map[string]formatstest.Spec{"fraud": fraud})
 	infer := `{"id":"req-7","inputs":[{"name":"input","shape":[2,2],"datatype":"FP64","data":[[1,0],[0,1]]}]}`
 	runCases(t, s, []httpCase{
 		{name: "server metadata", method: "GET", path: "/v2", wantStatus: 200, wantBody: `{"name":"tide","version":"1.2.3","extensions":["model_repository","binary_tensor_data"]}`},
@@ -146,7 +146,7 @@ func TestOIP(t *testing.T) {
 }
 
 func TestKServeV1(t *testing.T) {
-	s := newTestServer(t, Options{}, map[string]runtimetest.Spec{"fraud": fraud})
+	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
 	runCases(t, s, []httpCase{
 		{name: "predict lists", path: "/v1/models/fraud:predict", body: `{"instances":[[1,0],[0,1]]}`, wantStatus: 200, wantBody: `{"predictions":[1,0]}`},
 		{name: "predict objects", path: "/v1/models/fraud:predict", body: `{"instances":[{"feature1":0,"feature2":1}]}`, wantStatus: 200, wantBody: `{"predictions":[0]}`},
@@ -161,7 +161,7 @@ func TestKServeV1(t *testing.T) {
 }
 
 func TestBodyLimit(t *testing.T) {
-	s := newTestServer(t, Options{MaxBodyBytes: 64}, map[string]runtimetest.Spec{"fraud": fraud})
+	s := newTestServer(t, Options{MaxBodyBytes: 64}, map[string]formatstest.Spec{"fraud": fraud})
 	big := `{"feature1": 1, "feature2": 2` + strings.Repeat(" ", 100) + `}`
 	runCases(t, s, []httpCase{{name: "too large", path: "/predict", body: big, wantStatus: 413, contains: "larger than"}})
 	// Without Content-Length the limit still holds (chunked upload).
@@ -175,7 +175,7 @@ func TestBodyLimit(t *testing.T) {
 }
 
 func TestFailedModelDoesNotStopOthers(t *testing.T) {
-	models := map[string]runtimetest.Spec{"good": fraud, "bad": {FailLoad: "corrupt file"}}
+	models := map[string]formatstest.Spec{"good": fraud, "bad": {FailLoad: "corrupt file"}}
 	s := newTestServer(t, Options{}, models)
 	runCases(t, s, []httpCase{
 		{name: "good serves", path: "/v2/models/good/infer", body: `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[1,0]}]}`, wantStatus: 200},
@@ -188,7 +188,7 @@ func TestFailedModelDoesNotStopOthers(t *testing.T) {
 }
 
 func TestMetricsExposed(t *testing.T) {
-	s := newTestServer(t, Options{}, map[string]runtimetest.Spec{"fraud": fraud})
+	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
 	for i := 0; i < 3; i++ {
 		rec := httptest.NewRecorder()
 		s.ServeHTTP(rec, httptest.NewRequest("POST", "/predict", strings.NewReader(`{"feature1":1,"feature2":0}`)))

@@ -10,7 +10,7 @@ package e2e
 // Environment (besides cluster_test.go's and tide_chart_test.go's):
 //
 //	TIDE_E2E_ONNX_IMAGE_TAR  docker archive of the ONNX image, from
-//	                         `tide image build --model internal/runtime/onnx/testdata/mlp.onnx
+//	                         `tide image build --model internal/formats/onnx/testdata/mlp.onnx
 //	                         --onnxruntime-lib /usr/local/lib/tide/libonnxruntime.so.1.24.1
 //	                         --tag tide.local/tide:onnx-mlp --output FILE`
 //	TIDE_E2E_ONNX_IMAGE      its reference (default tide.local/tide:onnx-mlp)
@@ -33,11 +33,11 @@ import (
 	"time"
 )
 
-const mlpFixture = "../../internal/runtime/onnx/testdata/mlp.json"
+const mlpFixture = "../../internal/formats/onnx/testdata/mlp.json"
 
 var onnxTestImage = &testImage{tarEnv: "TIDE_E2E_ONNX_IMAGE_TAR", refEnv: "TIDE_E2E_ONNX_IMAGE",
 	defaultRef: "tide.local/tide:onnx-mlp",
-	hint:       "build it with tide image build --model internal/runtime/onnx/testdata/mlp.onnx --onnxruntime-lib PATH"}
+	hint:       "build it with tide image build --model internal/formats/onnx/testdata/mlp.onnx --onnxruntime-lib PATH"}
 
 // onnxImage loads the ONNX image once and returns its reference.
 func onnxImage(t *testing.T) string { return onnxTestImage.ref(t) }

@@ -16,9 +16,9 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/tideserve/tide/internal/formats/onnx"
+	_ "github.com/tideserve/tide/internal/formats/xgboost"
 	"github.com/tideserve/tide/internal/repository"
-	_ "github.com/tideserve/tide/internal/runtime/onnx"
-	_ "github.com/tideserve/tide/internal/runtime/xgboost"
 	"github.com/tideserve/tide/internal/server"
 )
 
@@ -66,8 +66,8 @@ func float32s(t *testing.T, b64 string) []float32 {
 func TestFormatsSideBySide(t *testing.T) {
 	root := t.TempDir()
 	copyFile(t, "../../internal/server/testdata/fraud_rf.joblib", filepath.Join(root, "fraud", "1", "model.joblib"))
-	copyFile(t, "../../internal/runtime/xgboost/testdata/binary_logistic.json", filepath.Join(root, "churn", "model.xgboost.json"))
-	copyFile(t, "../../internal/runtime/onnx/testdata/mlp.onnx", filepath.Join(root, "digits", "model.onnx"))
+	copyFile(t, "../../internal/formats/xgboost/testdata/binary_logistic.json", filepath.Join(root, "churn", "model.xgboost.json"))
+	copyFile(t, "../../internal/formats/onnx/testdata/mlp.onnx", filepath.Join(root, "digits", "model.onnx"))
 
 	repo, err := repository.Open(root, slog.Default())
 	if err != nil {
@@ -111,9 +111,9 @@ func TestFormatsSideBySide(t *testing.T) {
 		Rows, Cols int
 		Data       string
 	}
-	readJSON(t, "../../internal/runtime/xgboost/testdata/X_dense.json", &X)
+	readJSON(t, "../../internal/formats/xgboost/testdata/X_dense.json", &X)
 	var expect struct{ Predict string }
-	readJSON(t, "../../internal/runtime/xgboost/testdata/binary_logistic.expect.json", &expect)
+	readJSON(t, "../../internal/formats/xgboost/testdata/binary_logistic.expect.json", &expect)
 	x, want := float32s(t, X.Data), float32s(t, expect.Predict)
 	checked := 0
 	for row := 0; row < X.Rows && checked < 5; row++ {
@@ -144,7 +144,7 @@ func TestFormatsSideBySide(t *testing.T) {
 			Output []float32
 		}
 	}
-	readJSON(t, "../../internal/runtime/onnx/testdata/mlp.json", &mlp)
+	readJSON(t, "../../internal/formats/onnx/testdata/mlp.json", &mlp)
 	c := mlp.Cases[0]
 	in, _ := json.Marshal(c.Input)
 	var resp struct{ Outputs []struct{ Data []float64 } }

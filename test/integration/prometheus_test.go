@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/tideserve/tide/internal/formats/sklearn"
 	"github.com/tideserve/tide/internal/repository"
-	_ "github.com/tideserve/tide/internal/runtime/sklearn"
 	"github.com/tideserve/tide/internal/server"
 )
 

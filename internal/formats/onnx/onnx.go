@@ -1,0 +1,265 @@
+// Package onnx serves ONNX models through ONNX Runtime's C API.
+//
+// The ONNX Runtime shared library is opened at run time, on the first ONNX model
+// load, so a Tide binary starts and serves every other format without it. A build
+// without cgo (CGO_ENABLED=0, the static release binary) cannot call C at all:
+// there the runtime is still registered, and an ONNX model fails to load with a
+// message that says how to get a build that can serve it.
+//
+// The library is looked for, in order, at $TIDE_ONNXRUNTIME_LIB, at the path given
+// to SetLibraryPath (the --onnxruntime-lib flag), then in the usual places (see
+// LibraryCandidates). hack/install-onnxruntime.sh installs the pinned build.
+//
+// Each model gets one ONNX Runtime session, created at load and shared by every
+// request: ORT sessions are safe for concurrent Run calls.
+package onnx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/tideserve/tide/internal/formats"
+	"github.com/tideserve/tide/internal/model"
+	"github.com/tideserve/tide/internal/tensor"
+)
+
+// LibraryEnv names the environment variable that points at the ONNX Runtime
+// shared library; it wins over SetLibraryPath and the default places.
+const LibraryEnv = "TIDE_ONNXRUNTIME_LIB"
+
+// LibraryVersion is the ONNX Runtime release Tide is built and tested against.
+// onnxruntime_go v1.27 asks for C API version 24, so 1.24 is also the oldest
+// release that loads.
+const LibraryVersion = "1.24.1"
+
+// installHint ends every "library not found" error: the one command that fixes it.
+const installHint = "install it with hack/install-onnxruntime.sh, or point " + LibraryEnv + " or --onnxruntime-lib at libonnxruntime.so (ONNX Runtime >= 1.24)"
+
+// Provider is the ONNX Runtime execution provider a session runs on.
+type Provider string
+
+const (
+	// CPU is ONNX Runtime's default CPU execution provider.
+	CPU Provider = "cpu"
+	// CUDA runs on an NVIDIA GPU. It needs ONNX Runtime's GPU build (with
+	// libonnxruntime_providers_cuda.so next to libonnxruntime.so) and the CUDA and
+	// cuDNN libraries that build was made for; nodes CUDA cannot run fall back to CPU.
+	CUDA Provider = "cuda"
+)
+
+// Options configure every ONNX session created after they are set.
+type Options struct {
+	// IntraOpThreads is the size of each session's thread pool for work inside
+	// one operator (a large MatMul split across cores). 0 lets ONNX Runtime pick
+	// (one per physical core). With many concurrent requests, 1 usually gives the
+	// best throughput: parallelism then comes from the requests themselves.
+	IntraOpThreads int
+	// InterOpThreads is the size of the pool that runs independent graph branches
+	// at once; it is used only when ParallelExecution is set. 0 lets ONNX
+	// Runtime pick.
+	InterOpThreads int
+	// ParallelExecution runs independent branches of the graph concurrently
+	// (ORT_PARALLEL); off, nodes run one after another (ORT_SEQUENTIAL), which
+	// suits most models.
+	ParallelExecution bool
+	// Provider selects the execution provider; empty means CPU.
+	Provider Provider
+	// CUDADeviceID is the GPU a CUDA session runs on.
+	CUDADeviceID int
+	// CUDAOptions are extra OrtCUDAProviderOptionsV2 settings passed through by
+	// name, e.g. "gpu_mem_limit": "2147483648", "cudnn_conv_algo_search": "HEURISTIC".
+	CUDAOptions map[string]string
+}
+
+var (
+	configMu    sync.RWMutex
+	libraryPath string
+	options     Options
+)
+
+// SetLibraryPath sets where the ONNX Runtime shared library is (the
+// --onnxruntime-lib flag). TIDE_ONNXRUNTIME_LIB still wins. It takes effect at
+// the first ONNX model load; once the library is open it cannot be changed.
+func SetLibraryPath(path string) {
+	configMu.Lock()
+	defer configMu.Unlock()
+	libraryPath = path
+}
+
+// SetOptions sets the session options for ONNX models loaded from now on.
+func SetOptions(o Options) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	o.CUDAOptions = cloneMap(o.CUDAOptions)
+	configMu.Lock()
+	defer configMu.Unlock()
+	options = o
+	return nil
+}
+
+func currentOptions() Options {
+	configMu.RLock()
+	defer configMu.RUnlock()
+	o := options
+	o.CUDAOptions = cloneMap(o.CUDAOptions)
+	return o
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (o Options) validate() error {
+	if o.IntraOpThreads < 0 || o.InterOpThreads < 0 {
+		return fmt.Errorf("onnx: thread counts must be >= 0 (0 lets ONNX Runtime choose), got intra-op %d, inter-op %d", o.IntraOpThreads, o.InterOpThreads)
+	}
+	switch o.Provider {
+	case "", CPU, CUDA:
+	default:
+		return fmt.Errorf("onnx: unknown execution provider %q (want %q or %q)", o.Provider, CPU, CUDA)
+	}
+	if o.CUDADeviceID < 0 {
+		return fmt.Errorf("onnx: CUDA device id must be >= 0, got %d", o.CUDADeviceID)
+	}
+	return nil
+}
+
+// LibraryCandidates lists, in search order, the default places the library is
+// looked for when neither TIDE_ONNXRUNTIME_LIB nor SetLibraryPath names one.
+func LibraryCandidates() []string {
+	names := []string{"libonnxruntime.so", "libonnxruntime.so.1", "libonnxruntime.so." + LibraryVersion}
+	dirs := []string{"/usr/local/lib/tide", "/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/local/lib"}
+	if exe, err := os.Executable(); err == nil {
+		dirs = append(dirs, filepath.Dir(exe))
+	}
+	var out []string
+	for _, d := range dirs {
+		for _, n := range names {
+			out = append(out, filepath.Join(d, n))
+		}
+	}
+	return out
+}
+
+// errLibraryNotFound is returned when no configured or default path holds the library.
+var errLibraryNotFound = errors.New("ONNX Runtime library not found")
+
+// findLibrary picks the library file: an explicitly configured path must exist
+// (a typo should not silently fall back to some other copy); otherwise the
+// first default candidate that exists.
+func findLibrary(fromEnv, fromSetter string, candidates []string) (string, error) {
+	for _, explicit := range []struct{ path, from string }{{fromEnv, LibraryEnv}, {fromSetter, "--onnxruntime-lib"}} {
+		if explicit.path == "" {
+			continue
+		}
+		if _, err := os.Stat(explicit.path); err != nil {
+			return "", fmt.Errorf("%w at %s=%s: %v; %s", errLibraryNotFound, explicit.from, explicit.path, errors.Unwrap(err), installHint)
+		}
+		return explicit.path, nil
+	}
+	for _, c := range candidates {
+		if fi, err := os.Stat(c); err == nil && !fi.IsDir() {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("%w in %s or next to the tide binary; %s", errLibraryNotFound, "/usr/local/lib/tide, /usr/lib, /usr/local/lib", installHint)
+}
+
+func configuredLibrary() (string, error) {
+	configMu.RLock()
+	setter := libraryPath
+	configMu.RUnlock()
+	return findLibrary(os.Getenv(LibraryEnv), setter, LibraryCandidates())
+}
+
+// loader adapts the package to formats.Loader.
+type loader struct{}
+
+// Load opens the model at path. The first call opens the ONNX Runtime library;
+// if that fails, every ONNX model fails to load with the reason and the other
+// formats keep serving.
+func (loader) Load(ctx context.Context, path string, cfg formats.Config) (model.Model, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return loadModel(path, cfg)
+}
+
+func init() {
+	formats.Register(formats.Runtime{Format: "onnx", Extensions: []string{".onnx"}, Loader: loader{}})
+}
+
+// ONNX TensorProto element types (onnx.proto's TensorProto.DataType), which the
+// C API's ONNXTensorElementDataType mirrors value for value.
+const (
+	onnxUndefined  = 0
+	onnxFloat      = 1
+	onnxUint8      = 2
+	onnxInt8       = 3
+	onnxUint16     = 4
+	onnxInt16      = 5
+	onnxInt32      = 6
+	onnxInt64      = 7
+	onnxString     = 8
+	onnxBool       = 9
+	onnxFloat16    = 10
+	onnxDouble     = 11
+	onnxUint32     = 12
+	onnxUint64     = 13
+	onnxComplex64  = 14
+	onnxComplex128 = 15
+	onnxBFloat16   = 16
+)
+
+var onnxToOIP = map[int]tensor.Datatype{
+	onnxFloat: tensor.FP32, onnxUint8: tensor.Uint8, onnxInt8: tensor.Int8,
+	onnxUint16: tensor.Uint16, onnxInt16: tensor.Int16, onnxInt32: tensor.Int32,
+	onnxInt64: tensor.Int64, onnxString: tensor.Bytes, onnxBool: tensor.Bool,
+	onnxFloat16: tensor.FP16, onnxDouble: tensor.FP64, onnxUint32: tensor.Uint32,
+	onnxUint64: tensor.Uint64, onnxBFloat16: tensor.BF16,
+}
+
+var onnxTypeNames = map[int]string{
+	onnxUndefined: "UNDEFINED", onnxFloat: "FLOAT", onnxUint8: "UINT8", onnxInt8: "INT8",
+	onnxUint16: "UINT16", onnxInt16: "INT16", onnxInt32: "INT32", onnxInt64: "INT64",
+	onnxString: "STRING", onnxBool: "BOOL", onnxFloat16: "FLOAT16", onnxDouble: "DOUBLE",
+	onnxUint32: "UINT32", onnxUint64: "UINT64", onnxComplex64: "COMPLEX64",
+	onnxComplex128: "COMPLEX128", onnxBFloat16: "BFLOAT16",
+}
+
+func onnxTypeName(t int) string {
+	if n, ok := onnxTypeNames[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("element type %d", t)
+}
+
+// oipDatatype maps an ONNX element type to its OIP datatype.
+func oipDatatype(elem int) (tensor.Datatype, error) {
+	if dt, ok := onnxToOIP[elem]; ok {
+		return dt, nil
+	}
+	return tensor.Invalid, fmt.Errorf("ONNX %s has no Open Inference Protocol datatype", onnxTypeName(elem))
+}
+
+// onnxElemType maps an OIP datatype to the ONNX element type.
+func onnxElemType(dt tensor.Datatype) (int, bool) {
+	for e, d := range onnxToOIP {
+		if d == dt {
+			return e, true
+		}
+	}
+	return onnxUndefined, false
+}

@@ -1,0 +1,389 @@
+#!/usr/bin/python3
+"""Generate the linear-model, scaler and Pipeline fixtures under testdata/linear/.
+
+Run with Debian's interpreter (scikit-learn 1.2.1, joblib 1.2.0, numpy 1.24):
+
+    /usr/bin/python3 internal/formats/sklearn/testdata/gen_linear.py
+
+For every case it trains a small model on synthetic data and writes
+
+  <case>.joblib      joblib.dump, compress=0
+  <case>.z3.joblib   joblib.dump, compress=3 (zlib)
+  <case>.p2.pkl      pickle protocol 2
+  <case>.p4.pkl      pickle protocol 4
+  <case>.p5.pkl      pickle protocol 5 (numpy's out-of-band-capable reducer, in band)
+  <case>.expected.json
+                     the input X, sklearn's predict / predict_proba / transform
+                     on it, decision_function for linear classifiers, and the
+                     list of model files (not <case>.json: `tide serve` reads a
+                     <stem>.json beside a model file as the model's config)
+
+(the later cases, which add estimators rather than serialisations, are written
+as .joblib and .p4.pkl only). The output is deterministic: rerunning the script
+rewrites the same bytes.
+
+and, for the tutorial's case, model.pkl exactly as the tutorial saves it
+(joblib.dump(model, "model.pkl")). X has at least 200 rows drawn like the training
+data plus rows of extreme values. The Go tests compare against the JSON: labels
+exactly, numbers within 1e-12 relative (or 1e-15 absolute).
+
+Feature names: sklearn records feature_names_in_ only for input that has a
+`columns` attribute (a pandas DataFrame, normally). pandas is not installed here,
+so the named case is fitted on a numpy array subclass that carries `columns`;
+sklearn reads the names from it exactly as it would from a DataFrame.
+"""
+import json
+import os
+import pickle
+
+# One BLAS thread: fitted coefficients then do not depend on the core count.
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import joblib  # noqa: E402
+import numpy as np  # noqa: E402
+import sklearn  # noqa: E402
+from sklearn.datasets import make_classification, make_regression  # noqa: E402
+from sklearn.linear_model import (  # noqa: E402
+    ElasticNet,
+    Lasso,
+    LinearRegression,
+    LogisticRegression,
+    LogisticRegressionCV,
+    Ridge,
+    RidgeClassifier,
+    RidgeCV,
+    SGDClassifier,
+    SGDRegressor,
+)
+from sklearn.impute import SimpleImputer  # noqa: E402
+from sklearn.pipeline import Pipeline  # noqa: E402
+from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler  # noqa: E402
+from sklearn.svm import LinearSVC  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "linear")
+SEED = 7
+
+
+class Table(np.ndarray):
+    """A numpy array with column names, which sklearn treats like a DataFrame."""
+
+
+def table(X, columns):
+    t = np.asarray(X, dtype=np.float64).view(Table)
+    t.columns = list(columns)
+    return t
+
+
+def extremes(p, scale=1.0):
+    """Rows of extreme but finite values that sklearn still accepts."""
+    rows = [
+        np.zeros(p),
+        np.full(p, 1e-300),
+        np.full(p, -1e-300),
+        np.full(p, 1e6 * scale),
+        np.full(p, -1e6 * scale),
+        np.full(p, 1e12),
+        np.full(p, -1e12),
+        np.full(p, 1e100),
+        np.full(p, -1e100),
+        np.full(p, 5e-324),  # the smallest subnormal
+    ]
+    for j in range(p):  # one large coordinate at a time
+        r = np.zeros(p)
+        r[j] = 1e9
+        rows.append(r)
+        r = np.zeros(p)
+        r[j] = -1e9
+        rows.append(r)
+    return np.array(rows)
+
+
+def eval_rows(X_pool, p, rng, total=200):
+    """total rows: held-in rows drawn like the training data, then extremes."""
+    ext = extremes(p)
+    X = X_pool[rng.choice(len(X_pool), size=total - len(ext), replace=False)]
+    return np.vstack([X, ext])
+
+
+def classification(n_classes, p, rng_seed, weights=None, n=600):
+    X, y = make_classification(
+        n_samples=n,
+        n_features=p,
+        n_informative=min(p, max(2, n_classes)),
+        n_redundant=0,
+        n_repeated=0,
+        n_classes=n_classes,
+        n_clusters_per_class=1,
+        weights=weights,
+        flip_y=0.01,
+        random_state=rng_seed,
+    )
+    return X, y
+
+
+ALL_FORMATS = (".joblib", ".z3.joblib", ".p2.pkl", ".p4.pkl", ".p5.pkl")
+
+
+def json_safe(v):
+    """Nested lists with NaN and ±Inf written as the strings "NaN", "Infinity" and
+    "-Infinity", which strict JSON readers (Go's) accept where a bare NaN is an
+    error. sklearn gives NaN probabilities when every one-vs-rest sigmoid of a
+    row underflows to zero (0/0 in the normalisation)."""
+    if isinstance(v, list):
+        return [json_safe(x) for x in v]
+    if isinstance(v, float) and not np.isfinite(v):
+        return "NaN" if np.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+    return v
+
+
+def write_case(name, est, X, fit_kind, feature_input=None, formats=ALL_FORMATS):
+    """Save est in the given formats and its outputs on X as JSON."""
+    Xin = X if feature_input is None else feature_input(X)
+    doc = {
+        "class": type(est).__module__ + "." + type(est).__name__,
+        "sklearn": sklearn.__version__,
+        "n_features": int(X.shape[1]),
+        "feature_names": None,
+        "X": json_safe(X.tolist()),
+    }
+    names = getattr(est, "feature_names_in_", None)
+    if names is not None:
+        doc["feature_names"] = [str(s) for s in names]
+    if fit_kind == "classifier":
+        pred = est.predict(Xin)
+        doc["predict"] = json_safe(pred.tolist())
+        doc["label_type"] = {"i": "int", "f": "float", "U": "str", "O": "str", "b": "bool"}[pred.dtype.kind]
+        if hasattr(est, "predict_proba"):  # LinearSVC, RidgeClassifier: predict only
+            with np.errstate(invalid="ignore"):
+                doc["predict_proba"] = json_safe(est.predict_proba(Xin).tolist())
+        if hasattr(est, "decision_function") and not isinstance(est, Pipeline):
+            doc["decision"] = json_safe(est.decision_function(Xin).tolist())
+    elif fit_kind == "regressor":
+        doc["predict"] = json_safe(est.predict(Xin).tolist())
+    else:
+        doc["transform"] = json_safe(est.transform(Xin).tolist())
+
+    for suffix in formats:
+        path = os.path.join(OUT, name + suffix)
+        if suffix == ".joblib":
+            joblib.dump(est, path, compress=0)
+        elif suffix == ".z3.joblib":
+            joblib.dump(est, path, compress=3)
+        else:
+            with open(path, "wb") as f:
+                pickle.dump(est, f, protocol=int(suffix[2]))
+    doc["files"] = [name + suffix for suffix in formats]
+    with open(os.path.join(OUT, name + ".expected.json"), "w") as f:
+        json.dump(doc, f, separators=(",", ":"))
+        f.write("\n")
+    return doc
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    for fn in os.listdir(OUT):
+        os.remove(os.path.join(OUT, fn))
+    rng = np.random.RandomState(SEED)
+
+    # The tutorial's model: fraud-like imbalanced binary data on feature1/feature2,
+    # fitted on a plain numpy array (so the file has no feature names).
+    X, y = classification(2, 2, 42, weights=[0.97, 0.03], n=2000)
+    lr = LogisticRegression(random_state=42).fit(X, y)
+    write_case("lr_fraud", lr, eval_rows(X, 2, rng), "classifier")
+    joblib.dump(lr, os.path.join(OUT, "model.pkl"))
+
+    # The same, fitted on a table with column names: feature_names_in_ is set.
+    named = LogisticRegression(random_state=42).fit(table(X, ["amount", "risk_score"]), y)
+    write_case(
+        "lr_fraud_named", named, eval_rows(X, 2, rng), "classifier",
+        feature_input=lambda A: table(A, ["amount", "risk_score"]),
+    )
+
+    # Multiclass, lbfgs with multi_class='auto' → multinomial (softmax).
+    X, y = classification(3, 4, 1)
+    write_case("lr_multinomial", LogisticRegression(max_iter=500).fit(X, y), eval_rows(X, 4, rng), "classifier")
+
+    # One-vs-rest with string labels.
+    X, y = classification(4, 4, 2)
+    ys = np.array(["cat", "dog", "eel", "fox"])[y]
+    write_case(
+        "lr_ovr_strings",
+        LogisticRegression(multi_class="ovr", max_iter=500).fit(X, ys),
+        eval_rows(X, 4, rng), "classifier",
+    )
+
+    # liblinear with multi_class='auto' → one-vs-rest; float labels (sklearn
+    # takes floats as class labels only when they are whole numbers).
+    X, y = classification(3, 3, 3)
+    yf = np.array([1.0, 2.0, 4.0])[y]
+    write_case(
+        "lr_liblinear_floats",
+        LogisticRegression(solver="liblinear").fit(X, yf),
+        eval_rows(X, 3, rng), "classifier",
+    )
+
+    # Binary with multi_class='multinomial' (softmax of (-d, d)) and bool labels.
+    X, y = classification(2, 3, 4)
+    write_case(
+        "lr_binary_multinomial_bool",
+        LogisticRegression(multi_class="multinomial").fit(X, y.astype(bool)),
+        eval_rows(X, 3, rng), "classifier",
+    )
+
+    # Binary without intercept, labels that are not 0/1.
+    X, y = classification(2, 5, 5)
+    write_case(
+        "lr_no_intercept",
+        LogisticRegression(fit_intercept=False).fit(X, np.array([-1, 7])[y]),
+        eval_rows(X, 5, rng), "classifier",
+    )
+
+    # Regressors.
+    X, y = make_regression(n_samples=400, n_features=3, noise=5.0, random_state=6)
+    write_case("linreg", LinearRegression().fit(X, y), eval_rows(X, 3, rng), "regressor")
+    write_case("linreg_column", LinearRegression().fit(X, y.reshape(-1, 1)), eval_rows(X, 3, rng), "regressor")
+
+    X, Y = make_regression(n_samples=400, n_features=4, n_targets=3, noise=2.0, random_state=8)
+    write_case("ridge_multi", Ridge(alpha=0.7).fit(X, Y), eval_rows(X, 4, rng), "regressor")
+    write_case(
+        "ridge_multi_no_intercept",
+        Ridge(alpha=2.0, fit_intercept=False).fit(X, Y),
+        eval_rows(X, 4, rng), "regressor",
+    )
+    write_case("ridge_single", Ridge().fit(X, Y[:, 0]), eval_rows(X, 4, rng), "regressor")
+
+    # Scalers and pipelines. Shift and stretch the data so scaling matters.
+    X, y = classification(3, 4, 9)
+    X = X * np.array([1.0, 100.0, 0.01, 5.0]) + np.array([0.0, 1000.0, -3.0, 2.0])
+    write_case(
+        "pipe_std_lr",
+        Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(max_iter=1000))]).fit(X, y),
+        eval_rows(X, 4, rng), "classifier",
+    )
+    write_case(
+        "pipe_nested_none",
+        Pipeline([
+            ("skip", None),
+            ("pre", Pipeline([("scale", StandardScaler(with_std=False)), ("noop", "passthrough")])),
+            ("clf", LogisticRegression(multi_class="ovr", max_iter=1000)),
+        ]).fit(X, y),
+        eval_rows(X, 4, rng), "classifier",
+    )
+
+    X, y = make_regression(n_samples=400, n_features=3, noise=1.0, random_state=10)
+    X = X * np.array([3.0, 0.1, 50.0])
+    write_case(
+        "pipe_minmax_clip_ridge",
+        Pipeline([
+            ("mm", MinMaxScaler(feature_range=(-1, 2), clip=True)),
+            ("id", "passthrough"),
+            ("reg", Ridge(alpha=0.3)),
+        ]).fit(X, y),
+        eval_rows(X, 3, rng), "regressor",
+    )
+    write_case(
+        "pipe_transform_only",
+        Pipeline([("std", StandardScaler(with_mean=False)), ("mm", MinMaxScaler()), ("end", "passthrough")]).fit(X),
+        eval_rows(X, 3, rng), "transform",
+    )
+    write_case("std_scaler", StandardScaler().fit(X), eval_rows(X, 3, rng), "transform")
+    write_case("minmax_scaler", MinMaxScaler(feature_range=(2, 5)).fit(X), eval_rows(X, 3, rng), "transform")
+
+    # More linear models that share the same decision function, in two
+    # serialisations each (the decoder is exercised by the cases above).
+    few = (".joblib", ".p4.pkl")
+    X, y = classification(3, 3, 11)
+    write_case(
+        "logreg_cv", LogisticRegressionCV(cv=3, max_iter=1000).fit(X, y),
+        eval_rows(X, 3, rng), "classifier", formats=few,
+    )
+    write_case("ridge_classifier", RidgeClassifier(alpha=0.5).fit(X, y), eval_rows(X, 3, rng), "classifier", formats=few)
+    X, y = classification(2, 4, 12)
+    write_case(
+        "linear_svc", LinearSVC(max_iter=20000, random_state=0).fit(X, np.array([-1, 1])[y]),
+        eval_rows(X, 4, rng), "classifier", formats=few,
+    )
+    write_case(
+        "ridge_classifier_strings_no_intercept",
+        RidgeClassifier(fit_intercept=False).fit(X, np.array(["ham", "spam"])[y]),
+        eval_rows(X, 4, rng), "classifier", formats=few,
+    )
+    X, y = classification(3, 4, 13)
+    write_case(
+        "linear_svc_strings",
+        LinearSVC(max_iter=20000, random_state=0).fit(X, np.array(["low", "mid", "high"])[y]),
+        eval_rows(X, 4, rng), "classifier", formats=few,
+    )
+    X, Y = make_regression(n_samples=300, n_features=4, n_targets=2, noise=3.0, random_state=14)
+    write_case("lasso", Lasso(alpha=0.1).fit(X, Y[:, 0]), eval_rows(X, 4, rng), "regressor", formats=few)
+    write_case("elasticnet_multi", ElasticNet(alpha=0.1).fit(X, Y), eval_rows(X, 4, rng), "regressor", formats=few)
+    write_case("ridge_cv", RidgeCV().fit(X, Y[:, 1]), eval_rows(X, 4, rng), "regressor", formats=few)
+    write_case("sgd_regressor", SGDRegressor(random_state=0).fit(X, Y[:, 0]), eval_rows(X, 4, rng), "regressor", formats=few)
+
+    # SimpleImputer: NaN (or a marker value) replaced by fitted statistics; a
+    # column that was empty at fit time is dropped; add_indicator appends 0/1
+    # columns. X carries missing values, so these fixtures hold NaN inputs.
+    X, y = classification(2, 4, 17)
+    X[:, 3] = np.nan  # empty at fit time: dropped
+    X[rng.rand(len(X)) < 0.1, 0] = np.nan
+    X[rng.rand(len(X)) < 0.2, 2] = np.nan
+    Xe = eval_rows(X, 4, rng)
+    Xe[::7, 1] = np.nan  # never missing at fit: imputed, but no indicator column
+    Xe[::5, 0] = np.nan
+    write_case(
+        "pipe_impute_lr",
+        Pipeline([
+            ("impute", SimpleImputer(add_indicator=True)),
+            ("scale", StandardScaler()),
+            ("clf", LogisticRegression()),
+        ]).fit(X, y),
+        Xe, "classifier",
+    )
+    write_case(
+        "imputer_constant",
+        SimpleImputer(strategy="constant", fill_value=0.5).fit(X),
+        Xe, "transform", formats=few,
+    )
+    Xm = np.round(X[:, :3] * 3)
+    Xm[np.isnan(Xm)] = -1
+    Xm[rng.rand(len(Xm)) < 0.15, 1] = -1
+    Xme = np.round(eval_rows(Xm, 3, rng))
+    Xme[::6, 2] = -1
+    write_case(
+        "imputer_median_marker",
+        SimpleImputer(missing_values=-1, strategy="median", add_indicator=True).fit(Xm),
+        Xme, "transform", formats=few,
+    )
+
+    # RobustScaler and MaxAbsScaler.
+    X, y = make_regression(n_samples=300, n_features=3, noise=1.0, random_state=18)
+    X = X * np.array([2.0, 0.05, 300.0]) + np.array([5.0, 0.0, -100.0])
+    write_case(
+        "pipe_robust_maxabs_ridge",
+        Pipeline([("robust", RobustScaler()), ("maxabs", MaxAbsScaler()), ("reg", Ridge(alpha=0.2))]).fit(X, y),
+        eval_rows(X, 3, rng), "regressor", formats=few,
+    )
+    write_case(
+        "robust_scaler_no_centering",
+        RobustScaler(with_centering=False, quantile_range=(10.0, 90.0)).fit(X),
+        eval_rows(X, 3, rng), "transform", formats=few,
+    )
+
+    # SGDClassifier: what predict_proba is depends on the loss.
+    X, y = classification(3, 3, 15)
+    for loss in ("log_loss", "modified_huber", "hinge"):
+        write_case(
+            "sgd_" + loss + "_multi", SGDClassifier(loss=loss, random_state=0).fit(X, y),
+            eval_rows(X, 3, rng), "classifier", formats=few,
+        )
+    X, y = classification(2, 3, 16)
+    write_case(
+        "sgd_modified_huber_binary",
+        SGDClassifier(loss="modified_huber", random_state=0).fit(X, np.array(["no", "yes"])[y]),
+        eval_rows(X, 3, rng), "classifier", formats=(".joblib", ".p2.pkl"),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+package xgboost
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tideserve/tide/internal/formats"
+	"github.com/tideserve/tide/internal/model"
+)
+
+func init() {
+	formats.Register(formats.Runtime{
+		Format:     "xgboost",
+		Extensions: extensions,
+		Match:      MatchesName,
+		Loader:     loader{},
+	})
+}
+
+// extensions are the file extensions the runtime claims without a configured
+// format. ".json" is not among them: many formats use it, so an XGBoost JSON
+// file is served when the model's config says format: xgboost.
+var extensions = []string{".ubj", ".xgb"}
+
+// loader reads XGBoost models saved with Booster.save_model or
+// XGBModel.save_model.
+type loader struct{}
+
+// Load reads the file, whatever its name says, by its content: JSON, UBJSON, or
+// the old binary format (refused with how to convert it). Every error is one
+// line that starts with "load <path>: ".
+func (loader) Load(ctx context.Context, path string, cfg formats.Config) (model.Model, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	m, err := load(data, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// load decodes a model file's bytes and wraps the booster as a model.
+func load(data []byte, cfg formats.Config) (*boosterModel, error) {
+	b, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	return newModel(b, cfg)
+}
+
+// encoding is what a model file's first bytes say it is.
+type encoding uint8
+
+const (
+	encUnknown encoding = iota
+	encJSON
+	encUBJSON
+	encLegacyBinary
+)
+
+// sniff tells the encodings apart. Both JSON and UBJSON documents open with
+// '{'; after it JSON has a quote (or '}' or space) and UBJSON the type marker
+// of the first key's length, or an optimized-container '$' / '#'. The old
+// binary format starts with "binf" (before 1.0, with raw parameters: binary
+// bytes that text never has).
+func sniff(data []byte) encoding {
+	if bytes.HasPrefix(data, []byte("binf")) {
+		return encLegacyBinary
+	}
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		head := data[:min(len(data), 64)]
+		if bytes.ContainsFunc(head, func(r rune) bool { return r < '\t' || r == utf8.RuneError }) {
+			return encLegacyBinary
+		}
+		return encUnknown
+	}
+	if len(trimmed) < 2 {
+		return encJSON // truncated; the JSON reader says so
+	}
+	switch trimmed[1] {
+	case 'i', 'U', 'I', 'l', 'L', '$', '#':
+		if len(trimmed) == len(data) {
+			return encUBJSON
+		}
+	}
+	return encJSON
+}
+
+// decode parses a model file into a booster.
+func decode(data []byte) (*booster, error) {
+	var doc any
+	var err error
+	switch sniff(data) {
+	case encJSON:
+		doc, err = parseJSON(data)
+	case encUBJSON:
+		doc, err = parseUBJSON(data)
+	case encLegacyBinary:
+		return nil, fmt.Errorf("this is XGBoost's old binary model format, which Tide does not read; " +
+			`load it in XGBoost and re-save it as JSON with model.save_model("model.json")`)
+	default:
+		return nil, fmt.Errorf("not an XGBoost model: want a JSON or UBJSON document")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return newBooster(doc)
+}
+
+// MatchesName reports whether a file's name marks it as an XGBoost model even
+// where its extension does not: a claimed extension (".ubj", ".xgb"), or a JSON
+// file named "xgboost.json" or "<anything>.xgboost.json". The match ignores
+// case.
+func MatchesName(path string) bool {
+	name := strings.ToLower(filepath.Base(path))
+	if name == "xgboost.json" || strings.HasSuffix(name, ".xgboost.json") {
+		return true
+	}
+	ext := filepath.Ext(name)
+	for _, e := range extensions {
+		if ext == e {
+			return true
+		}
+	}
+	return false
+}

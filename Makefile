@@ -8,14 +8,16 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-build: ## build bin/tide (with cgo: serves ONNX when ONNX Runtime is installed)
+build: ## build bin/tide-server (what pods run) and bin/tide (the CLI), with cgo for ONNX Runtime
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tide-server ./cmd/tide-server
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tide ./cmd/tide
 
-build-static: ## build bin/tide-static (no cgo: every format but ONNX; runs FROM scratch)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tide-static ./cmd/tide
+build-static: ## build bin/tide-server-static (no cgo: every format but ONNX; runs FROM scratch)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tide-server-static ./cmd/tide-server
 
-demo: build ## serve the tutorial's fraud model on :8080
-	./bin/tide serve examples/fraud/model.pkl
+demo: ## serve the tutorial's fraud model on :8080
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tide-server ./cmd/tide-server
+	./bin/tide-server serve examples/fraud/model.pkl
 
 test-deps: ## install what the tests need (Debian packages, ONNX Runtime)
 	bash hack/install-test-deps.sh

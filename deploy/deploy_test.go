@@ -443,9 +443,9 @@ func TestActivatorFrontsScaleToZero(t *testing.T) {
 		t.Errorf("activator Service selector %v misses its pods %v", asvc.Spec.Selector, podLabels)
 	}
 	c := act.Spec.Template.Spec.Containers[0]
-	if !slices.Equal(c.Command, []string{"/usr/local/bin/tide", "activator"}) ||
+	if !slices.Equal(c.Command, []string{"/usr/local/bin/tide-server", "activator"}) ||
 		!slices.Contains(c.Args, "--target=http://fraud-tide.ml.svc:80") {
-		t.Errorf("activator runs %v %v: want tide activator targeting the Tide Service", c.Command, c.Args)
+		t.Errorf("activator runs %v %v: want tide-server activator targeting the Tide Service", c.Command, c.Args)
 	}
 	if act.Spec.Template.Annotations["prometheus.io/port"] != "9091" {
 		t.Errorf("activator pods annotations %v: Prometheus must scrape port 9091", act.Spec.Template.Annotations)

@@ -49,7 +49,7 @@ finish() {
   TIMES+=("$(printf '%-14s %5ds' down "$(( $(date +%s) - t0 ))")")
   log "== check-clean"
   "$CLUSTER" check-clean "$SNAPSHOT" || { log "leftovers found after down"; rc=1; }
-  rm -f "$SNAPSHOT" "$TIDE_IMAGE_TAR" "$ONNX_IMAGE_TAR"
+  rm -f "$SNAPSHOT" "$TIDE_IMAGE_TAR" "$ONNX_IMAGE_TAR" "$CLI_IMAGE_TAR"
   log "timings:"; printf '  %s\n' "${TIMES[@]}"
   log "total $(( $(date +%s) - T_ALL ))s, exit $rc"
   exit $rc
@@ -60,6 +60,14 @@ TIDE_IMAGE_TAR=/tmp/tide-e2e-fraud-v1.tar
 tide_image() {
   (cd "$ROOT" && go run ./cmd/tide image build --model examples/fraud/model.pkl \
     --tag tide.local/tide:fraud-v1 --output "$TIDE_IMAGE_TAR") && "$CLUSTER" load-image "$TIDE_IMAGE_TAR"
+}
+
+# cli_image: the people's CLI (cmd/tide, with tide load) in an image, for the
+# NetworkPolicy test's in-cluster clients; the fraud image carries only tide-server.
+CLI_IMAGE_TAR=/tmp/tide-e2e-cli.tar
+cli_image() {
+  (cd "$ROOT" && go run ./cmd/tide image build --package ./cmd/tide \
+    --tag tide.local/tide-cli:e2e --output "$CLI_IMAGE_TAR") && "$CLUSTER" load-image "$CLI_IMAGE_TAR"
 }
 
 # onnx_image: the test MLP in the cgo image with ONNX Runtime, for TestOnnxImageInferThroughService.
@@ -76,6 +84,7 @@ e2e_tests() {
   (cd "$ROOT" && KUBECONFIG=$kubeconfig \
     TIDE_E2E_TIDE_IMAGE_TAR=$TIDE_IMAGE_TAR \
     TIDE_E2E_ONNX_IMAGE_TAR=$ONNX_IMAGE_TAR \
+    TIDE_E2E_CLI_IMAGE_TAR=$CLI_IMAGE_TAR \
     TIDE_E2E_KUBECTL=${TIDE_CLUSTER_CACHE:-/var/cache/tide-cluster}/bin/kubectl \
     TIDE_E2E_HELM=${TIDE_CLUSTER_CACHE:-/var/cache/tide-cluster}/bin/helm \
     TIDE_E2E_HOST_REACHES_CLUSTER_IP=1 \
@@ -93,5 +102,6 @@ trap 'exit 130' INT TERM
 phase build "$CLUSTER" build
 phase up env TIDE_CLUSTER_SKIP_BUILD=1 "$CLUSTER" up
 phase tide-image tide_image
+phase cli-image cli_image
 phase onnx-image onnx_image
 phase e2e e2e_tests

@@ -34,10 +34,12 @@ func newImageBuildCommand() *cobra.Command {
 	var f imageBuildFlags
 	cmd := &cobra.Command{
 		Use:   "build",
-		Short: "Build an OCI image of tide serve, optionally with a model baked in",
-		Long: `Build an OCI image around the tide binary, from scratch, with no Docker daemon:
-the binary at /usr/local/bin/tide, an optional model under /models, an optional ONNX
-Runtime library; user 65532, no shell, entrypoint "tide serve". The same inputs give
+		Short: "Build an OCI image of tide-server serve, optionally with a model baked in",
+		Long: `Build an OCI image around tide-server (the production binary: serve and
+activator, no load generator or image builder), from scratch, with no Docker daemon:
+the binary at /usr/local/bin/tide-server (and /usr/local/bin/tide linking to it), an
+optional model under /models, an optional ONNX Runtime library; user 65532, no shell,
+entrypoint "tide-server serve". The same inputs give
 the same digest. Without --binary, the binary is built from --package with
 CGO_ENABLED=0 GOOS=linux -trimpath (needs the Go toolchain).
 
@@ -60,8 +62,8 @@ import, docker load) and/or push to a registry (--push REF, credentials from
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.spec.Binary, "binary", "", "linux tide binary to put in the image, static or cgo (default: build one)")
-	fl.StringVar(&f.pkg, "package", "./cmd/tide", "Go package to build when --binary is not given")
+	fl.StringVar(&f.spec.Binary, "binary", "", "linux tide-server binary to put in the image, static or cgo (default: build one)")
+	fl.StringVar(&f.pkg, "package", "./cmd/tide-server", "Go package to build when --binary is not given")
 	fl.StringVar(&f.spec.Model, "model", "", "model file or repository folder to bake in under /models")
 	fl.StringVar(&f.spec.ONNXRuntimeLib, "onnxruntime-lib", "", "libonnxruntime.so to add; the binary is then built with cgo, with its shared libraries (required for .onnx models)")
 	fl.StringVar(&f.tag, "tag", "tide.local/tide:"+version, "image reference recorded in the --output archive")
@@ -100,7 +102,7 @@ func runImageBuild(cmd *cobra.Command, f imageBuildFlags) error {
 			return fmt.Errorf("build binary: %w", err)
 		}
 		defer os.RemoveAll(dir)
-		f.spec.Binary = filepath.Join(dir, "tide")
+		f.spec.Binary = filepath.Join(dir, "tide-server")
 		cgo := f.spec.ONNXRuntimeLib != ""
 		if err := buildBinary(cmd, f.pkg, f.spec.Binary, f.spec.Architecture, f.spec.Version, cgo); err != nil {
 			return err

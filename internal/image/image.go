@@ -1,6 +1,6 @@
 // Package image builds Tide's container image without a Docker daemon, as ko does:
 // go-containerregistry assembles an OCI image from tar layers written here, from
-// scratch, around the tide binary: a static one, or a cgo one for ONNX models,
+// scratch, around the production binary tide-server: a static one, or a cgo one for ONNX models,
 // which then comes with exactly the shared libraries it and ONNX Runtime need.
 //
 // The image is reproducible: every file carries a fixed modification time, entries
@@ -12,7 +12,10 @@
 //	/etc/passwd, /etc/group     root and nonroot (65532), as distroless has them
 //	/tmp                        1777, for libraries that want a temp dir
 //	/home/nonroot               the user's home, owned by 65532
-//	/usr/local/bin/tide         the binary (root-owned, 0755: the user cannot replace it)
+//	/usr/local/bin/tide-server  the binary (root-owned, 0755: the user cannot replace it)
+//	/usr/local/bin/tide         a symbolic link to tide-server, so manifests written
+//	                            for the single-binary images ("tide serve",
+//	                            "tide activator") keep working
 //	/models/...                 optional model file or repository folder
 //	/usr/local/lib/tide/...     optional ONNX Runtime library
 //	/lib64/ld-linux-x86-64.so.2 for a dynamically linked (cgo) binary only: the
@@ -46,12 +49,15 @@ import (
 
 // Paths and identities inside the image. The chart and the Dockerfile rely on them.
 const (
-	BinaryPath      = "/usr/local/bin/tide"
-	ModelsDir       = "/models"
-	ONNXRuntimeDir  = "/usr/local/lib/tide"
-	NonRootUID      = 65532
-	NonRootUser     = "65532:65532"
-	onnxRuntimeName = "libonnxruntime.so.1"
+	BinaryPath = "/usr/local/bin/tide-server"
+	// LegacyBinaryPath is where images before the binary split had the binary; it
+	// links to BinaryPath.
+	LegacyBinaryPath = "/usr/local/bin/tide"
+	ModelsDir        = "/models"
+	ONNXRuntimeDir   = "/usr/local/lib/tide"
+	NonRootUID       = 65532
+	NonRootUser      = "65532:65532"
+	onnxRuntimeName  = "libonnxruntime.so.1"
 )
 
 // Epoch is the modification time of every file and the image's created time unless
@@ -60,7 +66,8 @@ var Epoch = time.Unix(0, 0).UTC()
 
 // Spec says what goes into an image.
 type Spec struct {
-	// Binary is the path of a linux tide binary. A static one goes in alone; for a
+	// Binary is the path of a linux tide-server binary (the full tide CLI also
+	// works, only bigger). A static one goes in alone; for a
 	// dynamically linked one (cgo, needed for ONNX) the loader and the shared
 	// libraries it needs are resolved on this machine and added as a layer.
 	Binary string
@@ -118,6 +125,7 @@ func Build(spec Spec) (v1.Image, error) {
 	if err := bin.copyFile(spec.Binary, BinaryPath, 0o755); err != nil {
 		return nil, err
 	}
+	bin.symlink(LegacyBinaryPath, path.Base(BinaryPath))
 	layers = append(layers, bin)
 	cmd := []string{ModelsDir}
 	if spec.Model != "" {
@@ -282,6 +290,7 @@ type entry struct {
 	uid  int
 	dir  bool
 	data []byte
+	link string // target of a symbolic link
 }
 
 // layerBuilder collects entries and writes them as a tar in a fixed order.
@@ -303,6 +312,11 @@ func (b *layerBuilder) file(name string, data []byte, mode fs.FileMode, uid int)
 		}
 	}
 	b.entries[name] = entry{name: name, mode: mode, uid: uid, data: data}
+}
+
+// symlink adds a symbolic link name -> target (relative targets resolve in name's folder).
+func (b *layerBuilder) symlink(name, target string) {
+	b.entries[name] = entry{name: name, mode: 0o777, link: target}
 }
 
 func (b *layerBuilder) copyFile(src, dst string, mode fs.FileMode) error {
@@ -374,17 +388,21 @@ func (b *layerBuilder) layer() (v1.Layer, error) {
 		if e.mode&fs.ModeSticky != 0 {
 			h.Mode |= 0o1000
 		}
-		if e.dir {
+		switch {
+		case e.dir:
 			h.Typeflag = tar.TypeDir
 			h.Name += "/"
-		} else {
+		case e.link != "":
+			h.Typeflag = tar.TypeSymlink
+			h.Linkname = e.link
+		default:
 			h.Typeflag = tar.TypeReg
 			h.Size = int64(len(e.data))
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			return nil, err
 		}
-		if !e.dir {
+		if len(e.data) > 0 {
 			if _, err := tw.Write(e.data); err != nil {
 				return nil, err
 			}

@@ -99,11 +99,11 @@ func TestBuildLayout(t *testing.T) {
 			name: "binary only",
 			spec: Spec{Binary: fx.binary},
 			want: map[string]file{
-				"/usr/local/bin/tide": {0o755, 0, "\x7fELF binary"},
-				"/home/nonroot":       {0o700, NonRootUID, ""},
-				"/tmp":                {0o1777, 0, ""},
-				"/etc/passwd":         {0o644, 0, ""},
-				"/models":             {0o755, 0, ""},
+				"/usr/local/bin/tide-server": {0o755, 0, "\x7fELF binary"},
+				"/home/nonroot":              {0o700, NonRootUID, ""},
+				"/tmp":                       {0o1777, 0, ""},
+				"/etc/passwd":                {0o644, 0, ""},
+				"/models":                    {0o755, 0, ""},
 			},
 			absent:  []string{"/bin/sh", "/models/model.pkl"},
 			cmd:     []string{"/models"},
@@ -180,6 +180,24 @@ func TestBuildLayout(t *testing.T) {
 	}
 }
 
+// TestLegacyBinaryLink: /usr/local/bin/tide is a link to tide-server, so manifests
+// written for the single-binary images ("tide serve", "tide activator") still run.
+func TestLegacyBinaryLink(t *testing.T) {
+	fx := newFixture(t)
+	img, err := Build(Spec{Binary: fx.binary})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdrs, _ := files(t, img)
+	h, ok := hdrs["/usr/local/bin/tide"]
+	if !ok {
+		t.Fatal("/usr/local/bin/tide missing")
+	}
+	if h.Typeflag != tar.TypeSymlink || h.Linkname != "tide-server" || h.Uid != 0 {
+		t.Errorf("/usr/local/bin/tide: type %c -> %q uid %d, want a root-owned link to tide-server", h.Typeflag, h.Linkname, h.Uid)
+	}
+}
+
 func TestConfig(t *testing.T) {
 	fx := newFixture(t)
 	img, err := Build(Spec{Binary: fx.binary, Version: "1.2.3", Revision: "abc", Labels: map[string]string{"team": "ml"}})
@@ -193,7 +211,7 @@ func TestConfig(t *testing.T) {
 	if cf.Config.User != "65532:65532" {
 		t.Errorf("user %q, want 65532:65532", cf.Config.User)
 	}
-	if want := []string{"/usr/local/bin/tide", "serve"}; !slices.Equal(cf.Config.Entrypoint, want) {
+	if want := []string{"/usr/local/bin/tide-server", "serve"}; !slices.Equal(cf.Config.Entrypoint, want) {
 		t.Errorf("entrypoint %q, want %q", cf.Config.Entrypoint, want)
 	}
 	if cf.OS != "linux" || cf.Architecture != "amd64" {

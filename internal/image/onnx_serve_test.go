@@ -52,10 +52,10 @@ func TestONNXImageServes(t *testing.T) {
 		t.Skipf("the ONNX Runtime library here is linux/amd64, this is %s/%s", runtime.GOOS, runtime.GOARCH)
 	}
 	const modelFile = "../formats/onnx/testdata/mlp.onnx"
-	bin := filepath.Join(t.TempDir(), "tide")
+	bin := filepath.Join(t.TempDir(), "tide-server")
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 	build := exec.Command(goTool, "build", "-trimpath", "-tags", "netgo,osusergo",
-		"-ldflags", "-s -w -buildid=", "-o", bin, "../../cmd/tide")
+		"-ldflags", "-s -w -buildid=", "-o", bin, "../../cmd/tide-server")
 	build.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build (cgo): %v\n%s", err, out)
@@ -207,8 +207,17 @@ func extract(t *testing.T, img v1.Image, root string) {
 			if err := f.Close(); err != nil {
 				t.Fatal(err)
 			}
+		case tar.TypeSymlink:
+			// The one link: /usr/local/bin/tide -> tide-server, inside the image.
+			if h.Linkname != "tide-server" {
+				t.Fatalf("%s: link to %q; the only link should be tide -> tide-server", h.Name, h.Linkname)
+			}
+			if err := os.Symlink(h.Linkname, p); err != nil {
+				t.Fatal(err)
+			}
+			continue
 		default:
-			t.Fatalf("%s: entry type %c; the image should hold only directories and regular files", h.Name, h.Typeflag)
+			t.Fatalf("%s: entry type %c; the image should hold only directories, regular files and the tide link", h.Name, h.Typeflag)
 		}
 		if h.Mode&0o1000 != 0 {
 			mode |= os.ModeSticky

@@ -134,7 +134,9 @@ func TestTideNetworkPolicyRefusesOutsiders(t *testing.T) {
 			"on another CNI that enforces policies set TIDE_E2E_NETWORK_POLICY=enforced)")
 	}
 	t.Logf("NetworkPolicy enforced by %s", enforcer)
-	image := fraudImage(t)
+	// The clients run Tide's load generator, which is in the people's CLI, not in the
+	// production binary the fraud image carries.
+	clientImage := cliImage(t)
 
 	// A namespace the Prometheus selector names, and one with nothing allowed in it.
 	promNS, otherNS := c.namespace+"-prom", c.namespace+"-other"
@@ -172,7 +174,7 @@ func TestTideNetworkPolicyRefusesOutsiders(t *testing.T) {
 	// Every /predict client runs the same command, Tide's own load generator: three
 	// requests one after another, each given 3 s.
 	predict := func(ns, name string, labels map[string]string) policyPod {
-		return policyPod{ns: ns, name: name, image: image, labels: labels, command: []string{
+		return policyPod{ns: ns, name: name, image: clientImage, labels: labels, command: []string{
 			"/usr/local/bin/tide", "load", "-c", "1", "-n", "3", "--timeout", "3s",
 			"--template", `{"feature1": 1.5, "feature2": -0.5}`, base + "/predict"}}
 	}

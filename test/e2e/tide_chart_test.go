@@ -13,6 +13,10 @@ package e2e
 //	TIDE_E2E_TIDE_IMAGE_TAR  docker archive of the fraud image, from
 //	                         `tide image build --model examples/fraud/model.pkl --tag tide.local/tide:fraud-v1 --output FILE`
 //	TIDE_E2E_TIDE_IMAGE      its reference (default tide.local/tide:fraud-v1)
+//	TIDE_E2E_CLI_IMAGE_TAR   docker archive of the people's CLI in an image (clients that
+//	                         run tide load in the cluster), from
+//	                         `tide image build --package ./cmd/tide --tag tide.local/tide-cli:e2e --output FILE`
+//	TIDE_E2E_CLI_IMAGE       its reference (default tide.local/tide-cli:e2e)
 //	TIDE_E2E_NODE_IP         the node address NodePorts answer on (default: the node's InternalIP)
 //
 // The archive is loaded with TIDE_E2E_LOAD_IMAGE (e.g. "hack/cluster/cluster load-image"
@@ -189,6 +193,13 @@ var fraudTestImage = &testImage{tarEnv: "TIDE_E2E_TIDE_IMAGE_TAR", refEnv: "TIDE
 
 // fraudImage loads the fraud image once and returns its reference.
 func fraudImage(t *testing.T) string { return fraudTestImage.ref(t) }
+
+var cliTestImage = &testImage{tarEnv: "TIDE_E2E_CLI_IMAGE_TAR", refEnv: "TIDE_E2E_CLI_IMAGE",
+	defaultRef: "tide.local/tide-cli:e2e", hint: "build it with tide image build --package ./cmd/tide --tag tide.local/tide-cli:e2e"}
+
+// cliImage loads the image of the people's CLI (cmd/tide, with tide load) once and
+// returns its reference: in-cluster clients run /usr/local/bin/tide load from it.
+func cliImage(t *testing.T) string { return cliTestImage.ref(t) }
 
 // installFraud installs the chart as release name with the CPU/NodePort values and
 // returns the NodePort URL.

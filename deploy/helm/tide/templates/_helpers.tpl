@@ -49,7 +49,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* The path tide serve is given. */}}
+{{/* The path tide-server serve is given. */}}
 {{- define "tide.modelPath" -}}
 {{- if .Values.model.path }}
 {{- .Values.model.path }}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"os"
@@ -14,7 +14,7 @@ import (
 func parseServe(t *testing.T, args []string) (serveFlags, error) {
 	t.Helper()
 	var got serveFlags
-	cmd := newServeCommand()
+	cmd := NewServeCommand("test")
 	cmd.RunE = func(c *cobra.Command, a []string) error { return nil }
 	cmd.SetArgs(append(args, "model.pkl"))
 	cmd.SetOut(&strings.Builder{})

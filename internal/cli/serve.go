@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -30,8 +30,11 @@ type serveFlags struct {
 	opts              server.Options
 }
 
-func newServeCommand() *cobra.Command {
+// NewServeCommand is `serve`, the same in tide-server (what pods run) and the tide CLI.
+// version is the binary's build version, reported in /v2 and tide_build_info.
+func NewServeCommand(version string) *cobra.Command {
 	f := serveFlags{opts: server.DefaultOptions()}
+	f.opts.Version = version
 	cmd := &cobra.Command{
 		Use:   "serve [flags] PATH",
 		Short: "Serve a model file or a model repository folder",
@@ -91,7 +94,7 @@ Flags win over the environment, which wins over the file.`,
 }
 
 func runServe(ctx context.Context, f serveFlags, path string) error {
-	log, err := newLogger(f.logLevel, f.logFormat)
+	log, err := NewLogger(f.logLevel, f.logFormat)
 	if err != nil {
 		return err
 	}
@@ -109,7 +112,6 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", f.httpAddr, err)
 	}
-	f.opts.Version = version
 	onnx.SetLibraryPath(f.onnxLib)
 	if err := onnx.SetOptions(onnx.Options{IntraOpThreads: f.onnxThreads, Provider: onnx.Provider(f.onnxProvider)}); err != nil {
 		return err
@@ -127,19 +129,4 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return srv.Serve(ctx, ln)
-}
-
-func newLogger(level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }

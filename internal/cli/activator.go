@@ -1,19 +1,14 @@
-package main
+package cli
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"net/url"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/tideserve/tide/internal/activator"
@@ -25,7 +20,9 @@ type activatorFlags struct {
 	cfg                         activator.Config
 }
 
-func newActivatorCommand() *cobra.Command {
+// NewActivatorCommand is `activator`, the proxy in front of a Deployment that KEDA
+// may scale to zero (see internal/activator).
+func NewActivatorCommand() *cobra.Command {
 	var f activatorFlags
 	cmd := &cobra.Command{
 		Use:   "activator --target URL",
@@ -62,54 +59,12 @@ func runActivator(ctx context.Context, f activatorFlags) error {
 	if err != nil {
 		return fmt.Errorf("activator: --target: %w", err)
 	}
-	log, err := newLogger(f.logLevel, f.logFormat)
+	log, err := NewLogger(f.logLevel, f.logFormat)
 	if err != nil {
 		return err
 	}
 	f.cfg.Target = u
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	proxy, err := activator.New(f.cfg, reg, log)
-	if err != nil {
-		return err
-	}
-	ops := http.NewServeMux()
-	ops.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-
-	// A held request may wait for --hold-timeout before the backend even starts to
-	// answer, so the write timeout leaves room for it.
-	front := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second,
-		WriteTimeout: f.cfg.HoldTimeout + 2*time.Minute}
-	opsSrv := &http.Server{Handler: ops, ReadHeaderTimeout: 10 * time.Second}
-	lf, err := net.Listen("tcp", f.listen)
-	if err != nil {
-		return fmt.Errorf("activator: %w", err)
-	}
-	lm, err := net.Listen("tcp", f.metricsAddr)
-	if err != nil {
-		lf.Close()
-		return fmt.Errorf("activator: %w", err)
-	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	errc := make(chan error, 2)
-	go func() { errc <- front.Serve(lf) }()
-	go func() { errc <- opsSrv.Serve(lm) }()
-	log.Info("activator listening", "addr", lf.Addr().String(), "metrics", lm.Addr().String(), "target", u.String(),
-		"hold_timeout", f.cfg.HoldTimeout)
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-		err = nil
-	}
-	// Held requests get the time they were promised to finish.
-	sctx, cancel := context.WithTimeout(context.Background(), f.cfg.HoldTimeout+10*time.Second)
-	defer cancel()
-	front.Shutdown(sctx)
-	opsSrv.Shutdown(sctx)
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return err
+	return activator.Run(ctx, activator.Addrs{Proxy: f.listen, Ops: f.metricsAddr}, f.cfg, log, nil)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,13 +17,13 @@ import (
 	"time"
 )
 
-// buildTide compiles the real binary once for the process tests.
+// buildTide compiles the production binary, tide-server, for the process tests.
 func buildTide(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "tide")
+	bin := filepath.Join(t.TempDir(), "tide-server")
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 	out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
@@ -40,7 +41,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestServeProcess runs `tide serve model.joblib` as a user would: it answers the
+// TestServeProcess runs `tide-server serve model.joblib` as a pod would: it answers the
 // tutorial's request, and SIGTERM drains it to exit status 0.
 func TestServeProcess(t *testing.T) {
 	bin := buildTide(t)
@@ -144,5 +145,29 @@ func TestServeErrors(t *testing.T) {
 	}
 	if !strings.HasPrefix(got, "503") || !strings.Contains(stderr.String(), "posix.system") {
 		t.Fatalf("evil pickle: ready=%q stderr:\n%s", got, stderr.String())
+	}
+}
+
+// TestInvokedAsTide: in the image /usr/local/bin/tide links to tide-server, so an
+// old manifest's "tide activator" runs the production binary, and "tide load" there
+// says where the load generator went (exit 2, one line).
+func TestInvokedAsTide(t *testing.T) {
+	bin := buildTide(t)
+	link := filepath.Join(t.TempDir(), "tide")
+	if err := os.Symlink(bin, link); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(link, "version").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "tide-server dev" {
+		t.Errorf("tide version through the link: %q, %v; want tide-server dev", out, err)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(link, "load", "-c", "1", "http://127.0.0.1:1/predict")
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	msg := strings.TrimSpace(stderr.String())
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(msg, `run "tide load"`) || strings.Contains(msg, "\n") {
+		t.Errorf("tide load in the image: %v, stderr %q; want exit 2 and one line pointing at the tide CLI", err, msg)
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/tideserve/tide/internal/loadgen"
 	"github.com/tideserve/tide/internal/repository"
 	"github.com/tideserve/tide/internal/server"
+	"github.com/tideserve/tide/internal/serving"
 )
 
 // These tests drive `tide load` at the real Tide server, started in-process with
@@ -196,7 +197,7 @@ func TestLoadGRPCCodes(t *testing.T) {
 	if _, err := formatstest.Write(filepath.Join(root, "slow"), "model", formatstest.Spec{Weights: []float64{1, -1}, DelayMS: 20}); err != nil {
 		t.Fatal(err)
 	}
-	ts := startTide(t, root, server.Options{Admission: server.AdmissionDefaults{MaxInFlight: 1, MaxQueue: 1}})
+	ts := startTide(t, root, server.Options{Admission: serving.Admission{MaxInFlight: 1, MaxQueue: 1}})
 	body := writeFile(t, "body.json", `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[1,0]}]}`)
 
 	t.Run("overloaded", func(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -26,8 +25,6 @@ func TestRefreshLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var closed atomic.Int32
-	r.OnRetire = func(*Loaded) { closed.Add(1) }
 	r.LoadAll(context.Background(), 2)
 	v1, _ := r.Get("m", "")
 	if weightsOf(t, v1) != "v1" {
@@ -50,15 +47,15 @@ func TestRefreshLifecycle(t *testing.T) {
 	if _, err := r.Get("m", "1"); err == nil {
 		t.Fatal("version 1 still served under the default latest-1 policy")
 	}
-	if closed.Load() != 0 {
+	if inflight.Closed() {
 		t.Fatal("version 1 closed while a request still used it")
 	}
 	if inflight.Meta.Features[0] != "v1" {
 		t.Fatal("in-flight request lost its model")
 	}
 	inflight.Release()
-	if closed.Load() != 1 {
-		t.Fatalf("version 1 not closed after its last request: %d", closed.Load())
+	if !inflight.Closed() {
+		t.Fatal("version 1 not closed after its last request")
 	}
 
 	// A bad new file for version 2 leaves the good load serving, with the reason.

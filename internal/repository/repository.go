@@ -23,11 +23,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tideserve/tide/internal/formats"
 	"github.com/tideserve/tide/internal/model"
+	"github.com/tideserve/tide/internal/serving"
 )
 
 // State is a model version's lifecycle state, named as the OIP repository extension
@@ -48,43 +48,6 @@ var (
 	ErrNotReady = errors.New("model not ready")
 )
 
-// Loaded is one loaded instance of a version's model. A reload makes a new one; the
-// old one is retired and closed once the last request using it releases it.
-type Loaded struct {
-	Model model.Model
-	Meta  model.Metadata
-
-	refs    atomic.Int64
-	retired atomic.Bool
-	closed  sync.Once
-	onClose func(*Loaded)
-}
-
-// Release ends one use begun by Version.Acquire.
-func (l *Loaded) Release() {
-	if l.refs.Add(-1) == 0 && l.retired.Load() {
-		l.close()
-	}
-}
-
-func (l *Loaded) retire() {
-	l.retired.Store(true)
-	if l.refs.Load() == 0 {
-		l.close()
-	}
-}
-
-func (l *Loaded) close() {
-	l.closed.Do(func() {
-		if c, ok := l.Model.(model.Closer); ok {
-			c.Close()
-		}
-		if l.onClose != nil {
-			l.onClose(l)
-		}
-	})
-}
-
 // Version is one model version.
 type Version struct {
 	Name    string
@@ -96,7 +59,7 @@ type Version struct {
 	mu      sync.RWMutex
 	state   State
 	reason  string
-	current *Loaded
+	current *serving.Model
 	stamp   string // what the files on disk looked like when last loaded
 	number  uint64 // Version as a number, for ordering
 	// selected is whether the version policy serves this version now; a version
@@ -111,9 +74,9 @@ func (v *Version) Status() (State, string) {
 	return v.state, v.reason
 }
 
-// Current returns the loaded model without taking a reference: for metadata and
-// caches keyed by the loaded instance, not for running the model.
-func (v *Version) Current() (*Loaded, error) {
+// Current returns the serving model without holding it: for its metadata and
+// feature index, not for running it (see Acquire).
+func (v *Version) Current() (*serving.Model, error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	if v.current == nil {
@@ -127,28 +90,28 @@ func (v *Version) Current() (*Loaded, error) {
 
 // Model returns the loaded model and its metadata, or ErrNotReady.
 func (v *Version) Model() (model.Model, model.Metadata, error) {
-	l, err := v.Current()
+	m, err := v.Current()
 	if err != nil {
 		return nil, model.Metadata{}, err
 	}
-	return l.Model, l.Meta, nil
+	return m.Runtime, m.Meta, nil
 }
 
-// Acquire returns the loaded model for one request; call Release when done. A
-// reload meanwhile does not disturb it.
-func (v *Version) Acquire() (*Loaded, error) {
+// Acquire returns the serving model held for one request; call its Release when
+// done. A reload meanwhile does not disturb it.
+func (v *Version) Acquire() (*serving.Model, error) {
 	v.mu.RLock()
-	l := v.current
-	if l != nil {
-		// Counted under the lock: a swap (write lock) cannot retire l unseen.
-		l.refs.Add(1)
+	m := v.current
+	if m != nil {
+		// Held under the lock: a swap (write lock) cannot retire m unseen.
+		m.Hold()
 	}
 	v.mu.RUnlock()
-	if l == nil {
+	if m == nil {
 		_, err := v.Current()
 		return nil, err
 	}
-	return l, nil
+	return m, nil
 }
 
 // Entry is a snapshot of one served model name with its versions, newest first.
@@ -178,10 +141,8 @@ type Repository struct {
 	root   string
 	single bool
 	log    *slog.Logger
-	// OnLoad, if set, is told how long each load took and whether it failed (metrics).
-	OnLoad func(name, version string, d time.Duration, err error)
-	// OnRetire, if set, is told when a loaded model is closed (after its last use).
-	OnRetire func(*Loaded)
+	// serving makes the serving state of each loaded version (see ServeWith).
+	serving *serving.Factory
 
 	refreshMu sync.Mutex // one Refresh at a time
 	mu        sync.RWMutex
@@ -199,7 +160,8 @@ func Open(path string, log *slog.Logger) (*Repository, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open model repository: %w", err)
 	}
-	r := &Repository{root: path, single: !info.IsDir(), log: log, entries: map[string]*entry{}, loadSem: make(chan struct{}, 2)}
+	r := &Repository{root: path, single: !info.IsDir(), log: log, entries: map[string]*entry{}, loadSem: make(chan struct{}, 2),
+		serving: &serving.Factory{Log: log}}
 	found, problems, err := r.scan()
 	if err != nil {
 		return nil, err
@@ -211,6 +173,11 @@ func Open(path string, log *slog.Logger) (*Repository, error) {
 	r.reconcile(found, nil) // nothing is loaded yet, so nothing is replaced
 	return r, nil
 }
+
+// ServeWith sets how loaded versions are served: the server's admission defaults
+// and metrics. Call it before the first load; without it, versions serve with no
+// limits and private metrics.
+func (r *Repository) ServeWith(f *serving.Factory) { r.serving = f }
 
 // scan reads the disk into the desired state.
 func (r *Repository) scan() (map[string]*modelDir, []string, error) {
@@ -508,7 +475,7 @@ func (r *Repository) unloadVersion(v *Version, why string) {
 	v.current, v.state, v.reason, v.stamp = nil, Unavailable, why, ""
 	v.mu.Unlock()
 	if old != nil {
-		old.retire()
+		old.Retire()
 		r.log.Info("model version unloaded", "model", v.Name, "version", v.Version, "reason", why)
 	}
 }
@@ -550,17 +517,19 @@ func (r *Repository) load(ctx context.Context, v *Version) {
 	v.mu.RUnlock()
 
 	start := time.Now()
+	var sm *serving.Model
 	m, err := loadModel(ctx, v.Name, path, format, cfg)
-	d := time.Since(start)
-	if r.OnLoad != nil {
-		r.OnLoad(v.Name, v.Version, d, err)
+	if err == nil {
+		sm, err = r.serving.New(v.Name, v.Version, m, overrides(cfg.Batching))
 	}
+	d := time.Since(start)
+	r.serving.ObserveLoad(v.Name, v.Version, d, err == nil)
 
 	v.mu.Lock()
 	if v.stamp != stamp || v.Path != path { // superseded while loading: drop this result
 		v.mu.Unlock()
-		if m != nil {
-			(&Loaded{Model: m}).retire()
+		if sm != nil {
+			sm.Close()
 		}
 		return
 	}
@@ -575,14 +544,27 @@ func (r *Repository) load(ctx context.Context, v *Version) {
 		r.log.Error("model failed to load", "model", v.Name, "version", v.Version, "path", path, "error", err, "still_serving_previous", old != nil)
 		return
 	}
-	l := &Loaded{Model: m, Meta: m.Metadata(), onClose: r.OnRetire}
-	v.current, v.state, v.reason = l, Ready, ""
+	v.current, v.state, v.reason = sm, Ready, ""
 	v.mu.Unlock()
 	if old != nil {
-		old.retire() // requests still running on it finish first
+		old.Retire() // requests still running on it finish first
 	}
 	r.log.Info("model loaded", "model", v.Name, "version", v.Version, "format", format,
-		"path", path, "inputs", len(l.Meta.Inputs), "outputs", len(l.Meta.Outputs), "duration", d.Round(time.Microsecond), "reload", old != nil)
+		"path", path, "inputs", len(sm.Meta.Inputs), "outputs", len(sm.Meta.Outputs), "duration", d.Round(time.Microsecond), "reload", old != nil)
+}
+
+// overrides turns a config file's batching section into the serving layer's
+// per-model admission overrides.
+func overrides(b *Batching) *serving.Overrides {
+	if b == nil {
+		return nil
+	}
+	ov := &serving.Overrides{MaxInFlight: b.MaxInFlight, MaxQueue: b.MaxQueue, MaxBatchSize: b.MaxBatchSize, PreferredBatchSizes: b.PreferredBatchSizes}
+	if b.MaxQueueDelay != nil {
+		d := time.Duration(*b.MaxQueueDelay)
+		ov.MaxQueueDelay = &d
+	}
+	return ov
 }
 
 // loadModel runs the runtime's loader, turning a panic in it into an error: a bad

@@ -32,7 +32,7 @@ func serverWithConfig(t *testing.T, opts Options, spec formatstest.Spec, config 
 	}
 	s := New(repo, opts, quietLog())
 	s.LoadModels(context.Background())
-	t.Cleanup(s.closeBatchers)
+	t.Cleanup(s.repo.Close)
 	return s
 }
 

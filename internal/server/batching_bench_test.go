@@ -319,7 +319,7 @@ func TestBatchingBenchServerProcess(t *testing.T) {
 	if !s.IsReady() {
 		t.Fatalf("not ready: %+v", repo.Index())
 	}
-	defer s.closeBatchers()
+	defer s.repo.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -87,6 +87,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // record counts one finished request in the metrics.
 func (s *Server) record(modelName, protocol string, status int, start time.Time) {
-	s.metrics.requests.WithLabelValues(modelName, protocol, codeLabel(status)).Inc()
-	s.metrics.duration.WithLabelValues(modelName, protocol).Observe(time.Since(start).Seconds())
+	s.metrics.RecordRequest(modelName, protocol, status, time.Since(start))
 }

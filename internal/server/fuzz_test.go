@@ -6,10 +6,11 @@ import (
 	"testing"
 
 	"github.com/tideserve/tide/internal/model"
+	"github.com/tideserve/tide/internal/serving"
 )
 
-var fuzzSeedModel = &seedModel{input: "input", features: []string{"feature1", "feature2"},
-	index: map[string]int{"feature1": 0, "feature2": 1}}
+var fuzzSeedModel = &serving.Features{Input: "input", Names: []string{"feature1", "feature2"},
+	Index: map[string]int{"feature1": 0, "feature2": 1}}
 
 // checkClientError fails unless err is one a client caused: 400 or 422.
 func checkClientError(t *testing.T, err error) {

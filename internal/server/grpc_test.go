@@ -44,6 +44,7 @@ import (
 	"github.com/tideserve/tide/internal/oip"
 	"github.com/tideserve/tide/internal/oip/pb"
 	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/serving"
 	"github.com/tideserve/tide/internal/tensor"
 )
 
@@ -1112,8 +1113,8 @@ func BenchmarkRESTInferLoopback(b *testing.B) {
 // DEADLINE_EXCEEDED and is counted as expired, without running.
 func TestGRPCOverloadAndDeadline(t *testing.T) {
 	slow := formatstest.Spec{Weights: []float64{1, -1}, DelayMS: 700}
-	s := newTestServer(t, Options{Admission: AdmissionDefaults{MaxInFlight: 1, MaxQueue: 1}}, map[string]formatstest.Spec{"slow": slow})
-	t.Cleanup(s.closeBatchers)
+	s := newTestServer(t, Options{Admission: serving.Admission{MaxInFlight: 1, MaxQueue: 1}}, map[string]formatstest.Spec{"slow": slow})
+	t.Cleanup(s.repo.Close)
 	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
 	req := inferReq("slow", fp64Input("input", []int64{1, 2}, 1, 0))
 

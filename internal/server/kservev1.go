@@ -9,6 +9,7 @@ import (
 	"github.com/tideserve/tide/internal/jsonwire"
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/serving"
 	"github.com/tideserve/tide/internal/tensor"
 )
 
@@ -64,12 +65,14 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 		discard(r)
 		return s.fail(w, r, err)
 	}
-	l, err := v.Current()
+	// One held model for the whole request: its metadata, features and run.
+	m, err := v.Acquire()
 	if err != nil {
 		discard(r)
 		return s.fail(w, r, err)
 	}
-	md := l.Meta
+	defer m.Release()
+	md := m.Meta
 	if len(md.Inputs) != 1 || len(md.Inputs[0].Shape) != 2 || md.Inputs[0].Shape[1] < 1 {
 		discard(r)
 		return s.fail(w, r, model.InvalidInputf("model %s does not take rows of features; use POST /v2/models/%s/infer", name, name))
@@ -79,7 +82,7 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 		return s.fail(w, r, err)
 	}
 	defer release()
-	sm, _ := s.seedFor(v, l) // nil when the model has no feature names: objects are then refused
+	sm, _ := m.Features() // nil when the model has no feature names: objects are then refused
 	x, rows, err := decodeInstances(body, int(md.Inputs[0].Shape[1]), sm)
 	if err != nil {
 		return s.fail(w, r, err)
@@ -90,7 +93,7 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 		return s.fail(w, r, err)
 	}
 	defer cancel()
-	outs, err := s.infer(ctx, v, []*tensor.Tensor{in}, nil)
+	outs, err := m.Infer(ctx, []*tensor.Tensor{in}, nil)
 	if err != nil {
 		return s.fail(w, r, err)
 	}
@@ -105,7 +108,7 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 
 // decodeInstances reads {"instances": [...]} where each instance is a list of
 // width numbers or, for models with feature names, an object of features.
-func decodeInstances(body []byte, width int, sm *seedModel) ([]float64, int, error) {
+func decodeInstances(body []byte, width int, sm *serving.Features) ([]float64, int, error) {
 	sc := jsonwire.NewScanner(body)
 	more, err := sc.ObjectStart()
 	if err != nil {
@@ -144,7 +147,7 @@ func decodeInstances(body []byte, width int, sm *seedModel) ([]float64, int, err
 	return x, rows, nil
 }
 
-func decodeInstanceList(sc *jsonwire.Scanner, width int, sm *seedModel) ([]float64, int, error) {
+func decodeInstanceList(sc *jsonwire.Scanner, width int, sm *serving.Features) ([]float64, int, error) {
 	more, err := sc.ArrayStart()
 	if err != nil {
 		return nil, 0, seedScanErrAt("instances", err)

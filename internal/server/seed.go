@@ -12,6 +12,7 @@ import (
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/oip"
 	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/serving"
 	"github.com/tideserve/tide/internal/tensor"
 )
 
@@ -24,29 +25,6 @@ const protoSeed = "predict"
 
 func (s *Server) registerSeed() {
 	s.mux.HandleFunc("POST /predict", s.seedPredict)
-}
-
-// seedModel is what /predict needs to know about a model version, computed once.
-type seedModel struct {
-	input    string
-	features []string
-	index    map[string]int
-}
-
-func (s *Server) seedFor(v *repository.Version, l *repository.Loaded) (*seedModel, error) {
-	if sm, ok := s.seedCache.Load(l); ok {
-		return sm.(*seedModel), nil
-	}
-	md := l.Meta
-	if len(md.Features) == 0 || len(md.Inputs) != 1 {
-		return nil, model.InvalidInputf("model %s does not take named features; use POST /v2/models/%s/infer", v.Name, v.Name)
-	}
-	sm := &seedModel{input: md.Inputs[0].Name, features: md.Features, index: make(map[string]int, len(md.Features))}
-	for i, f := range md.Features {
-		sm.index[f] = i
-	}
-	s.seedCache.Store(l, sm)
-	return sm, nil
 }
 
 // seedVersion picks the model /predict serves: the only one, or the configured default.
@@ -75,12 +53,14 @@ func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (stri
 		discard(r)
 		return "", s.fail(w, r, err)
 	}
-	l, err := v.Current()
+	// One held model for the whole request: its feature index and its run.
+	m, err := v.Acquire()
 	if err != nil {
 		discard(r)
 		return v.Name, s.fail(w, r, err)
 	}
-	sm, err := s.seedFor(v, l)
+	defer m.Release()
+	sm, err := m.Features()
 	if err != nil {
 		discard(r)
 		return v.Name, s.fail(w, r, err)
@@ -94,13 +74,13 @@ func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (stri
 	if err != nil {
 		return v.Name, s.fail(w, r, err)
 	}
-	in := &tensor.Tensor{Name: sm.input, Datatype: tensor.FP64, Shape: []int64{int64(rows), int64(len(sm.features))}, Data: x}
+	in := &tensor.Tensor{Name: sm.Input, Datatype: tensor.FP64, Shape: []int64{int64(rows), int64(len(sm.Names))}, Data: x}
 	ctx, cancel, err := withRequestDeadline(r)
 	if err != nil {
 		return v.Name, s.fail(w, r, err)
 	}
 	defer cancel()
-	outs, err := s.infer(ctx, v, []*tensor.Tensor{in}, nil)
+	outs, err := m.Infer(ctx, []*tensor.Tensor{in}, nil)
 	if err != nil {
 		return v.Name, s.fail(w, r, err)
 	}
@@ -116,9 +96,9 @@ func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (stri
 // decodeSeedRows reads one feature object or an array of them into a row-major
 // matrix, in the model's feature order. A single object and a batch of one both
 // answer a one-element list: pred.tolist() is a list either way.
-func decodeSeedRows(body []byte, sm *seedModel) (x []float64, rows int, err error) {
+func decodeSeedRows(body []byte, sm *serving.Features) (x []float64, rows int, err error) {
 	sc := jsonwire.NewScanner(body)
-	nf := len(sm.features)
+	nf := len(sm.Names)
 	switch sc.Peek() {
 	case '{':
 		x = make([]float64, nf)
@@ -161,7 +141,7 @@ func decodeSeedRows(body []byte, sm *seedModel) (x []float64, rows int, err erro
 
 // decodeSeedObject fills row from one {"feature": number, ...} object. Missing and
 // unknown features are 422 with their names, as a validating API would answer.
-func decodeSeedObject(sc *jsonwire.Scanner, sm *seedModel, row []float64, rowIndex int) error {
+func decodeSeedObject(sc *jsonwire.Scanner, sm *serving.Features, row []float64, rowIndex int) error {
 	where := "request"
 	if rowIndex >= 0 {
 		where = "row " + strconv.Itoa(rowIndex)
@@ -179,7 +159,7 @@ func decodeSeedObject(sc *jsonwire.Scanner, sm *seedModel, row []float64, rowInd
 		if err != nil {
 			return seedScanErrAt(where, err)
 		}
-		i, ok := sm.index[string(key)]
+		i, ok := sm.Index[string(key)]
 		if !ok {
 			if len(extra) < 16 {
 				extra = append(extra, string(key))
@@ -212,13 +192,13 @@ func decodeSeedObject(sc *jsonwire.Scanner, sm *seedModel, row []float64, rowInd
 			return seedScanErrAt(where, err)
 		}
 	}
-	if seen == len(sm.features) && len(extra) == 0 {
+	if seen == len(sm.Names) && len(extra) == 0 {
 		return nil
 	}
 	var problems []string
-	if seen < len(sm.features) {
+	if seen < len(sm.Names) {
 		var missing []string
-		for i, f := range sm.features {
+		for i, f := range sm.Names {
 			if (i < 64 && seenSmall&(1<<i) == 0) || (i >= 64 && !seenBig[i]) {
 				missing = append(missing, f)
 			}
@@ -229,7 +209,7 @@ func decodeSeedObject(sc *jsonwire.Scanner, sm *seedModel, row []float64, rowInd
 		sort.Strings(extra)
 		problems = append(problems, "unknown features: "+strings.Join(extra, ", "))
 	}
-	return model.InvalidInputf("%s: %s (the model takes: %s)", where, strings.Join(problems, "; "), strings.Join(sm.features, ", "))
+	return model.InvalidInputf("%s: %s (the model takes: %s)", where, strings.Join(problems, "; "), strings.Join(sm.Names, ", "))
 }
 
 func seedScanErr(err error) error { return seedScanErrAt("request", err) }

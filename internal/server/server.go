@@ -19,8 +19,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/tideserve/tide/internal/model"
+	"github.com/tideserve/tide/internal/metrics"
 	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/serving"
 	"github.com/tideserve/tide/internal/tensor"
 )
 
@@ -67,7 +68,7 @@ type Options struct {
 	WatchPoll       time.Duration
 	// Admission holds the default admission control and batching for every model
 	// (off when zero); a model's config file overrides it.
-	Admission AdmissionDefaults
+	Admission serving.Admission
 }
 
 // DefaultOptions are production defaults.
@@ -113,7 +114,7 @@ type Server struct {
 	repo     *repository.Repository
 	opts     Options
 	log      *slog.Logger
-	metrics  *Metrics
+	metrics  *metrics.Set
 	mux      *http.ServeMux
 	draining atomic.Bool
 	// loaded turns true when the repository's first load has finished.
@@ -123,22 +124,18 @@ type Server struct {
 	// apiKeys is Options.APIKeys made ready for constant-time checks (nil: no auth).
 	apiKeysOnce sync.Once
 	apiKeys     *keySet
-
-	seedCache sync.Map // *repository.Loaded → *seedModel
-
-	batchersMu sync.Mutex
-	batchers   sync.Map // *repository.Loaded → *batcher.Batcher
 }
 
 // New builds a server for repo. Call LoadModels (or Serve, which does) to load.
+// The repository's versions will serve with opts.Admission and the server's
+// metrics: the server hands it the serving factory and keeps no per-model state.
 func New(repo *repository.Repository, opts Options, log *slog.Logger) *Server {
 	opts.fill()
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{repo: repo, opts: opts, log: log, metrics: NewMetrics(opts.Version), mux: http.NewServeMux()}
-	repo.OnLoad = s.metrics.observeLoad
-	repo.OnRetire = s.retired
+	s := &Server{repo: repo, opts: opts, log: log, metrics: metrics.New(opts.Version), mux: http.NewServeMux()}
+	repo.ServeWith(&serving.Factory{Admission: opts.Admission, Metrics: s.metrics, Log: log})
 	s.routes()
 	return s
 }
@@ -146,8 +143,8 @@ func New(repo *repository.Repository, opts Options, log *slog.Logger) *Server {
 // Handler is the server's whole HTTP surface.
 func (s *Server) Handler() http.Handler { return s }
 
-// Metrics exposes the registry (for tests and embedding).
-func (s *Server) Metrics() *Metrics { return s.metrics }
+// Metrics exposes the server's series (for tests and embedding).
+func (s *Server) Metrics() *metrics.Set { return s.metrics }
 
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v2/health/live", s.live)
@@ -308,8 +305,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if derr := <-grpcDrained; err == nil {
 		err = derr
 	}
-	s.closeBatchers()
-	s.repo.Close()
+	s.repo.Close() // each model's batcher runs what it still holds, then closes
 	if err != nil {
 		hs.Close()
 		return fmt.Errorf("drain: in-flight requests still running after %s: %w", s.opts.DrainTimeout, err)
@@ -372,93 +368,15 @@ type httpError struct {
 
 func (e *httpError) Error() string { return e.msg }
 
-// infer runs one model version on inputs, checking input names against the model's
-// metadata, and returns the outputs (all, or the requested ones in request order).
+// infer runs one model version on inputs, holding its loaded model for the call so
+// that a reload meanwhile finishes this request on the model it started with.
 func (s *Server) infer(ctx context.Context, v *repository.Version, inputs []*tensor.Tensor, requested []string) ([]*tensor.Tensor, error) {
-	l, err := v.Acquire()
+	m, err := v.Acquire()
 	if err != nil {
 		return nil, err
 	}
-	defer l.Release()
-	md := l.Meta
-	ordered, err := matchInputs(md.Inputs, inputs)
-	if err != nil {
-		return nil, err
-	}
-	b, err := s.batcherFor(v, l)
-	if err != nil {
-		return nil, err
-	}
-	inflight := s.metrics.inflight.WithLabelValues(v.Name)
-	inflight.Inc()
-	defer inflight.Dec()
-	outs, err := b.Do(ctx, ordered)
-	if err != nil {
-		return nil, err
-	}
-	if len(requested) == 0 {
-		return outs, nil
-	}
-	picked := make([]*tensor.Tensor, 0, len(requested))
-	for _, name := range requested {
-		t := findTensor(outs, name)
-		if t == nil {
-			return nil, model.InvalidInputf("model %s has no output %q (outputs: %s)", v.Name, name, specNames(md.Outputs))
-		}
-		picked = append(picked, t)
-	}
-	return picked, nil
-}
-
-// matchInputs orders the request's tensors as the model declares its inputs and
-// rejects missing or unknown ones by name.
-func matchInputs(specs []model.TensorSpec, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	if len(specs) == 1 && len(inputs) == 1 && specs[0].Name == inputs[0].Name {
-		return inputs, nil // the common case, without allocating
-	}
-	out := make([]*tensor.Tensor, len(specs))
-	for i, sp := range specs {
-		t := findTensor(inputs, sp.Name)
-		if t == nil {
-			return nil, model.InvalidInputf("missing input %q (the model takes: %s)", sp.Name, specNames(specs))
-		}
-		out[i] = t
-	}
-	for _, t := range inputs {
-		if findSpec(specs, t.Name) < 0 {
-			return nil, model.InvalidInputf("unknown input %q (the model takes: %s)", t.Name, specNames(specs))
-		}
-	}
-	return out, nil
-}
-
-func findTensor(ts []*tensor.Tensor, name string) *tensor.Tensor {
-	for _, t := range ts {
-		if t.Name == name {
-			return t
-		}
-	}
-	return nil
-}
-
-func findSpec(specs []model.TensorSpec, name string) int {
-	for i, sp := range specs {
-		if sp.Name == name {
-			return i
-		}
-	}
-	return -1
-}
-
-func specNames(specs []model.TensorSpec) string {
-	var b bytes.Buffer
-	for i, sp := range specs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(sp.Name)
-	}
-	return b.String()
+	defer m.Release()
+	return m.Infer(ctx, inputs, requested)
 }
 
 // discard drains an unread body so the connection can be reused.

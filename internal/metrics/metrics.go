@@ -1,4 +1,9 @@
-package server
+// Package metrics owns Tide's Prometheus series: their names, help, labels and
+// buckets, in one place, because they are a contract with the Helm chart's
+// autoscaling rules and the Grafana dashboard. The server records requests; each
+// served model version (package serving) records its own in-flight, queue and
+// batch series through the handles ForModel looks up once.
+package metrics
 
 import (
 	"runtime/debug"
@@ -9,9 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// Metrics are the server's Prometheus series. Their names are a contract with the
-// Helm chart's autoscaling rules and the Grafana dashboard: rename with care.
-type Metrics struct {
+// Set is one server's Prometheus series. Rename with care (see the package doc).
+type Set struct {
 	Registry *prometheus.Registry
 
 	requests     *prometheus.CounterVec   // model, protocol, code
@@ -34,10 +38,10 @@ var latencyBuckets = []float64{
 	0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 }
 
-// NewMetrics registers Tide's series, Go runtime and process metrics, and build info.
-func NewMetrics(version string) *Metrics {
+// New registers Tide's series, Go runtime and process metrics, and build info.
+func New(version string) *Set {
 	reg := prometheus.NewRegistry()
-	m := &Metrics{
+	m := &Set{
 		Registry: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tide_requests_total",
@@ -103,14 +107,45 @@ func NewMetrics(version string) *Metrics {
 	return m
 }
 
-// observeLoad records one model version's load.
-func (m *Metrics) observeLoad(model, version string, d time.Duration, err error) {
+// ObserveLoad records one model version's load: how long it took and whether the
+// version now serves.
+func (m *Set) ObserveLoad(model, version string, d time.Duration, loaded bool) {
 	m.loadDuration.WithLabelValues(model, version).Set(d.Seconds())
 	ready := 0.0
-	if err == nil {
+	if loaded {
 		ready = 1
 	}
 	m.modelReady.WithLabelValues(model, version).Set(ready)
+}
+
+// RecordRequest counts one finished request and its duration. modelName is ""
+// for names the server does not serve, so that they cannot grow the label set.
+func (m *Set) RecordRequest(modelName, protocol string, status int, d time.Duration) {
+	m.requests.WithLabelValues(modelName, protocol, codeLabel(status)).Inc()
+	m.duration.WithLabelValues(modelName, protocol).Observe(d.Seconds())
+}
+
+// Model is one model's series, looked up once when its version starts serving (a
+// label lookup hashes the label values on every call, too dear per request).
+type Model struct {
+	Inflight   prometheus.Gauge
+	QueueDepth prometheus.Gauge
+	QueueTime  prometheus.Observer
+	BatchRows  prometheus.Observer
+	Shed       prometheus.Counter
+	Expired    prometheus.Counter
+}
+
+// ForModel returns the series of one model name.
+func (m *Set) ForModel(name string) Model {
+	return Model{
+		Inflight:   m.inflight.WithLabelValues(name),
+		QueueDepth: m.queueDepth.WithLabelValues(name),
+		QueueTime:  m.queueTime.WithLabelValues(name),
+		BatchRows:  m.batchRows.WithLabelValues(name),
+		Shed:       m.shed.WithLabelValues(name),
+		Expired:    m.expired.WithLabelValues(name),
+	}
 }
 
 // statusText caches the code label strings so the hot path does not format them.

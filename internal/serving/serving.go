@@ -1,0 +1,246 @@
+// Package serving owns a loaded model version while it serves: the runtime model,
+// its admission control and batcher, the feature index /predict and KServe v1 use,
+// and its metrics handles. They are made together when a version finishes loading
+// (Factory.New) and closed together after the last request that uses them
+// (Release after Retire). Nothing else keeps per-model state: the repository
+// decides which Model serves a name and version, and the protocol front ends look
+// one up and call Infer.
+package serving
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tideserve/tide/internal/batcher"
+	"github.com/tideserve/tide/internal/metrics"
+	"github.com/tideserve/tide/internal/model"
+	"github.com/tideserve/tide/internal/tensor"
+)
+
+// Admission is the server-wide admission control and batching (the --max-* flags).
+type Admission struct {
+	MaxInFlight   int
+	MaxQueue      int
+	MaxBatchSize  int
+	MaxQueueDelay time.Duration
+}
+
+// Overrides are one model's admission settings from its config file: a set field
+// wins over the server-wide Admission.
+type Overrides struct {
+	MaxInFlight         *int
+	MaxQueue            *int
+	MaxBatchSize        *int
+	MaxQueueDelay       *time.Duration
+	PreferredBatchSizes []int
+}
+
+// Factory makes the Model of each loaded version with the server's admission
+// defaults and metrics. The zero Factory is usable: no limits, no batching, and
+// series in a private registry (for tests of the layers below the server).
+type Factory struct {
+	Admission Admission
+	Metrics   *metrics.Set
+	Log       *slog.Logger
+}
+
+// New makes the serving state of one loaded version. It takes ownership of rt:
+// on error rt is closed.
+func (f *Factory) New(name, version string, rt model.Model, ov *Overrides) (*Model, error) {
+	set := f.Metrics
+	if set == nil {
+		set = metrics.New("")
+	}
+	m := &Model{Name: name, Version: version, Runtime: rt, Meta: rt.Metadata(), series: set.ForModel(name)}
+	cfg := f.admission(m, ov)
+	s := m.series
+	hooks := batcher.Hooks{
+		QueueDepth: func(n int) { s.QueueDepth.Set(float64(n)) },
+		QueueTime:  func(d time.Duration) { s.QueueTime.Observe(d.Seconds()) },
+		BatchRows:  func(rows, reqs int) { s.BatchRows.Observe(float64(rows)) },
+		Shed:       s.Shed.Inc,
+		Expired:    s.Expired.Inc,
+	}
+	b, err := batcher.New(rt.Predict, cfg, hooks, nil)
+	if err != nil {
+		closeRuntime(rt)
+		return nil, fmt.Errorf("model %s: batching config: %w", name, err)
+	}
+	m.batcher = b
+	m.features = newFeatures(m.Meta)
+	return m, nil
+}
+
+// ObserveLoad records how long a version's load took and whether it now serves.
+func (f *Factory) ObserveLoad(name, version string, d time.Duration, loaded bool) {
+	if f.Metrics != nil {
+		f.Metrics.ObserveLoad(name, version, d, loaded)
+	}
+}
+
+// admission merges the server's defaults with the model's overrides, and turns
+// batching off for a model that has no batch dimension to join requests along.
+func (f *Factory) admission(m *Model, ov *Overrides) batcher.Config {
+	d := f.Admission
+	cfg := batcher.Config{MaxInFlight: d.MaxInFlight, MaxQueue: d.MaxQueue, MaxBatchSize: d.MaxBatchSize, MaxQueueDelay: d.MaxQueueDelay}
+	if ov != nil {
+		if ov.MaxInFlight != nil {
+			cfg.MaxInFlight = *ov.MaxInFlight
+		}
+		if ov.MaxQueue != nil {
+			cfg.MaxQueue = *ov.MaxQueue
+		}
+		if ov.MaxBatchSize != nil {
+			cfg.MaxBatchSize = *ov.MaxBatchSize
+		}
+		if ov.MaxQueueDelay != nil {
+			cfg.MaxQueueDelay = *ov.MaxQueueDelay
+		}
+		cfg.PreferredBatchSizes = ov.PreferredBatchSizes
+	}
+	if cfg.Batching() && !batchable(m.Meta) {
+		log := f.Log
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("model has no batch dimension on every input and output; dynamic batching is off for it", "model", m.Name, "version", m.Version)
+		cfg.MaxBatchSize, cfg.PreferredBatchSizes = 0, nil
+	}
+	if cfg.Batching() && cfg.MaxQueue == 0 {
+		cfg.MaxQueue = 4 * cfg.MaxBatchSize // batching needs somewhere to gather requests
+	}
+	return cfg
+}
+
+// batchable: every input and output has a variable first (batch) dimension.
+func batchable(md model.Metadata) bool {
+	for _, list := range [][]model.TensorSpec{md.Inputs, md.Outputs} {
+		for _, sp := range list {
+			if len(sp.Shape) == 0 || sp.Shape[0] != -1 {
+				return false
+			}
+		}
+	}
+	return len(md.Inputs) > 0
+}
+
+// Model is one loaded model version while it serves. It is safe for concurrent use.
+type Model struct {
+	Name, Version string
+	// Runtime is the loaded model; Meta is its metadata, read once.
+	Runtime model.Model
+	Meta    model.Metadata
+
+	batcher  *batcher.Batcher
+	features *Features
+	series   metrics.Model
+
+	refs     atomic.Int64
+	retired  atomic.Bool
+	closed   sync.Once
+	isClosed atomic.Bool
+}
+
+// Closed reports whether m has been closed (its batcher stopped, its runtime released).
+func (m *Model) Closed() bool { return m.isClosed.Load() }
+
+// Hold begins one use of m (a request); Release ends it. The repository holds a
+// Model for each request it hands out, under its lock, so a reload that retires m
+// meanwhile cannot close it under the request.
+func (m *Model) Hold() { m.refs.Add(1) }
+
+// Release ends one use begun by Hold. The last release of a retired Model closes it.
+func (m *Model) Release() {
+	if m.refs.Add(-1) == 0 && m.retired.Load() {
+		// On the last request's goroutine, after its answer was computed: the
+		// batcher has no queued work left to wait for.
+		m.Close()
+	}
+}
+
+// Retire takes m out of service: it closes now if unused, else after its last
+// Release.
+func (m *Model) Retire() {
+	m.retired.Store(true)
+	if m.refs.Load() == 0 {
+		m.Close()
+	}
+}
+
+// Close stops the batcher (running what it still holds) and releases the
+// runtime's resources. It is idempotent; only the repository calls it directly.
+func (m *Model) Close() {
+	m.closed.Do(func() {
+		m.isClosed.Store(true)
+		if m.batcher != nil {
+			m.batcher.Close()
+		}
+		closeRuntime(m.Runtime)
+	})
+}
+
+func closeRuntime(rt model.Model) {
+	if c, ok := rt.(model.Closer); ok {
+		c.Close()
+	}
+}
+
+// Infer runs the model on inputs through admission control and batching, checking
+// input names against the metadata, and returns the outputs: all of them, or the
+// requested ones in request order.
+func (m *Model) Infer(ctx context.Context, inputs []*tensor.Tensor, requested []string) ([]*tensor.Tensor, error) {
+	ordered, err := matchInputs(m.Meta.Inputs, inputs)
+	if err != nil {
+		return nil, err
+	}
+	m.series.Inflight.Inc()
+	defer m.series.Inflight.Dec()
+	outs, err := m.batcher.Do(ctx, ordered)
+	if err != nil {
+		return nil, err
+	}
+	if len(requested) == 0 {
+		return outs, nil
+	}
+	picked := make([]*tensor.Tensor, 0, len(requested))
+	for _, name := range requested {
+		t := findTensor(outs, name)
+		if t == nil {
+			return nil, model.InvalidInputf("model %s has no output %q (outputs: %s)", m.Name, name, specNames(m.Meta.Outputs))
+		}
+		picked = append(picked, t)
+	}
+	return picked, nil
+}
+
+// Features is what the feature-object protocols (/predict, KServe v1 instances as
+// objects) need of a tabular model: its one input and its columns by name.
+type Features struct {
+	Input string
+	Names []string
+	Index map[string]int
+}
+
+func newFeatures(md model.Metadata) *Features {
+	if len(md.Features) == 0 || len(md.Inputs) != 1 {
+		return nil
+	}
+	f := &Features{Input: md.Inputs[0].Name, Names: md.Features, Index: make(map[string]int, len(md.Features))}
+	for i, n := range md.Features {
+		f.Index[n] = i
+	}
+	return f
+}
+
+// Features returns the model's feature index, or an invalid-input error naming the
+// OIP route for a model that does not take named features.
+func (m *Model) Features() (*Features, error) {
+	if m.features == nil {
+		return nil, model.InvalidInputf("model %s does not take named features; use POST /v2/models/%s/infer", m.Name, m.Name)
+	}
+	return m.features, nil
+}

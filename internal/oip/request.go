@@ -1,6 +1,9 @@
-// Package oip is the Open Inference Protocol (v2) wire format over REST: the JSON
-// inference request and response and the metadata documents. It converts between
-// JSON and tensor.Tensor in one pass, without a generic JSON tree.
+// Package oip is the Open Inference Protocol (v2) wire format, the one place every
+// conversion between the protocol and tensor.Tensor lives: the REST JSON inference
+// request and response and the metadata documents (in one pass, without a generic
+// JSON tree), the binary tensor extension, and the gRPC messages (grpc.go), for the
+// server and tide load alike. Error is the one error type the front ends answer
+// with: an HTTP status and the gRPC code that means the same.
 package oip
 
 import (
@@ -23,23 +26,6 @@ type InferRequest struct {
 // RequestedOutput names an output the client wants back.
 type RequestedOutput struct {
 	Name string
-}
-
-// Error is a request the protocol rejects; Status is the HTTP status that fits
-// (400 for malformed JSON, 422 for well-formed requests the model cannot take).
-type Error struct {
-	Status int
-	Msg    string
-}
-
-func (e *Error) Error() string { return e.Msg }
-
-func badRequest(format string, args ...any) error {
-	return &Error{Status: 400, Msg: fmt.Sprintf(format, args...)}
-}
-
-func unprocessable(format string, args ...any) error {
-	return &Error{Status: 422, Msg: fmt.Sprintf(format, args...)}
 }
 
 // wrapScan turns a scanner error into a protocol error: malformed JSON is 400,

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/tideserve/tide/internal/oip"
 )
 
 // requestTimeoutHeader carries a client's deadline for one request, as a Go
@@ -23,12 +25,12 @@ func withRequestDeadline(r *http.Request) (context.Context, context.CancelFunc, 
 	if err != nil {
 		ms, err2 := strconv.ParseUint(h, 10, 32)
 		if err2 != nil {
-			return nil, nil, &httpError{http.StatusBadRequest, fmt.Sprintf("%s header %q: want a duration such as 250ms", requestTimeoutHeader, h)}
+			return nil, nil, &oip.Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf("%s header %q: want a duration such as 250ms", requestTimeoutHeader, h)}
 		}
 		d = time.Duration(ms) * time.Millisecond
 	}
 	if d <= 0 {
-		return nil, nil, &httpError{http.StatusBadRequest, fmt.Sprintf("%s header %q: must be positive", requestTimeoutHeader, h)}
+		return nil, nil, &oip.Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf("%s header %q: must be positive", requestTimeoutHeader, h)}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d)
 	return ctx, cancel, nil

@@ -18,11 +18,8 @@ import (
 // statusOf maps an error from any layer to the HTTP status that fits it. Anything
 // not recognised is the server's fault: 500.
 func statusOf(err error) int {
-	var he *httpError
 	var pe *oip.Error
 	switch {
-	case errors.As(err, &he):
-		return he.status
 	case errors.As(err, &pe):
 		return pe.Status
 	case errors.Is(err, batcher.ErrOverloaded):

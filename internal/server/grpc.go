@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/tideserve/tide/internal/oip"
 	"github.com/tideserve/tide/internal/oip/pb"
 	"github.com/tideserve/tide/internal/repository"
 )
@@ -214,7 +215,7 @@ func (g *inferenceService) modelInfer(ctx context.Context, req *pb.ModelInferReq
 	if err != nil {
 		return nil, err
 	}
-	inputs, err := InferInputsFromProto(req)
+	inputs, err := oip.InferInputsFromProto(req)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +231,7 @@ func (g *inferenceService) modelInfer(ctx context.Context, req *pb.ModelInferReq
 		return nil, err
 	}
 	resp := &pb.ModelInferResponse{ModelName: v.Name, ModelVersion: v.Version, Id: req.GetId()}
-	resp.Outputs, resp.RawOutputContents = InferOutputsToProto(outs, len(req.GetRawInputContents()) > 0)
+	resp.Outputs, resp.RawOutputContents = oip.InferOutputsToProto(outs, len(req.GetRawInputContents()) > 0)
 	return resp, nil
 }
 
@@ -290,33 +291,6 @@ func (g *inferenceService) RepositoryModelUnload(ctx context.Context, req *pb.Re
 
 // --- errors --------------------------------------------------------------------
 
-// grpcCode maps the HTTP status statusOf chose to the gRPC code that means the same.
-func grpcCode(httpStatus int) codes.Code {
-	switch httpStatus {
-	case http.StatusOK:
-		return codes.OK
-	case http.StatusBadRequest, http.StatusUnprocessableEntity:
-		return codes.InvalidArgument
-	case http.StatusNotFound:
-		return codes.NotFound
-	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
-		return codes.ResourceExhausted
-	case http.StatusServiceUnavailable:
-		return codes.Unavailable
-	case http.StatusGatewayTimeout:
-		return codes.DeadlineExceeded
-	case 499:
-		return codes.Canceled
-	case http.StatusNotImplemented:
-		return codes.Unimplemented
-	case http.StatusUnauthorized:
-		return codes.Unauthenticated
-	case http.StatusForbidden:
-		return codes.PermissionDenied
-	}
-	return codes.Internal
-}
-
 // grpcError turns err into a gRPC status with the same message REST would send,
 // logging server-side failures, and asks shed or unready callers to retry later.
 func (s *Server) grpcError(ctx context.Context, method string, err error) error {
@@ -334,7 +308,7 @@ func (s *Server) grpcError(ctx context.Context, method string, err error) error 
 	if st == http.StatusServiceUnavailable || st == http.StatusTooManyRequests {
 		grpc.SetTrailer(ctx, metadata.Pairs("retry-after", "1"))
 	}
-	return status.Error(grpcCode(st), msg)
+	return status.Error(oip.GRPCCode(st), msg)
 }
 
 // grpcRecover keeps a panicking handler from taking the process down, as the HTTP

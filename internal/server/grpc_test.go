@@ -46,6 +46,7 @@ import (
 	"github.com/tideserve/tide/internal/repository"
 	"github.com/tideserve/tide/internal/serving"
 	"github.com/tideserve/tide/internal/tensor"
+	"github.com/tideserve/tide/internal/tensor/tensortest"
 )
 
 // dialGRPC serves s's gRPC front end on a loopback port and returns a client
@@ -266,15 +267,15 @@ func TestGRPCCodes(t *testing.T) {
 		err  error
 		code codes.Code
 	}{
-		{&httpError{400, "x"}, codes.InvalidArgument},
+		{&oip.Error{Status: 400, Msg: "x"}, codes.InvalidArgument},
 		{model.InvalidInputf("x"), codes.InvalidArgument},
 		{&oip.Error{Status: 422, Msg: "x"}, codes.InvalidArgument},
 		{fmt.Errorf("get: %w", repository.ErrNotFound), codes.NotFound},
 		{repository.ErrNotReady, codes.Unavailable},
 		{context.DeadlineExceeded, codes.DeadlineExceeded},
 		{context.Canceled, codes.Canceled},
-		{&httpError{http.StatusTooManyRequests, "x"}, codes.ResourceExhausted},
-		{&httpError{http.StatusRequestEntityTooLarge, "x"}, codes.ResourceExhausted},
+		{&oip.Error{Status: http.StatusTooManyRequests, Msg: "x"}, codes.ResourceExhausted},
+		{&oip.Error{Status: http.StatusRequestEntityTooLarge, Msg: "x"}, codes.ResourceExhausted},
 		{errors.New("boom"), codes.Internal},
 	}
 	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
@@ -485,37 +486,13 @@ func TestRESTGRPCParity(t *testing.T) {
 				got["gRPC raw"] = grpcOutputs(t, r)
 
 				for how, outs := range got {
-					if !sameTensors(outs, want) {
-						t.Errorf("%s differs from Predict:\n got %s\nwant %s", how, dumpTensors(outs), dumpTensors(want))
+					if !tensortest.Same(outs, want) {
+						t.Errorf("%s differs from Predict:\n got %s\nwant %s", how, tensortest.Dump(outs), tensortest.Dump(want))
 					}
 				}
 			})
 		}
 	}
-}
-
-// sameTensors compares names, types, shapes and element bits.
-func sameTensors(a, b []*tensor.Tensor) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Name != b[i].Name || a[i].Datatype != b[i].Datatype || !reflect.DeepEqual(a[i].Shape, b[i].Shape) {
-			return false
-		}
-		if !bytes.Equal(oip.AppendRaw(nil, a[i]), oip.AppendRaw(nil, b[i])) {
-			return false
-		}
-	}
-	return true
-}
-
-func dumpTensors(ts []*tensor.Tensor) string {
-	var b strings.Builder
-	for _, t := range ts {
-		fmt.Fprintf(&b, "%s %s %v %v; ", t.Name, t.Datatype, t.Shape, t.Data)
-	}
-	return b.String()
 }
 
 // --- health, reflection, TLS, drain -------------------------------------------------
@@ -941,125 +918,6 @@ func TestGRPCMetrics(t *testing.T) {
 }
 
 // --- conversion -----------------------------------------------------------------
-
-// TestProtoTensorRoundTrip converts tensors of every datatype to a response, back
-// to a request, and back to tensors, typed and raw.
-func TestProtoTensorRoundTrip(t *testing.T) {
-	ts := []*tensor.Tensor{
-		{Name: "b", Datatype: tensor.Bool, Shape: []int64{2}, Data: []bool{true, false}},
-		{Name: "u8", Datatype: tensor.Uint8, Shape: []int64{2}, Data: []uint8{0, 255}},
-		{Name: "u16", Datatype: tensor.Uint16, Shape: []int64{1}, Data: []uint16{65535}},
-		{Name: "u32", Datatype: tensor.Uint32, Shape: []int64{1}, Data: []uint32{math.MaxUint32}},
-		{Name: "u64", Datatype: tensor.Uint64, Shape: []int64{1}, Data: []uint64{math.MaxUint64}},
-		{Name: "i8", Datatype: tensor.Int8, Shape: []int64{2}, Data: []int8{-128, 127}},
-		{Name: "i16", Datatype: tensor.Int16, Shape: []int64{1}, Data: []int16{-32768}},
-		{Name: "i32", Datatype: tensor.Int32, Shape: []int64{1}, Data: []int32{math.MinInt32}},
-		{Name: "i64", Datatype: tensor.Int64, Shape: []int64{1, 1}, Data: []int64{math.MaxInt64}},
-		{Name: "f32", Datatype: tensor.FP32, Shape: []int64{2}, Data: []float32{0.1, -3}},
-		{Name: "f64", Datatype: tensor.FP64, Shape: []int64{1}, Data: []float64{math.Pi}},
-		{Name: "s", Datatype: tensor.Bytes, Shape: []int64{2}, Data: [][]byte{[]byte("x"), {}}},
-		{Name: "z", Datatype: tensor.FP32, Shape: []int64{0, 3}, Data: []float32{}},
-	}
-	withHalf := append(append([]*tensor.Tensor{}, ts...), &tensor.Tensor{Name: "h", Datatype: tensor.FP16, Shape: []int64{1}, Data: []uint16{0x3c00}})
-	cases := []struct {
-		name    string
-		outs    []*tensor.Tensor
-		raw     bool
-		wantRaw bool
-	}{
-		{"typed", ts, false, false},
-		{"raw", ts, true, true},
-		{"FP16 forces raw", withHalf, false, true},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			outs, raw := InferOutputsToProto(c.outs, c.raw)
-			if (len(raw) > 0) != c.wantRaw {
-				t.Fatalf("raw contents: %d entries, want raw %v", len(raw), c.wantRaw)
-			}
-			req := &pb.ModelInferRequest{RawInputContents: raw}
-			for _, o := range outs {
-				req.Inputs = append(req.Inputs, &pb.ModelInferRequest_InferInputTensor{Name: o.Name, Datatype: o.Datatype, Shape: o.Shape, Contents: o.Contents})
-			}
-			// Through the wire format, as a client would send it.
-			b, err := proto.Marshal(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req = &pb.ModelInferRequest{}
-			if err := proto.Unmarshal(b, req); err != nil {
-				t.Fatal(err)
-			}
-			back, err := InferInputsFromProto(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !sameTensors(back, c.outs) {
-				t.Fatalf("round trip:\n got %s\nwant %s", dumpTensors(back), dumpTensors(c.outs))
-			}
-			for _, tt := range back {
-				if err := tt.Validate(); err != nil {
-					t.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
-// FuzzInferInputsFromProto decodes arbitrary bytes as a ModelInferRequest and
-// converts it. The conversion must not panic; what it accepts must be valid tensors
-// that survive the trip back through a response unchanged.
-func FuzzInferInputsFromProto(f *testing.F) {
-	seeds := []*pb.ModelInferRequest{
-		inferReq("m", fp64Input("input", []int64{1, 2}, 1, 0)),
-		{Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: "FP32", Shape: []int64{2}}}, RawInputContents: [][]byte{make([]byte, 8)}},
-		{Inputs: []*pb.ModelInferRequest_InferInputTensor{{Name: "s", Datatype: "BYTES", Shape: []int64{1}}}, RawInputContents: [][]byte{{1, 0, 0, 0, 'a'}}},
-		inferReq("m", &pb.ModelInferRequest_InferInputTensor{Name: "i", Datatype: "INT8", Shape: []int64{2}, Contents: &pb.InferTensorContents{IntContents: []int32{-1, 5}}}),
-		inferReq("m", &pb.ModelInferRequest_InferInputTensor{Name: "u", Datatype: "UINT16", Shape: []int64{1}, Contents: &pb.InferTensorContents{UintContents: []uint32{7}}}),
-		inferReq("m", &pb.ModelInferRequest_InferInputTensor{Name: "b", Datatype: "BYTES", Shape: []int64{2}, Contents: &pb.InferTensorContents{BytesContents: [][]byte{[]byte("a"), nil}}}),
-	}
-	for _, s := range seeds {
-		b, err := proto.Marshal(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		req := &pb.ModelInferRequest{}
-		if proto.Unmarshal(b, req) != nil {
-			return
-		}
-		ins, err := InferInputsFromProto(req)
-		if err != nil {
-			if statusOf(err) != http.StatusBadRequest && statusOf(err) != http.StatusUnprocessableEntity {
-				t.Fatalf("error is not the caller's: %v", err)
-			}
-			return
-		}
-		for _, in := range ins {
-			if err := in.Validate(); err != nil {
-				t.Fatalf("accepted an invalid tensor: %v", err)
-			}
-		}
-		for _, raw := range []bool{false, true} {
-			outs, rawOut := InferOutputsToProto(ins, raw)
-			again := &pb.ModelInferRequest{RawInputContents: rawOut}
-			for _, o := range outs {
-				again.Inputs = append(again.Inputs, &pb.ModelInferRequest_InferInputTensor{Name: o.Name, Datatype: o.Datatype, Shape: o.Shape, Contents: o.Contents})
-			}
-			back, err := InferInputsFromProto(again)
-			if err != nil {
-				t.Fatalf("re-converting (raw %v): %v", raw, err)
-			}
-			if !sameTensors(back, ins) {
-				t.Fatalf("round trip (raw %v) changed the tensors:\n got %s\nwant %s", raw, dumpTensors(back), dumpTensors(ins))
-			}
-		}
-	})
-}
-
-// --- benchmarks -------------------------------------------------------------------
 
 // BenchmarkGRPCInfer is one ModelInfer call over a real loopback connection (client
 // and server in this process), typed and raw, on the tutorial's logistic regression.

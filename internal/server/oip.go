@@ -150,8 +150,7 @@ func decodeOIPInferRequest(r *http.Request, body []byte) (*oip.InferRequest, oip
 	if h != "" {
 		n, err := strconv.Atoi(h)
 		if err != nil || n < 0 {
-			return nil, oip.BinaryOutputs{}, &httpError{http.StatusBadRequest,
-				fmt.Sprintf("%s header %q: want the JSON header's length in bytes", oip.HeaderContentLength, h)}
+			return nil, oip.BinaryOutputs{}, &oip.Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf("%s header %q: want the JSON header's length in bytes", oip.HeaderContentLength, h)}
 		}
 		headerLen = n
 	}

@@ -127,7 +127,7 @@ func decodeSeedRows(body []byte, sm *serving.Features) (x []float64, rows int, e
 		}
 	default:
 		if sc.Kind() == "end of input" {
-			return nil, 0, &httpError{http.StatusBadRequest, "empty request body: send a JSON object of features"}
+			return nil, 0, &oip.Error{Status: http.StatusBadRequest, Msg: "empty request body: send a JSON object of features"}
 		}
 		if _, err := sc.ObjectStart(); err != nil {
 			return nil, 0, seedScanErr(err)
@@ -218,7 +218,7 @@ func seedScanErrAt(where string, err error) error {
 	if _, ok := err.(*jsonwire.TypeError); ok {
 		return model.InvalidInputf("%s: %s", where, err.Error())
 	}
-	return &httpError{http.StatusBadRequest, where + ": " + err.Error()}
+	return &oip.Error{Status: http.StatusBadRequest, Msg: where + ": " + err.Error()}
 }
 
 // appendPyValues encodes a tensor as pred.tolist() would be by json.dumps: a list

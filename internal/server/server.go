@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tideserve/tide/internal/metrics"
+	"github.com/tideserve/tide/internal/oip"
 	"github.com/tideserve/tide/internal/repository"
 	"github.com/tideserve/tide/internal/serving"
 	"github.com/tideserve/tide/internal/tensor"
@@ -341,8 +342,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, func(
 	}
 	if r.ContentLength > s.opts.MaxBodyBytes {
 		release()
-		return nil, func() {}, &httpError{http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("request body of %d bytes is larger than the %d allowed", r.ContentLength, s.opts.MaxBodyBytes)}
+		return nil, func() {}, &oip.Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("request body of %d bytes is larger than the %d allowed", r.ContentLength, s.opts.MaxBodyBytes)}
 	}
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength))
@@ -352,21 +352,12 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, func(
 		release()
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, func() {}, &httpError{http.StatusRequestEntityTooLarge,
-				fmt.Sprintf("request body is larger than the %d bytes allowed", s.opts.MaxBodyBytes)}
+			return nil, func() {}, &oip.Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("request body is larger than the %d bytes allowed", s.opts.MaxBodyBytes)}
 		}
-		return nil, func() {}, &httpError{http.StatusBadRequest, "reading request body: " + err.Error()}
+		return nil, func() {}, &oip.Error{Status: http.StatusBadRequest, Msg: "reading request body: " + err.Error()}
 	}
 	return buf.Bytes(), release, nil
 }
-
-// httpError carries a status chosen by the server itself.
-type httpError struct {
-	status int
-	msg    string
-}
-
-func (e *httpError) Error() string { return e.msg }
 
 // infer runs one model version on inputs, holding its loaded model for the call so
 // that a reload meanwhile finishes this request on the model it started with.

@@ -1,0 +1,339 @@
+package oip
+
+// The OIP v2 gRPC messages and tensors, both ways: a ModelInferRequest's inputs to
+// tensors (typed contents shared with the message where the Go types agree, raw
+// contents decoded from the little-endian layout of the REST binary extension),
+// tensors to a response's outputs, and an OIP JSON request to a ModelInferRequest
+// (what tide load sends, so that one body means the same tensors over REST and
+// gRPC). Errors are *Error, the caller's (400 / INVALID_ARGUMENT).
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+
+	"github.com/tideserve/tide/internal/oip/pb"
+	"github.com/tideserve/tide/internal/tensor"
+)
+
+// maxGRPCTensors bounds the inputs a request may list, as the REST decoder does.
+const maxGRPCTensors = 1024
+
+// maxGRPCRank bounds a tensor's dimensions, as the REST decoder does.
+const maxGRPCRank = 32
+
+// InferInputsFromProto converts a gRPC request's inputs to tensors: typed contents are
+// used in place where the Go types agree (FP32, FP64, INT32, INT64, UINT32,
+// UINT64, BOOL, BYTES), raw_input_contents are decoded from little-endian bytes.
+// Errors are the caller's (InvalidArgument).
+func InferInputsFromProto(req *pb.ModelInferRequest) ([]*tensor.Tensor, error) {
+	ins := req.GetInputs()
+	raw := req.GetRawInputContents()
+	switch {
+	case len(ins) == 0:
+		return nil, badRequest("request has no inputs")
+	case len(ins) > maxGRPCTensors:
+		return nil, badRequest("more than %d inputs", maxGRPCTensors)
+	case len(raw) > 0 && len(raw) != len(ins):
+		return nil, badRequest("raw_input_contents has %d entries for %d inputs; send one per input, in order", len(raw), len(ins))
+	}
+	out := make([]*tensor.Tensor, len(ins))
+	for i, in := range ins {
+		t, err := inputHeader(in, i)
+		if err != nil {
+			return nil, err
+		}
+		for _, prev := range out[:i] {
+			if prev.Name == t.Name {
+				return nil, badRequest("input %q appears twice", t.Name)
+			}
+		}
+		if len(raw) > 0 {
+			if in.GetContents() != nil {
+				return nil, badRequest("input %q has contents although the request uses raw_input_contents; use one or the other", t.Name)
+			}
+			if t.Data, err = DecodeRaw(t.Name, t.Datatype, t.Shape, raw[i]); err != nil {
+				return nil, err
+			}
+		} else if t.Data, err = typedContents(t, in.GetContents()); err != nil {
+			return nil, err
+		}
+		out[i] = t
+	}
+	return out, nil
+}
+
+func inputHeader(in *pb.ModelInferRequest_InferInputTensor, index int) (*tensor.Tensor, error) {
+	if in.GetName() == "" {
+		return nil, badRequest("inputs[%d]: missing name", index)
+	}
+	dt, err := tensor.ParseDatatype(in.GetDatatype())
+	if err != nil {
+		return nil, badRequest("input %q: %v", in.GetName(), err)
+	}
+	shape := in.GetShape()
+	if len(shape) > maxGRPCRank {
+		return nil, badRequest("input %q: more than %d dimensions", in.GetName(), maxGRPCRank)
+	}
+	if tensor.NumElements(shape) < 0 {
+		return nil, badRequest("input %q: invalid shape %v", in.GetName(), shape)
+	}
+	return &tensor.Tensor{Name: in.GetName(), Datatype: dt, Shape: shape}, nil
+}
+
+// typedContents picks the contents field the datatype calls for and checks its
+// length against the shape.
+func typedContents(t *tensor.Tensor, c *pb.InferTensorContents) (any, error) {
+	n := tensor.NumElements(t.Shape)
+	var data any
+	var field string
+	var got int
+	switch t.Datatype {
+	case tensor.Bool:
+		v := c.GetBoolContents()
+		data, field, got = v, "bool_contents", len(v)
+	case tensor.Int32:
+		v := c.GetIntContents()
+		data, field, got = v, "int_contents", len(v)
+	case tensor.Int8, tensor.Int16:
+		v := c.GetIntContents()
+		field, got = "int_contents", len(v)
+		if int64(got) == n {
+			var err error
+			if data, err = narrowInts(t, v); err != nil {
+				return nil, err
+			}
+		}
+	case tensor.Int64:
+		v := c.GetInt64Contents()
+		data, field, got = v, "int64_contents", len(v)
+	case tensor.Uint32:
+		v := c.GetUintContents()
+		data, field, got = v, "uint_contents", len(v)
+	case tensor.Uint8, tensor.Uint16:
+		v := c.GetUintContents()
+		field, got = "uint_contents", len(v)
+		if int64(got) == n {
+			var err error
+			if data, err = narrowUints(t, v); err != nil {
+				return nil, err
+			}
+		}
+	case tensor.Uint64:
+		v := c.GetUint64Contents()
+		data, field, got = v, "uint64_contents", len(v)
+	case tensor.FP32:
+		v := c.GetFp32Contents()
+		data, field, got = v, "fp32_contents", len(v)
+	case tensor.FP64:
+		v := c.GetFp64Contents()
+		data, field, got = v, "fp64_contents", len(v)
+	case tensor.Bytes:
+		v := c.GetBytesContents()
+		data, field, got = v, "bytes_contents", len(v)
+	default: // FP16, BF16: the protocol has no typed field for them
+		return nil, badRequest("input %q: %s has no typed contents in the protocol; send it in raw_input_contents", t.Name, t.Datatype)
+	}
+	if int64(got) != n {
+		return nil, badRequest("input %q: shape %v needs %d elements, %s has %d", t.Name, t.Shape, n, field, got)
+	}
+	return data, nil
+}
+
+func narrowInts(t *tensor.Tensor, v []int32) (any, error) {
+	lo, hi := int32(math.MinInt8), int32(math.MaxInt8)
+	if t.Datatype == tensor.Int16 {
+		lo, hi = math.MinInt16, math.MaxInt16
+	}
+	for i, x := range v {
+		if x < lo || x > hi {
+			return nil, badRequest("input %q: element %d is %d, out of range for %s", t.Name, i, x, t.Datatype)
+		}
+	}
+	if t.Datatype == tensor.Int8 {
+		out := make([]int8, len(v))
+		for i, x := range v {
+			out[i] = int8(x)
+		}
+		return out, nil
+	}
+	out := make([]int16, len(v))
+	for i, x := range v {
+		out[i] = int16(x)
+	}
+	return out, nil
+}
+
+func narrowUints(t *tensor.Tensor, v []uint32) (any, error) {
+	hi := uint32(math.MaxUint8)
+	if t.Datatype == tensor.Uint16 {
+		hi = math.MaxUint16
+	}
+	for i, x := range v {
+		if x > hi {
+			return nil, badRequest("input %q: element %d is %d, out of range for %s", t.Name, i, x, t.Datatype)
+		}
+	}
+	if t.Datatype == tensor.Uint8 {
+		out := make([]uint8, len(v))
+		for i, x := range v {
+			out[i] = uint8(x)
+		}
+		return out, nil
+	}
+	out := make([]uint16, len(v))
+	for i, x := range v {
+		out[i] = uint16(x)
+	}
+	return out, nil
+}
+
+// InferOutputsToProto converts outputs for a response: as raw_output_contents when
+// raw is set or when an output is FP16/BF16 (which have no typed field, and the
+// protocol forbids mixing raw and typed outputs), as typed contents otherwise. Typed
+// contents share the outputs' slices where the Go types agree.
+func InferOutputsToProto(outs []*tensor.Tensor, raw bool) ([]*pb.ModelInferResponse_InferOutputTensor, [][]byte) {
+	for _, t := range outs {
+		if t.Datatype == tensor.FP16 || t.Datatype == tensor.BF16 {
+			raw = true
+		}
+	}
+	pbOuts := make([]*pb.ModelInferResponse_InferOutputTensor, len(outs))
+	for i, t := range outs {
+		pbOuts[i] = &pb.ModelInferResponse_InferOutputTensor{Name: t.Name, Datatype: t.Datatype.String(), Shape: t.Shape}
+	}
+	if raw {
+		size := 0
+		for _, t := range outs {
+			size += RawSize(t)
+		}
+		buf := make([]byte, 0, size) // one allocation for every output
+		contents := make([][]byte, len(outs))
+		for i, t := range outs {
+			start := len(buf)
+			buf = AppendRaw(buf, t)
+			contents[i] = buf[start:len(buf):len(buf)]
+		}
+		return pbOuts, contents
+	}
+	for i, t := range outs {
+		pbOuts[i].Contents = TensorContents(t)
+	}
+	return pbOuts, nil
+}
+
+// TensorContents puts a tensor's data in the gRPC contents field its datatype uses,
+// sharing the slice where the Go types agree and widening INT8/16 and UINT8/16 to
+// the 32-bit fields the protocol carries them in. FP16 and BF16 have no contents
+// field: they travel as raw contents (AppendRaw). The server's outputs and the
+// load generator's inputs both go through here.
+func TensorContents(t *tensor.Tensor) *pb.InferTensorContents {
+	c := &pb.InferTensorContents{}
+	switch v := t.Data.(type) {
+	case []bool:
+		c.BoolContents = v
+	case []int8:
+		c.IntContents = widen[int32](v)
+	case []int16:
+		c.IntContents = widen[int32](v)
+	case []int32:
+		c.IntContents = v
+	case []int64:
+		c.Int64Contents = v
+	case []uint8:
+		c.UintContents = widen[uint32](v)
+	case []uint16: // UINT16 (FP16/BF16 never get here: they go raw)
+		c.UintContents = widen[uint32](v)
+	case []uint32:
+		c.UintContents = v
+	case []uint64:
+		c.Uint64Contents = v
+	case []float32:
+		c.Fp32Contents = v
+	case []float64:
+		c.Fp64Contents = v
+	case [][]byte:
+		c.BytesContents = v
+	}
+	return c
+}
+
+func widen[T int32 | uint32, S int8 | int16 | uint8 | uint16](v []S) []T {
+	out := make([]T, len(v))
+	for i, x := range v {
+		out[i] = T(x)
+	}
+	return out
+}
+
+// InferRequestFromJSON converts an OIP JSON inference request to the gRPC
+// ModelInferRequest for model (and version, if not empty). With raw, tensor
+// data goes in raw_input_contents (little-endian, as the binary extension
+// lays it out); without, in the typed contents field of each datatype, except
+// that FP16 and BF16, which have no typed field, turn the whole request raw
+// (the protocol does not allow mixing the two).
+func InferRequestFromJSON(body []byte, model, version string, raw bool) (*pb.ModelInferRequest, error) {
+	in, err := DecodeInferRequest(body)
+	if err != nil {
+		return nil, fmt.Errorf("OIP request: %w", err)
+	}
+	req := &pb.ModelInferRequest{ModelName: model, ModelVersion: version, Id: in.ID}
+	if in.Parameters != nil {
+		if req.Parameters, err = protoParameters(in.Parameters); err != nil {
+			return nil, fmt.Errorf("OIP request: %w", err)
+		}
+	}
+	for _, o := range in.Outputs {
+		req.Outputs = append(req.Outputs, &pb.ModelInferRequest_InferRequestedOutputTensor{Name: o.Name})
+	}
+	for _, t := range in.Inputs {
+		if t.Datatype == tensor.FP16 || t.Datatype == tensor.BF16 {
+			raw = true
+		}
+	}
+	req.Inputs = make([]*pb.ModelInferRequest_InferInputTensor, len(in.Inputs))
+	if raw {
+		req.RawInputContents = make([][]byte, len(in.Inputs))
+	}
+	for i, t := range in.Inputs {
+		pt := &pb.ModelInferRequest_InferInputTensor{Name: t.Name, Datatype: t.Datatype.String(), Shape: t.Shape}
+		if raw {
+			req.RawInputContents[i] = AppendRaw(make([]byte, 0, RawSize(t)), t)
+		} else {
+			pt.Contents = TensorContents(t)
+		}
+		req.Inputs[i] = pt
+	}
+	return req, nil
+}
+
+// protoParameters converts a request's "parameters" object: gRPC parameters
+// are booleans, 64-bit integers and strings, so anything else is refused
+// rather than changed.
+func protoParameters(raw []byte) (map[string]*pb.InferParameter, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var params map[string]any
+	if err := dec.Decode(&params); err != nil || params == nil {
+		return nil, fmt.Errorf("parameters: want a JSON object")
+	}
+	out := make(map[string]*pb.InferParameter, len(params))
+	for k, v := range params {
+		switch v := v.(type) {
+		case bool:
+			out[k] = &pb.InferParameter{ParameterChoice: &pb.InferParameter_BoolParam{BoolParam: v}}
+		case string:
+			out[k] = &pb.InferParameter{ParameterChoice: &pb.InferParameter_StringParam{StringParam: v}}
+		case json.Number:
+			n, err := v.Int64()
+			if err != nil {
+				return nil, fmt.Errorf("parameter %q: %s is not a 64-bit integer, and gRPC parameters have no other numbers", k, v)
+			}
+			out[k] = &pb.InferParameter{ParameterChoice: &pb.InferParameter_Int64Param{Int64Param: n}}
+		default:
+			return nil, fmt.Errorf("parameter %q: gRPC parameters are booleans, integers or strings", k)
+		}
+	}
+	return out, nil
+}

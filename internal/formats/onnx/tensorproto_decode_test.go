@@ -12,7 +12,8 @@ import (
 // Decoding of onnx.proto's TensorProto, SequenceProto and OptionalProto: the
 // files the ONNX backend tests keep their inputs and expected outputs in
 // (test_data_set_N/input_K.pb). Only tensors stored in the message are read;
-// external data is refused.
+// external data is refused. Only the tests read these files, so this lives in a
+// _test.go file and the served binary does not carry it.
 
 // TensorProto field numbers.
 const (

@@ -13,7 +13,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 GOOS=linux go build -trimpath \
+RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -tags grpcnotrace \
       -ldflags "-s -w -buildid= -X main.version=${VERSION}" \
       -o /out/bin/tide-server ./cmd/tide-server && \
     ln -s tide-server /out/bin/tide

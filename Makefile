@@ -2,6 +2,8 @@
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
+# grpcnotrace: tide-server leaves out gRPC's x/net/trace pages (unused), 3 MB less.
+SERVER_TAGS := grpcnotrace
 
 .PHONY: help build build-static demo test test-deps unit fuzz bench e2e clean
 
@@ -9,14 +11,14 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 build: ## build bin/tide-server (what pods run) and bin/tide (the CLI), with cgo for ONNX Runtime
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tide-server ./cmd/tide-server
+	$(GO) build -trimpath -tags $(SERVER_TAGS) -ldflags '$(LDFLAGS)' -o bin/tide-server ./cmd/tide-server
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tide ./cmd/tide
 
 build-static: ## build bin/tide-server-static (no cgo: every format but ONNX; runs FROM scratch)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tide-server-static ./cmd/tide-server
+	CGO_ENABLED=0 $(GO) build -trimpath -tags $(SERVER_TAGS) -ldflags '$(LDFLAGS)' -o bin/tide-server-static ./cmd/tide-server
 
 demo: ## serve the tutorial's fraud model on :8080
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tide-server ./cmd/tide-server
+	$(GO) build -trimpath -tags $(SERVER_TAGS) -ldflags '$(LDFLAGS)' -o bin/tide-server ./cmd/tide-server
 	./bin/tide-server serve examples/fraud/model.pkl
 
 test-deps: ## install what the tests need (Debian packages, ONNX Runtime)

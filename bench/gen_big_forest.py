@@ -12,7 +12,7 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 
 out = sys.argv[1]
-X, y = make_classification(n_samples=16000, n_features=30, n_informative=12,
+X, y = make_classification(n_samples=30000, n_features=30, n_informative=12,
                            flip_y=0.15, random_state=7)
 rf = RandomForestClassifier(n_estimators=200, max_depth=16, random_state=7, n_jobs=2)
 rf.fit(X, y)

@@ -12,6 +12,12 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
+// ServerBuildTags are the build tags of the binaries in the image. grpcnotrace
+// leaves out gRPC's golang.org/x/net/trace (a /debug/requests page Tide never
+// serves, with html/template behind it): 3 MB less binary, and less of it mapped
+// into every pod.
+const ServerBuildTags = "grpcnotrace"
+
 // MakeOptions is what `tide image build` is told.
 type MakeOptions struct {
 	Spec Spec
@@ -96,13 +102,15 @@ func Make(ctx context.Context, o MakeOptions, stdout, stderr io.Writer) error {
 func BuildBinary(ctx context.Context, stderr io.Writer, pkg, out, arch, ver string, cgo bool) error {
 	args := []string{"build", "-trimpath", "-ldflags", "-s -w -buildid= -X main.version=" + ver}
 	env := append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+	tags := ServerBuildTags
 	if cgo {
 		if runtime.GOOS != "linux" || arch != runtime.GOARCH {
 			return fmt.Errorf("an image with ONNX Runtime needs a cgo binary, built here only for linux/%s (this is %s/%s); build one on such a machine and give it with --binary", arch, runtime.GOOS, runtime.GOARCH)
 		}
-		args = append(args, "-tags", "netgo,osusergo")
+		tags += ",netgo,osusergo"
 		env = append(env, "CGO_ENABLED=1")
 	}
+	args = append(args, "-tags", tags)
 	args = append(args, "-o", out, pkg)
 	build := exec.CommandContext(ctx, "go", args...)
 	build.Env = env

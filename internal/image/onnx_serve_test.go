@@ -54,7 +54,7 @@ func TestONNXImageServes(t *testing.T) {
 	const modelFile = "../formats/onnx/testdata/mlp.onnx"
 	bin := filepath.Join(t.TempDir(), "tide-server")
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	build := exec.Command(goTool, "build", "-trimpath", "-tags", "netgo,osusergo",
+	build := exec.Command(goTool, "build", "-trimpath", "-tags", "netgo,osusergo,"+ServerBuildTags,
 		"-ldflags", "-s -w -buildid=", "-o", bin, "../../cmd/tide-server")
 	build.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := build.CombinedOutput(); err != nil {

@@ -42,6 +42,14 @@ type Model interface {
 	Predict(ctx context.Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error)
 }
 
+// Sizer is implemented by models that know how many bytes their loaded
+// parameters occupy (a forest's flattened trees, say). The repository logs it with
+// each load, so that an operator can size a pod's memory, and the memory
+// benchmarks compare the process's footprint with it.
+type Sizer interface {
+	SizeBytes() int64
+}
+
 // Closer is implemented by models that hold resources (native sessions, files)
 // to release when the model is unloaded.
 type Closer interface {

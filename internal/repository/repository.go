@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -516,6 +517,11 @@ func (r *Repository) load(ctx context.Context, v *Version) {
 	path, format, cfg, stamp := v.Path, v.Format, v.Config, v.stamp
 	v.mu.RUnlock()
 
+	// A load decodes the whole file (a pickle's arrays, a JSON tree) into buffers
+	// that are garbage once the runtime has built its compact model; left to the
+	// GC's pace they would keep the peak as the process's footprint for minutes.
+	// One forced collection that returns them to the OS is cheap next to a load.
+	defer debug.FreeOSMemory()
 	start := time.Now()
 	var sm *serving.Model
 	m, err := loadModel(ctx, v.Name, path, format, cfg)
@@ -549,8 +555,12 @@ func (r *Repository) load(ctx context.Context, v *Version) {
 	if old != nil {
 		old.Retire() // requests still running on it finish first
 	}
-	r.log.Info("model loaded", "model", v.Name, "version", v.Version, "format", format,
-		"path", path, "inputs", len(sm.Meta.Inputs), "outputs", len(sm.Meta.Outputs), "duration", d.Round(time.Microsecond), "reload", old != nil)
+	attrs := []any{"model", v.Name, "version", v.Version, "format", format, "path", path,
+		"inputs", len(sm.Meta.Inputs), "outputs", len(sm.Meta.Outputs), "duration", d.Round(time.Microsecond), "reload", old != nil}
+	if s, ok := m.(model.Sizer); ok && s.SizeBytes() > 0 {
+		attrs = append(attrs, "bytes", s.SizeBytes())
+	}
+	r.log.Info("model loaded", attrs...)
 }
 
 // overrides turns a config file's batching section into the serving layer's

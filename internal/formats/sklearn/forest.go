@@ -49,6 +49,17 @@ func (f *forestRegressor) Predict(X []float64, n int) []float64 {
 	return averageTrees(f.trees, f.nFeatures, f.nTargets, X, n)
 }
 
+func (f *forestClassifier) sizeBytes() int64 { return treesSize(f.trees) }
+func (f *forestRegressor) sizeBytes() int64  { return treesSize(f.trees) }
+
+func treesSize(trees []*flatTree) int64 {
+	var n int64
+	for _, t := range trees {
+		n += t.sizeBytes()
+	}
+	return n
+}
+
 // averageTrees returns, for each of the n rows of X, the mean of the trees'
 // width leaf outputs: summed in tree order from zero, then divided once. The
 // loop runs tree by tree over all rows, so that a batch walks each tree while

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tideserve/tide/internal/formats"
+	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/pickle"
 )
 
@@ -184,5 +186,42 @@ func TestForestRejectsMalformed(t *testing.T) {
 				t.Fatalf("build: %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestForestSizeBytes: a forest reports exactly what its flattened trees occupy,
+// and the arrays carry no spare capacity (the leaf arrays are allocated at their
+// final size).
+func TestForestSizeBytes(t *testing.T) {
+	for _, file := range []string{"rf_binary.joblib", "et_multiclass.joblib", "rf_regression.joblib"} {
+		m, err := loader{}.Load(t.Context(), filepath.Join("testdata", "trees", file), formats.Config{Name: "m"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		em := m.(*estimatorModel)
+		var trees []*flatTree
+		switch f := any(em.clf).(type) {
+		case *forestClassifier:
+			trees = f.trees
+		default:
+			trees = em.reg.(*forestRegressor).trees
+		}
+		var want int64
+		for i, ft := range trees {
+			leaves := 0
+			for _, n := range ft.nodes {
+				if n.feature < 0 {
+					leaves++
+				}
+			}
+			if cap(ft.nodes) != len(ft.nodes) || cap(ft.leafValues) != len(ft.leafValues) || len(ft.leafValues) != leaves*ft.width {
+				t.Fatalf("%s tree %d: nodes %d/%d, leaf values %d/%d for %d leaves of width %d", file, i,
+					len(ft.nodes), cap(ft.nodes), len(ft.leafValues), cap(ft.leafValues), leaves, ft.width)
+			}
+			want += int64(len(ft.nodes))*16 + int64(len(ft.leafValues))*8
+		}
+		if got := m.(model.Sizer).SizeBytes(); got != want || got == 0 {
+			t.Errorf("%s: SizeBytes %d, want %d (16 bytes a node, 8 a leaf value)", file, got, want)
+		}
 	}
 }

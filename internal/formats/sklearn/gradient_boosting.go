@@ -93,6 +93,8 @@ func (e *gbEnsemble) raw(X []float64, n int) []float64 {
 }
 
 // gbRegressor is a fitted GradientBoostingRegressor.
+func (e *gbEnsemble) sizeBytes() int64 { return treesSize(e.stages) }
+
 type gbRegressor struct{ gbEnsemble }
 
 func (r *gbRegressor) NumFeatures() int { return r.nFeatures }

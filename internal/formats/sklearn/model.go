@@ -71,6 +71,20 @@ type estimatorModel struct {
 	tr         Transformer
 }
 
+// sizer is an estimator that knows what its arrays occupy (the tree models).
+type sizer interface{ sizeBytes() int64 }
+
+// SizeBytes is what the final estimator's arrays occupy, or 0 when it does not
+// say (linear models and transformers are a few hundred bytes).
+func (m *estimatorModel) SizeBytes() int64 {
+	for _, est := range []any{m.clf, m.labelOnly, m.reg, m.tr} {
+		if s, ok := est.(sizer); ok {
+			return s.sizeBytes()
+		}
+	}
+	return 0
+}
+
 // stage is one estimator in the chain with what it accepts as input.
 type stage struct {
 	name          string // the pipeline step's name; "" for a bare estimator

@@ -3,6 +3,7 @@ package sklearn
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/tideserve/tide/internal/pickle"
 )
@@ -74,6 +75,11 @@ func (t *flatTree) leaf(row []float32) int {
 			i = n.right
 		}
 	}
+}
+
+// sizeBytes is what the tree's arrays occupy.
+func (t *flatTree) sizeBytes() int64 {
+	return int64(cap(t.nodes))*int64(unsafe.Sizeof(treeNode{})) + int64(cap(t.leafValues))*8
 }
 
 // outputs returns the leaf outputs for one float32 row.
@@ -233,11 +239,20 @@ func (t *sklearnTree) nodeValues(node, output int) []float64 {
 // flatten lays the tree out for walking. leafOutputs computes a leaf's width
 // outputs from its node index; it runs once per leaf, at build time.
 func (t *sklearnTree) flatten(width int, leafOutputs func(node int, out []float64)) *flatTree {
-	ft := &flatTree{nodes: make([]treeNode, len(t.left)), width: width}
+	// Counted first so that the leaf array is allocated once at its exact size: a
+	// forest holds hundreds of these, and append's spare capacity would add a
+	// quarter to the model's memory.
+	leaves := 0
+	for _, l := range t.left {
+		if l == treeLeaf {
+			leaves++
+		}
+	}
+	ft := &flatTree{nodes: make([]treeNode, len(t.left)), leafValues: make([]float64, 0, leaves*width), width: width}
 	for i := range t.left {
 		if t.left[i] == treeLeaf {
 			off := len(ft.leafValues)
-			ft.leafValues = append(ft.leafValues, make([]float64, width)...)
+			ft.leafValues = ft.leafValues[:off+width]
 			leafOutputs(i, ft.leafValues[off:off+width])
 			ft.nodes[i] = treeNode{feature: -1, left: int32(off)}
 			continue
@@ -284,7 +299,10 @@ type treeClassifier struct {
 }
 
 func (c *treeClassifier) NumFeatures() int { return c.nFeatures }
-func (c *treeClassifier) Classes() Labels  { return c.classes }
+func (c *treeClassifier) sizeBytes() int64 {
+	return c.tree.sizeBytes() + int64(cap(c.argmax))*int64(unsafe.Sizeof(int(0)))
+}
+func (c *treeClassifier) Classes() Labels { return c.classes }
 
 func (c *treeClassifier) PredictProba(X []float64, n int) []float64 {
 	x32 := toFloat32(X[:n*c.nFeatures])
@@ -315,6 +333,7 @@ type treeRegressor struct {
 }
 
 func (r *treeRegressor) NumFeatures() int { return r.nFeatures }
+func (r *treeRegressor) sizeBytes() int64 { return r.tree.sizeBytes() }
 func (r *treeRegressor) NumTargets() int  { return r.tree.width }
 
 func (r *treeRegressor) Predict(X []float64, n int) []float64 {

@@ -24,7 +24,8 @@ mkdir -p "$work/floor" && cp "$floor_src" "$work/floor/floor.go"
 (cd "$work/floor" && go mod init floor >/dev/null 2>&1 && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o floor .)
 
 step "building the fraud image"
-image_line=$("$work/tide" image build --binary "$work/tide-server" --model examples/fraud/model.pkl --output "$work/fraud.tar" --tag tide.local/tide:startup | head -1)
+image_out=$("$work/tide" image build --binary "$work/tide-server" --model examples/fraud/model.pkl --output "$work/fraud.tar" --tag tide.local/tide:startup)
+image_line=${image_out%%$'\n'*}
 
 forest_args=()
 if [ "$FOREST" = 1 ]; then

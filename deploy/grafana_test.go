@@ -14,7 +14,7 @@ import (
 // a renamed metric breaks this test instead of a dashboard in production.
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
-	src, err := os.ReadFile("../internal/server/metrics.go")
+	src, err := os.ReadFile("../internal/metrics/metrics.go")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,11 +29,13 @@ var allowed = map[string][]string{
 	"internal/batcher": {"internal/tensor"},
 	"internal/oip":     {"internal/tensor", "internal/jsonwire", "internal/model", "internal/oip/pb"},
 	// Runtimes: the registry, and one package per format.
-	"internal/formats":             {"internal/model"},
-	"internal/formats/sklearn":     {"internal/formats", "internal/model", "internal/tensor", "internal/pickle"},
-	"internal/formats/xgboost":     {"internal/formats", "internal/model", "internal/tensor", "internal/jsonwire"},
-	"internal/formats/onnx":        {"internal/formats", "internal/model", "internal/tensor"},
-	"internal/formats/formatstest": {"internal/formats", "internal/model", "internal/tensor"},
+	"internal/formats":                {"internal/model"},
+	"internal/formats/sklearn":        {"internal/formats", "internal/model", "internal/tensor", "internal/pickle"},
+	"internal/formats/xgboost":        {"internal/formats", "internal/model", "internal/tensor", "internal/jsonwire"},
+	"internal/formats/onnx":           {"internal/formats", "internal/model", "internal/tensor", "internal/formats/onnx/onnxproto"},
+	"internal/formats/onnx/onnxproto": {"internal/tensor"},
+	"internal/formats/onnx/onnxtest":  {"internal/tensor", "internal/formats/onnx/onnxproto"},
+	"internal/formats/formatstest":    {"internal/formats", "internal/model", "internal/tensor"},
 	// Serving a loaded version, and the set of versions.
 	"internal/serving":    {"internal/model", "internal/batcher", "internal/metrics", "internal/tensor"},
 	"internal/repository": {"internal/formats", "internal/model", "internal/serving"},

@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/tideserve/tide/internal/formats/onnx/onnxproto"
+	"github.com/tideserve/tide/internal/formats/onnx/onnxtest"
 	"github.com/tideserve/tide/internal/tensor"
 )
 
@@ -196,17 +198,53 @@ func readValues(dir, prefix string, specs []ioSpec) ([]value, error) {
 		if i < len(specs) {
 			kind = specs[i].onnxType
 		}
-		v, err := decodeValueProto(b, kind)
+		v, err := decodeTestValue(b, kind)
 		if err != nil {
 			return nil, fmt.Errorf("%s_%d.pb: %w", prefix, i, err)
 		}
-		if i < len(specs) && specs[i].elem == onnxBFloat16 && v.kind == tensorValue && v.tensor.Datatype == tensor.Uint16 {
+		if i < len(specs) && specs[i].elem == onnxproto.BFloat16 && v.kind == tensorValue && v.tensor.Datatype == tensor.Uint16 {
 			// ONNX 1.12 wrote bfloat16 test data as UINT16 tensors of the
 			// same bits (numpy has no bfloat16); the graph says what they are.
 			v.tensor.Datatype = tensor.BF16
 		}
 		out = append(out, v)
 	}
+}
+
+// decodeTestValue reads a backend-test file holding the kind of value the
+// graph declares (the C API's ONNXType) as a session value.
+func decodeTestValue(b []byte, onnxType int) (value, error) {
+	var p onnxtest.Proto
+	switch onnxType {
+	case onnxValueTensor:
+		p = onnxtest.TensorProto
+	case onnxValueSequence:
+		p = onnxtest.SequenceProto
+	case onnxValueOptional:
+		p = onnxtest.OptionalProto
+	default:
+		return value{}, fmt.Errorf("ONNX value type %d is not supported", onnxType)
+	}
+	v, err := onnxtest.DecodeValue(b, p)
+	if err != nil {
+		return value{}, err
+	}
+	return fromTestValue(v), nil
+}
+
+// fromTestValue converts a decoded value to the session's own.
+func fromTestValue(v onnxtest.Value) value {
+	switch v.Kind {
+	case onnxtest.KindSequence:
+		seq := make([]value, len(v.Seq))
+		for i, e := range v.Seq {
+			seq[i] = fromTestValue(e)
+		}
+		return value{kind: sequenceValue, seq: seq}
+	case onnxtest.KindNone:
+		return value{kind: noneValue}
+	}
+	return value{kind: tensorValue, tensor: v.Tensor}
 }
 
 // compareValues applies the backend runner's check: floating point within

@@ -2,11 +2,12 @@ package onnx
 
 import (
 	"bufio"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
 	"os"
+
+	"github.com/tideserve/tide/internal/formats/onnx/onnxproto"
 )
 
 // The parts of a ModelProto that Tide reads itself: the main graph's nodes
@@ -83,11 +84,11 @@ type attrView struct {
 func parseGraph(model []byte) (*graphView, error) {
 	var g graphView
 	found := false
-	err := forEachField(model, func(f field) error {
-		if f.number != modelGraph {
+	err := onnxproto.ForEachField(model, func(f onnxproto.Field) error {
+		if f.Number != modelGraph {
 			return nil
 		}
-		b, err := f.message()
+		b, err := f.Message()
 		if err != nil {
 			return err
 		}
@@ -104,14 +105,14 @@ func parseGraph(model []byte) (*graphView, error) {
 }
 
 func (g *graphView) read(b []byte) error {
-	return forEachField(b, g.add)
+	return onnxproto.ForEachField(b, g.add)
 }
 
 // add records one GraphProto field.
-func (g *graphView) add(f field) error {
-	switch f.number {
+func (g *graphView) add(f onnxproto.Field) error {
+	switch f.Number {
 	case graphNode:
-		m, err := f.message()
+		m, err := f.Message()
 		if err != nil {
 			return err
 		}
@@ -121,7 +122,7 @@ func (g *graphView) add(f field) error {
 		}
 		g.nodes = append(g.nodes, n)
 	case graphInput, graphOutput:
-		m, err := f.message()
+		m, err := f.Message()
 		if err != nil {
 			return err
 		}
@@ -129,7 +130,7 @@ func (g *graphView) add(f field) error {
 		if err != nil {
 			return err
 		}
-		if f.number == graphInput {
+		if f.Number == graphInput {
 			g.inputs = append(g.inputs, vi)
 		} else {
 			g.outputs = append(g.outputs, vi)
@@ -140,29 +141,29 @@ func (g *graphView) add(f field) error {
 
 func readValueInfo(b []byte) (valueInfo, error) {
 	var vi valueInfo
-	err := forEachField(b, func(f field) error {
-		if f.number != valueInfoName && f.number != valueInfoType {
+	err := onnxproto.ForEachField(b, func(f onnxproto.Field) error {
+		if f.Number != valueInfoName && f.Number != valueInfoType {
 			return nil
 		}
-		m, err := f.message()
+		m, err := f.Message()
 		if err != nil {
 			return err
 		}
-		switch f.number {
+		switch f.Number {
 		case valueInfoName:
 			vi.name = string(m)
 		case valueInfoType:
-			return forEachField(m, func(f field) error {
-				if f.number != typeTensorType {
+			return onnxproto.ForEachField(m, func(f onnxproto.Field) error {
+				if f.Number != typeTensorType {
 					return nil
 				}
-				t, err := f.message()
+				t, err := f.Message()
 				if err != nil {
 					return err
 				}
 				vi.unknownRank = true
-				return forEachField(t, func(f field) error {
-					if f.number == tensorTypeShape {
+				return onnxproto.ForEachField(t, func(f onnxproto.Field) error {
+					if f.Number == tensorTypeShape {
 						vi.unknownRank = false
 					}
 					return nil
@@ -176,14 +177,14 @@ func readValueInfo(b []byte) (valueInfo, error) {
 
 func readNode(b []byte) (nodeView, error) {
 	n := nodeView{attrs: map[string]attrView{}}
-	err := forEachField(b, func(f field) error {
-		switch f.number {
+	err := onnxproto.ForEachField(b, func(f onnxproto.Field) error {
+		switch f.Number {
 		case nodeInput, nodeOutput, nodeOpType, nodeDomain:
-			s, err := f.message()
+			s, err := f.Message()
 			if err != nil {
 				return err
 			}
-			switch f.number {
+			switch f.Number {
 			case nodeInput:
 				n.inputs = append(n.inputs, string(s))
 			case nodeOutput:
@@ -194,7 +195,7 @@ func readNode(b []byte) (nodeView, error) {
 				n.domain = string(s)
 			}
 		case nodeAttribute:
-			m, err := f.message()
+			m, err := f.Message()
 			if err != nil {
 				return err
 			}
@@ -212,39 +213,39 @@ func readNode(b []byte) (nodeView, error) {
 func readAttr(b []byte) (string, attrView, error) {
 	var name string
 	var a attrView
-	err := forEachField(b, func(f field) error {
+	err := onnxproto.ForEachField(b, func(f onnxproto.Field) error {
 		var err error
-		switch f.number {
+		switch f.Number {
 		case attrName:
 			var s []byte
-			s, err = f.message()
+			s, err = f.Message()
 			name = string(s)
 		case attrF:
 			var bits []uint32
-			if bits, err = f.fixed32s(nil); err == nil && len(bits) > 0 {
+			if bits, err = f.Fixed32s(nil); err == nil && len(bits) > 0 {
 				a.f = math.Float32frombits(bits[0])
 			}
 		case attrI:
-			a.i = int64(f.num)
+			a.i = int64(f.Num)
 		case attrS:
-			a.s, err = f.message()
+			a.s, err = f.Message()
 		case attrInts:
 			var v []uint64
-			if v, err = f.varints(nil); err == nil {
+			if v, err = f.Varints(nil); err == nil {
 				for _, x := range v {
 					a.ints = append(a.ints, int64(x))
 				}
 			}
 		case attrFloats:
 			var bits []uint32
-			if bits, err = f.fixed32s(nil); err == nil {
+			if bits, err = f.Fixed32s(nil); err == nil {
 				for _, x := range bits {
 					a.floats = append(a.floats, math.Float32frombits(x))
 				}
 			}
 		case attrStrings:
 			var s []byte
-			if s, err = f.message(); err == nil {
+			if s, err = f.Message(); err == nil {
 				a.strings = append(a.strings, s)
 			}
 		}
@@ -268,23 +269,23 @@ func scanModelFile(path string) (*graphView, error) {
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 64<<10)
 	var g *graphView
-	err = scanFields(r, func(num, wire int, length uint64) (bool, error) {
-		if num != modelGraph || wire != wireBytes {
+	err = onnxproto.ScanFields(r, func(num, wire int, length uint64) (bool, error) {
+		if num != modelGraph || wire != onnxproto.WireBytes {
 			return false, nil
 		}
 		if g == nil {
 			g = &graphView{} // repeated graph fields merge, as in protobuf
 		}
 		inner := bufio.NewReaderSize(io.LimitReader(r, int64(length)), 64<<10)
-		return true, scanFields(inner, func(num, wire int, length uint64) (bool, error) {
-			if wire != wireBytes || length > maxGraphMessage || (num != graphNode && num != graphInput && num != graphOutput) {
+		return true, onnxproto.ScanFields(inner, func(num, wire int, length uint64) (bool, error) {
+			if wire != onnxproto.WireBytes || length > maxGraphMessage || (num != graphNode && num != graphInput && num != graphOutput) {
 				return false, nil
 			}
 			msg := make([]byte, length)
 			if _, err := io.ReadFull(inner, msg); err != nil {
 				return true, err
 			}
-			return true, g.add(field{number: num, wire: wireBytes, bytes: msg})
+			return true, g.add(onnxproto.Field{Number: num, Wire: onnxproto.WireBytes, Bytes: msg})
 		})
 	})
 	if err != nil {
@@ -294,53 +295,4 @@ func scanModelFile(path string) (*graphView, error) {
 		return nil, fmt.Errorf("ModelProto has no graph")
 	}
 	return g, nil
-}
-
-// scanFields walks the fields of a message read from r. Length-delimited
-// fields are offered to fn with their length; fn reads them (returning true)
-// or leaves them to be skipped. Other fields are skipped.
-func scanFields(r *bufio.Reader, fn func(num, wire int, length uint64) (bool, error)) error {
-	for {
-		key, err := binary.ReadUvarint(r)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("protobuf: bad field key: %w", err)
-		}
-		num, wire := int(key>>3), int(key&7)
-		if key>>3 == 0 || key>>3 > math.MaxInt32 {
-			return fmt.Errorf("protobuf: bad field number %d", key>>3)
-		}
-		var skip int64
-		switch wire {
-		case wireVarint:
-			if _, err := binary.ReadUvarint(r); err != nil {
-				return errTruncated
-			}
-		case wireFixed64:
-			skip = 8
-		case wireFixed32:
-			skip = 4
-		case wireBytes:
-			length, err := binary.ReadUvarint(r)
-			if err != nil || length > math.MaxInt64 {
-				return errTruncated
-			}
-			consumed, err := fn(num, wire, length)
-			if err != nil {
-				return err
-			}
-			if !consumed {
-				skip = int64(length)
-			}
-		default:
-			return fmt.Errorf("protobuf: unsupported wire type %d in field %d", wire, num)
-		}
-		if skip > 0 {
-			if n, _ := io.CopyN(io.Discard, r, skip); n != skip {
-				return errTruncated
-			}
-		}
-	}
 }

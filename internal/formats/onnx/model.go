@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/tideserve/tide/internal/formats"
+	"github.com/tideserve/tide/internal/formats/onnx/onnxproto"
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/tensor"
 )
@@ -68,7 +69,7 @@ func newModel(s *session, cfg formats.Config, g *graphView) (*onnxModel, error) 
 		if in.onnxType != onnxValueTensor {
 			return nil, fmt.Errorf("input %q is a %s; only tensor inputs can be served", in.name, onnxTypeKind(in.onnxType))
 		}
-		dt, err := oipDatatype(in.elem)
+		dt, err := onnxproto.Datatype(in.elem)
 		if err != nil {
 			return nil, fmt.Errorf("input %q: %w", in.name, err)
 		}
@@ -81,7 +82,7 @@ func newModel(s *session, cfg formats.Config, g *graphView) (*onnxModel, error) 
 			skipped = append(skipped, fmt.Sprintf("%q (%s)", out.name, onnxTypeKind(out.onnxType)))
 			continue
 		}
-		dt, err := oipDatatype(out.elem)
+		dt, err := onnxproto.Datatype(out.elem)
 		if err != nil {
 			return nil, fmt.Errorf("output %q: %w", out.name, err)
 		}

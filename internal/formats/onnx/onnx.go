@@ -24,7 +24,6 @@ import (
 
 	"github.com/tideserve/tide/internal/formats"
 	"github.com/tideserve/tide/internal/model"
-	"github.com/tideserve/tide/internal/tensor"
 )
 
 // LibraryEnv names the environment variable that points at the ONNX Runtime
@@ -199,67 +198,4 @@ func (loader) Load(ctx context.Context, path string, cfg formats.Config) (model.
 
 func init() {
 	formats.Register(formats.Runtime{Format: "onnx", Extensions: []string{".onnx"}, Loader: loader{}})
-}
-
-// ONNX TensorProto element types (onnx.proto's TensorProto.DataType), which the
-// C API's ONNXTensorElementDataType mirrors value for value.
-const (
-	onnxUndefined  = 0
-	onnxFloat      = 1
-	onnxUint8      = 2
-	onnxInt8       = 3
-	onnxUint16     = 4
-	onnxInt16      = 5
-	onnxInt32      = 6
-	onnxInt64      = 7
-	onnxString     = 8
-	onnxBool       = 9
-	onnxFloat16    = 10
-	onnxDouble     = 11
-	onnxUint32     = 12
-	onnxUint64     = 13
-	onnxComplex64  = 14
-	onnxComplex128 = 15
-	onnxBFloat16   = 16
-)
-
-var onnxToOIP = map[int]tensor.Datatype{
-	onnxFloat: tensor.FP32, onnxUint8: tensor.Uint8, onnxInt8: tensor.Int8,
-	onnxUint16: tensor.Uint16, onnxInt16: tensor.Int16, onnxInt32: tensor.Int32,
-	onnxInt64: tensor.Int64, onnxString: tensor.Bytes, onnxBool: tensor.Bool,
-	onnxFloat16: tensor.FP16, onnxDouble: tensor.FP64, onnxUint32: tensor.Uint32,
-	onnxUint64: tensor.Uint64, onnxBFloat16: tensor.BF16,
-}
-
-var onnxTypeNames = map[int]string{
-	onnxUndefined: "UNDEFINED", onnxFloat: "FLOAT", onnxUint8: "UINT8", onnxInt8: "INT8",
-	onnxUint16: "UINT16", onnxInt16: "INT16", onnxInt32: "INT32", onnxInt64: "INT64",
-	onnxString: "STRING", onnxBool: "BOOL", onnxFloat16: "FLOAT16", onnxDouble: "DOUBLE",
-	onnxUint32: "UINT32", onnxUint64: "UINT64", onnxComplex64: "COMPLEX64",
-	onnxComplex128: "COMPLEX128", onnxBFloat16: "BFLOAT16",
-}
-
-func onnxTypeName(t int) string {
-	if n, ok := onnxTypeNames[t]; ok {
-		return n
-	}
-	return fmt.Sprintf("element type %d", t)
-}
-
-// oipDatatype maps an ONNX element type to its OIP datatype.
-func oipDatatype(elem int) (tensor.Datatype, error) {
-	if dt, ok := onnxToOIP[elem]; ok {
-		return dt, nil
-	}
-	return tensor.Invalid, fmt.Errorf("ONNX %s has no Open Inference Protocol datatype", onnxTypeName(elem))
-}
-
-// onnxElemType maps an OIP datatype to the ONNX element type.
-func onnxElemType(dt tensor.Datatype) (int, bool) {
-	for e, d := range onnxToOIP {
-		if d == dt {
-			return e, true
-		}
-	}
-	return onnxUndefined, false
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/tideserve/tide/internal/formats"
-	"github.com/tideserve/tide/internal/tensor"
 )
 
 func TestRegistered(t *testing.T) {
@@ -121,24 +120,5 @@ func TestSetOptionsCopiesTheMap(t *testing.T) {
 	m["k"] = "changed"
 	if got := currentOptions().CUDAOptions["k"]; got != "v" {
 		t.Fatalf("options changed with the caller's map: %q", got)
-	}
-}
-
-func TestDatatypeMapping(t *testing.T) {
-	for dt := tensor.Bool; dt <= tensor.BF16; dt++ {
-		elem, ok := onnxElemType(dt)
-		if !ok {
-			t.Errorf("%s has no ONNX element type", dt)
-			continue
-		}
-		back, err := oipDatatype(elem)
-		if err != nil || back != dt {
-			t.Errorf("%s -> ONNX %s -> %s, %v", dt, onnxTypeName(elem), back, err)
-		}
-	}
-	for _, elem := range []int{onnxUndefined, onnxComplex64, onnxComplex128, 17, 99} {
-		if _, err := oipDatatype(elem); err == nil {
-			t.Errorf("ONNX element type %d mapped to an OIP datatype", elem)
-		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
+	"github.com/tideserve/tide/internal/formats/onnx/onnxproto"
 	"github.com/tideserve/tide/internal/tensor"
 )
 
@@ -372,7 +373,7 @@ func toOrtValue(v *value, pin *runtime.Pinner) (*C.OrtValue, error) {
 	if t.Datatype == tensor.Bytes {
 		return stringsToOrt(t.Data.([][]byte), dims, len(t.Shape))
 	}
-	elem, ok := onnxElemType(t.Datatype)
+	elem, ok := onnxproto.ElemType(t.Datatype)
 	if !ok {
 		return nil, fmt.Errorf("datatype %s has no ONNX element type", t.Datatype)
 	}
@@ -504,7 +505,7 @@ func fromOrtValue(v *C.OrtValue, depth int) (value, error) {
 	for i := range shape {
 		shape[i] = int64(dims[i])
 	}
-	dt, err := oipDatatype(int(elem))
+	dt, err := onnxproto.Datatype(int(elem))
 	if err != nil {
 		return value{}, err
 	}

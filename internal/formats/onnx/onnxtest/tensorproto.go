@@ -1,4 +1,8 @@
-package onnx
+// Package onnxtest decodes the files the ONNX backend tests keep their inputs and
+// expected outputs in, for the onnx format's conformance tests. It is for tests
+// only: the server never reads TensorProto files, so none of this belongs in the
+// production onnx package.
+package onnxtest
 
 import (
 	"encoding/binary"
@@ -6,14 +10,14 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/tideserve/tide/internal/formats/onnx/onnxproto"
 	"github.com/tideserve/tide/internal/tensor"
 )
 
 // Decoding of onnx.proto's TensorProto, SequenceProto and OptionalProto: the
 // files the ONNX backend tests keep their inputs and expected outputs in
 // (test_data_set_N/input_K.pb). Only tensors stored in the message are read;
-// external data is refused. Only the tests read these files, so this lives in a
-// _test.go file and the served binary does not carry it.
+// external data is refused.
 
 // TensorProto field numbers.
 const (
@@ -59,50 +63,50 @@ type rawTensor struct {
 	segmented bool
 }
 
-// decodeTensorProto reads a serialized TensorProto into a tensor. String
+// DecodeTensorProto reads a serialized TensorProto into a tensor. String
 // elements share memory with msg; numeric data is copied.
-func decodeTensorProto(msg []byte) (*tensor.Tensor, error) {
+func DecodeTensorProto(msg []byte) (*tensor.Tensor, error) {
 	var r rawTensor
-	err := forEachField(msg, func(f field) error {
+	err := onnxproto.ForEachField(msg, func(f onnxproto.Field) error {
 		var err error
-		switch f.number {
+		switch f.Number {
 		case tpDims:
 			var ds []uint64
-			if ds, err = f.varints(nil); err == nil {
+			if ds, err = f.Varints(nil); err == nil {
 				for _, d := range ds {
 					r.dims = append(r.dims, int64(d))
 				}
 			}
 		case tpDataType:
-			if f.wire != wireVarint {
+			if f.Wire != onnxproto.WireVarint {
 				return errors.New("TensorProto.data_type: not a varint")
 			}
-			r.dataType = int(int32(f.num))
+			r.dataType = int(int32(f.Num))
 		case tpSegment:
 			r.segmented = true
 		case tpFloatData:
-			r.floats, err = f.fixed32s(r.floats)
+			r.floats, err = f.Fixed32s(r.floats)
 		case tpInt32Data, tpInt64Data, tpUint64Data:
-			r.varints, err = f.varints(r.varints)
+			r.varints, err = f.Varints(r.varints)
 		case tpDoubleData:
-			r.doubles, err = f.fixed64s(r.doubles)
+			r.doubles, err = f.Fixed64s(r.doubles)
 		case tpStringData:
 			var b []byte
-			if b, err = f.message(); err == nil {
+			if b, err = f.Message(); err == nil {
 				r.strings = append(r.strings, b)
 			}
 		case tpName:
 			var b []byte
-			if b, err = f.message(); err == nil {
+			if b, err = f.Message(); err == nil {
 				r.name = string(b)
 			}
 		case tpRawData:
-			r.raw, err = f.message()
+			r.raw, err = f.Message()
 			r.hasRaw = true
 		case tpExternalData:
 			r.external = true
 		case tpDataLocation:
-			r.external = r.external || f.num == 1
+			r.external = r.external || f.Num == 1
 		}
 		return err
 	})
@@ -126,7 +130,7 @@ func (r *rawTensor) tensor() (*tensor.Tensor, error) {
 	if r.segmented {
 		return nil, errors.New("segmented tensors are not supported")
 	}
-	dt, err := oipDatatype(r.dataType)
+	dt, err := onnxproto.Datatype(r.dataType)
 	if err != nil {
 		return nil, err
 	}
@@ -287,48 +291,75 @@ func convertInts[T ~int8 | ~uint8 | ~int16 | ~uint16 | ~int32 | ~uint32 | ~int64
 	return out
 }
 
-// decodeValueProto reads a TensorProto, SequenceProto or OptionalProto (kind is
-// the C API's ONNXType of the graph input or output the file belongs to, which
-// is how the backend test runner knows which message a .pb holds).
-func decodeValueProto(msg []byte, kind int) (value, error) {
-	return decodeValueDepth(msg, kind, 0)
+// Value is a decoded backend-test value: a tensor, a sequence of values, or an
+// optional that holds nothing.
+type Value struct {
+	Kind   Kind
+	Tensor *tensor.Tensor
+	Seq    []Value
 }
 
-func decodeValueDepth(msg []byte, kind, depth int) (value, error) {
+// Kind says which of Value's fields holds it.
+type Kind uint8
+
+const (
+	KindTensor Kind = iota
+	KindSequence
+	KindNone // an empty optional
+)
+
+// Proto is the onnx.proto message a file holds. The files do not say; the
+// backend test runner knows it from the type of the graph input or output the
+// file belongs to.
+type Proto uint8
+
+const (
+	TensorProto Proto = iota
+	SequenceProto
+	OptionalProto
+)
+
+// DecodeValue reads a TensorProto, SequenceProto or OptionalProto. An optional
+// decodes to the value it holds, or to KindNone.
+func DecodeValue(msg []byte, p Proto) (Value, error) {
+	return decodeValueDepth(msg, p, 0)
+}
+
+func decodeValueDepth(msg []byte, p Proto, depth int) (Value, error) {
 	if depth > 16 {
-		return value{}, errors.New("values nested more than 16 deep")
+		return Value{}, errors.New("values nested more than 16 deep")
 	}
-	switch kind {
-	case onnxValueTensor:
-		t, err := decodeTensorProto(msg)
+	switch p {
+	case TensorProto:
+		t, err := DecodeTensorProto(msg)
 		if err != nil {
-			return value{}, err
+			return Value{}, err
 		}
-		return value{tensor: t}, nil
-	case onnxValueSequence, onnxValueOptional:
+		return Value{Tensor: t}, nil
+	case SequenceProto, OptionalProto:
 	default:
-		return value{}, fmt.Errorf("ONNX value type %d is not supported", kind)
+		return Value{}, fmt.Errorf("onnx.proto message %d is not supported", p)
 	}
 	elemType := 0
-	var elems []value
-	err := forEachField(msg, func(f field) error {
-		var sub int
-		switch f.number {
+	var elems []Value
+	err := onnxproto.ForEachField(msg, func(f onnxproto.Field) error {
+		var sub Proto
+		switch f.Number {
 		case spElemType:
-			elemType = int(f.num)
+			elemType = int(f.Num)
 			return nil
 		case spTensorValues:
-			sub = onnxValueTensor
+			sub = TensorProto
 		case spSequenceValues:
-			sub = onnxValueSequence
+			sub = SequenceProto
 		case spOptionalValues:
-			sub = onnxValueOptional
+			sub = OptionalProto
 		case 4, 6:
 			return errors.New("sparse tensors and maps are not supported")
 		default:
 			return nil
 		}
-		b, err := f.message()
+		b, err := f.Message()
 		if err != nil {
 			return err
 		}
@@ -340,17 +371,17 @@ func decodeValueDepth(msg []byte, kind, depth int) (value, error) {
 		return nil
 	})
 	if err != nil {
-		return value{}, err
+		return Value{}, err
 	}
-	if kind == onnxValueOptional {
+	if p == OptionalProto {
 		switch {
 		case len(elems) == 0:
-			return value{kind: noneValue}, nil
+			return Value{Kind: KindNone}, nil
 		case len(elems) > 1:
-			return value{}, fmt.Errorf("optional holds %d values", len(elems))
+			return Value{}, fmt.Errorf("optional holds %d values", len(elems))
 		}
 		return elems[0], nil
 	}
 	_ = elemType // elements say what they are; the declared type is informative only
-	return value{kind: sequenceValue, seq: elems}, nil
+	return Value{Kind: KindSequence, Seq: elems}, nil
 }

@@ -213,6 +213,16 @@ func TestDefaults(t *testing.T) {
 	if got := c.Args[len(c.Args)-1]; got != "/models/model.pkl" {
 		t.Errorf("serves %q, want /models/model.pkl (baked into the image)", got)
 	}
+	if v, ok := arg(c, "--model-control"); ok {
+		t.Errorf("--model-control=%s by default: model control must stay off unless configured", v)
+	}
+	r2, err := helmTemplate(t, helmBinary(t), "--set", "server.modelControl=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := arg(decode[appsv1.Deployment](t, r2, "Deployment", "fraud-tide").Spec.Template.Spec.Containers[0], "--model-control"); !ok || v != "true" {
+		t.Errorf("server.modelControl=true renders --model-control=%q (present %v), want true", v, ok)
+	}
 	// Drain: the grace period covers --drain-delay + --drain-timeout.
 	delay, _ := arg(c, "--drain-delay")
 	timeout, _ := arg(c, "--drain-timeout")

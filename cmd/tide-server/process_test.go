@@ -172,3 +172,45 @@ func TestInvokedAsTide(t *testing.T) {
 		t.Errorf("tide load in the image: %v, stderr %q; want exit 2 and one line pointing at the tide CLI", err, msg)
 	}
 }
+
+// TestSecureDefaults: a blank key list in the environment stops the start with one
+// line instead of silently serving without keys, and the startup log states who may
+// do what, with model control off unless configured.
+func TestSecureDefaults(t *testing.T) {
+	bin := buildTide(t)
+	for _, env := range []string{"TIDE_API_KEYS= , ", "TIDE_MANAGEMENT_KEYS=,"} {
+		var stderr bytes.Buffer
+		cmd := exec.Command(bin, "serve", "--http-addr", freeAddr(t), "--grpc-addr", "", "../../internal/server/testdata/fraud_logreg.joblib")
+		cmd.Env = append(os.Environ(), env)
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		msg := strings.TrimSpace(stderr.String())
+		name, _, _ := strings.Cut(env, "=")
+		if err == nil || !strings.Contains(msg, name+": entry 1 is blank") || strings.Contains(msg, "\n") {
+			t.Errorf("%s: err %v, stderr %q; want a one-line refusal naming %s", env, err, msg, name)
+		}
+	}
+	addr := freeAddr(t)
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "serve", "--http-addr", addr, "--grpc-addr", "", "--log-format", "json", "../../internal/server/testdata/fraud_logreg.joblib")
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), `"msg":"access"`) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(stderr.String(), `"inference":"anyone","repository_index":"anyone","model_control":"off"`) {
+		t.Fatalf("no access summary with model control off in the startup log:\n%s", stderr.String())
+	}
+	resp, err := http.Post("http://"+addr+"/v2/repository/models/fraud_logreg/unload", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("unload without configuration: %d, want 403", resp.StatusCode)
+	}
+}

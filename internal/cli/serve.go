@@ -85,7 +85,8 @@ Flags win over the environment, which wins over the file.`,
 	fl.BoolVar(&f.opts.WatchRepository, "watch", true, "reload models when their files change (new versions switch in once ready)")
 	fl.DurationVar(&f.opts.WatchPoll, "watch-poll", 0, "also rescan the repository this often (for filesystems without change notifications)")
 	fl.BoolVar(&f.opts.DisableRepositoryAPI, "disable-repository-api", false, "turn off POST /v2/repository/... (index, load, unload)")
-	fl.StringVar(&f.managementKeyFile, "management-key-file", "", "file of API keys (one per line) required on the repository API; also TIDE_MANAGEMENT_KEYS (comma-separated)")
+	fl.StringVar(&f.managementKeyFile, "management-key-file", "", "file of API keys (one per line) required on the repository API, whose holders may load and unload models; also TIDE_MANAGEMENT_KEYS (comma-separated)")
+	fl.BoolVar(&f.opts.ModelControl, "model-control", false, "allow load and unload through the repository API without management keys (to whoever may call inference); off by default")
 	fl.IntVar(&f.opts.Admission.MaxInFlight, "max-inflight", 0, "model runs at once, per model (0: unlimited); a model's config.yaml may override")
 	fl.IntVar(&f.opts.Admission.MaxQueue, "max-queue", 0, "requests that may wait for a run slot or batch, per model; one more gets 429")
 	fl.IntVar(&f.opts.Admission.MaxBatchSize, "max-batch-size", 0, "join requests into model runs of up to this many rows (0 or 1: no dynamic batching)")
@@ -116,10 +117,10 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 	if err := onnx.SetOptions(onnx.Options{IntraOpThreads: f.onnxThreads, Provider: onnx.Provider(f.onnxProvider)}); err != nil {
 		return err
 	}
-	if f.opts.APIKeys, err = server.LoadAPIKeys(f.apiKeyFile, os.Getenv(server.APIKeysEnv)); err != nil {
+	if f.opts.APIKeys, err = server.LoadAPIKeys(f.apiKeyFile, server.APIKeysEnv, os.Getenv(server.APIKeysEnv)); err != nil {
 		return fmt.Errorf("--api-key-file: %w", err)
 	}
-	if f.opts.ManagementKeys, err = server.LoadAPIKeys(f.managementKeyFile, os.Getenv("TIDE_MANAGEMENT_KEYS")); err != nil {
+	if f.opts.ManagementKeys, err = server.LoadAPIKeys(f.managementKeyFile, server.ManagementKeysEnv, os.Getenv(server.ManagementKeysEnv)); err != nil {
 		return fmt.Errorf("--management-key-file: %w", err)
 	}
 	srv := server.New(repo, f.opts, log)

@@ -25,13 +25,19 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// APIKeysEnv is the environment variable LoadAPIKeys reads: comma-separated keys,
-// e.g. from a Kubernetes Secret.
-const APIKeysEnv = "TIDE_API_KEYS"
+// APIKeysEnv and ManagementKeysEnv are the environment variables the keys may
+// also come from: comma-separated, e.g. from a Kubernetes Secret.
+const (
+	APIKeysEnv        = "TIDE_API_KEYS"
+	ManagementKeysEnv = "TIDE_MANAGEMENT_KEYS"
+)
 
 // LoadAPIKeys reads keys from file (one per line; blank lines and lines starting
-// with # are skipped) and from the comma-separated value env. Either may be empty.
-func LoadAPIKeys(file, env string) ([]string, error) {
+// with # are skipped) and from the comma-separated value of the environment
+// variable envName (env). Either may be empty; an env that is set but holds an
+// empty or blank entry (" , ", "a,,b") is refused rather than read as fewer keys,
+// since a list that comes out empty would silently turn authentication off.
+func LoadAPIKeys(file, envName, env string) ([]string, error) {
 	var keys []string
 	if file != "" {
 		data, err := os.ReadFile(file)
@@ -51,10 +57,14 @@ func LoadAPIKeys(file, env string) ([]string, error) {
 			return nil, fmt.Errorf("read API keys from %s: the file has no keys", file)
 		}
 	}
-	for _, k := range strings.Split(env, ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			keys = append(keys, k)
+	if env == "" {
+		return keys, nil
+	}
+	for i, k := range strings.Split(env, ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			return nil, fmt.Errorf("%s: entry %d is blank; list keys separated by commas, or unset it", envName, i+1)
 		}
+		keys = append(keys, k)
 	}
 	return keys, nil
 }
@@ -195,4 +205,46 @@ func (a *grpcAuth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServer
 		return err
 	}
 	return handler(srv, ss)
+}
+
+// Access says who may do what, as the startup log states it: "off", "anyone",
+// "api-keys" or "management-keys".
+type Access struct {
+	Inference, RepositoryIndex, ModelControl string
+}
+
+// Access reports the server's access policy (see Options).
+func (s *Server) Access() Access {
+	a := Access{Inference: "anyone", RepositoryIndex: "off", ModelControl: "off"}
+	if len(s.opts.APIKeys) > 0 {
+		a.Inference = "api-keys"
+	}
+	if s.opts.DisableRepositoryAPI {
+		return a
+	}
+	// The repository endpoints take management keys, else API keys (managed).
+	repo := "anyone"
+	switch {
+	case len(s.opts.ManagementKeys) > 0:
+		repo = "management-keys"
+	case len(s.opts.APIKeys) > 0:
+		repo = "api-keys"
+	}
+	a.RepositoryIndex = repo
+	if s.modelControlOn() {
+		a.ModelControl = repo
+	}
+	return a
+}
+
+// logAccess states at startup what is open and to whom; model control open to
+// anyone is a warning, since anyone who reaches the port can then unload models.
+func (s *Server) logAccess() {
+	a := s.Access()
+	attrs := []any{"inference", a.Inference, "repository_index", a.RepositoryIndex, "model_control", a.ModelControl}
+	if a.ModelControl == "anyone" {
+		s.log.Warn("access: anyone who reaches this server can load and unload models (--model-control without management keys)", attrs...)
+		return
+	}
+	s.log.Info("access", attrs...)
 }

@@ -31,14 +31,19 @@ func TestLoadAPIKeys(t *testing.T) {
 	}{
 		{name: "none"},
 		{name: "file", file: good, want: []string{"alpha", "beta"}},
-		{name: "env", env: " one, two ,,", want: []string{"one", "two"}},
+		{name: "env", env: " one, two ", want: []string{"one", "two"}},
+		// A blank entry would otherwise shrink the list, possibly to nothing: open.
+		{name: "env of blanks", env: " , ", err: "TIDE_TEST_KEYS: entry 1 is blank"},
+		{name: "env with a gap", env: "one,,two", err: "TIDE_TEST_KEYS: entry 2 is blank"},
+		{name: "env trailing comma", env: "one,", err: "entry 2 is blank"},
+		{name: "env of spaces", env: "   ", err: "entry 1 is blank"},
 		{name: "both", file: good, env: "three", want: []string{"alpha", "beta", "three"}},
 		{name: "missing file", file: filepath.Join(dir, "nope"), err: "no such file"},
 		{name: "file without keys", file: empty, err: "the file has no keys"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := LoadAPIKeys(c.file, c.env)
+			got, err := LoadAPIKeys(c.file, "TIDE_TEST_KEYS", c.env)
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) {
 					t.Fatalf("err = %v, want %q", err, c.err)

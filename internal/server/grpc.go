@@ -265,6 +265,9 @@ func (g *inferenceService) RepositoryModelLoad(ctx context.Context, req *pb.Repo
 	if g.s.opts.DisableRepositoryAPI {
 		return nil, errRepositoryAPIOff
 	}
+	if !g.s.modelControlOn() {
+		return nil, g.s.grpcError(ctx, "RepositoryModelLoad", modelControlOff)
+	}
 	ml, ok := any(g.s.repo).(modelLoader)
 	if !ok {
 		return nil, status.Error(codes.Unimplemented, "this server loads every model in its repository at start; loading a model on request is not supported")
@@ -278,6 +281,9 @@ func (g *inferenceService) RepositoryModelLoad(ctx context.Context, req *pb.Repo
 func (g *inferenceService) RepositoryModelUnload(ctx context.Context, req *pb.RepositoryModelUnloadRequest) (*pb.RepositoryModelUnloadResponse, error) {
 	if g.s.opts.DisableRepositoryAPI {
 		return nil, errRepositoryAPIOff
+	}
+	if !g.s.modelControlOn() {
+		return nil, g.s.grpcError(ctx, "RepositoryModelUnload", modelControlOff)
 	}
 	ml, ok := any(g.s.repo).(modelLoader)
 	if !ok {

@@ -95,7 +95,7 @@ func wantCode(t *testing.T, err error, code codes.Code, msg string) {
 // client generated from the same proto, on the test runtime whose answers are
 // known exactly, and checks answers and error codes.
 func TestGRPCConformance(t *testing.T) {
-	s := newTestServer(t, Options{Version: "1.2.3"}, map[string]formatstest.Spec{
+	s := newTestServer(t, Options{Version: "1.2.3", ModelControl: true}, map[string]formatstest.Spec{
 		"fraud": fraud, "broken": {FailLoad: "corrupt file"}})
 	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
 	ctx := context.Background()

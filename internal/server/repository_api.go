@@ -3,11 +3,15 @@ package server
 import (
 	"net/http"
 	"time"
+
+	"github.com/tideserve/tide/internal/oip"
 )
 
 // The OIP model repository extension over REST: list, load and unload models.
 // It can be turned off (Options.DisableRepositoryAPI) or protected with API keys
 // (Options.ManagementKeys), sent as "Authorization: Bearer KEY" or "X-API-Key: KEY".
+// The index is readable by default; load and unload (model control) answer 403
+// unless management keys are configured or Options.ModelControl turns them on.
 
 const protoRepository = "repository"
 
@@ -16,8 +20,30 @@ func (s *Server) registerRepositoryAPI() {
 		return
 	}
 	s.mux.HandleFunc("POST /v2/repository/index", s.managed(s.repositoryIndex))
-	s.mux.HandleFunc("POST /v2/repository/models/{name}/load", s.managed(s.repositoryLoad))
-	s.mux.HandleFunc("POST /v2/repository/models/{name}/unload", s.managed(s.repositoryUnload))
+	s.mux.HandleFunc("POST /v2/repository/models/{name}/load", s.managed(s.controlled(s.repositoryLoad)))
+	s.mux.HandleFunc("POST /v2/repository/models/{name}/unload", s.managed(s.controlled(s.repositoryUnload)))
+}
+
+// modelControlOff answers load and unload while model control is off.
+var modelControlOff = oip.Errorf(http.StatusForbidden, "model control is off on this server: load and unload need "+
+	"management keys (--management-key-file or TIDE_MANAGEMENT_KEYS) or --model-control")
+
+// modelControlOn: load and unload are allowed, to management key holders when keys
+// are configured, else (ModelControl) to whoever may call inference.
+func (s *Server) modelControlOn() bool {
+	return len(s.opts.ManagementKeys) > 0 || s.opts.ModelControl
+}
+
+// controlled refuses h with 403 while model control is off.
+func (s *Server) controlled(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.modelControlOn() {
+			discard(r)
+			s.record("", protoRepository, s.fail(w, r, modelControlOff), time.Now())
+			return
+		}
+		h(w, r)
+	}
 }
 
 // managed requires a management key when any are configured, else an API key when

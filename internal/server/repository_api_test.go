@@ -13,12 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/tideserve/tide/internal/formats/formatstest"
+	"github.com/tideserve/tide/internal/oip/pb"
 	"github.com/tideserve/tide/internal/repository"
 )
 
 func TestRepositoryAPI(t *testing.T) {
-	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
+	s := newTestServer(t, Options{ModelControl: true}, map[string]formatstest.Spec{"fraud": fraud})
 	runCases(t, s, []httpCase{
 		{name: "index", path: "/v2/repository/index", wantStatus: 200, wantBody: `[{"name":"fraud","version":"1","state":"READY","reason":""}]`},
 		{name: "unload", path: "/v2/repository/models/fraud/unload", wantStatus: 200, wantBody: `{}`},
@@ -32,6 +35,39 @@ func TestRepositoryAPI(t *testing.T) {
 }
 
 const oneRowFraud = `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[1,0]}]}`
+
+// TestModelControlOffByDefault: with no management keys and no --model-control,
+// the index is readable but load and unload are refused (403, PermissionDenied
+// over gRPC) and nothing changes; the startup summary says so.
+func TestModelControlOffByDefault(t *testing.T) {
+	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
+	runCases(t, s, []httpCase{
+		{name: "index readable", path: "/v2/repository/index", wantStatus: 200, contains: `"state":"READY"`},
+		{name: "unload refused", path: "/v2/repository/models/fraud/unload", wantStatus: 403, contains: "model control is off on this server"},
+		{name: "load refused", path: "/v2/repository/models/fraud/load", wantStatus: 403, contains: "--model-control"},
+		{name: "still serving", path: "/v2/models/fraud/infer", body: oneRowFraud, wantStatus: 200},
+	})
+	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
+	_, err := c.RepositoryModelUnload(t.Context(), &pb.RepositoryModelUnloadRequest{ModelName: "fraud"})
+	wantCode(t, err, codes.PermissionDenied, "model control is off")
+	if _, err := c.RepositoryIndex(t.Context(), &pb.RepositoryIndexRequest{}); err != nil {
+		t.Errorf("gRPC index: %v", err)
+	}
+	for _, c := range []struct {
+		opts Options
+		want Access
+	}{
+		{Options{}, Access{Inference: "anyone", RepositoryIndex: "anyone", ModelControl: "off"}},
+		{Options{ModelControl: true}, Access{Inference: "anyone", RepositoryIndex: "anyone", ModelControl: "anyone"}},
+		{Options{APIKeys: []string{"a"}, ModelControl: true}, Access{Inference: "api-keys", RepositoryIndex: "api-keys", ModelControl: "api-keys"}},
+		{Options{ManagementKeys: []string{"m"}}, Access{Inference: "anyone", RepositoryIndex: "management-keys", ModelControl: "management-keys"}},
+		{Options{DisableRepositoryAPI: true, ModelControl: true}, Access{Inference: "anyone", RepositoryIndex: "off", ModelControl: "off"}},
+	} {
+		if got := (&Server{opts: c.opts}).Access(); got != c.want {
+			t.Errorf("%+v: access %+v, want %+v", c.opts, got, c.want)
+		}
+	}
+}
 
 func TestRepositoryAPIProtectedOrOff(t *testing.T) {
 	s := newTestServer(t, Options{ManagementKeys: []string{"k1", "s3cret"}}, map[string]formatstest.Spec{"fraud": fraud})

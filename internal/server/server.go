@@ -60,8 +60,14 @@ type Options struct {
 	// DisableRepositoryAPI turns off the model repository extension's endpoints
 	// (index, load, unload).
 	DisableRepositoryAPI bool
-	// ManagementKeys, if any, are required on the repository endpoints.
+	// ManagementKeys, if any, are required on the repository endpoints, and turn on
+	// model control (load and unload) for their holders.
 	ManagementKeys []string
+	// ModelControl turns on load and unload through the repository API without
+	// management keys (then open to whoever may call inference). Off by default:
+	// unloading a model is an outage, so nothing that changes what is served is
+	// open unless configured.
+	ModelControl bool
 	// WatchRepository reloads models when their files change (WatchDebounce after
 	// the last change; also every WatchPoll if > 0).
 	WatchRepository bool
@@ -286,6 +292,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		errc <- hs.Serve(ln)
 	}()
 	s.log.Info("serving", "addr", ln.Addr().String(), "models", s.repo.Names())
+	s.logAccess()
 
 	select {
 	case err := <-errc:

@@ -3,6 +3,7 @@ package jsonwire
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"strconv"
@@ -147,4 +148,28 @@ func FuzzScanner(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLiteralsMustBeWhole: a value is a boolean or null only when its literal is
+// whole, so a truncated or foreign body is malformed JSON (SyntaxError, answered
+// 400) rather than a value of the wrong kind (TypeError, 422).
+func TestLiteralsMustBeWhole(t *testing.T) {
+	for body, kind := range map[string]string{
+		"true": "boolean", " false ": "boolean", "null": "null", "true,": "boolean", "null}": "null",
+		"tru": "invalid value", "truex": "invalid value", "feature1=0.5&feature2=1": "invalid value",
+		"nul": "invalid value", "nullify": "invalid value", "f": "invalid value",
+	} {
+		sc := NewScanner([]byte(body))
+		if got := sc.Kind(); got != kind {
+			t.Errorf("Kind(%q) = %s, want %s", body, got, kind)
+		}
+		if kind != "invalid value" {
+			continue
+		}
+		_, err := sc.ObjectStart()
+		var se *SyntaxError
+		if !errors.As(err, &se) {
+			t.Errorf("ObjectStart(%q): %v, want a syntax error", body, err)
+		}
+	}
 }

@@ -99,9 +99,12 @@ func (s *Scanner) Kind() string {
 		return "array"
 	case c == '"':
 		return "string"
-	case c == 't' || c == 'f':
+	// A literal is only what it looks like when it is whole: "tru" or
+	// "feature1=0.5" (a form body) is malformed JSON (400), not a boolean of the
+	// wrong kind (422).
+	case c == 't' && s.literalAhead("true"), c == 'f' && s.literalAhead("false"):
 		return "boolean"
-	case c == 'n':
+	case c == 'n' && s.literalAhead("null"):
 		return "null"
 	case c == '-' || (c >= '0' && c <= '9'):
 		return "number"
@@ -269,6 +272,23 @@ func (s *Scanner) Null() bool {
 func (s *Scanner) literal(word string) bool {
 	if len(s.b)-s.i >= len(word) && string(s.b[s.i:s.i+len(word)]) == word {
 		s.i += len(word)
+		return true
+	}
+	return false
+}
+
+// literalAhead reports whether word, followed by a delimiter or the end, is at the
+// cursor (after Peek has skipped space); it does not move.
+func (s *Scanner) literalAhead(word string) bool {
+	end := s.i + len(word)
+	if end > len(s.b) || string(s.b[s.i:end]) != word {
+		return false
+	}
+	if end == len(s.b) {
+		return true
+	}
+	switch s.b[end] {
+	case ' ', '\t', '\n', '\r', ',', ']', '}', ':':
 		return true
 	}
 	return false

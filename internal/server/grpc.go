@@ -41,10 +41,14 @@ const inferenceServiceName = "inference.GRPCInferenceService"
 // tests and embedders may serve it on a listener of their own.
 func (s *Server) GRPCServer() (*grpc.Server, error) {
 	auth := s.newGRPCAuth()
+	codec := newLenientCodec()
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(min(s.opts.MaxBodyBytes, math.MaxInt32))),
-		grpc.ChainUnaryInterceptor(s.grpcRecover, auth.unary),
-		grpc.ChainStreamInterceptor(s.grpcRecoverStream, auth.stream),
+		grpc.ForceServerCodecV2(codec),
+		// The codec's check runs before anything that may answer early (auth), so
+		// that every note it took is taken out again.
+		grpc.ChainUnaryInterceptor(s.grpcRecover, codec.unary, auth.unary),
+		grpc.ChainStreamInterceptor(s.grpcRecoverStream, codec.stream, auth.stream),
 		// Idle connections close like HTTP keep-alives do, so clients re-resolve and
 		// spread over new replicas.
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.opts.IdleTimeout}),

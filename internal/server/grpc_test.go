@@ -32,6 +32,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
@@ -1067,4 +1068,47 @@ func BenchmarkInferConcurrent(b *testing.B) {
 			}
 		})
 	})
+}
+
+// rawCodec sends and receives message bytes as they are, to put malformed
+// protobuf on the wire.
+type rawCodec struct{}
+
+type rawMsg struct{ b []byte }
+
+func (rawCodec) Name() string { return "proto" }
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(v.(*rawMsg).b)}, nil
+}
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	v.(*rawMsg).b = data.Materialize()
+	return nil
+}
+
+// TestGRPCMalformedMessageIsInvalidArgument: bytes that are not a ModelInferRequest
+// are the caller's mistake (INVALID_ARGUMENT, as malformed JSON is 400 over REST),
+// not the server's (INTERNAL); the next well-formed call is answered as usual.
+func TestGRPCMalformedMessageIsInvalidArgument(t *testing.T) {
+	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
+	conn := dialGRPC(t, s)
+	good, err := proto.Marshal(inferReq("fraud", fp64Input("input", []int64{1, 2}, 1, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{
+		"garbage":        []byte("\xff\xff\xff\xff not protobuf"),
+		"truncated":      good[:len(good)-3],
+		"bad field tag":  {0x00, 0x01},
+		"huge length":    {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"invalid string": {0x0a, 0x02, 0xc3, 0x28}, // model_name, not UTF-8
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := conn.Invoke(t.Context(), pb.GRPCInferenceService_ModelInfer_FullMethodName, &rawMsg{b}, &rawMsg{}, grpc.ForceCodecV2(rawCodec{}))
+			wantCode(t, err, codes.InvalidArgument, "malformed request message")
+		})
+	}
+	c := pb.NewGRPCInferenceServiceClient(conn)
+	if _, err := c.ModelInfer(t.Context(), inferReq("fraud", fp64Input("input", []int64{1, 2}, 1, 0))); err != nil {
+		t.Fatalf("a well-formed call after the malformed ones: %v", err)
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -181,12 +183,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.authorizeHTTP(w, r) {
 		return
 	}
+	// An unclean path ("/../x", "//v2", "/v2/") is no route: ServeMux would answer
+	// it with a redirect to the cleaned path and an HTML body, where Tide promises
+	// JSON errors and 404 for what it does not serve.
+	if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
+		discard(r)
+		s.writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, echoPath(r.URL.Path)))
+		return
+	}
 	h, pattern := s.mux.Handler(r)
 	if pattern == "" {
 		// No route, or a route for another method: the mux's answer, as JSON.
 		rec := &statusOnly{header: w.Header()}
 		h.ServeHTTP(rec, r)
-		msg := fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)
+		msg := fmt.Sprintf("no route for %s %s", r.Method, echoPath(r.URL.Path))
 		if rec.status == http.StatusMethodNotAllowed {
 			msg = fmt.Sprintf("method %s is not allowed for %s (allowed: %s)", r.Method, r.URL.Path, w.Header().Get("Allow"))
 		}
@@ -195,6 +205,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(w, r) // (not h: only the mux's own ServeHTTP sets path values)
+}
+
+// echoPath is a request path as an error may quote it: at most 128 bytes, so that
+// a hostile path is not echoed whole.
+func echoPath(p string) string {
+	if len(p) > 128 {
+		return strconv.Quote(p[:128]) + "…"
+	}
+	return p
 }
 
 // statusOnly records the status the mux's fallback handler chose and drops its

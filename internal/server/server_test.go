@@ -214,3 +214,17 @@ func TestMetricsExposed(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformedBodiesAre400: a body that is not JSON is 400 on every protocol, even
+// when it starts like a literal; a well-formed body of the wrong shape stays 422.
+func TestMalformedBodiesAre400(t *testing.T) {
+	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
+	var cases []httpCase
+	for _, path := range []string{"/predict", "/v2/models/fraud/infer", "/v1/models/fraud:predict"} {
+		for _, body := range []string{"tru", "feature1=0.5&feature2=1", "nul", "{\"feature1\": tru}"} {
+			cases = append(cases, httpCase{name: path + " " + body, path: path, body: body, wantStatus: 400})
+		}
+		cases = append(cases, httpCase{name: path + " true", path: path, body: "true", wantStatus: 422})
+	}
+	runCases(t, s.Handler(), cases)
+}

@@ -45,14 +45,30 @@ func (d Datatype) String() string {
 	return fmt.Sprintf("Datatype(%d)", uint8(d))
 }
 
-// ParseDatatype maps a protocol name ("FP32", case-insensitive) to a Datatype.
+// ParseDatatype maps a protocol name ("FP32") to a Datatype. The names are case
+// exact, as the protocol defines them: "fp32" is refused, with the name it meant,
+// so that a client's mistake is found rather than quietly accepted by one server.
 func ParseDatatype(s string) (Datatype, error) {
 	for i, n := range datatypeNames {
-		if i != 0 && strings.EqualFold(n, s) {
+		if i != 0 && n == s {
 			return Datatype(i), nil
 		}
 	}
-	return Invalid, fmt.Errorf("unknown datatype %q", s)
+	for i, n := range datatypeNames {
+		if i != 0 && strings.EqualFold(n, s) {
+			return Invalid, fmt.Errorf("unknown datatype %q (datatypes are upper case: %s)", s, n)
+		}
+	}
+	return Invalid, fmt.Errorf("unknown datatype %q", truncate(s, 64))
+}
+
+// truncate shortens s to n bytes for a %q in an error message, so that a hostile
+// value is not echoed whole (%q escapes a rune cut in two).
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // ElementSize is the size in bytes of one element in the binary (raw) encoding;

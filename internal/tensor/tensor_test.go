@@ -75,8 +75,16 @@ func TestValidateAndConvert(t *testing.T) {
 		if err != nil || tt.Validate() != nil {
 			t.Errorf("New(%s): %v %v", dt, err, tt.Validate())
 		}
-		if back, err := ParseDatatype(strings.ToLower(dt.String())); err != nil || back != dt {
+		if back, err := ParseDatatype(dt.String()); err != nil || back != dt {
 			t.Errorf("ParseDatatype(%s) = %v %v", dt, back, err)
 		}
+		// Case exact, as the protocol defines the names; the refusal says which one.
+		lower := strings.ToLower(dt.String())
+		if _, err := ParseDatatype(lower); err == nil || !strings.Contains(err.Error(), "upper case: "+dt.String()) {
+			t.Errorf("ParseDatatype(%q) = %v, want a refusal naming %s", lower, err, dt)
+		}
+	}
+	if _, err := ParseDatatype(strings.Repeat("X", 9000)); err == nil || len(err.Error()) > 120 {
+		t.Errorf("a 9000-byte datatype is echoed whole: %d bytes", len(err.Error()))
 	}
 }

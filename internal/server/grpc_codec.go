@@ -1,0 +1,82 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+	protov2 "google.golang.org/protobuf/proto"
+)
+
+// A request message that is not valid protobuf is the caller's fault, so it must be
+// INVALID_ARGUMENT, as malformed JSON is 400 over REST. grpc-go answers a codec's
+// Unmarshal error with INTERNAL before any handler or interceptor runs, so the
+// codec below does not fail: it leaves the message empty and notes why, and the
+// interceptors (which see the same message) answer INVALID_ARGUMENT before the
+// handler runs. Every noted message is taken out again on the same call, so the
+// note set stays as small as the calls in flight.
+type lenientCodec struct {
+	base    encoding.CodecV2
+	invalid sync.Map // message (pointer) → its unmarshal error
+}
+
+func newLenientCodec() *lenientCodec {
+	return &lenientCodec{base: encoding.GetCodecV2(proto.Name)}
+}
+
+func (c *lenientCodec) Name() string { return proto.Name }
+
+func (c *lenientCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
+
+func (c *lenientCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	err := c.base.Unmarshal(data, v)
+	if err == nil {
+		return nil
+	}
+	m, ok := v.(protov2.Message)
+	if !ok {
+		return err
+	}
+	protov2.Reset(m)
+	c.invalid.Store(v, err)
+	return nil
+}
+
+// malformed takes the note for msg, if its bytes did not decode.
+func (c *lenientCodec) malformed(msg any) error {
+	e, ok := c.invalid.LoadAndDelete(msg)
+	if !ok {
+		return nil
+	}
+	return status.Error(codes.InvalidArgument, fmt.Sprintf("malformed request message: %v", e))
+}
+
+func (c *lenientCodec) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := c.malformed(req); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (c *lenientCodec) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return handler(srv, &checkedStream{ServerStream: ss, codec: c})
+}
+
+// checkedStream answers a malformed message of a streaming call when it is received.
+type checkedStream struct {
+	grpc.ServerStream
+	codec *lenientCodec
+}
+
+func (s *checkedStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	return s.codec.malformed(m)
+}

@@ -174,3 +174,24 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestUnknownNamesAreNotEchoedWhole: a client's model name or version can be any
+// length; the not-found error quotes at most 64 bytes of it.
+func TestUnknownNamesAreNotEchoedWhole(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "m", "1", "model.tlin"), `{"weights":[1]}`)
+	r, err := Open(root, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("n", 8000)
+	for _, c := range [][2]string{{long, ""}, {"m", long}} {
+		_, err := r.Get(c[0], c[1])
+		if !errors.Is(err, ErrNotFound) || len(err.Error()) > 200 {
+			t.Errorf("Get(%d-byte name, %d-byte version): %d-byte error, want not found in under 200 bytes", len(c[0]), len(c[1]), len(err.Error()))
+		}
+	}
+	if err := r.LoadModel(t.Context(), long); !errors.Is(err, ErrNotFound) || len(err.Error()) > 200 {
+		t.Errorf("LoadModel of an 8000-byte name: %d-byte error", len(err.Error()))
+	}
+}

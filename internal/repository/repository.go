@@ -47,6 +47,10 @@ const (
 var (
 	ErrNotFound = errors.New("model not found")
 	ErrNotReady = errors.New("model not ready")
+	// ErrLoadFailed marks a load asked for through the API that the model's files
+	// could not satisfy: the caller's request was well formed, the file is not
+	// servable (422), and the server is fine.
+	ErrLoadFailed = errors.New("model failed to load")
 )
 
 // Version is one model version.
@@ -654,7 +658,7 @@ func (r *Repository) LoadModel(ctx context.Context, name string) error {
 	r.retireReplaced(replaced)
 	for _, v := range toLoad {
 		if st, why := v.Status(); st != Ready {
-			return fmt.Errorf("load %s version %s: %s", name, v.Version, why)
+			return fmt.Errorf("%w: %s version %s: %s", ErrLoadFailed, name, v.Version, why)
 		}
 	}
 	return nil

@@ -24,7 +24,7 @@ func statusOf(err error) int {
 		return pe.Status
 	case errors.Is(err, batcher.ErrOverloaded):
 		return http.StatusTooManyRequests
-	case errors.Is(err, model.ErrInvalidInput):
+	case errors.Is(err, model.ErrInvalidInput), errors.Is(err, repository.ErrLoadFailed):
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, repository.ErrNotFound):
 		return http.StatusNotFound

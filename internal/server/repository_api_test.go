@@ -34,6 +34,19 @@ func TestRepositoryAPI(t *testing.T) {
 	})
 }
 
+// TestLoadFailureThroughTheAPIIs422: a model whose file cannot be loaded is the
+// file's fault, not the server's: 422 with the reason (INVALID_ARGUMENT over gRPC),
+// not a 500 "internal error".
+func TestLoadFailureThroughTheAPIIs422(t *testing.T) {
+	s := newTestServer(t, Options{ModelControl: true}, map[string]formatstest.Spec{"fraud": fraud, "broken": {FailLoad: "corrupt file"}})
+	runCases(t, s, []httpCase{
+		{name: "REST", path: "/v2/repository/models/broken/load", wantStatus: 422, contains: "model failed to load: broken version 1: load model.tlin: corrupt file"},
+	})
+	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
+	_, err := c.RepositoryModelLoad(t.Context(), &pb.RepositoryModelLoadRequest{ModelName: "broken"})
+	wantCode(t, err, codes.InvalidArgument, "corrupt file")
+}
+
 const oneRowFraud = `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[1,0]}]}`
 
 // TestModelControlOffByDefault: with no management keys and no --model-control,

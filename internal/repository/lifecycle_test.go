@@ -1,7 +1,9 @@
 package repository
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -170,5 +172,39 @@ func TestFailedNewVersionLeavesOldServing(t *testing.T) {
 	}
 	if _, err := r.Get("m", "1"); err == nil {
 		t.Fatal("version 1 not retired after version 2 became ready")
+	}
+}
+
+// TestFailedNewVersionIsTold: a new version folder that fails to load leaves the
+// previous version serving; the log says so truthfully, and the model's version
+// list leaves the failed one out (the index shows it, with why).
+func TestFailedNewVersionIsTold(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "m")
+	write(t, filepath.Join(dir, "1", "model.tlin"), `{"weights":[1],"features":["v1"]}`)
+	var logs bytes.Buffer
+	r, err := Open(root, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.LoadAll(t.Context(), 2)
+	write(t, filepath.Join(dir, "2", "model.tlin"), `{"fail_load":"truncated upload"}`)
+	r.Refresh(t.Context())
+	if v, err := r.Get("m", ""); err != nil || v.Version != "1" {
+		t.Fatalf("serving %v %v, want version 1", v, err)
+	}
+	if !strings.Contains(logs.String(), "still_serving_previous=true") {
+		t.Errorf("log does not say the model still serves:\n%s", logs.String())
+	}
+	e, _ := r.Entry("m")
+	if got := e.VersionNames(); len(got) != 1 || got[0] != "1" {
+		t.Errorf("versions %v, want [1] (the failed 2 left out)", got)
+	}
+	var failed bool
+	for _, ie := range r.Index() {
+		failed = failed || (ie.Version == "2" && ie.State == Failed && strings.Contains(ie.Reason, "truncated upload"))
+	}
+	if !failed {
+		t.Errorf("index %+v lacks version 2 as FAILED with its reason", r.Index())
 	}
 }

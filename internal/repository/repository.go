@@ -125,6 +125,18 @@ type Entry struct {
 	Versions []*Version
 }
 
+// VersionNames lists the versions a model's metadata names, newest first: every
+// one but those that failed to load (the repository index shows those, with why).
+func (e *Entry) VersionNames() []string {
+	out := make([]string, 0, len(e.Versions))
+	for _, v := range e.Versions {
+		if st, _ := v.Status(); st != Failed {
+			out = append(out, v.Version)
+		}
+	}
+	return out
+}
+
 // modelDir is what a scan of the disk found for one model.
 type modelDir struct {
 	name     string
@@ -561,7 +573,10 @@ func (r *Repository) load(ctx context.Context, v *Version) {
 			v.state, v.reason = Failed, err.Error()
 		}
 		v.mu.Unlock()
-		r.log.Error("model failed to load", "model", v.Name, "version", v.Version, "path", path, "error", err, "still_serving_previous", old != nil)
+		// The model keeps serving if this version's previous load does, or another
+		// version of it is ready (a new version folder that failed to load).
+		r.log.Error("model failed to load", "model", v.Name, "version", v.Version, "path", path, "error", err,
+			"still_serving_previous", old != nil || r.otherVersionReady(v))
 		return
 	}
 	v.current, v.state, v.reason = sm, Ready, ""
@@ -575,6 +590,22 @@ func (r *Repository) load(ctx context.Context, v *Version) {
 		attrs = append(attrs, "bytes", s.SizeBytes())
 	}
 	r.log.Info("model loaded", attrs...)
+}
+
+// otherVersionReady reports whether a version of v's model other than v serves.
+func (r *Repository) otherVersionReady(v *Version) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.entries[v.Name]
+	if !ok {
+		return false
+	}
+	for _, o := range e.versions {
+		if st, _ := o.Status(); o != v && st == Ready {
+			return true
+		}
+	}
+	return false
 }
 
 // overrides turns a config file's batching section into the serving layer's

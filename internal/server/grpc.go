@@ -184,9 +184,7 @@ func (g *inferenceService) ModelMetadata(ctx context.Context, req *pb.ModelMetad
 	}
 	out := &pb.ModelMetadataResponse{Name: v.Name, Platform: md.Platform}
 	if e, ok := g.s.repo.Entry(v.Name); ok {
-		for _, ver := range e.Versions {
-			out.Versions = append(out.Versions, ver.Version)
-		}
+		out.Versions = e.VersionNames()
 	}
 	for _, sp := range md.Inputs {
 		out.Inputs = append(out.Inputs, &pb.ModelMetadataResponse_TensorMetadata{Name: sp.Name, Datatype: sp.Datatype.String(), Shape: sp.Shape})

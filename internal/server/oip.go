@@ -57,11 +57,7 @@ func (s *Server) oipModelMetadata(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, _ := s.repo.Entry(v.Name)
-	versions := make([]string, len(e.Versions))
-	for i, ver := range e.Versions {
-		versions[i] = ver.Version
-	}
-	writeJSON(w, http.StatusOK, oip.NewModelMetadata(v.Name, versions, md))
+	writeJSON(w, http.StatusOK, oip.NewModelMetadata(v.Name, e.VersionNames(), md))
 }
 
 func (s *Server) oipModelReady(w http.ResponseWriter, r *http.Request) {

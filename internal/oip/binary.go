@@ -265,7 +265,7 @@ func decodeBinaryInput(s *jsonwire.Scanner, index int) (*tensor.Tensor, int64, e
 	if size >= 0 {
 		return t, size, nil // filled from the binary part once every input is known
 	}
-	if t.Data, err = decodeData(s.Sub(dataStart, dataEnd), t.Datatype, n); err != nil {
+	if t.Data, err = decodeData(s.Sub(dataStart, dataEnd), t.Datatype, t.Shape, n); err != nil {
 		return nil, 0, wrapScan(fmt.Sprintf("input %q data", t.Name), err)
 	}
 	if got := int64(t.Len()); got != n {

@@ -11,9 +11,9 @@ import (
 // bare scalar — into the typed slice its datatype calls for. n is the element
 // count the shape promises; it only sizes the first allocation (bounded by the
 // bytes present, so a lying shape cannot make us allocate much).
-func decodeData(s *jsonwire.Scanner, dt tensor.Datatype, n int64) (any, error) {
+func decodeData(s *jsonwire.Scanner, dt tensor.Datatype, shape []int64, n int64) (any, error) {
 	hint := int(min(n, int64(s.Remaining()/2+1)))
-	d := &dataReader{s: s}
+	d := &dataReader{s: s, shape: shape}
 	switch dt {
 	case tensor.FP64:
 		v := make([]float64, 0, hint)
@@ -149,7 +149,15 @@ func narrow[T int8 | int16 | int32 | uint8 | uint16 | uint32, S int64 | uint64](
 }
 
 // dataReader flattens nested arrays, calling leaf for each scalar element.
-type dataReader struct{ s *jsonwire.Scanner }
+// dataReader walks "data": flat (any shape), or nested exactly as the shape says.
+type dataReader struct {
+	s     *jsonwire.Scanner
+	shape []int64
+	// leafDepth is how many arrays enclose the first element seen (0: none yet).
+	// Every element must sit as deep; nested data (deeper than 1) must follow the
+	// shape level by level, so that [[[1,2]]] is not read as shape [1,2].
+	leafDepth int
+}
 
 const maxDataDepth = maxRank
 
@@ -161,6 +169,11 @@ func (d *dataReader) walk(depth int, leaf func() error) error {
 			}
 			return d.s.End()
 		}
+		if d.leafDepth == 0 {
+			d.leafDepth = depth
+		} else if depth != d.leafDepth {
+			return badRequest("data is nested unevenly: values at depth %d and %d", d.leafDepth, depth)
+		}
 		return leaf()
 	}
 	if depth >= maxDataDepth {
@@ -170,12 +183,22 @@ func (d *dataReader) walk(depth int, leaf func() error) error {
 	if err != nil {
 		return err
 	}
+	count := int64(0)
 	for more {
 		if err := d.walk(depth+1, leaf); err != nil {
 			return err
 		}
+		count++
 		if more, err = d.s.More(']'); err != nil {
 			return err
+		}
+	}
+	if d.leafDepth > 1 { // nested: each level must have the shape's length
+		if d.leafDepth != len(d.shape) {
+			return badRequest("data is nested %d deep but shape %v has %d dimensions", d.leafDepth, d.shape, len(d.shape))
+		}
+		if count != d.shape[depth] {
+			return badRequest("data has %d values at depth %d where shape %v says %d", count, depth+1, d.shape, d.shape[depth])
 		}
 	}
 	if depth == 0 {

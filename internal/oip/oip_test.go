@@ -166,3 +166,33 @@ func FuzzDecodeInferRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestAmbiguousRequestsAre400: a repeated key, or data nested otherwise than its
+// shape, can be read more than one way; both are refused as unparsable (400), while
+// flat data of any shape and nesting that follows the shape are read.
+func TestAmbiguousRequestsAre400(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{`{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1]}],"inputs":[]}`, `request: duplicate key "inputs"`},
+		{`{"id":"x","id":"y","inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1]}]}`, `duplicate key "id"`},
+		{`{"inputs":[{"name":"a","name":"b","shape":[1],"datatype":"FP64","data":[1]}]}`, `inputs[0]: duplicate key "name"`},
+		{`{"inputs":[{"name":"a","shape":[1,2],"datatype":"FP64","data":[[[1,2]]]}]}`, "nested 3 deep but shape [1 2]"},
+		{`{"inputs":[{"name":"a","shape":[2,1],"datatype":"FP64","data":[[1,2]]}]}`, "data has 2 values at depth 2 where shape [2 1] says 1"},
+		{`{"inputs":[{"name":"a","shape":[2],"datatype":"FP64","data":[1,[2]]}]}`, "nested unevenly"},
+	} {
+		_, err := DecodeInferRequest([]byte(c.body))
+		var pe *Error
+		if !errors.As(err, &pe) || pe.Status != 400 || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want 400 containing %q", c.body, err, c.want)
+		}
+	}
+	for _, body := range []string{
+		`{"inputs":[{"name":"a","shape":[1,2],"datatype":"FP64","data":[[1,2]]}]}`,
+		`{"inputs":[{"name":"a","shape":[2,2],"datatype":"FP64","data":[1,2,3,4]}]}`,
+		`{"inputs":[{"name":"a","shape":[2,1,2],"datatype":"FP64","data":[[[1,2]],[[3,4]]]}]}`,
+		`{"inputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1],"x":1,"x":2}]}`, // extensions are not read
+	} {
+		if _, err := DecodeInferRequest([]byte(body)); err != nil {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+}

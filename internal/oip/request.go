@@ -54,10 +54,14 @@ func DecodeInferRequest(body []byte) (*InferRequest, error) {
 		return nil, wrapScan("request", err)
 	}
 	sawInputs := false
+	var seen keySet
 	for more {
 		key, err := s.Key()
 		if err != nil {
 			return nil, wrapScan("request", err)
+		}
+		if err := seen.add("request", key, requestKeys); err != nil {
+			return nil, err
 		}
 		switch string(key) {
 		case "id":
@@ -145,10 +149,14 @@ func decodeInput(s *jsonwire.Scanner, index int) (*tensor.Tensor, error) {
 	t := &tensor.Tensor{}
 	dataStart, dataEnd := -1, -1
 	var haveShape, haveType bool
+	var seen keySet
 	for more {
 		key, err := s.Key()
 		if err != nil {
 			return nil, wrapScan(where, err)
+		}
+		if err := seen.add(where, key, inputKeys); err != nil {
+			return nil, err
 		}
 		switch string(key) {
 		case "name":
@@ -203,13 +211,37 @@ func decodeInput(s *jsonwire.Scanner, index int) (*tensor.Tensor, error) {
 		return nil, unprocessable("input %q: invalid shape %v", t.Name, t.Shape)
 	}
 	sub := s.Sub(dataStart, dataEnd)
-	if t.Data, err = decodeData(sub, t.Datatype, n); err != nil {
+	if t.Data, err = decodeData(sub, t.Datatype, t.Shape, n); err != nil {
 		return nil, wrapScan(fmt.Sprintf("input %q data", t.Name), err)
 	}
 	if got := int64(t.Len()); got != n {
 		return nil, unprocessable("input %q: shape %v needs %d elements, data has %d", t.Name, t.Shape, n, got)
 	}
 	return t, nil
+}
+
+// keySet catches a key that appears twice in one object. JSON leaves duplicates
+// undefined (decoders keep the first, the last, or refuse), so a request that has
+// two "inputs" is ambiguous, and refused (400) rather than read one way here and
+// another way by the proxy in front.
+type keySet uint32
+
+// The keys whose repetition is checked, per object; extensions are skipped unread.
+var (
+	requestKeys = []string{"id", "parameters", "inputs", "outputs"}
+	inputKeys   = []string{"name", "datatype", "shape", "data", "parameters"}
+)
+
+func (k *keySet) add(where string, key []byte, known []string) error {
+	for i, name := range known {
+		if string(key) == name {
+			if *k&(1<<i) != 0 {
+				return badRequest("%s: duplicate key %q", where, name)
+			}
+			*k |= 1 << i
+		}
+	}
+	return nil
 }
 
 const maxRank = 32

@@ -191,10 +191,11 @@ func Open(path string, log *slog.Logger) (*Repository, error) {
 	return r, nil
 }
 
-// echoName is a name a caller asked for as an error quotes it: unknown names can
-// be anything a client sends (thousands of bytes in a gRPC model_name, which
-// would then travel back whole in the status trailer), so at most 64 bytes.
-func echoName(s string) string {
+// ShortName is a name a client sent (a model, a version, a feature) as an error
+// quotes it: unknown names can be anything a client sends (thousands of bytes in a
+// gRPC model_name, which would then travel back whole in the status trailer), so
+// at most 64 bytes.
+func ShortName(s string) string {
 	if len(s) > 64 {
 		return s[:64] + "…"
 	}
@@ -672,7 +673,7 @@ func (r *Repository) LoadModel(ctx context.Context, name string) error {
 	}
 	md, ok := found[name]
 	if !ok {
-		return fmt.Errorf("%w: %q is not in the repository on disk", ErrNotFound, echoName(name))
+		return fmt.Errorf("%w: %q is not in the repository on disk", ErrNotFound, ShortName(name))
 	}
 	r.mu.Lock()
 	if e, ok := r.entries[name]; ok {
@@ -704,7 +705,7 @@ func (r *Repository) UnloadModel(name string) error {
 	defer r.mu.Unlock()
 	e, ok := r.entries[name]
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrNotFound, echoName(name))
+		return fmt.Errorf("%w: %q", ErrNotFound, ShortName(name))
 	}
 	e.userUnloaded = true
 	for _, v := range e.versions {
@@ -764,13 +765,13 @@ func (r *Repository) Get(name, version string) (*Version, error) {
 	defer r.mu.RUnlock()
 	e, ok := r.entries[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, echoName(name))
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, ShortName(name))
 	}
 	if version != "" {
 		if v, ok := e.versions[version]; ok {
 			return v, nil
 		}
-		return nil, fmt.Errorf("%w: %q version %q", ErrNotFound, name, echoName(version))
+		return nil, fmt.Errorf("%w: %q version %q", ErrNotFound, name, ShortName(version))
 	}
 	var newestReady, newest *Version
 	for _, v := range e.versions {

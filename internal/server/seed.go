@@ -162,7 +162,7 @@ func decodeSeedObject(sc *jsonwire.Scanner, sm *serving.Features, row []float64,
 		i, ok := sm.Index[string(key)]
 		if !ok {
 			if len(extra) < 16 {
-				extra = append(extra, string(key))
+				extra = append(extra, repository.ShortName(string(key)))
 			}
 			if err := sc.Skip(); err != nil {
 				return seedScanErrAt(where, err)

@@ -32,7 +32,6 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
@@ -45,6 +44,7 @@ import (
 	"github.com/tideserve/tide/internal/oip"
 	"github.com/tideserve/tide/internal/oip/pb"
 	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/servertest"
 	"github.com/tideserve/tide/internal/serving"
 	"github.com/tideserve/tide/internal/tensor"
 	"github.com/tideserve/tide/internal/tensor/tensortest"
@@ -1070,21 +1070,6 @@ func BenchmarkInferConcurrent(b *testing.B) {
 	})
 }
 
-// rawCodec sends and receives message bytes as they are, to put malformed
-// protobuf on the wire.
-type rawCodec struct{}
-
-type rawMsg struct{ b []byte }
-
-func (rawCodec) Name() string { return "proto" }
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return mem.BufferSlice{mem.SliceBuffer(v.(*rawMsg).b)}, nil
-}
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	v.(*rawMsg).b = data.Materialize()
-	return nil
-}
-
 // TestGRPCMalformedMessageIsInvalidArgument: bytes that are not a ModelInferRequest
 // are the caller's mistake (INVALID_ARGUMENT, as malformed JSON is 400 over REST),
 // not the server's (INTERNAL); the next well-formed call is answered as usual.
@@ -1103,7 +1088,7 @@ func TestGRPCMalformedMessageIsInvalidArgument(t *testing.T) {
 		"invalid string": {0x0a, 0x02, 0xc3, 0x28}, // model_name, not UTF-8
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := conn.Invoke(t.Context(), pb.GRPCInferenceService_ModelInfer_FullMethodName, &rawMsg{b}, &rawMsg{}, grpc.ForceCodecV2(rawCodec{}))
+			err := conn.Invoke(t.Context(), pb.GRPCInferenceService_ModelInfer_FullMethodName, &servertest.RawMsg{B: b}, &servertest.RawMsg{}, grpc.ForceCodecV2(servertest.RawCodec{}))
 			wantCode(t, err, codes.InvalidArgument, "malformed request message")
 		})
 	}

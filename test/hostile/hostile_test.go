@@ -13,8 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,10 +21,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 
 	"github.com/tideserve/tide/internal/oip/pb"
+	"github.com/tideserve/tide/internal/servertest"
 )
 
 // server is a running tide-server on the fraud model.
@@ -35,31 +33,9 @@ type server struct {
 	cmd        *exec.Cmd
 }
 
-func build(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "tide-server")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if out, err := exec.Command(goTool, "build", "-tags", "grpcnotrace", "-o", bin, "../../cmd/tide-server").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func start(t *testing.T, bin string, env ...string) *server {
 	t.Helper()
-	s := &server{http: freeAddr(t), grpc: freeAddr(t)}
+	s := &server{http: servertest.FreeAddr(t), grpc: servertest.FreeAddr(t)}
 	s.cmd = exec.Command(bin, "serve", "--http-addr", s.http, "--grpc-addr", s.grpc, "--max-body-bytes", "65536",
 		"--log-level", "warn", "../../internal/server/testdata/fraud_logreg.joblib")
 	s.cmd.Env = append(os.Environ(), env...)
@@ -115,7 +91,7 @@ func rawRequest(t *testing.T, addr, method, path string, header http.Header, bod
 const oneRow = `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[1,0]}]}`
 
 func TestHostileREST(t *testing.T) {
-	s := start(t, build(t))
+	s := start(t, servertest.Build(t))
 	long := strings.Repeat("m", 8000)
 	for _, c := range []struct {
 		name, method, path, body string
@@ -159,22 +135,8 @@ func TestHostileREST(t *testing.T) {
 	stillServes(t, s)
 }
 
-// rawCodec puts message bytes on the wire as they are.
-type rawCodec struct{}
-
-type rawMsg struct{ b []byte }
-
-func (rawCodec) Name() string { return "proto" }
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return mem.BufferSlice{mem.SliceBuffer(v.(*rawMsg).b)}, nil
-}
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	v.(*rawMsg).b = data.Materialize()
-	return nil
-}
-
 func TestHostileGRPC(t *testing.T) {
-	s := start(t, build(t))
+	s := start(t, servertest.Build(t))
 	conn, err := grpc.NewClient(s.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +151,7 @@ func TestHostileGRPC(t *testing.T) {
 		}
 	}
 	for name, b := range map[string][]byte{"garbage": []byte("\xff\xff not protobuf"), "truncated": {0x0a, 0x40, 'f'}} {
-		err := conn.Invoke(t.Context(), pb.GRPCInferenceService_ModelInfer_FullMethodName, &rawMsg{b}, &rawMsg{}, grpc.ForceCodecV2(rawCodec{}))
+		err := conn.Invoke(t.Context(), pb.GRPCInferenceService_ModelInfer_FullMethodName, &servertest.RawMsg{B: b}, &servertest.RawMsg{}, grpc.ForceCodecV2(servertest.RawCodec{}))
 		check(name, err, codes.InvalidArgument, "malformed request message")
 	}
 	in := &pb.ModelInferRequest_InferInputTensor{Name: "input", Datatype: "FP64", Shape: []int64{1, 2}, Contents: &pb.InferTensorContents{Fp64Contents: []float64{1, 0}}}
@@ -208,9 +170,9 @@ func TestHostileGRPC(t *testing.T) {
 
 // TestBlankKeysRefused: a key list that is only blanks does not turn auth off.
 func TestBlankKeysRefused(t *testing.T) {
-	bin := build(t)
+	bin := servertest.Build(t)
 	for _, env := range []string{"TIDE_API_KEYS= , ", "TIDE_MANAGEMENT_KEYS=,"} {
-		cmd := exec.Command(bin, "serve", "--http-addr", freeAddr(t), "--grpc-addr", "", "../../internal/server/testdata/fraud_logreg.joblib")
+		cmd := exec.Command(bin, "serve", "--http-addr", servertest.FreeAddr(t), "--grpc-addr", "", "../../internal/server/testdata/fraud_logreg.joblib")
 		cmd.Env = append(os.Environ(), env)
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "is blank") {

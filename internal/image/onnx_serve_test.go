@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +24,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/tideserve/tide/internal/servertest"
 )
 
 // TestONNXImageServes is the proof that an ONNX image works without a container
@@ -79,7 +80,7 @@ func TestONNXImageServes(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "rootfs")
 	extract(t, back, root)
 
-	addr := freeLocalAddr(t)
+	addr := servertest.FreeAddr(t)
 	args := append(slices.Clone(cf.Config.Entrypoint), cf.Config.Cmd...)
 	args = append(args, "--http-addr", addr, "--grpc-addr", "", "--watch=false")
 	var cmd *exec.Cmd
@@ -231,16 +232,6 @@ func extract(t *testing.T, img v1.Image, root string) {
 			}
 		}
 	}
-}
-
-func freeLocalAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func waitReady(t *testing.T, base string, cmd *exec.Cmd, out *bytes.Buffer) {

@@ -520,6 +520,15 @@ func (r *Repository) loadAll(ctx context.Context, versions []*Version) {
 		}(v)
 	}
 	wg.Wait()
+	if len(versions) > 0 {
+		// A load decodes the whole file (a pickle's arrays, a JSON tree) into
+		// buffers that are garbage once the runtime has built its compact model;
+		// left to the GC's pace they would keep the peak as the process's
+		// footprint for minutes. One forced collection per batch of loads (not per
+		// model: a repository of many small models would pay one each at start-up)
+		// returns them to the OS.
+		debug.FreeOSMemory()
+	}
 }
 
 // LoadAll loads every version the repository selected at Open.
@@ -544,11 +553,6 @@ func (r *Repository) load(ctx context.Context, v *Version) {
 	path, format, cfg, stamp := v.Path, v.Format, v.Config, v.stamp
 	v.mu.RUnlock()
 
-	// A load decodes the whole file (a pickle's arrays, a JSON tree) into buffers
-	// that are garbage once the runtime has built its compact model; left to the
-	// GC's pace they would keep the peak as the process's footprint for minutes.
-	// One forced collection that returns them to the OS is cheap next to a load.
-	defer debug.FreeOSMemory()
 	start := time.Now()
 	var sm *serving.Model
 	m, err := loadModel(ctx, v.Name, path, format, cfg)

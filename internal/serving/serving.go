@@ -46,16 +46,24 @@ type Factory struct {
 	Admission Admission
 	Metrics   *metrics.Set
 	Log       *slog.Logger
+
+	privateOnce sync.Once
+	private     *metrics.Set // the series when Metrics is nil, made once
+}
+
+// series is the set every model of this factory records into.
+func (f *Factory) series() *metrics.Set {
+	if f.Metrics != nil {
+		return f.Metrics
+	}
+	f.privateOnce.Do(func() { f.private = metrics.New("") })
+	return f.private
 }
 
 // New makes the serving state of one loaded version. It takes ownership of rt:
 // on error rt is closed.
 func (f *Factory) New(name, version string, rt model.Model, ov *Overrides) (*Model, error) {
-	set := f.Metrics
-	if set == nil {
-		set = metrics.New("")
-	}
-	m := &Model{Name: name, Version: version, Runtime: rt, Meta: rt.Metadata(), series: set.ForModel(name)}
+	m := &Model{Name: name, Version: version, Runtime: rt, Meta: rt.Metadata(), series: f.series().ForModel(name)}
 	cfg := f.admission(m, ov)
 	s := m.series
 	hooks := batcher.Hooks{
@@ -77,9 +85,7 @@ func (f *Factory) New(name, version string, rt model.Model, ov *Overrides) (*Mod
 
 // ObserveLoad records how long a version's load took and whether it now serves.
 func (f *Factory) ObserveLoad(name, version string, d time.Duration, loaded bool) {
-	if f.Metrics != nil {
-		f.Metrics.ObserveLoad(name, version, d, loaded)
-	}
+	f.series().ObserveLoad(name, version, d, loaded)
 }
 
 // admission merges the server's defaults with the model's overrides, and turns

@@ -17,34 +17,14 @@ import (
 	"github.com/tideserve/tide/internal/servertest"
 )
 
+const fraudModel = "../../internal/server/testdata/fraud_logreg.joblib"
+
 // TestServeProcess runs `tide-server serve model.joblib` as a pod would: it answers the
 // tutorial's request, and SIGTERM drains it to exit status 0.
 func TestServeProcess(t *testing.T) {
-	bin := servertest.Build(t)
-	addr := servertest.FreeAddr(t)
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "serve", "--http-addr", addr, "--grpc-addr", "", "--log-format", "json", "../../internal/server/testdata/fraud_logreg.joblib")
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	base := "http://" + addr
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/v2/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never ready; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	resp, err := http.Post(base+"/predict", "application/json", strings.NewReader(`{"feature1": 0.5, "feature2": -1.2}`))
+	p := servertest.Serve(t, servertest.Build(t), fraudModel, "--log-format", "json")
+	cmd := p.Cmd
+	resp, err := http.Post("http://"+p.HTTP+"/predict", "application/json", strings.NewReader(`{"feature1": 0.5, "feature2": -1.2}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,13 +41,13 @@ func TestServeProcess(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v; stderr:\n%s", err, stderr.String())
+			t.Fatalf("exit after SIGTERM: %v; stderr:\n%s", err, p.Logs())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("did not exit after SIGTERM")
 	}
-	if !strings.Contains(stderr.String(), `"msg":"drained, exiting"`) {
-		t.Errorf("no drain log line in:\n%s", stderr.String())
+	if !strings.Contains(p.Logs(), `"msg":"drained, exiting"`) {
+		t.Errorf("no drain log line in:\n%s", p.Logs())
 	}
 }
 
@@ -98,29 +78,22 @@ func TestServeErrors(t *testing.T) {
 	}
 	// A malicious pickle: the process keeps serving, reports the model as failed,
 	// and names the refused class; nothing runs.
-	addr := servertest.FreeAddr(t)
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "serve", "--http-addr", addr, "--grpc-addr", "", filepath.Join(dir, "evil.pkl"))
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	p := servertest.Start(t, bin, filepath.Join(dir, "evil.pkl"))
 	var got string
 	for i := 0; i < 100; i++ {
-		resp, err := http.Get(fmt.Sprintf("http://%s/v2/models/evil/ready", addr))
+		resp, err := http.Get(fmt.Sprintf("http://%s/v2/models/evil/ready", p.HTTP))
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			got = fmt.Sprintf("%d %s", resp.StatusCode, b)
-			if strings.Contains(stderr.String(), "model failed to load") {
+			if strings.Contains(p.Logs(), "model failed to load") {
 				break
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !strings.HasPrefix(got, "503") || !strings.Contains(stderr.String(), "posix.system") {
-		t.Fatalf("evil pickle: ready=%q stderr:\n%s", got, stderr.String())
+	if !strings.HasPrefix(got, "503") || !strings.Contains(p.Logs(), "posix.system") {
+		t.Fatalf("evil pickle: ready=%q stderr:\n%s", got, p.Logs())
 	}
 }
 
@@ -152,23 +125,15 @@ func TestInvokedAsTide(t *testing.T) {
 // off unless configured, and an unconfigured unload is refused. (test/hostile
 // replays the blank-key refusals.)
 func TestSecureDefaults(t *testing.T) {
-	bin := servertest.Build(t)
-	addr := servertest.FreeAddr(t)
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "serve", "--http-addr", addr, "--grpc-addr", "", "--log-format", "json", "../../internal/server/testdata/fraud_logreg.joblib")
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	p := servertest.Serve(t, servertest.Build(t), fraudModel, "--log-format", "json")
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), `"msg":"access"`) && time.Now().Before(deadline) {
+	for !strings.Contains(p.Logs(), `"msg":"access"`) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if !strings.Contains(stderr.String(), `"inference":"anyone","repository_index":"anyone","model_control":"off"`) {
-		t.Fatalf("no access summary with model control off in the startup log:\n%s", stderr.String())
+	if !strings.Contains(p.Logs(), `"inference":"anyone","repository_index":"anyone","model_control":"off"`) {
+		t.Fatalf("no access summary with model control off in the startup log:\n%s", p.Logs())
 	}
-	resp, err := http.Post("http://"+addr+"/v2/repository/models/fraud_logreg/unload", "application/json", nil)
+	resp, err := http.Post("http://"+p.HTTP+"/v2/repository/models/fraud_logreg/unload", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,15 @@
 package servertest
 
 import (
+	"bytes"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/mem"
 )
@@ -60,4 +64,74 @@ func (RawCodec) Marshal(v any) (mem.BufferSlice, error) {
 func (RawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	v.(*RawMsg).B = data.Materialize()
 	return nil
+}
+
+// Process is a running `tide-server serve`.
+type Process struct {
+	Cmd  *exec.Cmd
+	HTTP string // the HTTP address it serves on
+	logs lockedBuffer
+}
+
+// Serve starts bin (from Build) serving model on a free HTTP port, gRPC off unless
+// args turn it on (later flags win), and waits up to 15 s until it reports ready.
+// The process is killed when the test ends.
+func Serve(t testing.TB, bin, model string, args ...string) *Process {
+	t.Helper()
+	p := Start(t, bin, model, args...)
+	p.WaitReady(t)
+	return p
+}
+
+// Start is Serve without waiting: for a server that may never be ready.
+func Start(t testing.TB, bin, model string, args ...string) *Process {
+	t.Helper()
+	p := &Process{HTTP: FreeAddr(t)}
+	full := append([]string{"serve", "--http-addr", p.HTTP, "--grpc-addr", ""}, args...)
+	p.Cmd = exec.Command(bin, append(full, model)...)
+	p.Cmd.Stderr = &p.logs
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Cmd.Process.Kill(); p.Cmd.Wait() })
+	return p
+}
+
+// WaitReady waits up to 15 s for GET /v2/health/ready to answer 200.
+func (p *Process) WaitReady(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + p.HTTP + "/v2/health/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tide-server not ready after 15 s; stderr:\n%s", p.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Logs is what the process has written to stderr so far.
+func (p *Process) Logs() string { return p.logs.String() }
+
+// lockedBuffer is written by the process's stderr copier while a test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -27,35 +27,18 @@ import (
 	"github.com/tideserve/tide/internal/servertest"
 )
 
-// server is a running tide-server on the fraud model.
+// server is a running tide-server on the fraud model, with gRPC on.
 type server struct {
-	http, grpc string
-	cmd        *exec.Cmd
+	*servertest.Process
+	grpc string
 }
 
-func start(t *testing.T, bin string, env ...string) *server {
+func start(t *testing.T, bin string) *server {
 	t.Helper()
-	s := &server{http: servertest.FreeAddr(t), grpc: servertest.FreeAddr(t)}
-	s.cmd = exec.Command(bin, "serve", "--http-addr", s.http, "--grpc-addr", s.grpc, "--max-body-bytes", "65536",
-		"--log-level", "warn", "../../internal/server/testdata/fraud_logreg.joblib")
-	s.cmd.Env = append(os.Environ(), env...)
-	s.cmd.Stderr = io.Discard
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.cmd.Process.Kill(); s.cmd.Wait() })
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + s.http + "/v2/health/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("tide-server not ready after 15 s")
-	return nil
+	grpcAddr := servertest.FreeAddr(t)
+	p := servertest.Serve(t, bin, "../../internal/server/testdata/fraud_logreg.joblib",
+		"--grpc-addr", grpcAddr, "--max-body-bytes", "65536", "--log-level", "warn")
+	return &server{Process: p, grpc: grpcAddr}
 }
 
 // rawRequest sends bytes as they are, so that paths are not cleaned on the way.
@@ -117,7 +100,7 @@ func TestHostileREST(t *testing.T) {
 		{"KServe v1 malformed", "POST", "/v1/models/fraud_logreg:predict", `{"instances": [[1, tru]]}`, 400, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			code, hdr, body := rawRequest(t, s.http, c.method, c.path, nil, []byte(c.body))
+			code, hdr, body := rawRequest(t, s.HTTP, c.method, c.path, nil, []byte(c.body))
 			if code != c.want || !strings.Contains(string(body), c.contains) {
 				t.Errorf("%d %s; want %d containing %q", code, body, c.want, c.contains)
 			}
@@ -184,11 +167,11 @@ func TestBlankKeysRefused(t *testing.T) {
 // stillServes: after the hostile cases the server answers, and is still small.
 func stillServes(t *testing.T, s *server) {
 	t.Helper()
-	code, _, body := rawRequest(t, s.http, "POST", "/predict", nil, []byte(`{"feature1": 0.5, "feature2": -1.2}`))
+	code, _, body := rawRequest(t, s.HTTP, "POST", "/predict", nil, []byte(`{"feature1": 0.5, "feature2": -1.2}`))
 	if code != 200 {
 		t.Fatalf("after the hostile cases /predict answers %d %s", code, body)
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.Cmd.Process.Pid))
 	if err != nil {
 		return // not Linux
 	}

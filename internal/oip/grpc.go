@@ -218,17 +218,17 @@ func InferOutputsToProto(outs []*tensor.Tensor, raw bool) ([]*pb.ModelInferRespo
 		return pbOuts, contents
 	}
 	for i, t := range outs {
-		pbOuts[i].Contents = TensorContents(t)
+		pbOuts[i].Contents = tensorContents(t)
 	}
 	return pbOuts, nil
 }
 
-// TensorContents puts a tensor's data in the gRPC contents field its datatype uses,
+// tensorContents puts a tensor's data in the gRPC contents field its datatype uses,
 // sharing the slice where the Go types agree and widening INT8/16 and UINT8/16 to
 // the 32-bit fields the protocol carries them in. FP16 and BF16 have no contents
 // field: they travel as raw contents (AppendRaw). The server's outputs and the
 // load generator's inputs both go through here.
-func TensorContents(t *tensor.Tensor) *pb.InferTensorContents {
+func tensorContents(t *tensor.Tensor) *pb.InferTensorContents {
 	c := &pb.InferTensorContents{}
 	switch v := t.Data.(type) {
 	case []bool:
@@ -301,7 +301,7 @@ func InferRequestFromJSON(body []byte, model, version string, raw bool) (*pb.Mod
 		if raw {
 			req.RawInputContents[i] = AppendRaw(make([]byte, 0, RawSize(t)), t)
 		} else {
-			pt.Contents = TensorContents(t)
+			pt.Contents = tensorContents(t)
 		}
 		req.Inputs[i] = pt
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tideserve/tide/internal/loadmem"
 	"github.com/tideserve/tide/internal/model"
 )
 
@@ -27,6 +28,12 @@ type Config struct {
 	Features []string
 	// Outputs, if set, renames the model's outputs in order.
 	Outputs []string
+	// Memory is the load's memory budget (nil: unlimited). A loader charges it
+	// before each large allocation (the file, decoded data, the built model, or a
+	// measured multiple of the file for what a native runtime allocates) and fails
+	// the load, with loadmem.ErrExceeded in its chain, at the first charge it
+	// cannot hold.
+	Memory *loadmem.Budget
 }
 
 // Loader turns a model file into a model.Model.

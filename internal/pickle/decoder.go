@@ -10,6 +10,8 @@ import (
 	"math/big"
 	"slices"
 	"strconv"
+
+	"github.com/tideserve/tide/internal/loadmem"
 )
 
 const highestProtocol = 5
@@ -20,24 +22,32 @@ var pythonNaN = math.Float64frombits(0x7ff8000000000000)
 // (int_max_str_digits): converting a huge decimal string is quadratic.
 const maxDecimalDigits = 4300
 
-// Decode reads one pickle (or one uncompressed joblib stream) from r. It reads at
-// most opts.MaxBytes; use Load for files, which also undoes joblib's compression.
+// Decode reads one pickle (or one uncompressed joblib stream) from r, within the
+// memory budget (Options); use Load for files, which also undoes joblib's
+// compression.
 func Decode(r io.Reader, opts Options) (any, error) {
 	opts = opts.withDefaults()
-	data, err := io.ReadAll(io.LimitReader(r, opts.MaxBytes+1))
+	b := opts.budget()
+	data, err := readAllCharged(r, b, "pickle: stream")
 	if err != nil {
 		return nil, fmt.Errorf("pickle: read: %w", err)
 	}
-	return DecodeBytes(data, opts)
+	return decodeCharged(data, opts, b)
 }
 
 // DecodeBytes decodes one pickle (or one uncompressed joblib stream) held in
 // memory. Decoded values never alias data.
 func DecodeBytes(data []byte, opts Options) (v any, err error) {
 	opts = opts.withDefaults()
-	if int64(len(data)) > opts.MaxBytes {
-		return nil, fmt.Errorf("pickle: stream is larger than the %d-byte limit: %w", opts.MaxBytes, ErrTooLarge)
+	b := opts.budget()
+	if err := charge(b, int64(len(data)), fmt.Sprintf("pickle: stream of %d bytes", len(data))); err != nil {
+		return nil, err
 	}
+	return decodeCharged(data, opts, b)
+}
+
+// decodeCharged decodes a stream whose own bytes b has already been charged for.
+func decodeCharged(data []byte, opts Options, b *loadmem.Budget) (v any, err error) {
 	// Every check below is explicit; this only turns a bug into an error rather
 	// than a crash of the server that is loading an untrusted file.
 	if catchPanics {
@@ -47,22 +57,20 @@ func DecodeBytes(data []byte, opts Options) (v any, err error) {
 			}
 		}()
 	}
-	d := newDecoder(data, opts, &budget{left: opts.MaxBytes - int64(len(data))})
+	d := newDecoder(data, opts, b)
 	return d.run()
 }
 
 // catchPanics is switched off by the tests so that a bug shows as a panic.
 var catchPanics = true
 
-// budget is the allocation allowance shared by a decoder and the nested decoders
-// it starts (joblib's object arrays are pickles inside the pickle).
-type budget struct{ left int64 }
-
 type decoder struct {
 	opts   Options
 	data   []byte
 	pos    int
-	budget *budget
+	// budget is the load's allowance, shared with the nested decoders a decoder
+	// starts (joblib's object arrays are pickles inside the pickle).
+	budget *loadmem.Budget
 
 	stack []any
 	marks []int // stack heights at each open MARK
@@ -79,7 +87,7 @@ type decoder struct {
 	wrappers  map[*Object]bool      // joblib NumpyArrayWrapper instances
 }
 
-func newDecoder(data []byte, opts Options, b *budget) *decoder {
+func newDecoder(data []byte, opts Options, b *loadmem.Budget) *decoder {
 	return &decoder{
 		opts:      opts,
 		data:      data,
@@ -94,11 +102,7 @@ func newDecoder(data []byte, opts Options, b *budget) *decoder {
 
 // charge takes n bytes from the allocation budget before they are allocated.
 func (d *decoder) charge(n int) error {
-	if n < 0 || int64(n) > d.budget.left {
-		return fmt.Errorf("decoded data exceeds the %d-byte limit: %w", d.opts.MaxBytes, ErrTooLarge)
-	}
-	d.budget.left -= int64(n)
-	return nil
+	return charge(d.budget, int64(n), "decoded data")
 }
 
 func (d *decoder) run() (any, error) {

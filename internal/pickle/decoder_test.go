@@ -258,7 +258,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"array shape overflow", hugeOverflow, Options{}, "larger than the data limit", ErrTooLarge},
 		{"MaxMemo", []byte("\x80\x04K\x01\x94\x94\x94."), Options{MaxMemo: 2}, "more than 2 memo entries", ErrTooLarge},
 		{"MaxDepth", []byte("(((((."), Options{MaxDepth: 4}, "nested deeper than 4", ErrTooLarge},
-		{"MaxBytes", bytes.Repeat([]byte("N"), 100), Options{MaxBytes: 50}, "larger than the 50-byte limit", ErrTooLarge},
+		{"MaxBytes", bytes.Repeat([]byte("N"), 100), Options{MaxBytes: 50}, "more than its 50 B memory budget", ErrTooLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

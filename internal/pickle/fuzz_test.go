@@ -3,6 +3,8 @@ package pickle
 import (
 	"os"
 	"testing"
+
+	"github.com/tideserve/tide/internal/loadmem"
 )
 
 // Run briefly with (minimizing each new input for the default 60 s would stall
@@ -22,7 +24,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		if plain, err := decompress(data, fuzzMaxBytes); err == nil {
+		if plain, err := decompress(data, loadmem.New(fuzzMaxBytes)); err == nil {
 			f.Add(plain)
 		}
 	}

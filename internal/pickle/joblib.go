@@ -11,6 +11,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/tideserve/tide/internal/loadmem"
 )
 
 // readJoblibArray finishes joblib's NumpyArrayWrapper: its BUILD state says what
@@ -127,31 +129,35 @@ var (
 const zfileHeaderLen = 2 + 19
 
 // Load reads a pickle or joblib file, detecting joblib's compression (zlib, gzip,
-// bz2) from the file's first bytes.
+// bz2) from the file's first bytes. The file, its decompressed stream and what is
+// decoded from it are all charged to the memory budget (Options) before they are
+// allocated, so a small compressed file that expands to gigabytes fails at the
+// budget, having taken no more than that.
 func Load(path string, opts Options) (any, error) {
 	opts = opts.withDefaults()
+	b := opts.budget()
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	defer f.Close()
-	data, err := readFile(f, opts.MaxBytes)
+	data, err := readFile(f, b)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
-	v, err := LoadBytes(data, opts)
+	v, err := loadCharged(data, opts, b)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	return v, nil
 }
 
-// readFile reads a whole file of at most limit bytes, in one allocation when
-// the file reports its size (model files run to hundreds of megabytes).
-func readFile(f *os.File, limit int64) ([]byte, error) {
+// readFile reads a whole file, in one allocation when the file reports its size
+// (model files run to hundreds of megabytes).
+func readFile(f *os.File, b *loadmem.Budget) ([]byte, error) {
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
-		if st.Size() > limit {
-			return nil, fmt.Errorf("file of %d bytes is larger than the %d-byte limit: %w", st.Size(), limit, ErrTooLarge)
+		if err := charge(b, st.Size(), fmt.Sprintf("file of %d bytes", st.Size())); err != nil {
+			return nil, err
 		}
 		data := make([]byte, st.Size())
 		if _, err := io.ReadFull(f, data); err != nil {
@@ -159,26 +165,104 @@ func readFile(f *os.File, limit int64) ([]byte, error) {
 		}
 		return data, nil
 	}
-	return io.ReadAll(io.LimitReader(f, limit+1))
+	return readAllCharged(f, b, "file")
 }
 
-// LoadBytes is Load for a file already in memory.
+// Chunk sizes of readAllCharged: it starts small (most decompressed pickles are
+// small) and doubles up to maxReadChunk. Growing a single buffer by doubling
+// (io.ReadAll) would overshoot a budget by up to the buffer's whole size when a
+// stream is refused; chunks overshoot by one chunk at most.
+const (
+	minReadChunk = 64 << 10
+	maxReadChunk = 4 << 20
+)
+
+// readAllCharged reads r to its end, charging b for every chunk before it is
+// allocated and again for the joined result. A refused stream has taken at most
+// the budget.
+func readAllCharged(r io.Reader, b *loadmem.Budget, what string) ([]byte, error) {
+	var chunks [][]byte
+	total, size := 0, int64(minReadChunk)
+	for {
+		// Never ask for more than is left, so that a small budget still reads a
+		// small stream; with nothing left, only the end of the stream may follow.
+		n := min(size, b.Left())
+		if n == 0 {
+			var probe [1]byte
+			if k, err := fill(r, probe[:]); k == 0 {
+				if err == io.EOF {
+					break
+				}
+				return nil, err
+			}
+			n = 1 // more data: the charge below refuses it
+		}
+		if err := charge(b, n, fmt.Sprintf("%s beyond %d bytes", what, total)); err != nil {
+			return nil, err
+		}
+		c := make([]byte, n)
+		got, err := fill(r, c)
+		chunks = append(chunks, c[:got])
+		total += got
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		size = min(2*size, maxReadChunk)
+	}
+	if len(chunks) == 1 {
+		return chunks[0], nil
+	}
+	if err := charge(b, int64(total), fmt.Sprintf("%s of %d bytes", what, total)); err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, total)
+	for _, c := range chunks {
+		out = append(out, c...)
+	}
+	return out, nil
+}
+
+// fill reads into c until it is full (nil), the stream ends (io.EOF) or fails.
+// Unlike io.ReadFull it keeps a decompressor's own io.ErrUnexpectedEOF (a
+// truncated file) apart from the end of the stream.
+func fill(r io.Reader, c []byte) (int, error) {
+	n := 0
+	for n < len(c) {
+		k, err := r.Read(c[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// LoadBytes is Load for a file already in memory (charged to the budget too).
 func LoadBytes(data []byte, opts Options) (any, error) {
 	opts = opts.withDefaults()
-	if int64(len(data)) > opts.MaxBytes {
-		return nil, fmt.Errorf("file is larger than the %d-byte limit: %w", opts.MaxBytes, ErrTooLarge)
+	b := opts.budget()
+	if err := charge(b, int64(len(data)), fmt.Sprintf("file of %d bytes", len(data))); err != nil {
+		return nil, err
 	}
-	plain, err := decompress(data, opts.MaxBytes)
+	return loadCharged(data, opts, b)
+}
+
+// loadCharged decompresses and decodes a file whose bytes b has been charged for.
+func loadCharged(data []byte, opts Options, b *loadmem.Budget) (any, error) {
+	plain, err := decompress(data, b)
 	if err != nil {
 		return nil, err
 	}
-	return DecodeBytes(plain, opts)
+	return decodeCharged(plain, opts, b)
 }
 
 // decompress undoes joblib's compression, or returns data as is for a plain
 // pickle. Plain pickles start with PROTO (0x80) or a protocol 0/1 opcode, none of
 // which is a compression magic (']' EMPTY_LIST is never followed by 0x00).
-func decompress(data []byte, limit int64) ([]byte, error) {
+func decompress(data []byte, b *loadmem.Budget) ([]byte, error) {
 	var r io.Reader
 	var name string
 	switch {
@@ -215,12 +299,12 @@ func decompress(data []byte, limit int64) ([]byte, error) {
 	default:
 		return data, nil
 	}
-	out, err := io.ReadAll(io.LimitReader(r, limit+1))
+	out, err := readAllCharged(r, b, name+"-compressed file expands")
 	if err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%s-compressed file: %w", name, err)
-	}
-	if int64(len(out)) > limit {
-		return nil, fmt.Errorf("%s-compressed file expands beyond the %d-byte limit: %w", name, limit, ErrTooLarge)
 	}
 	return out, nil
 }

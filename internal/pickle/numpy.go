@@ -163,7 +163,7 @@ func (d *decoder) shapeOf(v any) ([]int, error) {
 // (which also rules out overflow). Zero-size elements still count one byte each,
 // so that a 10¹²-element array of empty strings is refused too.
 func (d *decoder) elementCount(dt *Dtype, shape []int) (int, error) {
-	left := d.budget.left
+	left := d.budget.Left()
 	n := int64(1)
 	for _, s := range shape {
 		if s != 0 && n > left/int64(s) {

@@ -3,6 +3,8 @@ package pickle
 import (
 	"errors"
 	"fmt"
+
+	"github.com/tideserve/tide/internal/loadmem"
 )
 
 // Default limits, used where Options leaves a limit at zero. They are generous for
@@ -31,7 +33,37 @@ type Options struct {
 	MaxDepth int
 	// MaxBytes caps the stream's length (after decompression) plus every byte
 	// the decoder allocates for array data, strings and bytes built from it.
+	// It is ignored when Budget is set.
 	MaxBytes int64
+	// Budget, if set, is the model load's memory budget: Load charges it for the
+	// file, the decompressed stream and everything decoded from it, before each
+	// allocation, and fails with ErrTooLarge at the first charge it cannot hold.
+	// The caller may go on charging it for what it builds from the result.
+	Budget *loadmem.Budget
+}
+
+// budget is the allowance a decode runs against.
+func (o Options) budget() *loadmem.Budget {
+	if o.Budget != nil {
+		return o.Budget
+	}
+	return loadmem.New(o.MaxBytes)
+}
+
+// tooLarge marks a budget refusal as ErrTooLarge (what callers of this package
+// test for) while keeping loadmem.ErrExceeded and the budget's own message.
+type tooLarge struct{ err error }
+
+func (e *tooLarge) Error() string        { return e.err.Error() }
+func (e *tooLarge) Unwrap() error        { return e.err }
+func (e *tooLarge) Is(target error) bool { return target == ErrTooLarge }
+
+// charge takes n bytes from b, saying what they were for when it cannot.
+func charge(b *loadmem.Budget, n int64, what string) error {
+	if err := b.Charge(n); err != nil {
+		return &tooLarge{fmt.Errorf("%s: %w", what, err)}
+	}
+	return nil
 }
 
 func (o Options) withDefaults() Options {
@@ -61,6 +93,7 @@ var (
 	// ErrTruncated reports a stream that ends before its STOP opcode or inside an
 	// opcode's argument.
 	ErrTruncated = errors.New("unexpected end of data (file truncated?)")
-	// ErrTooLarge reports a stream that exceeds Options.MaxBytes, MaxMemo or MaxDepth.
+	// ErrTooLarge reports a stream that exceeds the memory budget (Options.Budget or
+	// MaxBytes), MaxMemo or MaxDepth.
 	ErrTooLarge = errors.New("limit exceeded")
 )

@@ -580,3 +580,62 @@ func halfToFloat32(h uint16) float32 {
 	}
 	return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
 }
+
+// ArrayElements counts the elements of the numeric arrays reachable from v, each
+// array once however often the stream refers to it: what a caller that converts
+// them all (a runtime building its model) is about to allocate, per element.
+func ArrayElements(v any) int64 {
+	seen := map[any]bool{}
+	var n int64
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case *NDArray:
+			if seen[x] {
+				return
+			}
+			seen[x] = true
+			if x.Dtype != nil && x.Dtype.Kind != 'O' {
+				n += int64(x.Len())
+			}
+			for _, o := range x.Objects {
+				walk(o)
+			}
+		case *Object:
+			if seen[x] {
+				return
+			}
+			seen[x] = true
+			for _, a := range x.Args {
+				walk(a)
+			}
+			if x.Kwargs != nil {
+				walk(x.Kwargs)
+			}
+			walk(x.State)
+		case *Dict:
+			if seen[x] {
+				return
+			}
+			seen[x] = true
+			for i := range x.Keys {
+				walk(x.Keys[i])
+				walk(x.Values[i])
+			}
+		case *List:
+			if seen[x] {
+				return
+			}
+			seen[x] = true
+			for _, it := range x.Items {
+				walk(it)
+			}
+		case Tuple:
+			for _, it := range x {
+				walk(it)
+			}
+		}
+	}
+	walk(v)
+	return n
+}

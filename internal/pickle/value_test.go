@@ -213,3 +213,21 @@ func TestDictSetUnhashableKeys(t *testing.T) {
 		t.Errorf("Get(k) = %v, want 2", v)
 	}
 }
+
+func TestArrayElementsCountsEachArrayOnce(t *testing.T) {
+	f8 := &Dtype{Kind: 'f', ItemSize: 8}
+	a := &NDArray{Dtype: f8, Shape: []int{3, 4}, Data: make([]byte, 96)}
+	b := &NDArray{Dtype: f8, Shape: []int{5}, Data: make([]byte, 40)}
+	objs := &NDArray{Dtype: &Dtype{Kind: 'O'}, Shape: []int{2}, Objects: []any{b, "x"}}
+	loop := &List{}
+	loop.Items = []any{loop, a} // a list that holds itself
+	state := &Dict{}
+	state.Set("a", a)
+	state.Set("again", a)
+	state.Set("objs", objs)
+	state.Set("t", Tuple{loop, b})
+	v := &Object{Module: "m", Name: "C", State: state}
+	if got := ArrayElements(v); got != 12+5 {
+		t.Fatalf("ArrayElements = %d, want 17 (a once, b once, object arrays' own slots not numeric)", got)
+	}
+}

@@ -193,8 +193,31 @@ func (loader) Load(ctx context.Context, path string, cfg formats.Config) (model.
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	if err := cfg.Memory.Charge(loadCost(st.Size())); err != nil {
+		return nil, fmt.Errorf("load %s: an ONNX model of %d bytes: %w", path, st.Size(), err)
+	}
 	return loadModel(path, cfg)
 }
+
+// loadCost is what opening an ONNX model file of size bytes is charged before
+// ONNX Runtime sees it. (Tensors kept in external data files are not counted:
+// ONNX Runtime reads them itself, and has no option to bound that.) Its allocations are native and
+// out of the budget's sight, so the charge is a measured multiple: Tide's own
+// read of the graph (1×), ONNX Runtime's parse of the protobuf (1×) and the
+// initializer tensors it copies out of it (1×), plus a fixed part for the
+// session's own structures.
+func loadCost(size int64) int64 {
+	const perByte, fixed = 3, 16 << 20
+	if size > (1<<62)/perByte {
+		return 1 << 62
+	}
+	return perByte*size + fixed
+}
+
 
 func init() {
 	formats.Register(formats.Runtime{Format: "onnx", Extensions: []string{".onnx"}, Loader: loader{}})

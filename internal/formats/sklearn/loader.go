@@ -28,9 +28,16 @@ func (loader) Load(ctx context.Context, path string, cfg formats.Config) (model.
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	// pickle.Load's errors already say "load <path>: ...".
-	v, err := pickle.Load(path, pickle.Options{Allow: allowed})
+	v, err := pickle.Load(path, pickle.Options{Allow: allowed, Budget: cfg.Memory})
 	if err != nil {
 		return nil, err
+	}
+	// Building converts the decoded arrays into the estimator's own slices: at
+	// most 8 bytes (a float64 or int) per element, charged before it starts.
+	if n := pickle.ArrayElements(v); n > 0 {
+		if err := cfg.Memory.Charge(8 * n); err != nil {
+			return nil, fmt.Errorf("load %s: building the estimator from %d array elements: %w", path, n, err)
+		}
 	}
 	m, err := newModelFromValue(v, cfg)
 	if err != nil {

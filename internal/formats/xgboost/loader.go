@@ -38,6 +38,13 @@ func (loader) Load(ctx context.Context, path string, cfg formats.Config) (model.
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	if err := cfg.Memory.Charge(loadCost(st.Size())); err != nil {
+		return nil, fmt.Errorf("load %s: a %d-byte XGBoost file: %w", path, st.Size(), err)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
@@ -47,6 +54,21 @@ func (loader) Load(ctx context.Context, path string, cfg formats.Config) (model.
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	return m, nil
+}
+
+// loadCost is what loading a file of size bytes allocates at most, charged to
+// the load's memory budget before the file is read: the file itself, plus what
+// decoding allocates, measured over the fixtures (TestLoadCostBoundsAllocation)
+// at up to 14× the file for JSON (every number is parsed from text into a
+// generic tree first) and 6× for UBJSON. The charge does not know the encoding
+// before reading, so it takes JSON's; a fixed part covers the decoder's own
+// tables for small files.
+func loadCost(size int64) int64 {
+	const perByte, fixed = 16, 256 << 10
+	if size > (1<<62)/perByte {
+		return 1 << 62
+	}
+	return size + perByte*size + fixed
 }
 
 // load decodes a model file's bytes and wraps the booster as a model.

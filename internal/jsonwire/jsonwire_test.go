@@ -36,9 +36,50 @@ func TestAppendPyFloatMatchesPython(t *testing.T) {
 	if n < 3000 {
 		t.Fatalf("only %d reference values", n)
 	}
-	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
-		if got := string(AppendPyFloat(nil, v)); got != "null" {
-			t.Errorf("%v: got %s, want null", v, got)
+	// json.dumps(float("nan")), float("inf"), float("-inf").
+	for v, want := range map[float64]string{math.Inf(1): "Infinity", math.Inf(-1): "-Infinity"} {
+		if got := string(AppendPyFloat(nil, v)); got != want {
+			t.Errorf("%v: got %s, Python writes %s", v, got, want)
+		}
+	}
+	if got := string(AppendPyFloat(nil, math.NaN())); got != "NaN" {
+		t.Errorf("NaN: got %s, Python writes NaN", got)
+	}
+}
+
+// What the writers produce for non-finite values, the scanner reads back, as
+// Python's json.loads does; as integers they are a type error (422), and
+// lookalikes are malformed (400).
+func TestNonFiniteLiteralsRoundTrip(t *testing.T) {
+	for _, f := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		text := AppendFloat([]byte("["), f, 64)
+		text = append(text, ',', '1', ']')
+		sc := NewScanner(text)
+		if _, err := sc.ArrayStart(); err != nil {
+			t.Fatal(err)
+		}
+		if k := sc.Kind(); k != "number" {
+			t.Errorf("%s: Kind %q, want number", text, k)
+		}
+		got, err := sc.Float()
+		if err != nil || math.IsNaN(got) != math.IsNaN(f) || (!math.IsNaN(f) && got != f) {
+			t.Errorf("%s: Float = %v, %v; want %v", text, got, err, f)
+		}
+		if more, err := sc.More(']'); !more || err != nil {
+			t.Errorf("%s: the literal was not consumed whole (%v)", text, err)
+		}
+		if err := NewScanner(text[1:]).Skip(); err != nil {
+			t.Errorf("Skip(%s): %v", text[1:], err)
+		}
+		var te *TypeError
+		if _, err := NewScanner(text[1:]).Int(); !errors.As(err, &te) {
+			t.Errorf("Int(%s) = %v, want a TypeError", text[1:], err)
+		}
+	}
+	for _, bad := range []string{"Nan", "NaNa", "Inf", "infinity", "-Inf", "NaN1"} {
+		var se *SyntaxError
+		if _, err := NewScanner([]byte(bad)).Float(); !errors.As(err, &se) {
+			t.Errorf("Float(%q) = %v, want a SyntaxError", bad, err)
 		}
 	}
 }

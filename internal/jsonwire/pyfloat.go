@@ -13,10 +13,11 @@ import (
 // AppendPyFloat appends f the way Python's json.dumps writes a float (float.__repr__):
 // the shortest digits that round-trip, fixed notation for exponents in [-4, 16),
 // scientific with at least two exponent digits otherwise, and a ".0" on whole
-// numbers. NaN and ±Inf, which JSON cannot carry, become null.
+// numbers. NaN and ±Inf, which strict JSON cannot carry, are written as Python
+// writes them: NaN, Infinity and -Infinity (see AppendNonFinite).
 func AppendPyFloat(dst []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return append(dst, "null"...)
+		return AppendNonFinite(dst, f)
 	}
 	if f == 0 {
 		if math.Signbit(f) {
@@ -94,12 +95,28 @@ func appendScientific(dst, digits []byte, exp int) []byte {
 }
 
 // AppendFloat appends f as a JSON number in Go's shortest form for its width
-// (bits 32 or 64); NaN and ±Inf become null.
+// (bits 32 or 64); NaN and ±Inf as AppendNonFinite writes them.
 func AppendFloat(dst []byte, f float64, bits int) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return append(dst, "null"...)
+		return AppendNonFinite(dst, f)
 	}
 	return strconv.AppendFloat(dst, f, 'g', -1, bits)
+}
+
+// AppendNonFinite writes NaN or ±Inf as the literals NaN, Infinity and -Infinity.
+// Strict JSON has no such numbers; these are what Python's json module (and so
+// most ML clients: json.loads, requests, pandas) writes and reads, and what
+// Scanner.Float reads back. Writing null instead, as some servers do, loses the
+// difference between "the model said NaN" and "no value", and a model that
+// answers Inf for an outlier would look like one that answered nothing.
+func AppendNonFinite(dst []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(dst, "NaN"...)
+	case f > 0:
+		return append(dst, "Infinity"...)
+	}
+	return append(dst, "-Infinity"...)
 }
 
 // AppendString appends s as a JSON string, escaping only what JSON requires (as

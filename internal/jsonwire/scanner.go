@@ -106,7 +106,7 @@ func (s *Scanner) Kind() string {
 		return "boolean"
 	case c == 'n' && s.literalAhead("null"):
 		return "null"
-	case c == '-' || (c >= '0' && c <= '9'):
+	case c == '-' || (c >= '0' && c <= '9'), s.nonFiniteAhead() != "":
 		return "number"
 	case c == 0:
 		return "end of input"
@@ -173,8 +173,35 @@ func (s *Scanner) numberSpan() ([]byte, bool, error) {
 // the call it is passed to (strconv does not keep it).
 func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-// Float reads a number as float64. A string, boolean or null is a TypeError.
+// nonFinite are the literals Python's json module writes for NaN and ±Inf, which
+// Float accepts (see AppendNonFinite).
+var nonFinite = [...]struct {
+	word  string
+	value float64
+}{{"NaN", math.NaN()}, {"Infinity", math.Inf(1)}, {"-Infinity", math.Inf(-1)}}
+
+// nonFiniteAhead returns the non-finite literal at the cursor, whole, or "".
+func (s *Scanner) nonFiniteAhead() string {
+	switch s.Peek() {
+	case 'N', 'I', '-':
+		for _, nf := range nonFinite {
+			if s.literalAhead(nf.word) {
+				return nf.word
+			}
+		}
+	}
+	return ""
+}
+
+// Float reads a number as float64, including the literals NaN, Infinity and
+// -Infinity. A string, boolean or null is a TypeError.
 func (s *Scanner) Float() (float64, error) {
+	for _, nf := range nonFinite {
+		if s.nonFiniteAhead() == nf.word {
+			s.literal(nf.word)
+			return nf.value, nil
+		}
+	}
 	if c := s.Peek(); c != '-' && (c < '0' || c > '9') {
 		return 0, s.typeErr("a number")
 	}
@@ -195,6 +222,9 @@ func (s *Scanner) Float() (float64, error) {
 // Int reads an integer number as int64. Fractions and exponents are TypeErrors,
 // unless the value is whole (1.0, 1e3), which JSON encoders of floats produce.
 func (s *Scanner) Int() (int64, error) {
+	if w := s.nonFiniteAhead(); w != "" {
+		return 0, &TypeError{Offset: s.i, Msg: "expected an integer, got " + w}
+	}
 	if c := s.Peek(); c != '-' && (c < '0' || c > '9') {
 		return 0, s.typeErr("an integer")
 	}
@@ -219,6 +249,9 @@ func (s *Scanner) Int() (int64, error) {
 
 // Uint reads a non-negative integer.
 func (s *Scanner) Uint() (uint64, error) {
+	if w := s.nonFiniteAhead(); w != "" {
+		return 0, &TypeError{Offset: s.i, Msg: "expected a non-negative integer, got " + w}
+	}
 	if c := s.Peek(); c < '0' || c > '9' {
 		if c == '-' {
 			return 0, &TypeError{Offset: s.i, Msg: "expected a non-negative integer"}
@@ -501,6 +534,10 @@ func (s *Scanner) skip(depth int) error {
 		}
 		return s.syntax("invalid literal")
 	default:
+		if w := s.nonFiniteAhead(); w != "" {
+			s.literal(w)
+			return nil
+		}
 		_, _, err := s.numberSpan()
 		return err
 	}

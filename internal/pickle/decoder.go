@@ -65,9 +65,9 @@ func decodeCharged(data []byte, opts Options, b *loadmem.Budget) (v any, err err
 var catchPanics = true
 
 type decoder struct {
-	opts   Options
-	data   []byte
-	pos    int
+	opts Options
+	data []byte
+	pos  int
 	// budget is the load's allowance, shared with the nested decoders a decoder
 	// starts (joblib's object arrays are pickles inside the pickle).
 	budget *loadmem.Budget

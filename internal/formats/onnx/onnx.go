@@ -218,7 +218,6 @@ func loadCost(size int64) int64 {
 	return perByte*size + fixed
 }
 
-
 func init() {
 	formats.Register(formats.Runtime{Format: "onnx", Extensions: []string{".onnx"}, Loader: loader{}})
 }

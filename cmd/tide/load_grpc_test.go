@@ -47,7 +47,7 @@ type tideServer struct {
 func startTide(t *testing.T, path string, opts server.Options) tideServer {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	repo, err := repository.Open(path, log)
+	repo, err := repository.Open(path, repository.Options{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,12 +7,14 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tideserve/tide/internal/formats/onnx"
+	"github.com/tideserve/tide/internal/loadmem"
 	"github.com/tideserve/tide/internal/repository"
 	"github.com/tideserve/tide/internal/server"
 )
@@ -27,6 +29,8 @@ type serveFlags struct {
 	configFile        string
 	logLevel          string
 	logFormat         string
+	loadMemoryBudget  string
+	repo              repository.Options
 	opts              server.Options
 }
 
@@ -87,6 +91,9 @@ Flags win over the environment, which wins over the file.`,
 	fl.BoolVar(&f.opts.DisableRepositoryAPI, "disable-repository-api", false, "turn off POST /v2/repository/... (index, load, unload)")
 	fl.StringVar(&f.managementKeyFile, "management-key-file", "", "file of API keys (one per line) required on the repository API, whose holders may load and unload models; also TIDE_MANAGEMENT_KEYS (comma-separated)")
 	fl.BoolVar(&f.opts.ModelControl, "model-control", false, "allow load and unload through the repository API without management keys (to whoever may call inference); off by default")
+	fl.StringVar(&f.loadMemoryBudget, "load-memory-budget", "auto", `memory one model load may take (the file, what it decompresses to, what is decoded); a larger file fails to load with the reason. "auto": 3/4 of the container's memory limit (1/2 of the machine's outside one), shared by --load-concurrency; 0: unlimited; or a size such as 512Mi, 2Gi`)
+	fl.IntVar(&f.repo.LoadConcurrency, "load-concurrency", 1, "models loaded at once (each at a lower CPU priority than serving, with its own --load-memory-budget)")
+	fl.BoolVar(&f.repo.FollowSymlinksOutside, "follow-symlinks-outside", false, "serve model folders and files that are symlinks to paths outside the repository (skipped with a warning by default)")
 	fl.IntVar(&f.opts.Admission.MaxInFlight, "max-inflight", 0, "model runs at once, per model (0: unlimited); a model's config.yaml may override")
 	fl.IntVar(&f.opts.Admission.MaxQueue, "max-queue", 0, "requests that may wait for a run slot or batch, per model; one more gets 429")
 	fl.IntVar(&f.opts.Admission.MaxBatchSize, "max-batch-size", 0, "join requests into model runs of up to this many rows (0 or 1: no dynamic batching)")
@@ -100,7 +107,11 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 		return err
 	}
 	slog.SetDefault(log)
-	repo, err := repository.Open(path, log)
+	if f.repo.LoadMemoryBudget, err = loadBudget(f.loadMemoryBudget, f.repo.LoadConcurrency, log); err != nil {
+		return err
+	}
+	setGoMemoryLimit(log)
+	repo, err := repository.Open(path, f.repo, log)
 	if err != nil {
 		return err
 	}
@@ -130,4 +141,36 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return srv.Serve(ctx, ln)
+}
+
+// loadBudget turns --load-memory-budget into bytes per load, logging where an
+// automatic one came from.
+func loadBudget(flag string, concurrency int, log *slog.Logger) (int64, error) {
+	if strings.TrimSpace(flag) == "auto" {
+		n, why := loadmem.Default(concurrency)
+		log.Info("model load memory budget", "bytes", n, "size", loadmem.Size(n), "from", why, "concurrent_loads", max(concurrency, 1))
+		return n, nil
+	}
+	n, err := loadmem.ParseSize(flag)
+	if err != nil {
+		return 0, fmt.Errorf("--load-memory-budget: %w", err)
+	}
+	if n == 0 {
+		log.Warn("model loads have no memory budget (--load-memory-budget 0): a compressed file can expand past the container's memory limit")
+	}
+	return n, nil
+}
+
+// setGoMemoryLimit tells the Go runtime the container's memory limit (90% of
+// it), unless GOMEMLIMIT says otherwise: without it the collector paces itself by
+// heap growth alone and, after a large load, lets garbage stand until the kernel
+// OOM-kills the pod.
+func setGoMemoryLimit(log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	if limit, _, ok := loadmem.ContainerLimit(); ok {
+		debug.SetMemoryLimit(limit / 10 * 9)
+		log.Debug("Go memory limit set from the container's", "bytes", limit/10*9)
+	}
 }

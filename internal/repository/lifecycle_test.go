@@ -23,11 +23,11 @@ func TestRefreshLifecycle(t *testing.T) {
 	root := t.TempDir()
 	dir := filepath.Join(root, "m")
 	write(t, filepath.Join(dir, "1", "model.tlin"), `{"weights":[1],"features":["v1"]}`)
-	r, err := Open(root, quiet)
+	r, err := Open(root, Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.LoadAll(context.Background(), 2)
+	r.LoadAll(context.Background())
 	v1, _ := r.Get("m", "")
 	if weightsOf(t, v1) != "v1" {
 		t.Fatal("v1 not served")
@@ -89,8 +89,8 @@ func TestRefreshLifecycle(t *testing.T) {
 func TestLoadUnloadAPI(t *testing.T) {
 	root := t.TempDir()
 	write(t, filepath.Join(root, "m", "model.tlin"), good)
-	r, _ := Open(root, quiet)
-	r.LoadAll(context.Background(), 1)
+	r, _ := Open(root, Options{}, quiet)
+	r.LoadAll(context.Background())
 	if err := r.UnloadModel("m"); err != nil {
 		t.Fatal(err)
 	}
@@ -129,8 +129,8 @@ func TestLoadUnloadAPI(t *testing.T) {
 func TestWatchPicksUpNewVersion(t *testing.T) {
 	root := t.TempDir()
 	write(t, filepath.Join(root, "m", "1", "model.tlin"), `{"weights":[1],"features":["v1"]}`)
-	r, _ := Open(root, quiet)
-	r.LoadAll(context.Background(), 1)
+	r, _ := Open(root, Options{}, quiet)
+	r.LoadAll(context.Background())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go r.Watch(ctx, 50*time.Millisecond, 0)
@@ -151,8 +151,8 @@ func TestWatchPicksUpNewVersion(t *testing.T) {
 func TestFailedNewVersionLeavesOldServing(t *testing.T) {
 	root := t.TempDir()
 	write(t, filepath.Join(root, "m", "1", "model.tlin"), `{"weights":[1],"features":["v1"]}`)
-	r, _ := Open(root, quiet)
-	r.LoadAll(context.Background(), 1)
+	r, _ := Open(root, Options{}, quiet)
+	r.LoadAll(context.Background())
 	write(t, filepath.Join(root, "m", "2", "model.tlin"), `{"fail_load":"bad export"}`)
 	r.Refresh(context.Background())
 	v, err := r.Get("m", "")
@@ -183,11 +183,11 @@ func TestFailedNewVersionIsTold(t *testing.T) {
 	dir := filepath.Join(root, "m")
 	write(t, filepath.Join(dir, "1", "model.tlin"), `{"weights":[1],"features":["v1"]}`)
 	var logs bytes.Buffer
-	r, err := Open(root, slog.New(slog.NewTextHandler(&logs, nil)))
+	r, err := Open(root, Options{}, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.LoadAll(t.Context(), 2)
+	r.LoadAll(t.Context())
 	write(t, filepath.Join(dir, "2", "model.tlin"), `{"fail_load":"truncated upload"}`)
 	r.Refresh(t.Context())
 	if v, err := r.Get("m", ""); err != nil || v.Version != "1" {

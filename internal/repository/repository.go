@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/tideserve/tide/internal/formats"
+	"github.com/tideserve/tide/internal/loadmem"
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/serving"
 )
@@ -157,6 +158,7 @@ type entry struct {
 type Repository struct {
 	root   string
 	single bool
+	opts   Options
 	log    *slog.Logger
 	// serving makes the serving state of each loaded version (see ServeWith).
 	serving *serving.Factory
@@ -169,7 +171,7 @@ type Repository struct {
 }
 
 // Open scans path (a model file or a repository folder) without loading anything.
-func Open(path string, log *slog.Logger) (*Repository, error) {
+func Open(path string, opts Options, log *slog.Logger) (*Repository, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -177,8 +179,9 @@ func Open(path string, log *slog.Logger) (*Repository, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open model repository: %w", err)
 	}
-	r := &Repository{root: path, single: !info.IsDir(), log: log, entries: map[string]*entry{}, loadSem: make(chan struct{}, 2),
-		serving: &serving.Factory{Log: log}}
+	opts = opts.withDefaults()
+	r := &Repository{root: path, single: !info.IsDir(), opts: opts, log: log, entries: map[string]*entry{},
+		loadSem: make(chan struct{}, opts.LoadConcurrency), serving: &serving.Factory{Log: log}}
 	found, problems, err := r.scan()
 	if err != nil {
 		return nil, err
@@ -222,24 +225,30 @@ func (r *Repository) scan() (map[string]*modelDir, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("open model repository: %w", err)
 	}
+	sc := newScanner(r.root, r.opts.FollowSymlinksOutside)
 	var problems []string
 	for _, d := range dirs {
-		if !d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+		if strings.HasPrefix(d.Name(), ".") {
 			continue
 		}
-		md, err := scanModel(filepath.Join(r.root, d.Name()))
+		dir := filepath.Join(r.root, d.Name())
+		if isDir, use := sc.entry(dir, d); !isDir || !use {
+			continue
+		}
+		md, err := sc.model(dir)
 		if err == nil {
 			if _, dup := found[md.name]; dup {
-				err = fmt.Errorf("model folder %s: a model named %q exists already", filepath.Join(r.root, d.Name()), md.name)
+				err = fmt.Errorf("model folder %s: a model named %q exists already", dir, md.name)
 			}
 		}
 		if err != nil {
-			problems = append(problems, err.Error())
+			problems = append(problems, publicMessage(r.root, err.Error()))
 			continue
 		}
 		found[md.name] = md
 	}
-	return found, problems, nil
+	// Skipped symlinks come first: they often explain a model's problem below.
+	return found, append(sc.skipped, problems...), nil
 }
 
 func scanFile(path string) (*modelDir, error) {
@@ -265,7 +274,8 @@ func scanFile(path string) (*modelDir, error) {
 		stamps: map[string]string{"1": fileStamp(path) + cfgStamp}}, nil
 }
 
-func scanModel(dir string) (*modelDir, error) {
+// model reads one model folder.
+func (sc *scanner) model(dir string) (*modelDir, error) {
 	cfg, cfgStamp, err := sidecarConfig(filepath.Join(dir, "config"), ".yaml", ".yml", ".json")
 	if err != nil {
 		return nil, err
@@ -285,14 +295,14 @@ func scanModel(dir string) (*modelDir, error) {
 	var all []uint64
 	files := map[uint64]string{}
 	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
 		n, err := strconv.ParseUint(e.Name(), 10, 63)
 		if err != nil {
 			continue // not a version folder
 		}
-		file, err := modelFile(filepath.Join(dir, e.Name()), cfg.Format)
+		if isDir, use := sc.entry(filepath.Join(dir, e.Name()), e); !isDir || !use {
+			continue
+		}
+		file, err := sc.modelFile(filepath.Join(dir, e.Name()), cfg.Format)
 		if err != nil {
 			return nil, err
 		}
@@ -300,7 +310,7 @@ func scanModel(dir string) (*modelDir, error) {
 		files[n] = file
 	}
 	if len(all) == 0 { // unversioned: the model file sits in the folder itself
-		file, err := modelFile(dir, cfg.Format)
+		file, err := sc.modelFile(dir, cfg.Format)
 		if err != nil {
 			return nil, err
 		}
@@ -349,20 +359,23 @@ func sidecarConfig(base string, exts ...string) (Config, string, error) {
 
 // modelFile finds the one model file in dir: a file whose extension a runtime claims
 // (or any file named model.* when the format is configured).
-func modelFile(dir, format string) (string, error) {
+func (sc *scanner) modelFile(dir, format string) (string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return "", err
 	}
 	var found []string
 	for _, e := range entries {
-		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		if strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
-		if _, err := formats.ForFile(p); err == nil {
-			found = append(found, p)
-		} else if format != "" && strings.HasPrefix(e.Name(), "model.") {
+		_, err := formats.ForFile(p)
+		candidate := err == nil || (format != "" && strings.HasPrefix(e.Name(), "model."))
+		if !candidate {
+			continue // not a model file, so never read: no need to judge its link
+		}
+		if isDir, use := sc.entry(p, e); !isDir && use {
 			found = append(found, p)
 		}
 	}
@@ -508,7 +521,7 @@ func (r *Repository) unloadVersion(v *Version, why string) {
 	}
 }
 
-// loadAll loads versions, two at a time, and waits for them.
+// loadAll loads versions, Options.LoadConcurrency at a time, and waits for them.
 func (r *Repository) loadAll(ctx context.Context, versions []*Version) {
 	var wg sync.WaitGroup
 	for _, v := range versions {
@@ -516,12 +529,16 @@ func (r *Repository) loadAll(ctx context.Context, versions []*Version) {
 		r.loadSem <- struct{}{}
 		go func(v *Version) {
 			defer func() { <-r.loadSem; wg.Done() }()
+			// Decoding a big file is CPU work that must not slow the models
+			// that serve meanwhile: the load runs on a thread of its own at a
+			// lower priority, which ends with the goroutine.
+			lowerPriority()
 			r.load(ctx, v)
 		}(v)
 	}
 	wg.Wait()
 	if len(versions) > 0 {
-		// A load decodes the whole file (a pickle's arrays, a JSON tree) into
+		// A load (refused or not) decodes the whole file (a pickle's arrays, a JSON tree) into
 		// buffers that are garbage once the runtime has built its compact model;
 		// left to the GC's pace they would keep the peak as the process's
 		// footprint for minutes. One forced collection per batch of loads (not per
@@ -532,7 +549,7 @@ func (r *Repository) loadAll(ctx context.Context, versions []*Version) {
 }
 
 // LoadAll loads every version the repository selected at Open.
-func (r *Repository) LoadAll(ctx context.Context, parallel int) {
+func (r *Repository) LoadAll(ctx context.Context) {
 	r.refreshMu.Lock()
 	defer r.refreshMu.Unlock()
 	r.mu.RLock()
@@ -555,7 +572,14 @@ func (r *Repository) load(ctx context.Context, v *Version) {
 
 	start := time.Now()
 	var sm *serving.Model
-	m, err := loadModel(ctx, v.Name, path, format, cfg)
+	budget := loadmem.New(r.opts.LoadMemoryBudget)
+	m, err := loadModel(ctx, v.Name, path, format, cfg, budget)
+	if err != nil {
+		if errors.Is(err, loadmem.ErrExceeded) {
+			err = fmt.Errorf("%w (the server's --load-memory-budget)", err)
+		}
+		err = errors.New(publicMessage(r.root, err.Error()))
+	}
 	if err == nil {
 		sm, err = r.serving.New(v.Name, v.Version, m, overrides(cfg.Batching))
 	}
@@ -629,7 +653,7 @@ func overrides(b *Batching) *serving.Overrides {
 
 // loadModel runs the runtime's loader, turning a panic in it into an error: a bad
 // file must never take the server down with it.
-func loadModel(ctx context.Context, name, path, format string, cfg Config) (m model.Model, err error) {
+func loadModel(ctx context.Context, name, path, format string, cfg Config, budget *loadmem.Budget) (m model.Model, err error) {
 	rt, ok := formats.Lookup(format)
 	if !ok {
 		return nil, fmt.Errorf("unknown format %q", format)
@@ -639,7 +663,7 @@ func loadModel(ctx context.Context, name, path, format string, cfg Config) (m mo
 			m, err = nil, fmt.Errorf("load %s: internal error in %s loader: %v", filepath.Base(path), format, p)
 		}
 	}()
-	m, err = rt.Loader.Load(ctx, path, formats.Config{Name: name, Features: cfg.Features, Outputs: cfg.Outputs})
+	m, err = rt.Loader.Load(ctx, path, formats.Config{Name: name, Features: cfg.Features, Outputs: cfg.Outputs, Memory: budget})
 	if err == nil && m == nil {
 		err = fmt.Errorf("load %s: %s loader returned no model", filepath.Base(path), format)
 	}
@@ -658,8 +682,17 @@ func (r *Repository) Refresh(ctx context.Context) error {
 		return err
 	}
 	r.mu.Lock()
+	known := map[string]bool{}
+	for _, p := range r.problems {
+		known[p] = true
+	}
 	r.problems = problems
 	r.mu.Unlock()
+	for _, p := range problems {
+		if !known[p] { // new since the last scan (start-up's are logged by the server)
+			r.log.Warn("repository problem", "problem", p)
+		}
+	}
 	toLoad, replaced := r.reconcile(found, nil)
 	r.loadAll(ctx, toLoad)
 	r.retireReplaced(replaced)

@@ -40,7 +40,7 @@ func TestFolderLayouts(t *testing.T) {
 	write(t, filepath.Join(root, "empty", "README"), "no model here") // reported, skipped
 	write(t, filepath.Join(root, ".hidden", "model.tlin"), good)      // ignored
 
-	r, err := Open(root, quiet)
+	r, err := Open(root, Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestFolderLayouts(t *testing.T) {
 	if r.Ready(false) {
 		t.Fatal("ready before loading")
 	}
-	r.LoadAll(context.Background(), 2)
+	r.LoadAll(context.Background())
 	if !r.Ready(false) || r.Ready(true) {
 		t.Fatalf("ready lenient=%v strict=%v, want true false", r.Ready(false), r.Ready(true))
 	}
@@ -92,7 +92,7 @@ func TestSingleFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Open(p, quiet)
+	r, err := Open(p, Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestSingleFile(t *testing.T) {
 	}
 	// A sidecar config renames it.
 	write(t, filepath.Join(dir, "model_rf.yaml"), "name: fraud\n")
-	r, err = Open(p, quiet)
+	r, err = Open(p, Options{}, quiet)
 	if err != nil || r.Names()[0] != "fraud" {
 		t.Fatalf("sidecar config: %v %v", r.Names(), err)
 	}
@@ -123,7 +123,7 @@ func TestOpenErrors(t *testing.T) {
 		{filepath.Join(dir, "two"), "no models found"}, // a folder whose subfolder is not a model
 	}
 	for _, c := range cases {
-		_, err := Open(c.path, quiet)
+		_, err := Open(c.path, Options{}, quiet)
 		if err == nil || !strings.Contains(err.Error(), c.err) {
 			t.Errorf("Open(%s) = %v, want %q", filepath.Base(c.path), err, c.err)
 		}
@@ -133,7 +133,7 @@ func TestOpenErrors(t *testing.T) {
 	write(t, filepath.Join(root, "two", "a.tlin"), good)
 	write(t, filepath.Join(root, "two", "b.tlin"), good)
 	write(t, filepath.Join(root, "ok", "model.tlin"), good)
-	r, err := Open(root, quiet)
+	r, err := Open(root, Options{}, quiet)
 	if err != nil || len(r.Names()) != 1 || !strings.Contains(strings.Join(r.Problems(), ""), "several model files") {
 		t.Fatalf("%v %v %v", r.Names(), r.Problems(), err)
 	}
@@ -180,7 +180,7 @@ func FuzzParseConfig(f *testing.F) {
 func TestUnknownNamesAreNotEchoedWhole(t *testing.T) {
 	root := t.TempDir()
 	write(t, filepath.Join(root, "m", "1", "model.tlin"), `{"weights":[1]}`)
-	r, err := Open(root, quiet)
+	r, err := Open(root, Options{}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

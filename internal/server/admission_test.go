@@ -26,7 +26,7 @@ func serverWithConfig(t *testing.T, opts Options, spec formatstest.Spec, config 
 	if config != "" {
 		os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(config), 0o644)
 	}
-	repo, err := repository.Open(root, quietLog())
+	repo, err := repository.Open(root, repository.Options{}, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -310,7 +310,7 @@ func TestBatchingBenchServerProcess(t *testing.T) {
 		t.Skip("the server process of BenchmarkDynamicBatchingHTTP")
 	}
 	defer setBenchONNXOptions(t)()
-	repo, err := repository.Open(root, quietLog())
+	repo, err := repository.Open(root, repository.Options{}, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}

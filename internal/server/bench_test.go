@@ -12,7 +12,7 @@ import (
 
 func benchServer(b *testing.B, file string) *Server {
 	b.Helper()
-	repo, err := repository.Open("testdata/"+file, quietLog())
+	repo, err := repository.Open("testdata/"+file, repository.Options{}, quietLog())
 	if err != nil {
 		b.Fatal(err)
 	}

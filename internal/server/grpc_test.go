@@ -423,7 +423,7 @@ func TestRESTGRPCParity(t *testing.T) {
 	servers := map[string]*Server{
 		"formatstest": newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud}),
 	}
-	repo, err := repository.Open("testdata/fraud_logreg.joblib", quietLog())
+	repo, err := repository.Open("testdata/fraud_logreg.joblib", repository.Options{}, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +504,7 @@ func TestGRPCHealth(t *testing.T) {
 	if _, err := formatstest.Write(filepath.Join(root, "fraud"), "model", fraud); err != nil {
 		t.Fatal(err)
 	}
-	repo, err := repository.Open(root, quietLog())
+	repo, err := repository.Open(root, repository.Options{}, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}

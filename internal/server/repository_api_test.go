@@ -135,7 +135,7 @@ func TestVersionSwapUnderLoadLosesNothing(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "1"), 0o755)
 	// Version 1 says 1 for [1,0]; version 2 has opposite weights and says 0.
 	formatstest.Write(filepath.Join(dir, "1"), "model", formatstest.Spec{Weights: []float64{1, -1}, DelayMS: 2})
-	repo, err := repository.Open(root, quietLog())
+	repo, err := repository.Open(root, repository.Options{}, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func TestSeedPredictByteForByte(t *testing.T) {
 	for _, g := range goldens {
 		name := strings.TrimSuffix(filepath.Base(g), ".golden.json")
 		t.Run(name, func(t *testing.T) {
-			repo, err := repository.Open(filepath.Join("testdata", name+".joblib"), quietLog())
+			repo, err := repository.Open(filepath.Join("testdata", name+".joblib"), repository.Options{}, quietLog())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -239,7 +239,7 @@ func (s *statusOnly) WriteHeader(code int) {
 // LoadModels loads every model in the repository; the server is ready afterwards
 // (see Options.StrictReadiness).
 func (s *Server) LoadModels(ctx context.Context) {
-	s.repo.LoadAll(ctx, 2)
+	s.repo.LoadAll(ctx)
 	s.loaded.Store(true)
 	for _, p := range s.repo.Problems() {
 		s.log.Warn("repository problem", "problem", p)

@@ -30,7 +30,7 @@ func newTestServer(t *testing.T, opts Options, models map[string]formatstest.Spe
 			t.Fatal(err)
 		}
 	}
-	repo, err := repository.Open(root, quietLog())
+	repo, err := repository.Open(root, repository.Options{}, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,8 @@ var allowed = map[string][]string{
 	// Foundations: no Tide imports.
 	"internal/tensor":   nil,
 	"internal/jsonwire": nil,
-	"internal/pickle":   nil,
+	"internal/loadmem":  nil,
+	"internal/pickle":   {"internal/loadmem"},
 	"internal/metrics":  nil,
 	"internal/oip/pb":   nil,
 	// Contracts and codecs.
@@ -29,22 +30,22 @@ var allowed = map[string][]string{
 	"internal/batcher": {"internal/tensor"},
 	"internal/oip":     {"internal/tensor", "internal/jsonwire", "internal/model", "internal/oip/pb"},
 	// Runtimes: the registry, and one package per format.
-	"internal/formats":                {"internal/model"},
-	"internal/formats/sklearn":        {"internal/formats", "internal/model", "internal/tensor", "internal/pickle"},
-	"internal/formats/xgboost":        {"internal/formats", "internal/model", "internal/tensor", "internal/jsonwire"},
-	"internal/formats/onnx":           {"internal/formats", "internal/model", "internal/tensor", "internal/formats/onnx/onnxproto"},
+	"internal/formats":                {"internal/model", "internal/loadmem"},
+	"internal/formats/sklearn":        {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/pickle"},
+	"internal/formats/xgboost":        {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/jsonwire"},
+	"internal/formats/onnx":           {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/formats/onnx/onnxproto"},
 	"internal/formats/onnx/onnxproto": {"internal/tensor"},
 	"internal/formats/onnx/onnxtest":  {"internal/tensor", "internal/formats/onnx/onnxproto"},
 	"internal/formats/formatstest":    {"internal/formats", "internal/model", "internal/tensor"},
 	// Serving a loaded version, and the set of versions.
 	"internal/serving":    {"internal/model", "internal/batcher", "internal/metrics", "internal/tensor"},
-	"internal/repository": {"internal/formats", "internal/model", "internal/serving"},
+	"internal/repository": {"internal/formats", "internal/model", "internal/serving", "internal/loadmem"},
 	// Protocol front ends.
 	"internal/server": {"internal/repository", "internal/serving", "internal/oip", "internal/oip/pb", "internal/batcher",
 		"internal/metrics", "internal/model", "internal/tensor", "internal/jsonwire"},
 	"internal/activator": nil,
 	// What the binaries mount.
-	"internal/cli": {"internal/server", "internal/repository", "internal/activator",
+	"internal/cli": {"internal/server", "internal/repository", "internal/activator", "internal/loadmem",
 		"internal/formats/sklearn", "internal/formats/xgboost", "internal/formats/onnx"},
 	"cmd/tide-server": {"internal/cli"},
 	// The people's CLI and its tools; nothing above may import them.

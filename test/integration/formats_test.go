@@ -69,7 +69,7 @@ func TestFormatsSideBySide(t *testing.T) {
 	copyFile(t, "../../internal/formats/xgboost/testdata/binary_logistic.json", filepath.Join(root, "churn", "model.xgboost.json"))
 	copyFile(t, "../../internal/formats/onnx/testdata/mlp.onnx", filepath.Join(root, "digits", "model.onnx"))
 
-	repo, err := repository.Open(root, slog.Default())
+	repo, err := repository.Open(root, repository.Options{}, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}

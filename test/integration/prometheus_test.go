@@ -49,7 +49,7 @@ func listen(t *testing.T) net.Listener {
 func TestPrometheusScrapesTide(t *testing.T) {
 	promBin := need(t, "prometheus")
 
-	repo, err := repository.Open("../../internal/server/testdata/fraud_logreg.joblib", slog.Default())
+	repo, err := repository.Open("../../internal/server/testdata/fraud_logreg.joblib", repository.Options{}, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,12 @@ func init() {
 type loader struct{}
 
 func (loader) Load(ctx context.Context, path string, cfg formats.Config) (model.Model, error) {
+	if st, err := os.Stat(path); err == nil {
+		// Like a real runtime, charge the budget before reading.
+		if err := cfg.Memory.Charge(st.Size()); err != nil {
+			return nil, fmt.Errorf("load %s: %w", path, err)
+		}
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", filepath.Base(path), err)

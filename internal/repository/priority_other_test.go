@@ -1,0 +1,5 @@
+//go:build !linux
+
+package repository
+
+func threadNice() int { return 0 }

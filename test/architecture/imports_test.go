@@ -60,6 +60,7 @@ var allowed = map[string][]string{
 	"internal/servertest":        nil,
 	"deploy":                     nil,
 	"bench/startup":              nil,
+	"bench/loadp99":              nil,
 	"test/integration":           nil,
 	"test/architecture":          nil,
 	"test/hostile":               {"internal/oip/pb", "internal/servertest"},

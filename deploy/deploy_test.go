@@ -428,6 +428,58 @@ func TestSecureValues(t *testing.T) {
 	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 || pdb.Spec.MaxUnavailable != nil {
 		t.Errorf("PDB %+v: want minAvailable 1 only", pdb.Spec)
 	}
+	checkManagementConfined(t, r, 0)
+}
+
+// checkManagementConfined: with the NetworkPolicy and management keys on, model
+// control is served on the management port alone, which the Deployment and the
+// Service name, and which only the managementClients peers (wantPeers of them)
+// may reach; no other rule admits it.
+func checkManagementConfined(t *testing.T, r rendered, wantPeers int) {
+	t.Helper()
+	c := decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide").Spec.Template.Spec.Containers[0]
+	if got, ok := arg(c, "--management-addr"); !ok || got != ":8082" {
+		t.Errorf("--management-addr=%q (present %v), want :8082", got, ok)
+	}
+	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "management" && p.ContainerPort == 8082 }) {
+		t.Errorf("container ports %+v lack management 8082", c.Ports)
+	}
+	svc := decode[corev1.Service](t, r, "Service", "fraud-tide")
+	if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "management" && p.TargetPort.String() == "management" }) {
+		t.Errorf("service ports %+v lack management", svc.Spec.Ports)
+	}
+	np := decode[networkingv1.NetworkPolicy](t, r, "NetworkPolicy", "fraud-tide")
+	peers := 0
+	for _, rule := range np.Spec.Ingress {
+		for _, p := range rule.Ports {
+			if p.Port != nil && p.Port.String() == "management" {
+				if len(rule.Ports) != 1 {
+					t.Errorf("the management port shares a rule with %+v", rule.Ports)
+				}
+				peers += len(rule.From)
+			}
+		}
+	}
+	if peers != wantPeers {
+		t.Errorf("%d peers may reach the management port, want %d", peers, wantPeers)
+	}
+}
+
+func TestManagementClientsReachOnlyTheManagementPort(t *testing.T) {
+	r, err := helmTemplate(t, helmBinary(t), "-f", filepath.Join(chartDir, "ci", "secure-values.yaml"),
+		"--set", "networkPolicy.managementClients[0].podSelector.matchLabels.role=operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkManagementConfined(t, r, 1)
+	// Without the NetworkPolicy there is nothing to confine to: no management port.
+	r, err = helmTemplate(t, helmBinary(t), "-f", filepath.Join(chartDir, "ci", "secure-values.yaml"), "--set", "networkPolicy.enabled=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := arg(decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide").Spec.Template.Spec.Containers[0], "--management-addr"); ok {
+		t.Error("--management-addr rendered without the NetworkPolicy")
+	}
 }
 
 // TestActivatorFrontsScaleToZero: KEDA with minReplicas 0 puts the activator in front

@@ -90,6 +90,7 @@ Flags win over the environment, which wins over the file.`,
 	fl.DurationVar(&f.opts.WatchPoll, "watch-poll", 0, "also rescan the repository this often (for filesystems without change notifications)")
 	fl.BoolVar(&f.opts.DisableRepositoryAPI, "disable-repository-api", false, "turn off POST /v2/repository/... (index, load, unload)")
 	fl.StringVar(&f.managementKeyFile, "management-key-file", "", "file of API keys (one per line) required on the repository API, whose holders may load and unload models; also TIDE_MANAGEMENT_KEYS (comma-separated)")
+	fl.StringVar(&f.opts.ManagementAddr, "management-addr", "", "serve model load and unload on this address (HOST:PORT) only, not on the HTTP and gRPC ports, so that a network policy can confine them; the index stays on both")
 	fl.BoolVar(&f.opts.ModelControl, "model-control", false, "allow load and unload through the repository API without management keys (to whoever may call inference); off by default")
 	fl.StringVar(&f.loadMemoryBudget, "load-memory-budget", "auto", `memory one model load may take (the file, what it decompresses to, what is decoded); a larger file fails to load with the reason. "auto": 3/4 of the container's memory limit (1/2 of the machine's outside one), shared by --load-concurrency; 0: unlimited; or a size such as 512Mi, 2Gi`)
 	fl.IntVar(&f.repo.LoadConcurrency, "load-concurrency", 1, "models loaded at once (each at a lower CPU priority than serving, with its own --load-memory-budget)")

@@ -242,8 +242,15 @@ func (s *Server) Access() Access {
 func (s *Server) logAccess() {
 	a := s.Access()
 	attrs := []any{"inference", a.Inference, "repository_index", a.RepositoryIndex, "model_control", a.ModelControl}
+	if s.opts.ManagementAddr != "" && a.ModelControl != "off" {
+		attrs = append(attrs, "model_control_addr", s.opts.ManagementAddr)
+	}
 	if a.ModelControl == "anyone" {
-		s.log.Warn("access: anyone who reaches this server can load and unload models (--model-control without management keys)", attrs...)
+		where := "this server"
+		if s.opts.ManagementAddr != "" {
+			where = "the management port " + s.opts.ManagementAddr
+		}
+		s.log.Warn("access: anyone who reaches "+where+" can load and unload models (--model-control without management keys)", attrs...)
 		return
 	}
 	s.log.Info("access", attrs...)

@@ -267,6 +267,9 @@ func (g *inferenceService) RepositoryModelLoad(ctx context.Context, req *pb.Repo
 	if g.s.opts.DisableRepositoryAPI {
 		return nil, errRepositoryAPIOff
 	}
+	if g.s.management != nil {
+		return nil, status.Error(codes.Unimplemented, errControlElsewhere)
+	}
 	if !g.s.modelControlOn() {
 		return nil, g.s.grpcError(ctx, "RepositoryModelLoad", modelControlOff)
 	}
@@ -283,6 +286,9 @@ func (g *inferenceService) RepositoryModelLoad(ctx context.Context, req *pb.Repo
 func (g *inferenceService) RepositoryModelUnload(ctx context.Context, req *pb.RepositoryModelUnloadRequest) (*pb.RepositoryModelUnloadResponse, error) {
 	if g.s.opts.DisableRepositoryAPI {
 		return nil, errRepositoryAPIOff
+	}
+	if g.s.management != nil {
+		return nil, status.Error(codes.Unimplemented, errControlElsewhere)
 	}
 	if !g.s.modelControlOn() {
 		return nil, g.s.grpcError(ctx, "RepositoryModelUnload", modelControlOff)

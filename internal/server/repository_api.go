@@ -1,7 +1,9 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
+	"path"
 	"time"
 
 	"github.com/tideserve/tide/internal/oip"
@@ -20,8 +22,45 @@ func (s *Server) registerRepositoryAPI() {
 		return
 	}
 	s.mux.HandleFunc("POST /v2/repository/index", s.managed(s.repositoryIndex))
-	s.mux.HandleFunc("POST /v2/repository/models/{name}/load", s.managed(s.controlled(s.repositoryLoad)))
-	s.mux.HandleFunc("POST /v2/repository/models/{name}/unload", s.managed(s.controlled(s.repositoryUnload)))
+	control := s.mux
+	if s.management != nil {
+		// Load and unload live on the management port alone; here they are no
+		// route, with a line that says where they went.
+		control = s.management
+		s.management.HandleFunc("POST /v2/repository/index", s.managed(s.repositoryIndex))
+		s.mux.HandleFunc("POST /v2/repository/models/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
+			discard(r)
+			s.writeError(w, http.StatusNotFound, errControlElsewhere)
+		})
+	}
+	control.HandleFunc("POST /v2/repository/models/{name}/load", s.managed(s.controlled(s.repositoryLoad)))
+	control.HandleFunc("POST /v2/repository/models/{name}/unload", s.managed(s.controlled(s.repositoryUnload)))
+}
+
+// errControlElsewhere answers load and unload on the main ports when they are
+// served on the management address.
+const errControlElsewhere = "model load and unload are served on this server's management port (--management-addr), not here"
+
+// serveManagement is the management listener's handler: the repository API, with
+// the main port's path hygiene and JSON errors, and nothing else.
+func (s *Server) serveManagement(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
+		discard(r)
+		s.writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, echoPath(r.URL.Path)))
+		return
+	}
+	if _, pattern := s.management.Handler(r); pattern == "" {
+		discard(r)
+		s.writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s on the management port (it serves /v2/repository/...)", r.Method, echoPath(r.URL.Path)))
+		return
+	}
+	s.management.ServeHTTP(w, r)
+}
+
+// ManagementAddr is the bound management address once Serve listens on it.
+func (s *Server) ManagementAddr() string {
+	a, _ := s.managementAddr.Load().(string)
+	return a
 }
 
 // modelControlOff answers load and unload while model control is off.

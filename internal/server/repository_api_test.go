@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -195,4 +197,73 @@ func TestVersionSwapUnderLoadLosesNothing(t *testing.T) {
 		t.Fatalf("metadata after the swap: %s", rec.Body.String())
 	}
 	_ = http.StatusOK
+}
+
+// TestManagementAddrConfinesModelControl: with a management address, load and
+// unload are served there alone (so that a network policy on that port decides
+// who may change what is served); the main port and gRPC refuse them with where
+// to go, and the index stays readable on both.
+func TestManagementAddrConfinesModelControl(t *testing.T) {
+	s := newTestServer(t, Options{ModelControl: true, ManagementAddr: "127.0.0.1:0"}, map[string]formatstest.Spec{"fraud": fraud})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	defer func() {
+		stop()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	main := "http://" + ln.Addr().String()
+	waitReady(t, main)
+	var mgmt string
+	for i := 0; i < 200 && mgmt == ""; i++ {
+		if a := s.ManagementAddr(); a != "" {
+			mgmt = "http://" + a
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if mgmt == "" {
+		t.Fatal("the management listener never came up")
+	}
+	post := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Post(url, "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, c := range []struct {
+		url, contains string
+		status        int
+	}{
+		{main + "/v2/repository/models/fraud/unload", "management port (--management-addr)", 404},
+		{main + "/v2/repository/models/fraud/load", "management port (--management-addr)", 404},
+		{main + "/v2/repository/index", `"state":"READY"`, 200},
+		{mgmt + "/v2/repository/index", `"state":"READY"`, 200},
+		{mgmt + "/v2/repository/models/fraud/unload", `{}`, 200},
+		{main + "/v2/repository/index", `"state":"UNAVAILABLE"`, 200},
+		{mgmt + "/v2/repository/models/fraud/load", `{}`, 200},
+		{mgmt + "/v2/models/fraud/infer", "no route", 404}, // nothing else lives there
+		{mgmt + "/v2/../v2/repository/index", "no route", 404},
+		{main + "/v2/models/fraud/infer", "", 400}, // inference stays on the main port (no body: 400)
+	} {
+		status, body := post(c.url)
+		if status != c.status || !strings.Contains(body, c.contains) {
+			t.Errorf("POST %s: %d %s; want %d containing %q", c.url, status, body, c.status, c.contains)
+		}
+	}
+	cl := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
+	_, err = cl.RepositoryModelUnload(t.Context(), &pb.RepositoryModelUnloadRequest{ModelName: "fraud"})
+	wantCode(t, err, codes.Unimplemented, "management port")
+	if _, err := cl.RepositoryIndex(t.Context(), &pb.RepositoryIndexRequest{}); err != nil {
+		t.Errorf("gRPC index: %v", err)
+	}
 }

@@ -65,6 +65,12 @@ type Options struct {
 	// ManagementKeys, if any, are required on the repository endpoints, and turn on
 	// model control (load and unload) for their holders.
 	ManagementKeys []string
+	// ManagementAddr, if set, is where load and unload are served (HOST:PORT, REST
+	// only): the main HTTP and gRPC ports then refuse them, so that a network
+	// policy on this port alone decides who may change what is served (one on the
+	// main port cannot, since it cannot tell paths apart). The index stays
+	// readable on both.
+	ManagementAddr string
 	// ModelControl turns on load and unload through the repository API without
 	// management keys (then open to whoever may call inference). Off by default:
 	// unloading a model is an outage, so nothing that changes what is served is
@@ -125,11 +131,16 @@ type Server struct {
 	log      *slog.Logger
 	metrics  *metrics.Set
 	mux      *http.ServeMux
+	// management serves the repository API on Options.ManagementAddr (nil when
+	// that is unset and the main mux has it).
+	management *http.ServeMux
 	draining atomic.Bool
 	// loaded turns true when the repository's first load has finished.
 	loaded atomic.Bool
 	// grpcAddr is the bound gRPC address (a string) once Serve has started gRPC.
 	grpcAddr atomic.Value
+	// managementAddr is the bound management address once Serve listens on it.
+	managementAddr atomic.Value
 	// apiKeys is Options.APIKeys made ready for constant-time checks (nil: no auth).
 	apiKeysOnce sync.Once
 	apiKeys     *keySet
@@ -144,6 +155,9 @@ func New(repo *repository.Repository, opts Options, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	s := &Server{repo: repo, opts: opts, log: log, metrics: metrics.New(opts.Version), mux: http.NewServeMux()}
+	if opts.ManagementAddr != "" {
+		s.management = http.NewServeMux()
+	}
 	repo.ServeWith(&serving.Factory{Admission: opts.Admission, Metrics: s.metrics, Log: log})
 	s.routes()
 	return s
@@ -286,6 +300,30 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return grpcErr
 	}
 	defer gf.stop()
+	var ms *http.Server // the management listener, when there is one
+	if s.management != nil {
+		mln, err := net.Listen("tcp", s.opts.ManagementAddr)
+		if err != nil {
+			return fmt.Errorf("listen for the management API on %s: %w", s.opts.ManagementAddr, err)
+		}
+		ms = &http.Server{Handler: http.HandlerFunc(s.serveManagement), ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+			ReadTimeout: s.opts.ReadTimeout, WriteTimeout: s.opts.WriteTimeout, IdleTimeout: s.opts.IdleTimeout,
+			MaxHeaderBytes: 64 << 10, ErrorLog: hs.ErrorLog, TLSConfig: tlsCfg}
+		s.managementAddr.Store(mln.Addr().String())
+		go func() {
+			var err error
+			if tlsCfg != nil {
+				err = ms.ServeTLS(mln, "", "")
+			} else {
+				err = ms.Serve(mln)
+			}
+			if err != nil && err != http.ErrServerClosed {
+				s.log.Error("management API listener stopped", "error", err)
+			}
+		}()
+		s.log.Info("serving the management API", "addr", mln.Addr().String())
+		defer ms.Close()
+	}
 	loadCtx, cancelLoad := context.WithCancel(ctx)
 	defer cancelLoad()
 	go func() {
@@ -329,6 +367,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	grpcDrained := gf.drain(shutCtx) // HTTP and gRPC drain side by side, within one timeout
 	err := hs.Shutdown(shutCtx)
+	if ms != nil {
+		ms.Shutdown(shutCtx)
+	}
 	if derr := <-grpcDrained; err == nil {
 		err = derr
 	}

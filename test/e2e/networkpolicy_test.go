@@ -8,7 +8,9 @@ package e2e
 // namespace the Prometheus selector names reads /metrics (and the harness' Prometheus in
 // monitoring, the chart's default peer, scrapes the pod where it runs), and once the
 // policy object is deleted the refused pod gets through, so the refusal was the
-// policy's doing.
+// policy's doing. With model control on, load and unload live on the management
+// port, which only the managementClients peers reach: an inference client the
+// policy admits on the HTTP port is refused there.
 //
 // The bridge CNI of hack/cluster enforces nothing by itself; its network-policies
 // add-on (sigs.k8s.io/kube-network-policies) does. The test skips when that add-on is
@@ -149,10 +151,14 @@ func TestTideNetworkPolicyRefusesOutsiders(t *testing.T) {
 		})
 	}
 	values := filepath.Join(t.TempDir(), "netpol-values.yaml")
-	if err := os.WriteFile(values, []byte(`networkPolicy:
+	if err := os.WriteFile(values, []byte(`server:
+  modelControl: true
+networkPolicy:
   enabled: true
   allowedClients:
     - podSelector: {matchLabels: {tide-e2e/role: client}}
+  managementClients:
+    - podSelector: {matchLabels: {tide-e2e/role: operator}}
   prometheus:
     - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}
     - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: `+promNS+`}}
@@ -170,6 +176,11 @@ func TestTideNetworkPolicyRefusesOutsiders(t *testing.T) {
 		t.Fatalf("service/netpol-tide: clusterIP %q, http port %q", ip, port)
 	}
 	base := "http://" + hostPort(ip, port)
+	mport := c.jsonpath(t.Context(), "service/netpol-tide", `{.spec.ports[?(@.name=="management")].port}`)
+	if mport == "" {
+		t.Fatal("service/netpol-tide has no management port although model control and the policy are on")
+	}
+	management := "http://" + hostPort(ip, mport)
 
 	// Every /predict client runs the same command, Tide's own load generator: three
 	// requests one after another, each given 3 s.
@@ -203,6 +214,16 @@ func TestTideNetworkPolicyRefusesOutsiders(t *testing.T) {
 	refused(predict(c.namespace, "outsider", map[string]string{"tide-e2e/role": "outsider"}))
 	// allowedClients' podSelector without a namespaceSelector means this namespace only.
 	refused(predict(otherNS, "client-elsewhere", client))
+
+	// The management port: the operator may read the index there (and so load and
+	// unload); the inference client, admitted on the HTTP port, is refused.
+	index := func(name string, labels map[string]string) policyPod {
+		return policyPod{ns: c.namespace, name: name, image: clientImage, labels: labels, command: []string{
+			"/usr/local/bin/tide", "load", "-c", "1", "-n", "3", "--timeout", "3s",
+			"--template", `{}`, management + "/v2/repository/index"}}
+	}
+	allowed(index("operator", map[string]string{"tide-e2e/role": "operator"}))
+	refused(index("client-manages", client))
 
 	// Prometheus' peer: any pod of the selected namespace may read /metrics.
 	phase, logs := c.runPolicyPod(t, policyPod{ns: promNS, name: "scraper", image: c.demoImage,

@@ -29,6 +29,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and (eq .Values.autoscaling.mode "keda") $k.activator.enabled (eq (int $k.minReplicas) 0) }}true{{ end }}
 {{- end }}
 
+{{- /* Model control (load/unload) on a port of its own, so that the NetworkPolicy can
+confine it: when the policy is on and model control is (modelControl or management
+keys). A policy on the HTTP port cannot tell /v2/repository/... from /predict. */}}
+{{- define "tide.managementPortEnabled" -}}
+{{- if and .Values.networkPolicy.enabled (or .Values.server.modelControl .Values.managementKeys.enabled) }}true{{ end }}
+{{- end }}
+
 {{- /* The Service that clients, the Ingress and the HTTPRoute send requests to. */}}
 {{- define "tide.frontService" -}}
 {{- include "tide.fullname" . }}{{ if include "tide.activatorEnabled" . }}-activator{{ end }}

@@ -445,7 +445,9 @@ func checkManagementConfined(t *testing.T, r rendered, wantPeers int) {
 		t.Errorf("container ports %+v lack management 8082", c.Ports)
 	}
 	svc := decode[corev1.Service](t, r, "Service", "fraud-tide")
-	if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "management" && p.TargetPort.String() == "management" }) {
+	if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool {
+		return p.Name == "management" && p.TargetPort.String() == "management"
+	}) {
 		t.Errorf("service ports %+v lack management", svc.Spec.Ports)
 	}
 	np := decode[networkingv1.NetworkPolicy](t, r, "NetworkPolicy", "fraud-tide")

@@ -126,15 +126,15 @@ func (o *Options) fill() {
 
 // Server serves a repository's models.
 type Server struct {
-	repo     *repository.Repository
-	opts     Options
-	log      *slog.Logger
-	metrics  *metrics.Set
-	mux      *http.ServeMux
+	repo    *repository.Repository
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics.Set
+	mux     *http.ServeMux
 	// management serves the repository API on Options.ManagementAddr (nil when
 	// that is unset and the main mux has it).
 	management *http.ServeMux
-	draining atomic.Bool
+	draining   atomic.Bool
 	// loaded turns true when the repository's first load has finished.
 	loaded atomic.Bool
 	// grpcAddr is the bound gRPC address (a string) once Serve has started gRPC.

@@ -53,6 +53,9 @@ func decodeCharged(data []byte, opts Options, b *loadmem.Budget) (v any, err err
 	if catchPanics {
 		defer func() {
 			if r := recover(); r != nil {
+				if _, fault := r.(interface{ Addr() uintptr }); fault {
+					panic(r) // a mapped file that shrank: Load reports it
+				}
 				v, err = nil, fmt.Errorf("pickle: internal error decoding stream: %v", r)
 			}
 		}()

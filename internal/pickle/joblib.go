@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -141,31 +142,43 @@ func Load(path string, opts Options) (any, error) {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	defer f.Close()
-	data, err := readFile(f, b)
+	data, release, err := readFile(f, b)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
-	v, err := loadCharged(data, opts, b)
+	// Decoded values never alias data, so the file's bytes go as soon as the
+	// decode is done.
+	defer release()
+	v, err := loadMapped(data, opts, b)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	return v, nil
 }
 
-// readFile reads a whole file, in one allocation when the file reports its size
-// (model files run to hundreds of megabytes).
-func readFile(f *os.File, b *loadmem.Budget) ([]byte, error) {
+// readFile reads a whole file and returns a func that releases its bytes. A
+// regular file is mapped (read-only, populated in one system call) rather than
+// copied into the heap: model files run to hundreds of megabytes, and faulting in
+// that much fresh anonymous memory page by page is most of a big load's time on a
+// virtual machine, and stalls the serving threads meanwhile. Where mapping fails
+// it is read into one allocation.
+func readFile(f *os.File, b *loadmem.Budget) ([]byte, func(), error) {
+	noop := func() {}
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 		if err := charge(b, st.Size(), fmt.Sprintf("file of %d bytes", st.Size())); err != nil {
-			return nil, err
+			return nil, noop, err
+		}
+		if data, release, ok := mapFile(f, st.Size()); ok {
+			return data, release, nil
 		}
 		data := make([]byte, st.Size())
 		if _, err := io.ReadFull(f, data); err != nil {
-			return nil, err
+			return nil, noop, err
 		}
-		return data, nil
+		return data, noop, nil
 	}
-	return readAllCharged(f, b, "file")
+	data, err := readAllCharged(f, b, "file")
+	return data, noop, err
 }
 
 // Chunk sizes of readAllCharged: it starts small (most decompressed pickles are
@@ -238,6 +251,22 @@ func fill(r io.Reader, c []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// loadMapped is loadCharged over a file's mapping. If the file is truncated
+// while it is read (a model copied over the one loading), touching the missing
+// pages faults; that becomes this load's error instead of the process's crash.
+func loadMapped(data []byte, opts Options, b *loadmem.Budget) (v any, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+				panic(r)
+			}
+			v, err = nil, errors.New("the file changed while it was being read (truncated or replaced?); the next load will read it again")
+		}
+	}()
+	return loadCharged(data, opts, b)
 }
 
 // LoadBytes is Load for a file already in memory (charged to the budget too).

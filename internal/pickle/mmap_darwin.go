@@ -1,0 +1,3 @@
+package pickle
+
+const mapPopulate = 0

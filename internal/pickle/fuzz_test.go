@@ -116,6 +116,8 @@ func exercise(v any, w *walk) {
 		_, _ = x.Strings()
 		_, _ = ToFloat(x)
 		for _, f := range x.Dtype.Fields {
+			_, _ = x.FieldFloat64s(f.Name)
+			_, _ = x.FieldInt64s(f.Name)
 			if fa, err := x.Field(f.Name); err == nil {
 				_, _ = fa.Float64s()
 			}

@@ -1,6 +1,7 @@
 package pickle
 
 import (
+	"encoding/binary"
 	"math"
 	"reflect"
 	"strings"
@@ -229,5 +230,47 @@ func TestArrayElementsCountsEachArrayOnce(t *testing.T) {
 	v := &Object{Module: "m", Name: "C", State: state}
 	if got := ArrayElements(v); got != 12+5 {
 		t.Fatalf("ArrayElements = %d, want 17 (a once, b once, object arrays' own slots not numeric)", got)
+	}
+}
+
+// The field accessors read a structured array's field in place and agree with
+// Field(...).Float64s/Int64s, including on malformed arrays.
+func TestFieldAccessorsMatchField(t *testing.T) {
+	rec := &Dtype{Kind: 'V', ItemSize: 16, Fields: []Field{
+		{Name: "left", Dtype: &Dtype{Kind: 'i', ItemSize: 8}, Offset: 0},
+		{Name: "thr", Dtype: &Dtype{Kind: 'f', ItemSize: 8}, Offset: 8},
+	}}
+	data := make([]byte, 3*16)
+	for i := 0; i < 3; i++ {
+		binary.LittleEndian.PutUint64(data[i*16:], uint64(int64(-1+i*5)))
+		binary.LittleEndian.PutUint64(data[i*16+8:], math.Float64bits(0.5*float64(i)))
+	}
+	a := &NDArray{Dtype: rec, Shape: []int{3}, Data: data}
+	ints, err := a.FieldInt64s("left")
+	if err != nil || !reflect.DeepEqual(ints, []int64{-1, 4, 9}) {
+		t.Fatalf("FieldInt64s = %v, %v", ints, err)
+	}
+	floats, err := a.FieldFloat64s("thr")
+	if err != nil || !reflect.DeepEqual(floats, []float64{0, 0.5, 1}) {
+		t.Fatalf("FieldFloat64s = %v, %v", floats, err)
+	}
+	f, _ := a.Field("thr")
+	viaCopy, _ := f.Float64s()
+	if !reflect.DeepEqual(viaCopy, floats) {
+		t.Fatalf("Field().Float64s() = %v, FieldFloat64s = %v", viaCopy, floats)
+	}
+	if _, err := a.FieldFloat64s("nope"); err == nil {
+		t.Error("an unknown field must fail")
+	}
+	if _, err := a.FieldInt64s("thr"); err == nil {
+		t.Error("a float field is not integer")
+	}
+	short := &NDArray{Dtype: rec, Shape: []int{3}, Data: data[:40]}
+	if _, err := short.FieldFloat64s("thr"); err == nil {
+		t.Error("truncated records must fail")
+	}
+	bad := &NDArray{Dtype: &Dtype{Kind: 'V', ItemSize: 4, Fields: []Field{{Name: "x", Dtype: &Dtype{Kind: 'f', ItemSize: 8}, Offset: 0}}}, Shape: []int{2}, Data: make([]byte, 8)}
+	if _, err := bad.FieldFloat64s("x"); err == nil {
+		t.Error("a field wider than its record must fail")
 	}
 }

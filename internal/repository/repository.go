@@ -523,17 +523,6 @@ func (r *Repository) unloadVersion(v *Version, why string) {
 
 // loadAll loads versions, Options.LoadConcurrency at a time, and waits for them.
 func (r *Repository) loadAll(ctx context.Context, versions []*Version) {
-	if len(versions) > 0 && r.opts.LoadMemoryBudget > 0 {
-		// The collector waits while the loads run. A big load allocates
-		// hundreds of megabytes quickly, and each cycle it triggers makes the
-		// requests that allocate meanwhile assist in marking, which is what
-		// lengthens serving's tail during a load. The budget bounds what loads
-		// allocate, so pausing costs at most the budget in memory (the Go memory
-		// limit, set from the container's, still forces a cycle if the process
-		// nears it); the collection below reclaims it all at once. Calls are
-		// serialized by refreshMu, so the setting is restored by its only owner.
-		defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	}
 	var wg sync.WaitGroup
 	for _, v := range versions {
 		wg.Add(1)

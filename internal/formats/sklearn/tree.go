@@ -452,11 +452,7 @@ func classLabels(obj *pickle.Object) (Labels, error) {
 }
 
 func intField(a *pickle.NDArray, name string) ([]int64, error) {
-	f, err := a.Field(name)
-	if err != nil {
-		return nil, fmt.Errorf("nodes: %w", err)
-	}
-	v, err := f.Int64s()
+	v, err := a.FieldInt64s(name)
 	if err != nil {
 		return nil, fmt.Errorf("nodes.%s: %w", name, err)
 	}
@@ -464,11 +460,7 @@ func intField(a *pickle.NDArray, name string) ([]int64, error) {
 }
 
 func floatField(a *pickle.NDArray, name string) ([]float64, error) {
-	f, err := a.Field(name)
-	if err != nil {
-		return nil, fmt.Errorf("nodes: %w", err)
-	}
-	v, err := f.Float64s()
+	v, err := a.FieldFloat64s(name)
 	if err != nil {
 		return nil, fmt.Errorf("nodes.%s: %w", name, err)
 	}

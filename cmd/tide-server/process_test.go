@@ -65,6 +65,7 @@ func TestServeErrors(t *testing.T) {
 		{[]string{"serve", "--grpc-addr", "", "--http-addr", "nonsense", filepath.Join(dir, "evil.pkl")}, "listen on nonsense"},
 		{[]string{"serve", "--log-level", "loud", filepath.Join(dir, "evil.pkl")}, "--log-level"},
 		{[]string{"serve", "--bogus", "x"}, "unknown flag: --bogus"},
+		{[]string{"serve", "--load-memory-budget", "lots", filepath.Join(dir, "evil.pkl")}, `--load-memory-budget: "lots" is not a size`},
 	}
 	for _, c := range cases {
 		var stderr bytes.Buffer

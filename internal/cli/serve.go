@@ -108,7 +108,8 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 		return err
 	}
 	slog.SetDefault(log)
-	if f.repo.LoadMemoryBudget, err = loadBudget(f.loadMemoryBudget, f.repo.LoadConcurrency, log); err != nil {
+	budgetWhy := ""
+	if f.repo.LoadMemoryBudget, budgetWhy, err = loadBudget(f.loadMemoryBudget, f.repo.LoadConcurrency); err != nil {
 		return err
 	}
 	setGoMemoryLimit(log)
@@ -125,6 +126,9 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", f.httpAddr, err)
 	}
+	// Logged once start-up cannot fail on a flag or path any more, so that such a
+	// failure stays the one line on stderr.
+	logLoadBudget(log, f.repo.LoadMemoryBudget, budgetWhy, f.repo.LoadConcurrency)
 	onnx.SetLibraryPath(f.onnxLib)
 	if err := onnx.SetOptions(onnx.Options{IntraOpThreads: f.onnxThreads, Provider: onnx.Provider(f.onnxProvider)}); err != nil {
 		return err
@@ -144,22 +148,27 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 	return srv.Serve(ctx, ln)
 }
 
-// loadBudget turns --load-memory-budget into bytes per load, logging where an
-// automatic one came from.
-func loadBudget(flag string, concurrency int, log *slog.Logger) (int64, error) {
+// loadBudget turns --load-memory-budget into bytes per load and, for "auto",
+// where they came from.
+func loadBudget(flag string, concurrency int) (int64, string, error) {
 	if strings.TrimSpace(flag) == "auto" {
 		n, why := loadmem.Default(concurrency)
-		log.Info("model load memory budget", "bytes", n, "size", loadmem.Size(n), "from", why, "concurrent_loads", max(concurrency, 1))
-		return n, nil
+		return n, why, nil
 	}
 	n, err := loadmem.ParseSize(flag)
 	if err != nil {
-		return 0, fmt.Errorf("--load-memory-budget: %w", err)
+		return 0, "", fmt.Errorf("--load-memory-budget: %w", err)
 	}
+	return n, "--load-memory-budget", nil
+}
+
+// logLoadBudget states the load memory budget at startup; none is a warning.
+func logLoadBudget(log *slog.Logger, n int64, why string, concurrency int) {
 	if n == 0 {
-		log.Warn("model loads have no memory budget (--load-memory-budget 0): a compressed file can expand past the container's memory limit")
+		log.Warn("model loads have no memory budget: a compressed file can expand past the container's memory limit", "from", why)
+		return
 	}
-	return n, nil
+	log.Info("model load memory budget", "bytes", n, "size", loadmem.Size(n), "from", why, "concurrent_loads", max(concurrency, 1))
 }
 
 // setGoMemoryLimit tells the Go runtime the container's memory limit (90% of

@@ -48,6 +48,11 @@ func DecodeBytes(data []byte, opts Options) (v any, err error) {
 
 // decodeCharged decodes a stream whose own bytes b has already been charged for.
 func decodeCharged(data []byte, opts Options, b *loadmem.Budget) (v any, err error) {
+	return decodeStream(data, opts, b, false)
+}
+
+// decodeStream is decodeCharged, with arrays borrowing data's bytes if borrow.
+func decodeStream(data []byte, opts Options, b *loadmem.Budget, borrow bool) (v any, err error) {
 	// Every check below is explicit; this only turns a bug into an error rather
 	// than a crash of the server that is loading an untrusted file.
 	if catchPanics {
@@ -61,6 +66,7 @@ func decodeCharged(data []byte, opts Options, b *loadmem.Budget) (v any, err err
 		}()
 	}
 	d := newDecoder(data, opts, b)
+	d.borrow = borrow
 	return d.run()
 }
 
@@ -78,6 +84,10 @@ type decoder struct {
 	stack []any
 	marks []int // stack heights at each open MARK
 	memo  memo
+
+	// borrow lets numeric arrays share the stream's bytes (LoadFile): the
+	// caller keeps the stream unchanged for as long as it reads the arrays.
+	borrow bool
 
 	// nested is true for the pickle joblib writes for an object array: it is a
 	// plain pickle.load in joblib, so joblib's own wrappers are not honoured there.

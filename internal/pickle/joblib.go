@@ -74,6 +74,7 @@ func (d *decoder) readJoblibArray(state any) (any, error) {
 		nested := newDecoder(d.data, d.opts, d.budget)
 		nested.pos = d.pos
 		nested.nested = true
+		nested.borrow = d.borrow
 		v, err := nested.run()
 		d.pos = nested.pos
 		if err != nil {
@@ -253,20 +254,71 @@ func fill(r io.Reader, c []byte) (int, error) {
 	return n, nil
 }
 
+// LoadFile is Load for a caller that converts the decoded arrays into its own
+// structures and then drops them, as a runtime building its model does: numeric
+// arrays share the file's bytes instead of copying them (the largest allocation
+// of a big load, and the memory it would fault in), and release gives the bytes
+// back. After release no decoded array may be read; strings, bytes and every
+// other value remain the caller's. The caller runs its conversion with
+// debug.SetPanicOnFault on, so that a file truncated meanwhile fails the load
+// (see loadMapped) rather than the process.
+func LoadFile(path string, opts Options) (v any, release func(), err error) {
+	opts = opts.withDefaults()
+	b := opts.budget()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	defer f.Close()
+	data, release, err := readFile(f, b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	v, err = loadMappedBorrowing(data, opts, b)
+	if err != nil {
+		release()
+		return nil, nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	return v, release, nil
+}
+
 // loadMapped is loadCharged over a file's mapping. If the file is truncated
 // while it is read (a model copied over the one loading), touching the missing
 // pages faults; that becomes this load's error instead of the process's crash.
 func loadMapped(data []byte, opts Options, b *loadmem.Budget) (v any, err error) {
+	return loadFaultSafe(data, opts, b, false)
+}
+
+// loadMappedBorrowing is loadMapped with arrays borrowing the mapping's bytes.
+func loadMappedBorrowing(data []byte, opts Options, b *loadmem.Budget) (v any, err error) {
+	return loadFaultSafe(data, opts, b, true)
+}
+
+func loadFaultSafe(data []byte, opts Options, b *loadmem.Budget, borrow bool) (v any, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+			if !IsFault(r) {
 				panic(r)
 			}
-			v, err = nil, errors.New("the file changed while it was being read (truncated or replaced?); the next load will read it again")
+			v, err = nil, ErrFileChanged
 		}
 	}()
-	return loadCharged(data, opts, b)
+	plain, err := decompress(data, b)
+	if err != nil {
+		return nil, err
+	}
+	return decodeStream(plain, opts, b, borrow)
+}
+
+// ErrFileChanged reports a mapped model file that shrank while it was read.
+var ErrFileChanged = errors.New("the file changed while it was being read (truncated or replaced?); the next load will read it again")
+
+// IsFault reports whether a recovered panic value is a memory fault, which
+// debug.SetPanicOnFault turns a read past a shrunken mapping into.
+func IsFault(r any) bool {
+	_, fault := r.(interface{ Addr() uintptr })
+	return fault
 }
 
 // LoadBytes is Load for a file already in memory (charged to the budget too).

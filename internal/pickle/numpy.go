@@ -109,6 +109,12 @@ func (d *decoder) makeArray(dt *Dtype, shape []int, data any, fortran bool) (*ND
 	if len(raw) != n*dt.ItemSize {
 		return nil, fmt.Errorf("array data is %d bytes, want %d for shape %v of %s", len(raw), n*dt.ItemSize, shape, dt)
 	}
+	if d.borrow && !(fortran && len(shape) > 1) && !bigEndian(dt) {
+		// The bytes are used as they lie: no copy, and nothing to charge. The
+		// capacity is cut so that an append can never write into the stream.
+		a.Data = raw[:len(raw):len(raw)]
+		return a, nil
+	}
 	if err := d.charge(len(raw)); err != nil {
 		return nil, err
 	}
@@ -464,6 +470,20 @@ func (d *decoder) npFromBuffer(args Tuple) (any, error) {
 		return nil, fmt.Errorf("numpy _frombuffer: bad order %v", args[3])
 	}
 	return d.makeArray(dt, shape, args[0], order == "F")
+}
+
+// bigEndian reports whether any part of dt is big-endian (toLittleEndian would
+// then write to the array's bytes).
+func bigEndian(dt *Dtype) bool {
+	if dt.BigEndian {
+		return true
+	}
+	for _, f := range dt.Fields {
+		if bigEndian(f.Dtype) {
+			return true
+		}
+	}
+	return false
 }
 
 // toLittleEndian byte-swaps a big-endian array in place, as joblib.load does

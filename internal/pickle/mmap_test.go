@@ -5,8 +5,11 @@ package pickle
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/tideserve/tide/internal/loadmem"
 )
 
 // A model file truncated while it loads (copied over by the next version) must
@@ -37,5 +40,36 @@ func TestMappedFileTruncatedWhileLoadingIsAnError(t *testing.T) {
 	_, err = loadMapped(data, Options{}.withDefaults(), nil)
 	if err == nil || !strings.Contains(err.Error(), "changed while it was being read") {
 		t.Fatalf("error %v, want the file-changed error", err)
+	}
+}
+
+// LoadFile's arrays share the mapped file's bytes (no copy, nothing charged for
+// them) until release; other values are the caller's own.
+func TestLoadFileBorrowsArraysUntilRelease(t *testing.T) {
+	for _, path := range []string{"testdata/forest_20.joblib", "testdata/arrays_joblib_none.joblib"} {
+		t.Run(filepath.Base(path), func(t *testing.T) { checkBorrows(t, path) })
+	}
+}
+
+func checkBorrows(t *testing.T, path string) {
+	copied, err := Load(path, Options{Allow: allowAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	budget := loadmem.New(1 << 30)
+	v, release, err := LoadFile(path, Options{Allow: allowAll, Budget: budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if !reflect.DeepEqual(describe(v), describe(copied)) {
+		t.Fatal("LoadFile decoded something else than Load")
+	}
+	copyBudget := loadmem.New(1 << 30)
+	if _, err := Load(path, Options{Allow: allowAll, Budget: copyBudget}); err != nil {
+		t.Fatal(err)
+	}
+	if budget.Used() >= copyBudget.Used() {
+		t.Errorf("LoadFile charged %d bytes, Load %d: borrowed arrays should cost nothing", budget.Used(), copyBudget.Used())
 	}
 }

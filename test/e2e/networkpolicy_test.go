@@ -54,6 +54,14 @@ type policyPod struct {
 	command         []string
 }
 
+// target is the URL a client pod's command ends with.
+func (p policyPod) target() string {
+	if len(p.command) == 0 {
+		return ""
+	}
+	return p.command[len(p.command)-1]
+}
+
 func (p policyPod) manifest() string {
 	m := map[string]any{
 		"apiVersion": "v1",
@@ -198,7 +206,7 @@ networkPolicy:
 			t.Fatalf("%s/%s (labels %v) should be let in: phase %s, %d of %d requests ok, errors %v",
 				p.ns, p.name, p.labels, phase, s.OK, s.Sent, s.ErrorKinds)
 		}
-		t.Logf("allowed: %s/%s (labels %v): %d of %d /predict requests answered", p.ns, p.name, p.labels, s.OK, s.Sent)
+		t.Logf("allowed: %s/%s (labels %v): %d of %d requests to %s answered", p.ns, p.name, p.labels, s.OK, s.Sent, p.target())
 	}
 	refused := func(p policyPod) {
 		t.Helper()
@@ -207,7 +215,7 @@ networkPolicy:
 		if phase != "Failed" || s.OK != 0 || s.Errors == 0 {
 			t.Fatalf("%s/%s (labels %v) should be refused: phase %s, %d of %d requests ok", p.ns, p.name, p.labels, phase, s.OK, s.Sent)
 		}
-		t.Logf("refused: %s/%s (labels %v): 0 of %d /predict requests answered, errors %v", p.ns, p.name, p.labels, s.Sent, s.ErrorKinds)
+		t.Logf("refused: %s/%s (labels %v): 0 of %d requests to %s answered, errors %v", p.ns, p.name, p.labels, s.Sent, p.target(), s.ErrorKinds)
 	}
 
 	allowed(predict(c.namespace, "client", client))

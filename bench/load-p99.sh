@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${RATE:-500}
-LOADS=${LOADS:-6}
+LOADS=${LOADS:-20}
 WINDOW=${WINDOW:-20s}
 work=$(mktemp -d /tmp/tide-load-p99.XXXXXX)
 trap 'rm -rf "$work"' EXIT

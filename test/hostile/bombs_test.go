@@ -238,7 +238,7 @@ func TestBombConstructionLoadsWhenItFits(t *testing.T) {
 
 	s = servertest.Start(t, bin, root, "--load-memory-budget", "128Mi")
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(s.Logs(), "memory budget") && time.Now().Before(deadline) {
+	for !strings.Contains(s.Logs(), "model failed to load") && !strings.Contains(s.Logs(), "model loaded") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if !strings.Contains(s.Logs(), "model failed to load") || !strings.Contains(s.Logs(), "128 MiB memory budget") {

@@ -382,6 +382,15 @@ func (a *NDArray) floatsInto(out []float64, off, stride int) error {
 	if err := a.checkNumericLayout(n, off, stride); err != nil {
 		return err
 	}
+	if a.Dtype.Kind == 'f' && sz == 8 && !a.Dtype.BigEndian {
+		// The common case (every float64 array of a model) without the
+		// per-element dispatch: a big forest's load spends its time here.
+		for i := range out {
+			p := off + i*stride
+			out[i] = math.Float64frombits(binary.LittleEndian.Uint64(a.Data[p : p+8]))
+		}
+		return nil
+	}
 	bo := a.order()
 	for i := range out {
 		p := off + i*stride
@@ -423,18 +432,18 @@ func (a *NDArray) intsInto(out []int64, off, stride int) error {
 		return err
 	}
 	bo, sz := a.order(), a.Dtype.ItemSize
+	if (a.Dtype.Kind == 'i' || a.Dtype.Kind == 'u') && sz == 8 && !a.Dtype.BigEndian {
+		// int64 and uint64 (node indices, feature numbers): read as they lie,
+		// through the concrete byte order so that the read inlines.
+		for i := range out {
+			p := off + i*stride
+			out[i] = int64(binary.LittleEndian.Uint64(a.Data[p : p+8]))
+		}
+		return nil
+	}
 	for i := range out {
 		p := off + i*stride
-		b := a.Data[p : p+sz]
-		switch {
-		case a.Dtype.Kind == 'u' && sz == 8:
-			out[i] = int64(bo.Uint64(b))
-		default:
-			out[i] = int64(a.elemFloat(b, bo))
-			if sz == 8 && a.Dtype.Kind == 'i' {
-				out[i] = int64(bo.Uint64(b))
-			}
-		}
+		out[i] = int64(a.elemFloat(a.Data[p:p+sz], bo))
 	}
 	return nil
 }

@@ -32,7 +32,7 @@ func Decode(r io.Reader, opts Options) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pickle: read: %w", err)
 	}
-	return decodeCharged(data, opts, b)
+	return decodeCharged(data, opts, b, false)
 }
 
 // DecodeBytes decodes one pickle (or one uncompressed joblib stream) held in
@@ -43,23 +43,19 @@ func DecodeBytes(data []byte, opts Options) (v any, err error) {
 	if err := charge(b, int64(len(data)), fmt.Sprintf("pickle: stream of %d bytes", len(data))); err != nil {
 		return nil, err
 	}
-	return decodeCharged(data, opts, b)
+	return decodeCharged(data, opts, b, false)
 }
 
-// decodeCharged decodes a stream whose own bytes b has already been charged for.
-func decodeCharged(data []byte, opts Options, b *loadmem.Budget) (v any, err error) {
-	return decodeStream(data, opts, b, false)
-}
-
-// decodeStream is decodeCharged, with arrays borrowing data's bytes if borrow.
-func decodeStream(data []byte, opts Options, b *loadmem.Budget, borrow bool) (v any, err error) {
+// decodeCharged decodes a stream whose own bytes b has already been charged for;
+// with borrow, numeric arrays share data's bytes instead of copying them.
+func decodeCharged(data []byte, opts Options, b *loadmem.Budget, borrow bool) (v any, err error) {
 	// Every check below is explicit; this only turns a bug into an error rather
 	// than a crash of the server that is loading an untrusted file.
 	if catchPanics {
 		defer func() {
 			if r := recover(); r != nil {
-				if _, fault := r.(interface{ Addr() uintptr }); fault {
-					panic(r) // a mapped file that shrank: Load reports it
+				if isFault(r) {
+					panic(r) // a mapped file that shrank: WhileMapped reports it
 				}
 				v, err = nil, fmt.Errorf("pickle: internal error decoding stream: %v", r)
 			}

@@ -150,7 +150,7 @@ func Load(path string, opts Options) (any, error) {
 	// Decoded values never alias data, so the file's bytes go as soon as the
 	// decode is done.
 	defer release()
-	v, err := loadMapped(data, opts, b)
+	v, err := loadMapped(data, opts, b, false)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
@@ -259,9 +259,9 @@ func fill(r io.Reader, c []byte) (int, error) {
 // arrays share the file's bytes instead of copying them (the largest allocation
 // of a big load, and the memory it would fault in), and release gives the bytes
 // back. After release no decoded array may be read; strings, bytes and every
-// other value remain the caller's. The caller runs its conversion with
-// debug.SetPanicOnFault on, so that a file truncated meanwhile fails the load
-// (see loadMapped) rather than the process.
+// other value remain the caller's. The caller runs its conversion inside
+// WhileMapped, so that a file truncated meanwhile fails the load rather than the
+// process.
 func LoadFile(path string, opts Options) (v any, release func(), err error) {
 	opts = opts.withDefaults()
 	b := opts.budget()
@@ -274,7 +274,7 @@ func LoadFile(path string, opts Options) (v any, release func(), err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("load %s: %w", path, err)
 	}
-	v, err = loadMappedBorrowing(data, opts, b)
+	v, err = loadMapped(data, opts, b, true)
 	if err != nil {
 		release()
 		return nil, nil, fmt.Errorf("load %s: %w", path, err)
@@ -282,41 +282,45 @@ func LoadFile(path string, opts Options) (v any, release func(), err error) {
 	return v, release, nil
 }
 
-// loadMapped is loadCharged over a file's mapping. If the file is truncated
-// while it is read (a model copied over the one loading), touching the missing
-// pages faults; that becomes this load's error instead of the process's crash.
-func loadMapped(data []byte, opts Options, b *loadmem.Budget) (v any, err error) {
-	return loadFaultSafe(data, opts, b, false)
-}
-
-// loadMappedBorrowing is loadMapped with arrays borrowing the mapping's bytes.
-func loadMappedBorrowing(data []byte, opts Options, b *loadmem.Budget) (v any, err error) {
-	return loadFaultSafe(data, opts, b, true)
-}
-
-func loadFaultSafe(data []byte, opts Options, b *loadmem.Budget, borrow bool) (v any, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			if !IsFault(r) {
-				panic(r)
-			}
-			v, err = nil, ErrFileChanged
+// loadMapped decompresses and decodes a file's mapping (arrays borrowing its
+// bytes if borrow). If the file is truncated while it is read (a model copied
+// over the one loading), touching the missing pages faults; WhileMapped makes
+// that this load's error instead of the process's crash.
+func loadMapped(data []byte, opts Options, b *loadmem.Budget, borrow bool) (v any, err error) {
+	err = WhileMapped(func() error {
+		plain, err := decompress(data, b)
+		if err != nil {
+			return err
 		}
-	}()
-	plain, err := decompress(data, b)
-	if err != nil {
-		return nil, err
-	}
-	return decodeStream(plain, opts, b, borrow)
+		v, err = decodeCharged(plain, opts, b, borrow)
+		return err
+	})
+	return v, err
 }
 
 // ErrFileChanged reports a mapped model file that shrank while it was read.
 var ErrFileChanged = errors.New("the file changed while it was being read (truncated or replaced?); the next load will read it again")
 
-// IsFault reports whether a recovered panic value is a memory fault, which
+// WhileMapped runs f, which reads a file's mapping (or arrays that borrow it),
+// with debug.SetPanicOnFault on: a read past a file that shrank meanwhile faults,
+// and that fault is returned as ErrFileChanged instead of crashing the process.
+// Other panics go on.
+func WhileMapped(f func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if !isFault(r) {
+				panic(r)
+			}
+			err = ErrFileChanged
+		}
+	}()
+	return f()
+}
+
+// isFault reports whether a recovered panic value is a memory fault, which
 // debug.SetPanicOnFault turns a read past a shrunken mapping into.
-func IsFault(r any) bool {
+func isFault(r any) bool {
 	_, fault := r.(interface{ Addr() uintptr })
 	return fault
 }
@@ -337,7 +341,7 @@ func loadCharged(data []byte, opts Options, b *loadmem.Budget) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeCharged(plain, opts, b)
+	return decodeCharged(plain, opts, b, false)
 }
 
 // decompress undoes joblib's compression, or returns data as is for a plain

@@ -31,13 +31,13 @@ func TestMappedFileTruncatedWhileLoadingIsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer release()
-	if v, err := loadMapped(data, Options{}.withDefaults(), nil); err != nil || len(v.([]byte)) != 1<<20 {
+	if v, err := loadMapped(data, Options{}.withDefaults(), nil, false); err != nil || len(v.([]byte)) != 1<<20 {
 		t.Fatalf("the mapped file does not load: %v", err)
 	}
 	if err := os.Truncate(path, 100); err != nil {
 		t.Fatal(err)
 	}
-	_, err = loadMapped(data, Options{}.withDefaults(), nil)
+	_, err = loadMapped(data, Options{}.withDefaults(), nil, false)
 	if err == nil || !strings.Contains(err.Error(), "changed while it was being read") {
 		t.Fatalf("error %v, want the file-changed error", err)
 	}
@@ -72,4 +72,16 @@ func checkBorrows(t *testing.T, path string) {
 	if budget.Used() >= copyBudget.Used() {
 		t.Errorf("LoadFile charged %d bytes, Load %d: borrowed arrays should cost nothing", budget.Used(), copyBudget.Used())
 	}
+}
+
+// WhileMapped turns only memory faults into ErrFileChanged: a bug's panic must
+// still surface.
+func TestWhileMappedPassesOtherPanicsOn(t *testing.T) {
+	defer func() {
+		if r := recover(); r != "a bug" {
+			t.Fatalf("recovered %v, want the bug's own panic", r)
+		}
+	}()
+	_ = WhileMapped(func() error { panic("a bug") })
+	t.Fatal("WhileMapped swallowed a panic that is not a fault")
 }

@@ -3,7 +3,6 @@ package sklearn
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 
 	"github.com/tideserve/tide/internal/formats"
 	"github.com/tideserve/tide/internal/model"
@@ -24,37 +23,33 @@ type loader struct{}
 // Load decodes the file, building only allow-listed classes, rebuilds the
 // estimator and wraps it as a model. Every error is one line that starts with
 // "load <path>: ".
-func (loader) Load(ctx context.Context, path string, cfg formats.Config) (m model.Model, err error) {
+func (loader) Load(ctx context.Context, path string, cfg formats.Config) (model.Model, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
-	// The decoded arrays share the file's bytes until release: the estimator
-	// is built from copies (every pickle accessor copies), so nothing built
-	// refers to them. Reading the mapping after the file shrank faults; with
-	// SetPanicOnFault that is a panic, recovered here into this load's error.
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			if !pickle.IsFault(r) {
-				panic(r)
-			}
-			m, err = nil, fmt.Errorf("load %s: %w", path, pickle.ErrFileChanged)
-		}
-	}()
 	// pickle.LoadFile's errors already say "load <path>: ...".
 	v, release, err := pickle.LoadFile(path, pickle.Options{Allow: allowed, Budget: cfg.Memory})
 	if err != nil {
 		return nil, err
 	}
+	// The decoded arrays share the file's bytes until release: the estimator
+	// is built from copies (every pickle accessor copies), so nothing built
+	// refers to them. WhileMapped makes a file that shrinks meanwhile this
+	// load's error.
 	defer release()
-	// Building converts the decoded arrays into the estimator's own slices: at
-	// most 8 bytes (a float64 or int) per element, charged before it starts.
-	if n := pickle.ArrayElements(v); n > 0 {
-		if err := cfg.Memory.Charge(8 * n); err != nil {
-			return nil, fmt.Errorf("load %s: building the estimator from %d array elements: %w", path, n, err)
+	var est *estimatorModel
+	err = pickle.WhileMapped(func() error {
+		// Building converts the decoded arrays into the estimator's own slices:
+		// at most 8 bytes (a float64 or int) per element, charged before it starts.
+		if n := pickle.ArrayElements(v); n > 0 {
+			if err := cfg.Memory.Charge(8 * n); err != nil {
+				return fmt.Errorf("building the estimator from %d array elements: %w", n, err)
+			}
 		}
-	}
-	est, err := newModelFromValue(v, cfg)
+		var err error
+		est, err = newModelFromValue(v, cfg)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}

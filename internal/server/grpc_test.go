@@ -724,20 +724,9 @@ func TestServeTLS(t *testing.T) {
 	certFile, keyFile, pool := writeTestCert(t)
 	s := newTestServer(t, Options{GRPCAddr: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile},
 		map[string]formatstest.Spec{"fraud": fraud})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, ln) }()
-	defer func() {
-		stop()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
+	httpAddr := serveInBackground(t, s)
 	addr := waitGRPCAddr(t, s)
+	ctx := t.Context()
 
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})))
 	if err != nil {
@@ -760,7 +749,7 @@ func TestServeTLS(t *testing.T) {
 	}
 
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	resp, err := hc.Get("https://" + ln.Addr().String() + "/v2/health/live")
+	resp, err := hc.Get("https://" + httpAddr + "/v2/health/live")
 	if err != nil {
 		t.Fatalf("HTTPS: %v", err)
 	}
@@ -791,6 +780,27 @@ func TestTLSOptionErrors(t *testing.T) {
 			t.Errorf("cert %q key %q: Serve returned %v, want %q", c.cert, c.key, err, c.err)
 		}
 	}
+}
+
+// serveInBackground runs s.Serve on a fresh loopback listener until the test
+// ends, then stops it and fails the test unless Serve returned nil. It returns
+// the HTTP address.
+func serveInBackground(t *testing.T, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
 }
 
 func waitGRPCAddr(t *testing.T, s *Server) string {

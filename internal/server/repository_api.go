@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"path"
 	"time"
 
 	"github.com/tideserve/tide/internal/oip"
@@ -44,9 +43,7 @@ const errControlElsewhere = "model load and unload are served on this server's m
 // serveManagement is the management listener's handler: the repository API, with
 // the main port's path hygiene and JSON errors, and nothing else.
 func (s *Server) serveManagement(w http.ResponseWriter, r *http.Request) {
-	if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
-		discard(r)
-		s.writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, echoPath(r.URL.Path)))
+	if s.refuseUncleanPath(w, r) {
 		return
 	}
 	if _, pattern := s.management.Handler(r); pattern == "" {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -205,31 +204,13 @@ func TestVersionSwapUnderLoadLosesNothing(t *testing.T) {
 // to go, and the index stays readable on both.
 func TestManagementAddrConfinesModelControl(t *testing.T) {
 	s := newTestServer(t, Options{ModelControl: true, ManagementAddr: "127.0.0.1:0"}, map[string]formatstest.Spec{"fraud": fraud})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, ln) }()
-	defer func() {
-		stop()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
-	main := "http://" + ln.Addr().String()
+	main := "http://" + serveInBackground(t, s)
 	waitReady(t, main)
-	var mgmt string
-	for i := 0; i < 200 && mgmt == ""; i++ {
-		if a := s.ManagementAddr(); a != "" {
-			mgmt = "http://" + a
-		}
-		time.Sleep(10 * time.Millisecond)
+	// Serve listens on the management address before it serves HTTP at all.
+	if s.ManagementAddr() == "" {
+		t.Fatal("ready without the management listener")
 	}
-	if mgmt == "" {
-		t.Fatal("the management listener never came up")
-	}
+	mgmt := "http://" + s.ManagementAddr()
 	post := func(url string) (int, string) {
 		t.Helper()
 		resp, err := http.Post(url, "application/json", nil)
@@ -261,7 +242,7 @@ func TestManagementAddrConfinesModelControl(t *testing.T) {
 		}
 	}
 	cl := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
-	_, err = cl.RepositoryModelUnload(t.Context(), &pb.RepositoryModelUnloadRequest{ModelName: "fraud"})
+	_, err := cl.RepositoryModelUnload(t.Context(), &pb.RepositoryModelUnloadRequest{ModelName: "fraud"})
 	wantCode(t, err, codes.Unimplemented, "management port")
 	if _, err := cl.RepositoryIndex(t.Context(), &pb.RepositoryIndexRequest{}); err != nil {
 		t.Errorf("gRPC index: %v", err)

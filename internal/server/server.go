@@ -197,12 +197,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.authorizeHTTP(w, r) {
 		return
 	}
-	// An unclean path ("/../x", "//v2", "/v2/") is no route: ServeMux would answer
-	// it with a redirect to the cleaned path and an HTML body, where Tide promises
-	// JSON errors and 404 for what it does not serve.
-	if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
-		discard(r)
-		s.writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, echoPath(r.URL.Path)))
+	if s.refuseUncleanPath(w, r) {
 		return
 	}
 	h, pattern := s.mux.Handler(r)
@@ -219,6 +214,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(w, r) // (not h: only the mux's own ServeHTTP sets path values)
+}
+
+// refuseUncleanPath answers an unclean path ("/../x", "//v2", "/v2/") with a JSON
+// 404 and reports that it did: ServeMux would answer it with a redirect to the
+// cleaned path and an HTML body, where Tide promises JSON errors and 404 for what
+// it does not serve.
+func (s *Server) refuseUncleanPath(w http.ResponseWriter, r *http.Request) bool {
+	if p := r.URL.Path; p != "" && p[0] == '/' && path.Clean(p) == p {
+		return false
+	}
+	discard(r)
+	s.writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, echoPath(r.URL.Path)))
+	return true
 }
 
 // echoPath is a request path as an error may quote it: at most 128 bytes, so that

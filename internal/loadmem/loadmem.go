@@ -45,14 +45,11 @@ func New(limit int64) *Budget {
 // Charge takes n bytes from the budget before they are allocated. It fails, and
 // takes nothing, when the budget cannot hold them.
 func (b *Budget) Charge(n int64) error {
-	if b == nil {
-		if n < 0 {
-			return fmt.Errorf("negative allocation of %d bytes", n)
-		}
-		return nil
-	}
-	if n < 0 {
+	if n < 0 { // a size that overflowed on the way here
 		return fmt.Errorf("negative allocation of %d bytes", n)
+	}
+	if b == nil {
+		return nil
 	}
 	for {
 		used := b.used.Load()

@@ -81,12 +81,12 @@ func TestPublicMessage(t *testing.T) {
 		"ratio 1/2 and a/b stay":                                     "ratio 1/2 and a/b stay",
 		"load model.pkl: stack underflow":                            "load model.pkl: stack underflow",
 	} {
-		if got := publicMessage(root, in); got != want {
+		if got := publicMessage(rootPrefixes(root), in); got != want {
 			t.Errorf("publicMessage(%q)\n got %q\nwant %q", in, got, want)
 		}
 	}
 	// A relative root as given on the command line.
-	if got := publicMessage("./models", "load models/fraud/model.pkl: x"); got != "load fraud/model.pkl: x" {
+	if got := publicMessage(rootPrefixes("./models"), "load models/fraud/model.pkl: x"); got != "load fraud/model.pkl: x" {
 		t.Errorf("relative root: %q", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -101,8 +102,9 @@ var absPath = regexp.MustCompile(`(^|[\s"'(\[=:])((?:/[^\s/"':,;()\[\]]+)+/?)`)
 // become relative to it ("fraud/2/model.pkl"), and any other absolute path (a
 // native runtime's source file, a temp folder) is cut to its last element, so
 // that nothing tells a client how the server's disk is laid out.
-func publicMessage(root, msg string) string {
-	for _, prefix := range rootPrefixes(root) {
+// prefixes are rootPrefixes(root), worked out once per repository.
+func publicMessage(prefixes []string, msg string) string {
+	for _, prefix := range prefixes {
 		msg = strings.ReplaceAll(msg, prefix, "")
 	}
 	return absPath.ReplaceAllStringFunc(msg, func(m string) string {
@@ -136,10 +138,6 @@ func rootPrefixes(root string) []string {
 		}
 	}
 	// Longest first, so that "/srv/models/" is not half-replaced by "models/".
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && len(out[j]) > len(out[j-1]); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
 	return out
 }

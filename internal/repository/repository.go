@@ -158,8 +158,11 @@ type entry struct {
 type Repository struct {
 	root   string
 	single bool
-	opts   Options
-	log    *slog.Logger
+	// rootForms are the root's path forms that messages shown to clients have
+	// cut (publicMessage).
+	rootForms []string
+	opts      Options
+	log       *slog.Logger
 	// serving makes the serving state of each loaded version (see ServeWith).
 	serving *serving.Factory
 
@@ -181,7 +184,7 @@ func Open(path string, opts Options, log *slog.Logger) (*Repository, error) {
 	}
 	opts = opts.withDefaults()
 	r := &Repository{root: path, single: !info.IsDir(), opts: opts, log: log, entries: map[string]*entry{},
-		loadSem: make(chan struct{}, opts.LoadConcurrency), serving: &serving.Factory{Log: log}}
+		loadSem: make(chan struct{}, opts.LoadConcurrency), serving: &serving.Factory{Log: log}, rootForms: rootPrefixes(path)}
 	found, problems, err := r.scan()
 	if err != nil {
 		return nil, err
@@ -242,7 +245,7 @@ func (r *Repository) scan() (map[string]*modelDir, []string, error) {
 			}
 		}
 		if err != nil {
-			problems = append(problems, publicMessage(r.root, err.Error()))
+			problems = append(problems, publicMessage(r.rootForms, err.Error()))
 			continue
 		}
 		found[md.name] = md
@@ -584,7 +587,7 @@ func (r *Repository) load(ctx context.Context, v *Version) {
 		if errors.Is(err, loadmem.ErrExceeded) {
 			err = fmt.Errorf("%w (the server's --load-memory-budget)", err)
 		}
-		err = errors.New(publicMessage(r.root, err.Error()))
+		err = errors.New(publicMessage(r.rootForms, err.Error()))
 	}
 	if err == nil {
 		sm, err = r.serving.New(v.Name, v.Version, m, overrides(cfg.Batching))

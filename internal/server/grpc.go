@@ -263,15 +263,24 @@ type modelLoader interface {
 	UnloadModel(name string) error
 }
 
+// modelControlRefusal is why load and unload are refused over gRPC, or nil: the
+// repository API off, model control served on the management port instead, or
+// model control off.
+func (g *inferenceService) modelControlRefusal(ctx context.Context, rpc string) error {
+	switch {
+	case g.s.opts.DisableRepositoryAPI:
+		return errRepositoryAPIOff
+	case g.s.management != nil:
+		return status.Error(codes.Unimplemented, errControlElsewhere)
+	case !g.s.modelControlOn():
+		return g.s.grpcError(ctx, rpc, modelControlOff)
+	}
+	return nil
+}
+
 func (g *inferenceService) RepositoryModelLoad(ctx context.Context, req *pb.RepositoryModelLoadRequest) (*pb.RepositoryModelLoadResponse, error) {
-	if g.s.opts.DisableRepositoryAPI {
-		return nil, errRepositoryAPIOff
-	}
-	if g.s.management != nil {
-		return nil, status.Error(codes.Unimplemented, errControlElsewhere)
-	}
-	if !g.s.modelControlOn() {
-		return nil, g.s.grpcError(ctx, "RepositoryModelLoad", modelControlOff)
+	if err := g.modelControlRefusal(ctx, "RepositoryModelLoad"); err != nil {
+		return nil, err
 	}
 	ml, ok := any(g.s.repo).(modelLoader)
 	if !ok {
@@ -284,14 +293,8 @@ func (g *inferenceService) RepositoryModelLoad(ctx context.Context, req *pb.Repo
 }
 
 func (g *inferenceService) RepositoryModelUnload(ctx context.Context, req *pb.RepositoryModelUnloadRequest) (*pb.RepositoryModelUnloadResponse, error) {
-	if g.s.opts.DisableRepositoryAPI {
-		return nil, errRepositoryAPIOff
-	}
-	if g.s.management != nil {
-		return nil, status.Error(codes.Unimplemented, errControlElsewhere)
-	}
-	if !g.s.modelControlOn() {
-		return nil, g.s.grpcError(ctx, "RepositoryModelUnload", modelControlOff)
+	if err := g.modelControlRefusal(ctx, "RepositoryModelUnload"); err != nil {
+		return nil, err
 	}
 	ml, ok := any(g.s.repo).(modelLoader)
 	if !ok {

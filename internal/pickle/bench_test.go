@@ -13,7 +13,7 @@ func BenchmarkDecode(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	stream, err := decompress(file, nil)
+	stream, err := decompress(file, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -114,8 +114,15 @@ func (d *decoder) charge(n int) error {
 	return charge(d.budget, int64(n), "decoded data")
 }
 
+// paceEvery is how many opcodes the decoder runs between the pacer's
+// checkpoints: a few hundred microseconds of the slowest ones.
+const paceEvery = 4096
+
 func (d *decoder) run() (any, error) {
-	for {
+	for ops := 0; ; ops++ {
+		if ops%paceEvery == paceEvery-1 {
+			d.opts.Pacer.Pause()
+		}
 		if d.pos >= len(d.data) {
 			return nil, fmt.Errorf("pickle: offset %d: no STOP opcode: %w", d.pos, ErrTruncated)
 		}

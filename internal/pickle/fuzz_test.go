@@ -24,7 +24,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		if plain, err := decompress(data, loadmem.New(fuzzMaxBytes)); err == nil {
+		if plain, err := decompress(data, loadmem.New(fuzzMaxBytes), nil); err == nil {
 			f.Add(plain)
 		}
 	}

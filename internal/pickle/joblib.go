@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/tideserve/tide/internal/loadmem"
+	"github.com/tideserve/tide/internal/loadpace"
 )
 
 // readJoblibArray finishes joblib's NumpyArrayWrapper: its BUILD state says what
@@ -143,7 +144,7 @@ func Load(path string, opts Options) (any, error) {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	defer f.Close()
-	data, release, err := readFile(f, b)
+	data, release, err := readFile(f, b, opts.Pacer)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
@@ -163,13 +164,13 @@ func Load(path string, opts Options) (any, error) {
 // that much fresh anonymous memory page by page is most of a big load's time on a
 // virtual machine, and stalls the serving threads meanwhile. Where mapping fails
 // it is read into one allocation.
-func readFile(f *os.File, b *loadmem.Budget) ([]byte, func(), error) {
+func readFile(f *os.File, b *loadmem.Budget, pace *loadpace.Pacer) ([]byte, func(), error) {
 	noop := func() {}
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 		if err := charge(b, st.Size(), fmt.Sprintf("file of %d bytes", st.Size())); err != nil {
 			return nil, noop, err
 		}
-		if data, release, ok := mapFile(f, st.Size()); ok {
+		if data, release, ok := mapFile(f, st.Size(), pace); ok {
 			return data, release, nil
 		}
 		data := make([]byte, st.Size())
@@ -180,6 +181,22 @@ func readFile(f *os.File, b *loadmem.Budget) ([]byte, func(), error) {
 	}
 	data, err := readAllCharged(f, b, "file")
 	return data, noop, err
+}
+
+// pacedReader reads at most pacedReadSize bytes a call and pauses at the load's
+// pacer before each: inflating a big file is otherwise one long stretch of CPU.
+type pacedReader struct {
+	r    io.Reader
+	pace *loadpace.Pacer
+}
+
+// pacedReadSize is a read's share of decompressed output: 64 KiB inflate in
+// about a tenth of a millisecond.
+const pacedReadSize = 64 << 10
+
+func (p pacedReader) Read(b []byte) (int, error) {
+	p.pace.Pause()
+	return p.r.Read(b[:min(len(b), pacedReadSize)])
 }
 
 // Chunk sizes of readAllCharged: it starts small (most decompressed pickles are
@@ -270,7 +287,7 @@ func LoadFile(path string, opts Options) (v any, release func(), err error) {
 		return nil, nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	defer f.Close()
-	data, release, err := readFile(f, b)
+	data, release, err := readFile(f, b, opts.Pacer)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load %s: %w", path, err)
 	}
@@ -288,7 +305,7 @@ func LoadFile(path string, opts Options) (v any, release func(), err error) {
 // that this load's error instead of the process's crash.
 func loadMapped(data []byte, opts Options, b *loadmem.Budget, borrow bool) (v any, err error) {
 	err = WhileMapped(func() error {
-		plain, err := decompress(data, b)
+		plain, err := decompress(data, b, opts.Pacer)
 		if err != nil {
 			return err
 		}
@@ -337,7 +354,7 @@ func LoadBytes(data []byte, opts Options) (any, error) {
 
 // loadCharged decompresses and decodes a file whose bytes b has been charged for.
 func loadCharged(data []byte, opts Options, b *loadmem.Budget) (any, error) {
-	plain, err := decompress(data, b)
+	plain, err := decompress(data, b, opts.Pacer)
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +364,7 @@ func loadCharged(data []byte, opts Options, b *loadmem.Budget) (any, error) {
 // decompress undoes joblib's compression, or returns data as is for a plain
 // pickle. Plain pickles start with PROTO (0x80) or a protocol 0/1 opcode, none of
 // which is a compression magic (']' EMPTY_LIST is never followed by 0x00).
-func decompress(data []byte, b *loadmem.Budget) ([]byte, error) {
+func decompress(data []byte, b *loadmem.Budget, pace *loadpace.Pacer) ([]byte, error) {
 	var r io.Reader
 	var name string
 	switch {
@@ -383,6 +400,9 @@ func decompress(data []byte, b *loadmem.Budget) ([]byte, error) {
 		return nil, unsupportedCompression("lz4")
 	default:
 		return data, nil
+	}
+	if pace != nil {
+		r = pacedReader{r, pace}
 	}
 	out, err := readAllCharged(r, b, name+"-compressed file expands")
 	if err != nil {

@@ -2,6 +2,12 @@
 
 package pickle
 
-import "os"
+import (
+	"os"
 
-func mapFile(f *os.File, size int64) ([]byte, func(), bool) { return nil, nil, false }
+	"github.com/tideserve/tide/internal/loadpace"
+)
+
+func mapFile(f *os.File, size int64, pace *loadpace.Pacer) ([]byte, func(), bool) {
+	return nil, nil, false
+}

@@ -26,7 +26,7 @@ func TestMappedFileTruncatedWhileLoadingIsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	data, release, err := readFile(f, nil)
+	data, release, err := readFile(f, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

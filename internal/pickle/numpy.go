@@ -87,7 +87,7 @@ func (d *decoder) makeArray(dt *Dtype, shape []int, data any, fortran bool) (*ND
 	// Freeze the dtype: a later BUILD must not change the layout of data that
 	// was checked against it.
 	d.built[dt] = true
-	a := &NDArray{Dtype: dt, Shape: shape}
+	a := &NDArray{Dtype: dt, Shape: shape, pace: d.opts.Pacer}
 	if dt.Kind == 'O' {
 		items, ok := d.iterable(data)
 		if !ok {

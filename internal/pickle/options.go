@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tideserve/tide/internal/loadmem"
+	"github.com/tideserve/tide/internal/loadpace"
 )
 
 // Default limits, used where Options leaves a limit at zero. They are generous for
@@ -40,6 +41,11 @@ type Options struct {
 	// allocation, and fails with ErrTooLarge at the first charge it cannot hold.
 	// The caller may go on charging it for what it builds from the result.
 	Budget *loadmem.Budget
+	// Pacer, if set, keeps the load to its share of a CPU: the decoder pauses
+	// at its checkpoints (every few thousand opcodes, the mapping of the file in
+	// chunks), and so do the conversions of the arrays it decodes, which is where
+	// an estimator's build spends its time.
+	Pacer *loadpace.Pacer
 }
 
 // budget is the allowance a decode runs against.

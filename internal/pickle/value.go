@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/tideserve/tide/internal/loadpace"
 )
 
 // Tuple is a Python tuple.
@@ -334,6 +336,8 @@ type NDArray struct {
 	Shape   []int
 	Data    []byte
 	Objects []any
+	// pace is the load's pacer: converting a decoded array is a checkpoint.
+	pace *loadpace.Pacer
 }
 
 // Len is the number of elements.
@@ -378,6 +382,33 @@ func (a *NDArray) Float64s() ([]float64, error) {
 // bytes apart (ItemSize for a plain array, the record size for a field of a
 // structured one).
 func (a *NDArray) floatsInto(out []float64, off, stride int) error {
+	return paced(a, len(out), off, stride, func(lo, hi, off int) error { return a.floatsChunk(out[lo:hi], off, stride) })
+}
+
+// paceChunk is how many elements a conversion handles between two of the load
+// pacer's checkpoints: a few tens of microseconds.
+const paceChunk = 1 << 14
+
+// paced runs convert over n elements in chunks, pausing at the array's load
+// pacer before each (the conversions are most of an estimator's build, one
+// big array can take many milliseconds).
+func paced(a *NDArray, n, off, stride int, convert func(lo, hi, off int) error) error {
+	if err := a.checkNumericLayout(n, off, stride); err != nil {
+		return err
+	}
+	for lo := 0; ; lo += paceChunk {
+		a.pace.Pause()
+		hi := min(lo+paceChunk, n)
+		if err := convert(lo, hi, off+lo*stride); err != nil {
+			return err
+		}
+		if hi == n {
+			return nil
+		}
+	}
+}
+
+func (a *NDArray) floatsChunk(out []float64, off, stride int) error {
 	n, sz := len(out), a.Dtype.ItemSize
 	if err := a.checkNumericLayout(n, off, stride); err != nil {
 		return err
@@ -427,6 +458,10 @@ func (a *NDArray) intsInto(out []int64, off, stride int) error {
 	if a.Dtype.Kind == 'f' {
 		return fmt.Errorf("array of %s is not integer", a.Dtype)
 	}
+	return paced(a, len(out), off, stride, func(lo, hi, off int) error { return a.intsChunk(out[lo:hi], off, stride) })
+}
+
+func (a *NDArray) intsChunk(out []int64, off, stride int) error {
 	n := len(out)
 	if err := a.checkNumericLayout(n, off, stride); err != nil {
 		return err
@@ -520,7 +555,7 @@ func (a *NDArray) Field(name string) (*NDArray, error) {
 		for i := 0; i < n; i++ {
 			copy(data[i*fsz:], a.Data[i*sz+f.Offset:i*sz+f.Offset+fsz])
 		}
-		return &NDArray{Dtype: f.Dtype, Shape: append([]int(nil), a.Shape...), Data: data}, nil
+		return &NDArray{Dtype: f.Dtype, Shape: append([]int(nil), a.Shape...), Data: data, pace: a.pace}, nil
 	}
 	return nil, fmt.Errorf("structured array has no field %q", name)
 }
@@ -558,7 +593,7 @@ func (a *NDArray) fieldView(name string) (*NDArray, int, error) {
 		if f.Offset < 0 || f.Offset+fsz > sz || len(a.Data) < n*sz {
 			return nil, 0, fmt.Errorf("field %s: array data truncated", name)
 		}
-		return &NDArray{Dtype: f.Dtype, Shape: a.Shape, Data: a.Data[:n*sz]}, f.Offset, nil
+		return &NDArray{Dtype: f.Dtype, Shape: a.Shape, Data: a.Data[:n*sz], pace: a.pace}, f.Offset, nil
 	}
 	return nil, 0, fmt.Errorf("structured array has no field %q", name)
 }

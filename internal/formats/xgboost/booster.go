@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/tideserve/tide/internal/loadpace"
 )
 
 // Limits on what a model may claim, so a forged count cannot make the reader
@@ -48,7 +50,7 @@ type booster struct {
 }
 
 // newBooster builds a booster from a decoded model document.
-func newBooster(doc any) (*booster, error) {
+func newBooster(doc any, pace *loadpace.Pacer) (*booster, error) {
 	root, ok := doc.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("model: want an object, got %s", kindName(doc))
@@ -136,7 +138,7 @@ func newBooster(doc any) (*booster, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := b.readTrees(model, gp+".model"); err != nil {
+		if err := b.readTrees(model, gp+".model", pace); err != nil {
 			return nil, err
 		}
 		return b, b.stopAtBestIteration(learner)
@@ -149,7 +151,7 @@ func newBooster(doc any) (*booster, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := b.readTrees(model, gp+".gbtree.model"); err != nil {
+		if err := b.readTrees(model, gp+".gbtree.model", pace); err != nil {
 			return nil, err
 		}
 		if b.treeWeight, err = float32s(gb, "weight_drop", gp); err != nil {
@@ -194,7 +196,7 @@ func readBaseScore(params map[string]any, path string) (float32, error) {
 }
 
 // readTrees reads a gbtree model: its trees and tree_info.
-func (b *booster) readTrees(model map[string]any, path string) error {
+func (b *booster) readTrees(model map[string]any, path string, pace *loadpace.Pacer) error {
 	mp, err := objectField(model, "gbtree_model_param", path)
 	if err != nil {
 		return err
@@ -234,6 +236,7 @@ func (b *booster) readTrees(model map[string]any, path string) error {
 	b.trees = make([]tree, len(list))
 	b.treeGroup = make([]int32, len(list))
 	for i, raw := range list {
+		pace.Pause()
 		tp := fmt.Sprintf("%s.trees[%d]", path, i)
 		obj, ok := raw.(map[string]any)
 		if !ok {

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tideserve/tide/internal/jsonwire"
+	"github.com/tideserve/tide/internal/loadpace"
 )
 
 // The model document is decoded into a small tree of Go values shared by the JSON
@@ -32,8 +33,8 @@ type jsonNumber string
 const maxDepth = 64
 
 // parseJSON decodes one JSON document. Errors give the byte offset.
-func parseJSON(b []byte) (any, error) {
-	p := &jsonParser{b: b}
+func parseJSON(b []byte, pace *loadpace.Pacer) (any, error) {
+	p := &jsonParser{b: b, pace: pace}
 	p.space()
 	v, err := p.value(0)
 	if err != nil {
@@ -49,7 +50,14 @@ func parseJSON(b []byte) (any, error) {
 type jsonParser struct {
 	b []byte
 	i int
+	// pace is the load's pacer, paused at every paceEvery values.
+	pace   *loadpace.Pacer
+	values int
 }
+
+// paceEvery is how many values the parsers read between two of the load
+// pacer's checkpoints (well under its quantum).
+const paceEvery = 4096
 
 func (p *jsonParser) errorf(format string, args ...any) error {
 	return fmt.Errorf("invalid JSON at byte %d: %s", p.i, fmt.Sprintf(format, args...))
@@ -75,6 +83,9 @@ func (p *jsonParser) space() {
 }
 
 func (p *jsonParser) value(depth int) (any, error) {
+	if p.values++; p.values%paceEvery == 0 {
+		p.pace.Pause()
+	}
 	if depth > maxDepth {
 		return nil, p.errorf("nested more than %d levels", maxDepth)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"unicode/utf8"
+
+	"github.com/tideserve/tide/internal/loadpace"
 )
 
 // parseUBJSON decodes one Universal Binary JSON document, the format XGBoost
@@ -12,8 +14,8 @@ import (
 // the name ends in .json). Numbers are big-endian. Containers may carry a count
 // ('#') and an element type ('$'); XGBoost writes every per-node array that way,
 // and those arrive here as []float32, []float64 or []int64.
-func parseUBJSON(b []byte) (any, error) {
-	p := &ubjParser{b: b}
+func parseUBJSON(b []byte, pace *loadpace.Pacer) (any, error) {
+	p := &ubjParser{b: b, pace: pace}
 	v, err := p.value(0)
 	if err != nil {
 		return nil, err
@@ -27,6 +29,19 @@ func parseUBJSON(b []byte) (any, error) {
 type ubjParser struct {
 	b []byte
 	i int
+	// pace is the load's pacer, paused at every paceEvery values (elements of a
+	// typed array count).
+	pace   *loadpace.Pacer
+	values int
+}
+
+// tick counts n values read and pauses at the pacer each paceEvery.
+func (p *ubjParser) tick(n int) {
+	before := p.values
+	p.values += n
+	if p.values/paceEvery != before/paceEvery {
+		p.pace.Pause()
+	}
 }
 
 func (p *ubjParser) errorf(format string, args ...any) error {
@@ -55,6 +70,7 @@ func (p *ubjParser) marker() (byte, error) {
 }
 
 func (p *ubjParser) value(depth int) (any, error) {
+	p.tick(1)
 	m, err := p.marker()
 	if err != nil {
 		return nil, err
@@ -230,6 +246,7 @@ func (p *ubjParser) array(depth int) (any, error) {
 			for k := range out {
 				out[k] = math.Float32frombits(binary.BigEndian.Uint32(p.b[p.i:]))
 				p.i += 4
+				p.tick(1)
 			}
 			return out, nil
 		case 'D':
@@ -237,12 +254,14 @@ func (p *ubjParser) array(depth int) (any, error) {
 			for k := range out {
 				out[k] = math.Float64frombits(binary.BigEndian.Uint64(p.b[p.i:]))
 				p.i += 8
+				p.tick(1)
 			}
 			return out, nil
 		case 'i', 'U', 'I', 'l', 'L':
 			out := make([]int64, count)
 			for k := range out {
 				out[k], _ = p.integer(elem) // room checked by header
+				p.tick(1)
 			}
 			return out, nil
 		}

@@ -25,7 +25,7 @@ func FuzzLoad(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := decode(data)
+		b, err := decode(data, nil)
 		if err != nil {
 			return
 		}

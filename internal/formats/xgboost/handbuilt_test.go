@@ -141,7 +141,7 @@ func replaceNaN(v any) any {
 
 func TestDecisionRules(t *testing.T) {
 	nan := float32(math.NaN())
-	b, err := decode(mustMarshal(t, testDoc("reg:squarederror", "5E-1", stumpTree, catTree)))
+	b, err := decode(mustMarshal(t, testDoc("reg:squarederror", "5E-1", stumpTree, catTree)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestDecisionRules(t *testing.T) {
 // no split pays for itself) adds its value to every row.
 func TestSingleLeafTree(t *testing.T) {
 	leaf := testTree{left: []int{-1}, right: []int{-1}, features: []int{0}, conds: []float64{0.25}, defaults: []int{0}}
-	b, err := decode(mustMarshal(t, testDoc("reg:squarederror", "5E-1", leaf, stumpTree)))
+	b, err := decode(mustMarshal(t, testDoc("reg:squarederror", "5E-1", leaf, stumpTree)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestBaseScoreLinks(t *testing.T) {
 			if tc.objective == "multi:softprob" {
 				doc["learner"].(map[string]any)["learner_model_param"].(map[string]any)["num_class"] = "2"
 			}
-			b, err := decode(mustMarshal(t, doc))
+			b, err := decode(mustMarshal(t, doc), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

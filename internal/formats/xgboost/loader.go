@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tideserve/tide/internal/formats"
+	"github.com/tideserve/tide/internal/loadpace"
 	"github.com/tideserve/tide/internal/model"
 )
 
@@ -73,7 +74,7 @@ func loadCost(size int64) int64 {
 
 // load decodes a model file's bytes and wraps the booster as a model.
 func load(data []byte, cfg formats.Config) (*boosterModel, error) {
-	b, err := decode(data)
+	b, err := decode(data, cfg.CPU)
 	if err != nil {
 		return nil, err
 	}
@@ -119,15 +120,16 @@ func sniff(data []byte) encoding {
 	return encJSON
 }
 
-// decode parses a model file into a booster.
-func decode(data []byte) (*booster, error) {
+// decode parses a model file into a booster, pausing at the load's pacer as
+// it goes.
+func decode(data []byte, pace *loadpace.Pacer) (*booster, error) {
 	var doc any
 	var err error
 	switch sniff(data) {
 	case encJSON:
-		doc, err = parseJSON(data)
+		doc, err = parseJSON(data, pace)
 	case encUBJSON:
-		doc, err = parseUBJSON(data)
+		doc, err = parseUBJSON(data, pace)
 	case encLegacyBinary:
 		return nil, fmt.Errorf("this is XGBoost's old binary model format, which Tide does not read; " +
 			`load it in XGBoost and re-save it as JSON with model.save_model("model.json")`)
@@ -137,7 +139,7 @@ func decode(data []byte) (*booster, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newBooster(doc)
+	return newBooster(doc, pace)
 }
 
 // MatchesName reports whether a file's name marks it as an XGBoost model even

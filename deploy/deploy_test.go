@@ -383,7 +383,7 @@ func TestSecureValues(t *testing.T) {
 	for flag, want := range map[string]string{
 		"--api-key-file": "/etc/tide/api-keys/keys", "--management-key-file": "/etc/tide/management-keys/keys",
 		"--config": "/etc/tide/config.yaml", "--drain-delay": "0s", "--drain-timeout": "10s", "--grpc-addr": "",
-		"--load-memory-budget": "auto",
+		"--load-memory-budget": "auto", "--load-cpu-share": "auto",
 	} {
 		if got, ok := arg(c, flag); !ok || got != want {
 			t.Errorf("%s=%q (present %v), want %q", flag, got, ok, want)

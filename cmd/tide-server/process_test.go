@@ -66,6 +66,8 @@ func TestServeErrors(t *testing.T) {
 		{[]string{"serve", "--log-level", "loud", filepath.Join(dir, "evil.pkl")}, "--log-level"},
 		{[]string{"serve", "--bogus", "x"}, "unknown flag: --bogus"},
 		{[]string{"serve", "--load-memory-budget", "lots", filepath.Join(dir, "evil.pkl")}, `--load-memory-budget: "lots" is not a size`},
+		{[]string{"serve", "--load-cpu-share", "2", filepath.Join(dir, "evil.pkl")}, `--load-cpu-share: CPU share "2" is out of range`},
+		{[]string{"serve", "--load-cpu-share", "most", filepath.Join(dir, "evil.pkl")}, `--load-cpu-share: "most" is not a CPU share`},
 	}
 	for _, c := range cases {
 		var stderr bytes.Buffer

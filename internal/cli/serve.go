@@ -15,6 +15,7 @@ import (
 
 	"github.com/tideserve/tide/internal/formats/onnx"
 	"github.com/tideserve/tide/internal/loadmem"
+	"github.com/tideserve/tide/internal/loadpace"
 	"github.com/tideserve/tide/internal/repository"
 	"github.com/tideserve/tide/internal/server"
 )
@@ -30,6 +31,7 @@ type serveFlags struct {
 	logLevel          string
 	logFormat         string
 	loadMemoryBudget  string
+	loadCPUShare      string
 	repo              repository.Options
 	opts              server.Options
 }
@@ -94,6 +96,7 @@ Flags win over the environment, which wins over the file.`,
 	fl.BoolVar(&f.opts.ModelControl, "model-control", false, "allow load and unload through the repository API without management keys (to whoever may call inference); off by default")
 	fl.StringVar(&f.loadMemoryBudget, "load-memory-budget", "auto", `memory one model load may take (the file, what it decompresses to, what is decoded); a larger file fails to load with the reason. "auto": 3/4 of the container's memory limit (1/2 of the machine's outside one), shared by --load-concurrency; 0: unlimited; or a size such as 512Mi, 2Gi`)
 	fl.IntVar(&f.repo.LoadConcurrency, "load-concurrency", 1, "models loaded at once (each at a lower CPU priority than serving, with its own --load-memory-budget)")
+	fl.StringVar(&f.loadCPUShare, "load-cpu-share", "auto", `share of one CPU a model load may keep busy: it works in 2 ms slices and sleeps in between, so that serving keeps its latency (loads take 1/share as long). "auto": a quarter of the CPUs the server may use, at most 1 (0.5 on 2 CPUs, unpaced from 4); or a share such as 0.5, 50%, 1 (unpaced)`)
 	fl.BoolVar(&f.repo.FollowSymlinksOutside, "follow-symlinks-outside", false, "serve model folders and files that are symlinks to paths outside the repository (skipped with a warning by default)")
 	fl.IntVar(&f.opts.Admission.MaxInFlight, "max-inflight", 0, "model runs at once, per model (0: unlimited); a model's config.yaml may override")
 	fl.IntVar(&f.opts.Admission.MaxQueue, "max-queue", 0, "requests that may wait for a run slot or batch, per model; one more gets 429")
@@ -112,6 +115,9 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 	if f.repo.LoadMemoryBudget, budgetWhy, err = loadBudget(f.loadMemoryBudget, f.repo.LoadConcurrency); err != nil {
 		return err
 	}
+	if f.repo.LoadCPUShare, err = loadCPUShare(f.loadCPUShare); err != nil {
+		return err
+	}
 	setGoMemoryLimit(log)
 	repo, err := repository.Open(path, f.repo, log)
 	if err != nil {
@@ -128,7 +134,7 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 	}
 	// Logged once start-up cannot fail on a flag or path any more, so that such a
 	// failure stays the one line on stderr.
-	logLoadBudget(log, f.repo.LoadMemoryBudget, budgetWhy, f.repo.LoadConcurrency)
+	logLoadBudget(log, f.repo.LoadMemoryBudget, budgetWhy, f.repo.LoadConcurrency, f.repo.LoadCPUShare)
 	onnx.SetLibraryPath(f.onnxLib)
 	if err := onnx.SetOptions(onnx.Options{IntraOpThreads: f.onnxThreads, Provider: onnx.Provider(f.onnxProvider)}); err != nil {
 		return err
@@ -162,13 +168,27 @@ func loadBudget(flag string, concurrency int) (int64, string, error) {
 	return n, "--load-memory-budget", nil
 }
 
-// logLoadBudget states the load memory budget at startup; none is a warning.
-func logLoadBudget(log *slog.Logger, n int64, why string, concurrency int) {
+// loadCPUShare turns --load-cpu-share into a share of one CPU.
+func loadCPUShare(flag string) (float64, error) {
+	if strings.TrimSpace(flag) == "auto" {
+		return loadpace.Default(), nil
+	}
+	share, err := loadpace.ParseShare(flag)
+	if err != nil {
+		return 0, fmt.Errorf("--load-cpu-share: %w", err)
+	}
+	return share, nil
+}
+
+// logLoadBudget states what one model load may take at startup: its memory
+// budget (none is a warning) and its share of a CPU.
+func logLoadBudget(log *slog.Logger, n int64, why string, concurrency int, cpuShare float64) {
 	if n == 0 {
 		log.Warn("model loads have no memory budget: a compressed file can expand past the container's memory limit", "from", why)
-		return
+	} else {
+		log.Info("model load memory budget", "bytes", n, "size", loadmem.Size(n), "from", why, "concurrent_loads", max(concurrency, 1))
 	}
-	log.Info("model load memory budget", "bytes", n, "size", loadmem.Size(n), "from", why, "concurrent_loads", max(concurrency, 1))
+	log.Info("model load CPU share", "share_of_one_cpu", cpuShare)
 }
 
 // setGoMemoryLimit tells the Go runtime the container's memory limit (90% of

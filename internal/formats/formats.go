@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/tideserve/tide/internal/loadmem"
+	"github.com/tideserve/tide/internal/loadpace"
 	"github.com/tideserve/tide/internal/model"
 )
 
@@ -34,6 +35,10 @@ type Config struct {
 	// the load, with loadmem.ErrExceeded in its chain, at the first charge it
 	// cannot hold.
 	Memory *loadmem.Budget
+	// CPU is the load's pacer (nil: unpaced). A loader that decodes in Go calls
+	// its Pause at checkpoints a fraction of loadpace.Quantum apart (per tree,
+	// per few thousand records), so that the load keeps to its share of a CPU.
+	CPU *loadpace.Pacer
 }
 
 // Loader turns a model file into a model.Model.

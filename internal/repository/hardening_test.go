@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tideserve/tide/internal/formats"
+	"github.com/tideserve/tide/internal/loadpace"
 	"github.com/tideserve/tide/internal/model"
 )
 
@@ -138,11 +139,12 @@ func TestSymlinksOutsideTheRootAreSkippedWithAWarning(t *testing.T) {
 }
 
 // probeLoader is a format for the tests below: it records how many loads run at
-// once and the nice value of the thread each runs on.
+// once, the nice value of the thread each runs on and the pacer each gets.
 type probeLoader struct {
 	mu            sync.Mutex
 	running, peak int
 	nice          []int
+	pacers        []*loadpace.Pacer
 }
 
 var probe = &probeLoader{}
@@ -156,6 +158,7 @@ func (p *probeLoader) Load(ctx context.Context, path string, cfg formats.Config)
 	p.running++
 	p.peak = max(p.peak, p.running)
 	p.nice = append(p.nice, threadNice())
+	p.pacers = append(p.pacers, cfg.CPU)
 	p.mu.Unlock()
 	time.Sleep(20 * time.Millisecond)
 	p.mu.Lock()
@@ -196,6 +199,35 @@ func TestLoadsRunOneAtATimeAtLowerPriority(t *testing.T) {
 		defer runtime.UnlockOSThread()
 		if n := threadNice(); n == loadNice {
 			t.Errorf("a serving thread runs at the loads' nice %d", n)
+		}
+	}
+}
+
+// Each load gets a pacer of its own at the configured CPU share (the pacer's
+// slices are tested in loadpace); no share, or a whole CPU, is unpaced.
+func TestLoadsArePacedAtTheConfiguredShare(t *testing.T) {
+	root := t.TempDir()
+	for _, name := range []string{"a", "b"} {
+		write(t, filepath.Join(root, name, "model.probe"), "")
+	}
+	for _, share := range []float64{0, 1, 0.5} {
+		*probe = probeLoader{}
+		r, err := Open(root, Options{LoadCPUShare: share}, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.LoadAll(context.Background())
+		if len(probe.pacers) != 2 {
+			t.Fatalf("share %v: %d loads ran, want 2", share, len(probe.pacers))
+		}
+		paced := share > 0 && share < 1
+		for _, p := range probe.pacers {
+			if (p != nil) != paced {
+				t.Errorf("share %v: a load got pacer %p, want paced=%v", share, p, paced)
+			}
+		}
+		if paced && probe.pacers[0] == probe.pacers[1] {
+			t.Errorf("share %v: two loads shared one pacer", share)
 		}
 	}
 }

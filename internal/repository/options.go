@@ -22,6 +22,11 @@ type Options struct {
 	// the whole LoadMemoryBudget, so the loads' peak is their product; one at a
 	// time also leaves the other cores to the models that are serving.
 	LoadConcurrency int
+	// LoadCPUShare is the share of one CPU a load may keep busy (see loadpace):
+	// it works in slices and sleeps in between, so that the models serving
+	// meanwhile keep their latency. 0 or 1 is unpaced; the server sets a default
+	// from the CPUs it may use.
+	LoadCPUShare float64
 	// FollowSymlinksOutside lets a symlink in the repository point outside its
 	// root. Off, such a link is skipped with a warning: whoever can write a link
 	// into the repository could otherwise have the server read any file it can.

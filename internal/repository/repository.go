@@ -28,6 +28,7 @@ import (
 
 	"github.com/tideserve/tide/internal/formats"
 	"github.com/tideserve/tide/internal/loadmem"
+	"github.com/tideserve/tide/internal/loadpace"
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/serving"
 )
@@ -582,7 +583,8 @@ func (r *Repository) load(ctx context.Context, v *Version) {
 	start := time.Now()
 	var sm *serving.Model
 	budget := loadmem.New(r.opts.LoadMemoryBudget)
-	m, err := loadModel(ctx, v.Name, path, format, cfg, budget)
+	pace := loadpace.New(r.opts.LoadCPUShare)
+	m, err := loadModel(ctx, v.Name, path, format, cfg, budget, pace)
 	if err != nil {
 		if errors.Is(err, loadmem.ErrExceeded) {
 			err = fmt.Errorf("%w (the server's --load-memory-budget)", err)
@@ -662,7 +664,7 @@ func overrides(b *Batching) *serving.Overrides {
 
 // loadModel runs the runtime's loader, turning a panic in it into an error: a bad
 // file must never take the server down with it.
-func loadModel(ctx context.Context, name, path, format string, cfg Config, budget *loadmem.Budget) (m model.Model, err error) {
+func loadModel(ctx context.Context, name, path, format string, cfg Config, budget *loadmem.Budget, pace *loadpace.Pacer) (m model.Model, err error) {
 	rt, ok := formats.Lookup(format)
 	if !ok {
 		return nil, fmt.Errorf("unknown format %q", format)
@@ -672,7 +674,7 @@ func loadModel(ctx context.Context, name, path, format string, cfg Config, budge
 			m, err = nil, fmt.Errorf("load %s: internal error in %s loader: %v", filepath.Base(path), format, p)
 		}
 	}()
-	m, err = rt.Loader.Load(ctx, path, formats.Config{Name: name, Features: cfg.Features, Outputs: cfg.Outputs, Memory: budget})
+	m, err = rt.Loader.Load(ctx, path, formats.Config{Name: name, Features: cfg.Features, Outputs: cfg.Outputs, Memory: budget, CPU: pace})
 	if err == nil && m == nil {
 		err = fmt.Errorf("load %s: %s loader returned no model", filepath.Base(path), format)
 	}

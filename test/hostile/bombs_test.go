@@ -236,12 +236,15 @@ func TestBombConstructionLoadsWhenItFits(t *testing.T) {
 	s := servertest.Serve(t, bin, root, "--load-memory-budget", "512Mi", "--log-level", "warn")
 	stillServesModel(t, s.HTTP, "bomb")
 
-	s = servertest.Start(t, bin, root, "--load-memory-budget", "128Mi")
+	s = servertest.Start(t, bin, root, "--load-memory-budget", "128Mi", "--load-cpu-share", "50%")
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(s.Logs(), "model failed to load") && !strings.Contains(s.Logs(), "model loaded") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if !strings.Contains(s.Logs(), "model failed to load") || !strings.Contains(s.Logs(), "128 MiB memory budget") {
 		t.Fatalf("under 128Mi the same file should fail on the budget; log:\n%s", s.Logs())
+	}
+	if !strings.Contains(s.Logs(), `msg="model load CPU share" share_of_one_cpu=0.5`) {
+		t.Errorf("the start-up log does not state the loads' CPU share:\n%s", s.Logs())
 	}
 }

@@ -28,7 +28,7 @@ func (loader) Load(ctx context.Context, path string, cfg formats.Config) (model.
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	// pickle.LoadFile's errors already say "load <path>: ...".
-	v, release, err := pickle.LoadFile(path, pickle.Options{Allow: allowed, Budget: cfg.Memory})
+	v, release, err := pickle.LoadFile(path, pickle.Options{Allow: allowed, Budget: cfg.Memory, Pacer: cfg.CPU})
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,7 @@
 // Command loadp99 measures what loading a big model does to the latency of a
 // model that is already serving: tide-server serves a small model under an
-// open-loop request rate, first alone (idle), then while a big model is loaded
-// through the repository API, again and again. It prints each phase's
+// open-loop request rate, alternately alone (idle) and while a big model is
+// loaded through the repository API, again and again. It prints each phase's
 // percentiles and the ratio of the p99s, measured in one run. bench/load-p99.sh
 // builds the server and the big model and calls it.
 //
@@ -32,8 +32,8 @@ func main() {
 	big := flag.String("big", "", "the big model loaded meanwhile")
 	body := flag.String("body", `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[1,0]}]}`, "the small model's OIP request")
 	rate := flag.Int("rate", 500, "requests per second to the serving model (open loop)")
-	window := flag.Duration("window", 15*time.Second, "how long the idle phase lasts")
-	loads := flag.Int("loads", 3, "how many times the big model is loaded")
+	window := flag.Duration("window", 3*time.Second, "how long the idle window before each load lasts")
+	loads := flag.Int("loads", 20, "how many times the big model is loaded")
 	extra := flag.String("args", "", "more tide-server flags, space-separated")
 	flag.Parse()
 	if *tide == "" || *small == "" || *big == "" {
@@ -64,13 +64,14 @@ func main() {
 	fmt.Fprintf(os.Stderr, "warming up\n")
 	run(client, infer, []byte(*body), *rate, 3*time.Second, nil)
 
-	fmt.Fprintf(os.Stderr, "idle: %v at %d/s\n", *window, *rate)
-	idle := run(client, infer, []byte(*body), *rate, *window, nil)
-
-	var during []time.Duration
+	// Idle and loading phases alternate, so that whatever else the machine does
+	// over the run (a noisy neighbour, the page cache, thermal state) falls on
+	// both alike: each load is preceded by an idle window of its own.
+	var idle, during []time.Duration
 	var loadTimes []time.Duration
 	for i := 0; i < *loads; i++ {
-		fmt.Fprintf(os.Stderr, "load %d/%d of the %d MB model\n", i+1, *loads, st.Size()>>20)
+		fmt.Fprintf(os.Stderr, "idle %v, then load %d/%d of the %d MB model\n", *window, i+1, *loads, st.Size()>>20)
+		idle = append(idle, run(client, infer, []byte(*body), *rate, *window, nil)...)
 		ctx, stop := context.WithCancel(context.Background())
 		var lat []time.Duration
 		var wg sync.WaitGroup
@@ -83,7 +84,8 @@ func main() {
 		wg.Wait()
 		during = append(during, lat...)
 		post(client, "http://"+addr+"/v2/repository/models/big/unload")
-		time.Sleep(2 * time.Second) // let the unloaded model's memory go
+		// Not measured: the unloaded model's memory goes back meanwhile.
+		run(client, infer, []byte(*body), *rate, 2*time.Second, nil)
 	}
 
 	fmt.Printf("| phase | requests | p50 ms | p90 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|\n")

@@ -22,7 +22,8 @@ var allowed = map[string][]string{
 	"internal/tensor":   nil,
 	"internal/jsonwire": nil,
 	"internal/loadmem":  nil,
-	"internal/pickle":   {"internal/loadmem"},
+	"internal/loadpace": nil,
+	"internal/pickle":   {"internal/loadmem", "internal/loadpace"},
 	"internal/metrics":  nil,
 	"internal/oip/pb":   nil,
 	// Contracts and codecs.
@@ -30,22 +31,22 @@ var allowed = map[string][]string{
 	"internal/batcher": {"internal/tensor"},
 	"internal/oip":     {"internal/tensor", "internal/jsonwire", "internal/model", "internal/oip/pb"},
 	// Runtimes: the registry, and one package per format.
-	"internal/formats":                {"internal/model", "internal/loadmem"},
+	"internal/formats":                {"internal/model", "internal/loadmem", "internal/loadpace"},
 	"internal/formats/sklearn":        {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/pickle"},
-	"internal/formats/xgboost":        {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/jsonwire"},
+	"internal/formats/xgboost":        {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/loadpace", "internal/jsonwire"},
 	"internal/formats/onnx":           {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/formats/onnx/onnxproto"},
 	"internal/formats/onnx/onnxproto": {"internal/tensor"},
 	"internal/formats/onnx/onnxtest":  {"internal/tensor", "internal/formats/onnx/onnxproto"},
 	"internal/formats/formatstest":    {"internal/formats", "internal/model", "internal/tensor"},
 	// Serving a loaded version, and the set of versions.
 	"internal/serving":    {"internal/model", "internal/batcher", "internal/metrics", "internal/tensor"},
-	"internal/repository": {"internal/formats", "internal/model", "internal/serving", "internal/loadmem"},
+	"internal/repository": {"internal/formats", "internal/model", "internal/serving", "internal/loadmem", "internal/loadpace"},
 	// Protocol front ends.
 	"internal/server": {"internal/repository", "internal/serving", "internal/oip", "internal/oip/pb", "internal/batcher",
 		"internal/metrics", "internal/model", "internal/tensor", "internal/jsonwire"},
 	"internal/activator": nil,
 	// What the binaries mount.
-	"internal/cli": {"internal/server", "internal/repository", "internal/activator", "internal/loadmem",
+	"internal/cli": {"internal/server", "internal/repository", "internal/activator", "internal/loadmem", "internal/loadpace",
 		"internal/formats/sklearn", "internal/formats/xgboost", "internal/formats/onnx"},
 	"cmd/tide-server": {"internal/cli"},
 	// The people's CLI and its tools; nothing above may import them.

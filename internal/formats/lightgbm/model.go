@@ -1,0 +1,219 @@
+package lightgbm
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/tideserve/tide/internal/formats"
+	"github.com/tideserve/tide/internal/model"
+	"github.com/tideserve/tide/internal/tensor"
+)
+
+// The names of the model's one input and of its outputs before any renaming by
+// the model's config.
+const (
+	inputName        = "input"
+	predictName      = "predict"
+	predictProbaName = "predict_proba"
+	rawScoreName     = "raw_score"
+)
+
+// lgbModel serves an ensemble as a model.Model; read-only after newModel, so
+// one value serves every request concurrently.
+type lgbModel struct {
+	e    *ensemble
+	meta model.Metadata
+}
+
+// newModel describes the ensemble's input and outputs:
+//
+//	classifiers: predict (INT64 [n], the class index), predict_proba
+//	             (FP64 [n, classes]; binary gives [1-p, p]), raw_score
+//	the rest:    predict (FP64 [n], the objective's transform), raw_score
+//
+// raw_score is LightGBM's predict(raw_score=True): [n], or [n, classes].
+// Outputs are FP64 because LightGBM sums and transforms in double precision.
+func newModel(e *ensemble, cfg formats.Config) (*lgbModel, error) {
+	k := int64(e.treesPerIteration)
+	scoreShape := []int64{-1}
+	if k > 1 {
+		scoreShape = []int64{-1, k}
+	}
+	var outputs []model.TensorSpec
+	if e.obj.classifier {
+		outputs = []model.TensorSpec{
+			{Name: predictName, Datatype: tensor.Int64, Shape: []int64{-1}},
+			{Name: predictProbaName, Datatype: tensor.FP64, Shape: []int64{-1, max(k, 2)}},
+		}
+	} else {
+		outputs = []model.TensorSpec{{Name: predictName, Datatype: tensor.FP64, Shape: []int64{-1}}}
+	}
+	outputs = append(outputs, model.TensorSpec{Name: rawScoreName, Datatype: tensor.FP64, Shape: scoreShape})
+	if len(cfg.Outputs) > len(outputs) {
+		return nil, fmt.Errorf("config names %d outputs but the model has %d", len(cfg.Outputs), len(outputs))
+	}
+	seen := map[string]bool{}
+	for i := range outputs {
+		if i < len(cfg.Outputs) {
+			if cfg.Outputs[i] == "" {
+				return nil, fmt.Errorf("config output %d has an empty name", i+1)
+			}
+			outputs[i].Name = cfg.Outputs[i]
+		}
+		if seen[outputs[i].Name] {
+			return nil, fmt.Errorf("config names two outputs %q", outputs[i].Name)
+		}
+		seen[outputs[i].Name] = true
+	}
+	features, err := chooseFeatures(e.numFeature, e.featureNames, cfg.Features)
+	if err != nil {
+		return nil, err
+	}
+	return &lgbModel{e: e, meta: model.Metadata{
+		Platform: "lightgbm",
+		Inputs:   []model.TensorSpec{{Name: inputName, Datatype: tensor.FP64, Shape: []int64{-1, int64(e.numFeature)}}},
+		Outputs:  outputs,
+		Features: features,
+	}}, nil
+}
+
+// chooseFeatures picks the feature names: the file's, unless they are the
+// Column_0..Column_N LightGBM makes up for data without names; then the
+// config's, else feature1..featureN (the names the tutorial's clients send).
+// Config features of the wrong length are an error even when the file's names
+// win, so a broken config never goes unnoticed.
+func chooseFeatures(n int, fromFile, fromConfig []string) ([]string, error) {
+	if len(fromConfig) > 0 && len(fromConfig) != n {
+		return nil, fmt.Errorf("config lists %d features but the model takes %d", len(fromConfig), n)
+	}
+	if len(fromFile) > 0 && !madeUpNames(fromFile) {
+		return fromFile, nil
+	}
+	if len(fromConfig) > 0 {
+		return append([]string(nil), fromConfig...), nil
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = "feature" + strconv.Itoa(i+1)
+	}
+	return names, nil
+}
+
+// madeUpNames reports LightGBM's names for unnamed columns.
+func madeUpNames(names []string) bool {
+	for i, s := range names {
+		if s != "Column_"+strconv.Itoa(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// Metadata describes the model. The slices are shared; callers must not modify them.
+func (m *lgbModel) Metadata() model.Metadata { return m.meta }
+
+// SizeBytes is the memory the trees hold.
+func (m *lgbModel) SizeBytes() int64 {
+	var n int64
+	for _, t := range m.e.trees {
+		n += int64(len(t.leafValue))*8 + int64(len(t.left))*(4+8+1+4+4) + int64(len(t.catBoundaries)+len(t.catThreshold))*4
+	}
+	return n
+}
+
+// Predict runs the ensemble on the one input, an n×features matrix of any
+// numeric datatype; NaN marks a missing value.
+func (m *lgbModel) Predict(ctx context.Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(inputs) != 1 || inputs[0] == nil {
+		return nil, model.InvalidInputf("want 1 input tensor %q, got %d", m.meta.Inputs[0].Name, len(inputs))
+	}
+	t := inputs[0]
+	nf := m.e.numFeature
+	if len(t.Shape) != 2 || t.Shape[1] != int64(nf) {
+		return nil, model.InvalidInputf("input %q: want shape [n, %d], got %v", t.Name, nf, t.Shape)
+	}
+	if err := t.Validate(); err != nil {
+		return nil, model.InvalidInputf("%v", err)
+	}
+	X, ok := t.Data.([]float64)
+	if !ok {
+		var err error
+		if X, err = t.Float64s(); err != nil {
+			return nil, model.InvalidInputf("%v", err)
+		}
+	}
+	n, k := int(t.Shape[0]), m.e.treesPerIteration
+	raw := make([]float64, n*k)
+	for r := 0; r < n; r++ {
+		m.e.scores(X[r*nf:(r+1)*nf], raw[r*k:(r+1)*k])
+	}
+	o := m.meta.Outputs
+	rawShape := []int64{int64(n)}
+	if k > 1 {
+		rawShape = []int64{int64(n), int64(k)}
+	}
+	rawT := &tensor.Tensor{Name: o[len(o)-1].Name, Datatype: tensor.FP64, Shape: rawShape, Data: raw}
+	if !m.e.obj.classifier {
+		pred := make([]float64, n)
+		for r := range pred {
+			pred[r] = m.e.obj.transform(raw[r])
+		}
+		return []*tensor.Tensor{{Name: o[0].Name, Datatype: tensor.FP64, Shape: []int64{int64(n)}, Data: pred}, rawT}, nil
+	}
+	classes := max(k, 2)
+	proba := make([]float64, n*classes)
+	label := make([]int64, n)
+	for r := 0; r < n; r++ {
+		p := proba[r*classes : (r+1)*classes]
+		m.e.probabilities(raw[r*k:(r+1)*k], p)
+		for c := range p {
+			if p[c] > p[label[r]] {
+				label[r] = int64(c)
+			}
+		}
+	}
+	return []*tensor.Tensor{
+		{Name: o[0].Name, Datatype: tensor.Int64, Shape: []int64{int64(n)}, Data: label},
+		{Name: o[1].Name, Datatype: tensor.FP64, Shape: []int64{int64(n), int64(classes)}, Data: proba},
+		rawT,
+	}, nil
+}
+
+// scores writes one row's raw scores, LightGBM's predict(raw_score=True):
+// each tree's leaf value added to its class's score in tree order, in double
+// precision; a random forest's are averaged over its rounds.
+func (e *ensemble) scores(x []float64, out []float64) {
+	k := e.treesPerIteration
+	clear(out)
+	for i := range e.trees {
+		t := &e.trees[i]
+		out[i%k] += t.leafValue[t.leaf(x)]
+	}
+	if e.averageOutput {
+		rounds := float64(len(e.trees) / k)
+		for c := range out {
+			out[c] /= rounds
+		}
+	}
+}
+
+// probabilities turns a classifier's raw scores into class probabilities:
+// binary [1-p, p], softmax for multiclass, one sigmoid per class for
+// multiclassova (which, as in LightGBM, need not sum to 1).
+func (e *ensemble) probabilities(raw, p []float64) {
+	switch {
+	case !e.obj.multiclass:
+		p1 := e.obj.transform(raw[0])
+		p[0], p[1] = 1-p1, p1
+	case e.obj.transform == nil:
+		softmax(raw, p)
+	default:
+		for c, s := range raw {
+			p[c] = e.obj.transform(s)
+		}
+	}
+}

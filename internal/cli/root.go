@@ -21,6 +21,7 @@ import (
 
 	// Runtimes register themselves by format; importing one here is all it takes
 	// for both binaries to serve a format.
+	_ "github.com/tideserve/tide/internal/formats/lightgbm"
 	_ "github.com/tideserve/tide/internal/formats/onnx"
 	_ "github.com/tideserve/tide/internal/formats/sklearn"
 	_ "github.com/tideserve/tide/internal/formats/xgboost"

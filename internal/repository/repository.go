@@ -377,7 +377,7 @@ func (sc *scanner) modelFile(dir, format string) (string, error) {
 		_, err := formats.ForFile(p)
 		candidate := err == nil || (format != "" && strings.HasPrefix(e.Name(), "model."))
 		if !candidate {
-			continue // not a model file, so never read: no need to judge its link
+			continue // not a model file, so never read (beyond the first bytes a runtime checks): no need to judge its link
 		}
 		if isDir, use := sc.entry(p, e); !isDir && use {
 			found = append(found, p)

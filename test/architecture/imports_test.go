@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	// Runtimes: the registry, and one package per format.
 	"internal/formats":                {"internal/model", "internal/loadmem", "internal/loadpace"},
 	"internal/formats/sklearn":        {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/pickle"},
+	"internal/formats/lightgbm":       {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/loadpace"},
 	"internal/formats/xgboost":        {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/loadpace", "internal/jsonwire"},
 	"internal/formats/onnx":           {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/formats/onnx/onnxproto"},
 	"internal/formats/onnx/onnxproto": {"internal/tensor"},
@@ -47,7 +48,7 @@ var allowed = map[string][]string{
 	"internal/activator": nil,
 	// What the binaries mount.
 	"internal/cli": {"internal/server", "internal/repository", "internal/activator", "internal/loadmem", "internal/loadpace",
-		"internal/formats/sklearn", "internal/formats/xgboost", "internal/formats/onnx"},
+		"internal/formats/sklearn", "internal/formats/lightgbm", "internal/formats/xgboost", "internal/formats/onnx"},
 	"cmd/tide-server": {"internal/cli"},
 	// The people's CLI and its tools; nothing above may import them.
 	"internal/loadgen":         {"internal/oip", "internal/oip/pb"},

@@ -13,9 +13,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	_ "github.com/tideserve/tide/internal/formats/lightgbm"
 	_ "github.com/tideserve/tide/internal/formats/onnx"
 	_ "github.com/tideserve/tide/internal/formats/xgboost"
 	"github.com/tideserve/tide/internal/repository"
@@ -59,15 +61,16 @@ func float32s(t *testing.T, b64 string) []float32 {
 	return out
 }
 
-// TestFormatsSideBySide serves scikit-learn, XGBoost and ONNX models from one
-// repository folder and checks each answer against the reference library's own
-// output (sklearn via the tutorial's FastAPI golden file, XGBoost's predict(),
-// torch's forward()).
+// TestFormatsSideBySide serves scikit-learn, XGBoost, LightGBM and ONNX models
+// from one repository folder and checks each answer against the reference
+// library's own output (sklearn via the tutorial's FastAPI golden file,
+// XGBoost's predict(), LightGBM's predict(), torch's forward()).
 func TestFormatsSideBySide(t *testing.T) {
 	root := t.TempDir()
 	copyFile(t, "../../internal/server/testdata/fraud_rf.joblib", filepath.Join(root, "fraud", "1", "model.joblib"))
 	copyFile(t, "../../internal/formats/xgboost/testdata/binary_logistic.json", filepath.Join(root, "churn", "model.xgboost.json"))
 	copyFile(t, "../../internal/formats/onnx/testdata/mlp.onnx", filepath.Join(root, "digits", "model.onnx"))
+	copyFile(t, "../../internal/formats/lightgbm/testdata/lgmulticlass.model", filepath.Join(root, "segments", "model.txt"))
 
 	repo, err := repository.Open(root, repository.Options{}, slog.Default())
 	if err != nil {
@@ -154,4 +157,42 @@ func TestFormatsSideBySide(t *testing.T) {
 			t.Fatalf("onnx logit %d: %v vs torch %v", i, resp.Outputs[0].Data[i], w)
 		}
 	}
+
+	// LightGBM: softmax probabilities as LightGBM's predict() gave them, to the
+	// last bits (FP64 both ways through JSON).
+	rows := readFloatRows(t, "../../internal/formats/lightgbm/testdata/multiclass_test.tsv")
+	probs := readFloatRows(t, "../../internal/formats/lightgbm/testdata/lgmulticlass_true_predictions.txt")
+	for row := 0; row < 5; row++ {
+		x, _ := json.Marshal(rows[row][1:]) // the first column is the label
+		body := fmt.Sprintf(`{"inputs":[{"name":"input","shape":[1,%d],"datatype":"FP64","data":%s}],"outputs":[{"name":"predict_proba"}]}`, len(rows[row])-1, x)
+		var resp struct{ Outputs []struct{ Data []float64 } }
+		json.Unmarshal([]byte(post("/v2/models/segments/infer", body)), &resp)
+		for c, want := range probs[row] {
+			if got := resp.Outputs[0].Data[c]; math.Abs(got-want) > 1e-15*want {
+				t.Errorf("lightgbm row %d class %d: %v, LightGBM %v", row, c, got, want)
+			}
+		}
+	}
+}
+
+// readFloatRows reads whitespace-separated numbers, one row per line.
+func readFloatRows(t *testing.T, path string) [][]float64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows [][]float64
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var row []float64
+		for _, f := range strings.Fields(line) {
+			v, err := strconv.ParseFloat(f, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			row = append(row, v)
+		}
+		rows = append(rows, row)
+	}
+	return rows
 }

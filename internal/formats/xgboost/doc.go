@@ -45,10 +45,11 @@
 // # Which files are XGBoost models
 //
 // Without a configured format the repository picks a runtime by extension. This
-// runtime claims ".ubj" and ".xgb". It does not claim ".json",
-// which many formats use: a JSON model is served when the model's config says
-// "format: xgboost", or when its name marks it as XGBoost's — "xgboost.json"
-// or "*.xgboost.json" (MatchesName), which a caller that looks beyond the last
-// extension can check. Whatever the name, the loader decides JSON, UBJSON or
-// the old binary format from the file's first bytes.
+// runtime claims ".ubj" and ".xgb". It does not claim every ".json", which many
+// formats use: a JSON model is served when the model's config says
+// "format: xgboost", when its name marks it as XGBoost's — "xgboost.json" or
+// "*.xgboost.json" (MatchesName) — or when its document opens with the
+// "learner" key, as every model save_model writes does, whatever it is called
+// (MatchesFile reads the first 64 bytes). Whatever the name, the loader decides
+// JSON, UBJSON or the old binary format from the file's first bytes.
 package xgboost

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,14 +19,14 @@ func init() {
 	formats.Register(formats.Runtime{
 		Format:     "xgboost",
 		Extensions: extensions,
-		Match:      MatchesName,
+		Match:      MatchesFile,
 		Loader:     loader{},
 	})
 }
 
 // extensions are the file extensions the runtime claims without a configured
-// format. ".json" is not among them: many formats use it, so an XGBoost JSON
-// file is served when the model's config says format: xgboost.
+// format. ".json" is not among them: many formats use it, so a JSON file is
+// claimed by its name (MatchesName) or its content (MatchesFile).
 var extensions = []string{".ubj", ".xgb"}
 
 // loader reads XGBoost models saved with Booster.save_model or
@@ -140,6 +141,52 @@ func decode(data []byte, pace *loadpace.Pacer) (*booster, error) {
 		return nil, err
 	}
 	return newBooster(doc, pace)
+}
+
+// MatchesFile reports whether path is an XGBoost model: by its name
+// (MatchesName), or a .json or .ubj file whose document opens with the
+// "learner" key, as every model XGBoost's save_model writes does, whatever the
+// file is called ("model.json", the name XGBoost's own documentation uses).
+// Other JSON files are left alone.
+func MatchesFile(path string) bool {
+	if MatchesName(path) {
+		return true
+	}
+	if ext := strings.ToLower(filepath.Ext(path)); ext != ".json" && ext != ".ubj" {
+		return false
+	}
+	// Only a regular file is opened: a FIFO would block the repository's scan.
+	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 64)
+	n, _ := io.ReadFull(f, head)
+	return opensWithLearner(head[:n])
+}
+
+// opensWithLearner reports whether a JSON or UBJSON document's first key is
+// "learner": `{"learner"` (JSON, spaces allowed) or '{' then the key's length
+// as an int8, uint8 or int64 marker and "learner" (UBJSON).
+func opensWithLearner(head []byte) bool {
+	b := bytes.TrimLeft(head, " \t\r\n")
+	if len(b) == 0 || b[0] != '{' {
+		return false
+	}
+	b = b[1:]
+	if j := bytes.TrimLeft(b, " \t\r\n"); bytes.HasPrefix(j, []byte(`"learner"`)) {
+		return true
+	}
+	for _, key := range [][]byte{{'i', 7}, {'U', 7}, {'L', 0, 0, 0, 0, 0, 0, 0, 7}} {
+		if bytes.HasPrefix(b, append(key, "learner"...)) {
+			return true
+		}
+	}
+	return false
 }
 
 // MatchesName reports whether a file's name marks it as an XGBoost model even

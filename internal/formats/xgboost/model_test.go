@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/tideserve/tide/internal/formats"
@@ -99,6 +101,51 @@ func TestMatchesName(t *testing.T) {
 		if got := MatchesName(name); got != want {
 			t.Errorf("MatchesName(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// Any .json or .ubj that is an XGBoost model is found by its content, whatever
+// its name; other JSON files, and files that are not regular, are left alone.
+func TestMatchesFileByContent(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, body []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	fifo := filepath.Join(dir, "pipe.json")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]bool{
+		write("model.json", read("binary_logistic.json")):                    true,
+		write("churn.ubj", read("binary_logistic.ubj")):                      true,
+		write("pretty.json", []byte("{\n  \"learner\": {}}")):                true,
+		write("spaced.JSON", []byte(` { "learner" : {} }`)):                  true,
+		write("int8key.json", append([]byte{'{', 'i', 7}, "learner{}}"...)):  true,
+		write("config.json", []byte(`{"model": "binary_logistic", "x": 1}`)): false,
+		write("data.json", read("X_dense.json")):                             false,
+		write("learner.txt", []byte(`{"learner": {}}`)):                      false,
+		write("empty.json", nil):                                             false,
+		fifo:                                                                 false,
+		filepath.Join(dir, "missing.json"):                                   false,
+	} {
+		if got := MatchesFile(path); got != want {
+			t.Errorf("MatchesFile(%s) = %v, want %v", filepath.Base(path), got, want)
+		}
+	}
+	rt, err := formats.ForFile(filepath.Join(dir, "model.json"))
+	if err != nil || rt.Format != "xgboost" {
+		t.Fatalf("ForFile(model.json) = %q, %v", rt.Format, err)
 	}
 }
 

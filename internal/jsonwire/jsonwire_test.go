@@ -76,10 +76,36 @@ func TestNonFiniteLiteralsRoundTrip(t *testing.T) {
 			t.Errorf("Int(%s) = %v, want a TypeError", text[1:], err)
 		}
 	}
-	for _, bad := range []string{"Nan", "NaNa", "Inf", "infinity", "-Inf", "NaN1"} {
+	for _, bad := range []string{"Nan", "NaNa", "Inf", "infinity", "-Inf", "NaN1", "nul", "nullx", "Null"} {
 		var se *SyntaxError
 		if _, err := NewScanner([]byte(bad)).Float(); !errors.As(err, &se) {
 			t.Errorf("Float(%q) = %v, want a SyntaxError", bad, err)
+		}
+	}
+}
+
+// null is a missing value where a float is expected: NaN. As an integer it
+// stays a type error, and a string never reads as a number.
+func TestNullReadsAsNaNForFloats(t *testing.T) {
+	sc := NewScanner([]byte(`[null, 1]`))
+	if _, err := sc.ArrayStart(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := sc.Float(); err != nil || !math.IsNaN(got) {
+		t.Fatalf("Float(null) = %v, %v; want NaN", got, err)
+	}
+	if more, err := sc.More(']'); !more || err != nil {
+		t.Fatalf("null was not consumed whole (%v)", err)
+	}
+	var te *TypeError
+	for _, in := range []string{"null", `"NaN"`, "true"} {
+		if in != "null" {
+			if _, err := NewScanner([]byte(in)).Float(); !errors.As(err, &te) {
+				t.Errorf("Float(%s) = %v, want a TypeError", in, err)
+			}
+		}
+		if _, err := NewScanner([]byte(in)).Int(); !errors.As(err, &te) {
+			t.Errorf("Int(%s) = %v, want a TypeError", in, err)
 		}
 	}
 }

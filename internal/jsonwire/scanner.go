@@ -194,8 +194,13 @@ func (s *Scanner) nonFiniteAhead() string {
 }
 
 // Float reads a number as float64, including the literals NaN, Infinity and
-// -Infinity. A string, boolean or null is a TypeError.
+// -Infinity, and null as NaN: a missing value, as pandas' to_json and most
+// clients write one. A string or boolean is a TypeError.
 func (s *Scanner) Float() (float64, error) {
+	if s.Peek() == 'n' && s.literalAhead("null") {
+		s.literal("null")
+		return math.NaN(), nil
+	}
 	for _, nf := range nonFinite {
 		if s.nonFiniteAhead() == nf.word {
 			s.literal(nf.word)

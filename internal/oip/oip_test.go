@@ -199,3 +199,23 @@ func TestAmbiguousRequestsAre400(t *testing.T) {
 		}
 	}
 }
+
+// A missing value in a float tensor may be sent as null or as Python's NaN
+// literal; both read as NaN. In an integer tensor null stays a 422.
+func TestNullAndNaNReadAsMissingInFloatTensors(t *testing.T) {
+	req, err := DecodeInferRequest([]byte(`{"inputs":[
+		{"name":"a","shape":[1,3],"datatype":"FP64","data":[null,NaN,-Infinity]},
+		{"name":"b","shape":[2],"datatype":"FP32","data":[1.5,null]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := req.Inputs[0].Data.([]float64), req.Inputs[1].Data.([]float32)
+	if !math.IsNaN(a[0]) || !math.IsNaN(a[1]) || !math.IsInf(a[2], -1) || b[0] != 1.5 || !math.IsNaN(float64(b[1])) {
+		t.Fatalf("read %v and %v", a, b)
+	}
+	_, err = DecodeInferRequest([]byte(`{"inputs":[{"name":"i","shape":[1],"datatype":"INT64","data":[null]}]}`))
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Status != 422 {
+		t.Fatalf("null in INT64: %v, want a 422", err)
+	}
+}

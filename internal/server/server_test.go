@@ -93,7 +93,7 @@ func TestSeedPredict(t *testing.T) {
 		{name: "missing feature", path: "/predict", body: `{"feature1": 1}`, wantStatus: 422, contains: "missing features: feature2"},
 		{name: "unknown feature", path: "/predict", body: `{"feature1": 1, "feature2": 2, "amount": 3}`, wantStatus: 422, contains: "unknown features: amount"},
 		{name: "string value", path: "/predict", body: `{"feature1": "1", "feature2": 2}`, wantStatus: 422, contains: `feature \"feature1\": expected a number, got string`},
-		{name: "null value", path: "/predict", body: `{"feature1": null, "feature2": 2}`, wantStatus: 422, contains: "got null"},
+		{name: "null value reads as a missing value (NaN)", path: "/predict", body: `{"feature1": null, "feature2": 2}`, wantStatus: 200, wantBody: `{"prediction":[0]}`},
 		{name: "malformed JSON", path: "/predict", body: `{"feature1": 1,`, wantStatus: 400, contains: "invalid JSON"},
 		{name: "trailing garbage", path: "/predict", body: `{"feature1": 1, "feature2": 2} x`, wantStatus: 400, contains: "after the JSON value"},
 		{name: "empty body", path: "/predict", body: ``, wantStatus: 400, contains: "empty request body"},

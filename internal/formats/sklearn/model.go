@@ -271,7 +271,7 @@ func (m *estimatorModel) Predict(ctx context.Context, inputs []*tensor.Tensor) (
 	}
 	width := m.nFeatures
 	for i, s := range m.stages {
-		if err := checkFinite(X, width, s, m.stages, i); err != nil {
+		if err := checkFinite(X, width, s, m.stages, i, m.meta.Features); err != nil {
 			return nil, err
 		}
 		X, width = s.transformer.Transform(X, n), s.transformer.NumOutputs()
@@ -279,7 +279,7 @@ func (m *estimatorModel) Predict(ctx context.Context, inputs []*tensor.Tensor) (
 			return nil, err
 		}
 	}
-	if err := checkFinite(X, width, m.final, m.stages, len(m.stages)); err != nil {
+	if err := checkFinite(X, width, m.final, m.stages, len(m.stages), m.meta.Features); err != nil {
 		return nil, err
 	}
 	switch {
@@ -324,8 +324,8 @@ func (m *estimatorModel) input(inputs []*tensor.Tensor) ([]float64, int, error) 
 
 // checkFinite rejects NaN and ±Inf where stage s does not accept them. stages[:i]
 // are the transformers that already ran, named in the message when they made the
-// value.
-func checkFinite(X []float64, width int, s stage, stages []stage, i int) error {
+// value; features names the model's input columns, for a value sent as it is.
+func checkFinite(X []float64, width int, s stage, stages []stage, i int, features []string) error {
 	if s.nan && s.inf {
 		return nil
 	}
@@ -341,7 +341,13 @@ func checkFinite(X []float64, width int, s stage, stages []stage, i int) error {
 		}
 		row, col := j/width, j%width
 		if i == 0 {
-			return model.InvalidInputf("input row %d, column %d is %s, which the model does not accept", row, col, bad)
+			// As sklearn's check_array refuses it ("Input X contains NaN").
+			hint := ""
+			if bad == "NaN" {
+				hint = " (impute missing values first, e.g. a SimpleImputer in the pipeline)"
+			}
+			return model.InvalidInputf("input row %d, feature %q (column %d) is %s, which the model does not accept%s",
+				row, features[col], col, bad, hint)
 		}
 		return model.InvalidInputf("input row %d: step %q made column %d %s, which step %q does not accept", row, stages[i-1].name, col, bad, s.name)
 	}

@@ -150,8 +150,8 @@ func TestPredictRejectsBadInput(t *testing.T) {
 		{"negative rows", []*tensor.Tensor{{Name: "input", Datatype: tensor.FP64, Shape: []int64{-1, 2}, Data: []float64{1, 2}}}, "invalid shape"},
 		{"data type mismatch", []*tensor.Tensor{{Name: "input", Datatype: tensor.FP64, Shape: []int64{1, 2}, Data: []int32{1, 2}}}, "does not match datatype"},
 		{"strings", []*tensor.Tensor{{Name: "input", Datatype: tensor.Bytes, Shape: []int64{1, 2}, Data: [][]byte{{'a'}, {'b'}}}}, "not numeric"},
-		{"NaN", []*tensor.Tensor{rows(2, 1, 2, math.NaN(), 0)}, "input row 1, column 0 is NaN"},
-		{"Inf", []*tensor.Tensor{rows(2, 1, math.Inf(-1))}, "input row 0, column 1 is infinite"},
+		{"NaN", []*tensor.Tensor{rows(2, 1, 2, math.NaN(), 0)}, `input row 1, feature "feature1" (column 0) is NaN`},
+		{"Inf", []*tensor.Tensor{rows(2, 1, math.Inf(-1))}, `input row 0, feature "feature2" (column 1) is infinite, which the model does not accept`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,7 +179,7 @@ func TestPredictNonFinite(t *testing.T) {
 		err   string // "" when the input is accepted
 	}{
 		{"scaler passes NaN", standardScaler2(true, true), []float64{nan, 1}, ""},
-		{"scaler rejects Inf", standardScaler2(true, true), []float64{inf, 1}, "input row 0, column 0 is infinite"},
+		{"scaler rejects Inf", standardScaler2(true, true), []float64{inf, 1}, `input row 0, feature "feature1" (column 0) is infinite`},
 		{"transform pipeline passes NaN", pipe("s", standardScaler2(true, true), "m", minMaxScaler2(true)), []float64{1, nan}, ""},
 		{"classifier after scaler rejects NaN", pipe("s", standardScaler2(true, true), "clf", binaryLogReg()), []float64{1, nan}, `step "s" made column 1 NaN, which step "clf" does not accept`},
 		{"overflow between steps", pipe("mm", huge, "clf", binaryLogReg()), []float64{1e10, 1}, `step "mm" made column 0 infinite, which step "clf" does not accept`},

@@ -148,6 +148,7 @@ func TestBombsStayWithinTheLoadBudget(t *testing.T) {
 		// before they are read.
 		{"20 MB XGBoost JSON", "model.json", func() []byte { return bytes.Repeat([]byte(" "), 20<<20) }},
 		{"100 MB ONNX", "model.onnx", func() []byte { return make([]byte, 100<<20) }},
+		{"60 MB LightGBM text", "model.txt", func() []byte { return append([]byte("tree\n"), bytes.Repeat([]byte(" "), 60<<20)...) }},
 	}
 	for _, b := range bombs {
 		t.Run(b.name, func(t *testing.T) {

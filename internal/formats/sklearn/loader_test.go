@@ -1,9 +1,11 @@
 package sklearn
 
 import (
+	"compress/zlib"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -388,6 +390,22 @@ func FuzzBuildModel(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// IsolationForest, decompressed so that mutations reach the pickle and the
+	// builder rather than the zlib stream.
+	z, err := os.Open("testdata/iforest/iforest_small.joblib")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer z.Close()
+	zr, err := zlib.NewReader(z)
+	if err != nil {
+		f.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(plain)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := pickle.LoadBytes(data, pickle.Options{Allow: allowed})
 		if err != nil {

@@ -47,6 +47,8 @@ const (
 	predictName      = "predict"
 	predictProbaName = "predict_proba"
 	transformName    = "transform"
+	scoreSamplesName = "score_samples"
+	decisionName     = "decision_function"
 )
 
 // estimatorModel serves a built estimator (a bare one or a flattened pipeline) as
@@ -69,6 +71,7 @@ type estimatorModel struct {
 	reg        Regressor
 	reg2D      bool
 	tr         Transformer
+	outliers   OutlierDetector
 }
 
 // sizer is an estimator that knows what its arrays occupy (the tree models).
@@ -77,7 +80,7 @@ type sizer interface{ sizeBytes() int64 }
 // SizeBytes is what the final estimator's arrays occupy, or 0 when it does not
 // say (linear models and transformers are a few hundred bytes).
 func (m *estimatorModel) SizeBytes() int64 {
-	for _, est := range []any{m.clf, m.labelOnly, m.reg, m.tr} {
+	for _, est := range []any{m.clf, m.labelOnly, m.reg, m.tr, m.outliers} {
 		if s, ok := est.(sizer); ok {
 			return s.sizeBytes()
 		}
@@ -156,8 +159,15 @@ func newModel(est any, fileFeatures []string, cfg formats.Config) (*estimatorMod
 	case Transformer:
 		m.tr = e
 		outputs = []model.TensorSpec{{Name: transformName, Datatype: tensor.FP64, Shape: []int64{-1, int64(e.NumOutputs())}}}
+	case OutlierDetector:
+		m.outliers = e
+		outputs = []model.TensorSpec{
+			{Name: predictName, Datatype: tensor.Int64, Shape: []int64{-1}},
+			{Name: scoreSamplesName, Datatype: tensor.FP64, Shape: []int64{-1}},
+			{Name: decisionName, Datatype: tensor.FP64, Shape: []int64{-1}},
+		}
 	default:
-		return nil, fmt.Errorf("%T is not a classifier, regressor or transformer", final)
+		return nil, fmt.Errorf("%T is not a classifier, regressor, transformer or outlier detector", final)
 	}
 
 	m.nFeatures = m.final.inputFeatures
@@ -291,6 +301,8 @@ func (m *estimatorModel) Predict(ctx context.Context, inputs []*tensor.Tensor) (
 			return nil, err
 		}
 		return b.ptrs[:1], nil
+	case m.outliers != nil:
+		return m.detectOutliers(X, n), nil
 	case m.reg != nil:
 		cols := 0
 		if m.reg2D {
@@ -352,6 +364,29 @@ func checkFinite(X []float64, width int, s stage, stages []stage, i int, feature
 		return model.InvalidInputf("input row %d: step %q made column %d %s, which step %q does not accept", row, stages[i-1].name, col, bad, s.name)
 	}
 	return nil
+}
+
+// detectOutliers answers predict (1 inlier, -1 outlier: decision_function < 0),
+// score_samples and decision_function (score_samples - offset_), as sklearn.
+func (m *estimatorModel) detectOutliers(X []float64, n int) []*tensor.Tensor {
+	scores := m.outliers.ScoreSamples(X, n)
+	decision := make([]float64, n)
+	label := make([]int64, n)
+	offset := m.outliers.Offset()
+	for i, s := range scores {
+		decision[i] = s - offset
+		label[i] = 1
+		if decision[i] < 0 {
+			label[i] = -1
+		}
+	}
+	o := m.meta.Outputs
+	shape := []int64{int64(n)}
+	return []*tensor.Tensor{
+		{Name: o[0].Name, Datatype: tensor.Int64, Shape: shape, Data: label},
+		{Name: o[1].Name, Datatype: tensor.FP64, Shape: shape, Data: scores},
+		{Name: o[2].Name, Datatype: tensor.FP64, Shape: shape, Data: decision},
+	}
 }
 
 // outputBlock holds a response's tensors, their shapes and, for small batches,

@@ -383,7 +383,7 @@ func TestLoadBitFlips(t *testing.T) {
 // one predict: whatever the bytes, the result is an error or a working model,
 // never a panic. Run with: go test -fuzz FuzzBuildModel -fuzztime 20s
 func FuzzBuildModel(f *testing.F) {
-	for _, name := range []string{"lr_fraud.p2.pkl", "lr_ovr_strings.p4.pkl", "pipe_nested_none.p5.pkl", "ridge_multi.joblib", "pipe_minmax_clip_ridge.p4.pkl"} {
+	for _, name := range []string{"lr_fraud.p2.pkl", "lr_ovr_strings.p4.pkl", "pipe_nested_none.p5.pkl", "ridge_multi.joblib", "pipe_minmax_clip_ridge.p4.pkl", "gaussian_nb.p4.pkl", "bernoulli_nb.p4.pkl"} {
 		b, err := os.ReadFile(filepath.Join(fixtureDir, name))
 		if err != nil {
 			f.Fatal(err)

@@ -57,6 +57,7 @@ from sklearn.linear_model import (  # noqa: E402
     SGDRegressor,
 )
 from sklearn.impute import SimpleImputer  # noqa: E402
+from sklearn.naive_bayes import BernoulliNB, ComplementNB, GaussianNB, MultinomialNB  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler  # noqa: E402
 from sklearn.svm import LinearSVC  # noqa: E402
@@ -382,6 +383,28 @@ def main():
         "sgd_modified_huber_binary",
         SGDClassifier(loss="modified_huber", random_state=0).fit(X, np.array(["no", "yes"])[y]),
         eval_rows(X, 3, rng), "classifier", formats=(".joblib", ".p2.pkl"),
+    )
+
+    # Naive Bayes. Gaussian on real-valued features (with priors, string labels
+    # and a large var_smoothing too); the discrete ones on counts.
+    X, y = classification(3, 4, 19)
+    write_case("gaussian_nb", GaussianNB().fit(X, y), eval_rows(X, 4, rng), "classifier", formats=few)
+    write_case(
+        "gaussian_nb_priors_strings",
+        GaussianNB(priors=[0.2, 0.3, 0.5], var_smoothing=1e-3).fit(X, np.array(["low", "mid", "high"])[y]),
+        eval_rows(X, 4, rng), "classifier", formats=few,
+    )
+    counts = rng.poisson(3.0, size=(600, 6)).astype(float)
+    yc = (counts[:, 0] + counts[:, 1] > 6).astype(int) + (counts[:, 2] > 4).astype(int)
+    counts_eval = np.vstack([rng.poisson(3.0, size=(190, 6)).astype(float), np.zeros((5, 6)), np.full((5, 6), 40.0)])
+    write_case("multinomial_nb", MultinomialNB(alpha=0.5).fit(counts, yc), counts_eval, "classifier", formats=few)
+    write_case("complement_nb", ComplementNB().fit(counts, yc), counts_eval, "classifier", formats=few)
+    write_case("complement_nb_norm", ComplementNB(norm=True).fit(counts, yc), counts_eval, "classifier", formats=few)
+    write_case("bernoulli_nb", BernoulliNB(binarize=2.5).fit(counts, yc), counts_eval, "classifier", formats=few)
+    write_case(
+        "bernoulli_nb_prebinarized",
+        BernoulliNB(binarize=None, alpha=0.3).fit((counts > 2).astype(float), np.array(["no", "yes"])[(yc > 0).astype(int)]),
+        (counts_eval > 2).astype(float), "classifier", formats=few,
     )
 
 

@@ -453,3 +453,25 @@ func TestLoadFileLimits(t *testing.T) {
 		t.Fatalf("error %v, want ErrNotExist", err)
 	}
 }
+
+// collections.OrderedDict (XGBoost's wrappers pickle their evals_result_ as
+// one) decodes as a Dict, items in order, on protocols 2 and 4; called with
+// arguments it is refused.
+func TestOrderedDictDecodesAsDict(t *testing.T) {
+	for _, in := range []string{
+		"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01(X\x01\x00\x00\x00aq\x02K\x01X\x01\x00\x00\x00bq\x03K\x02u.",
+		"\x80\x04\x950\x00\x00\x00\x00\x00\x00\x00\x8c\x0bcollections\x94\x8c\x0bOrderedDict\x94\x93\x94)R\x94(\x8c\x01a\x94K\x01\x8c\x01b\x94K\x02u.",
+	} {
+		v, err := DecodeBytes([]byte(in), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, ok := v.(*Dict)
+		if !ok || len(d.Keys) != 2 || d.Keys[0] != "a" || d.Keys[1] != "b" || d.Values[0] != int64(1) || d.Values[1] != int64(2) {
+			t.Fatalf("decoded %#v", v)
+		}
+	}
+	if _, err := DecodeBytes([]byte("\x80\x02ccollections\nOrderedDict\n]\x85R."), Options{}); err == nil || !strings.Contains(err.Error(), "with arguments is not supported") {
+		t.Fatalf("OrderedDict([]): %v", err)
+	}
+}

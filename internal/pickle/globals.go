@@ -17,6 +17,7 @@ const (
 	codecsEncode                         // _codecs.encode(str, encoding)
 	makeSet                              // builtins.set / frozenset
 	makeBytes                            // builtins.bytes / bytearray
+	makeDict                             // collections.OrderedDict(): a Dict keeps insertion order
 	npReconstruct                        // numpy.core.multiarray._reconstruct
 	npScalar                             // numpy.core.multiarray.scalar
 	npDtype                              // numpy.dtype
@@ -32,6 +33,7 @@ var builtins = map[string]builtinKind{
 	"builtins.frozenset":                    makeSet,
 	"builtins.bytes":                        makeBytes,
 	"builtins.bytearray":                    makeBytes,
+	"collections.OrderedDict":               makeDict,
 	"copyreg._reconstructor":                reconstructor,
 	"copyreg.__newobj__":                    newObjFunc,
 	"copyreg.__newobj_ex__":                 newObjExFunc,
@@ -159,6 +161,13 @@ func (d *decoder) call(fn any, args Tuple) (any, error) {
 		return d.makeSet(g, args)
 	case makeBytes:
 		return d.makeBytes(g, args)
+	case makeDict:
+		// OrderedDict.__reduce__ calls it with no arguments; the items follow
+		// with SETITEMS.
+		if len(args) != 0 {
+			return nil, fmt.Errorf("calling %s with arguments is not supported", g)
+		}
+		return &Dict{}, nil
 	case npReconstruct:
 		return d.npReconstruct(args)
 	case npScalar:

@@ -697,27 +697,37 @@ func halfToFloat32(h uint16) float32 {
 // array once however often the stream refers to it: what a caller that converts
 // them all (a runtime building its model) is about to allocate, per element.
 func ArrayElements(v any) int64 {
-	seen := map[any]bool{}
 	var n int64
+	Walk(v, func(x any) {
+		if a, ok := x.(*NDArray); ok && a.Dtype != nil && a.Dtype.Kind != 'O' {
+			n += int64(a.Len())
+		}
+	})
+	return n
+}
+
+// Walk calls visit for v and every value reachable from it (object arguments
+// and state, dict keys and values, list, tuple and object-array items), each
+// array, object, dict and list once however often the stream refers to it, so
+// that a cycle ends.
+func Walk(v any, visit func(any)) {
+	seen := map[any]bool{}
 	var walk func(v any)
 	walk = func(v any) {
 		switch x := v.(type) {
-		case *NDArray:
+		case *NDArray, *Object, *Dict, *List:
 			if seen[x] {
 				return
 			}
 			seen[x] = true
-			if x.Dtype != nil && x.Dtype.Kind != 'O' {
-				n += int64(x.Len())
-			}
+		}
+		visit(v)
+		switch x := v.(type) {
+		case *NDArray:
 			for _, o := range x.Objects {
 				walk(o)
 			}
 		case *Object:
-			if seen[x] {
-				return
-			}
-			seen[x] = true
 			for _, a := range x.Args {
 				walk(a)
 			}
@@ -726,19 +736,11 @@ func ArrayElements(v any) int64 {
 			}
 			walk(x.State)
 		case *Dict:
-			if seen[x] {
-				return
-			}
-			seen[x] = true
 			for i := range x.Keys {
 				walk(x.Keys[i])
 				walk(x.Values[i])
 			}
 		case *List:
-			if seen[x] {
-				return
-			}
-			seen[x] = true
 			for _, it := range x.Items {
 				walk(it)
 			}
@@ -749,5 +751,4 @@ func ArrayElements(v any) int64 {
 		}
 	}
 	walk(v)
-	return n
 }

@@ -32,7 +32,7 @@ var allowed = map[string][]string{
 	"internal/oip":     {"internal/tensor", "internal/jsonwire", "internal/model", "internal/oip/pb"},
 	// Runtimes: the registry, and one package per format.
 	"internal/formats":                {"internal/model", "internal/loadmem", "internal/loadpace"},
-	"internal/formats/sklearn":        {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/pickle"},
+	"internal/formats/sklearn":        {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/pickle", "internal/formats/xgboost"},
 	"internal/formats/lightgbm":       {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/loadpace"},
 	"internal/formats/xgboost":        {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/loadpace", "internal/jsonwire"},
 	"internal/formats/onnx":           {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/formats/onnx/onnxproto"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tideserve/tide/internal/formats"
+	"github.com/tideserve/tide/internal/formats/xgboost"
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/pickle"
 )
@@ -44,6 +45,13 @@ func (loader) Load(ctx context.Context, path string, cfg formats.Config) (model.
 		if n := pickle.ArrayElements(v); n > 0 {
 			if err := cfg.Memory.Charge(8 * n); err != nil {
 				return fmt.Errorf("building the estimator from %d array elements: %w", n, err)
+			}
+		}
+		// XGBoost's wrappers carry their booster as bytes, decoded by the
+		// XGBoost runtime at its own measured cost.
+		if n := boosterBytes(v); n > 0 {
+			if err := cfg.Memory.Charge(xgboost.SnapshotCost(n)); err != nil {
+				return fmt.Errorf("decoding %d bytes of pickled XGBoost boosters: %w", n, err)
 			}
 		}
 		var err error

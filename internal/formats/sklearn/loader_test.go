@@ -390,22 +390,24 @@ func FuzzBuildModel(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	// IsolationForest, decompressed so that mutations reach the pickle and the
-	// builder rather than the zlib stream.
-	z, err := os.Open("testdata/iforest/iforest_small.joblib")
-	if err != nil {
-		f.Fatal(err)
+	// IsolationForest and an XGBoost wrapper, decompressed so that mutations
+	// reach the pickle and the builders rather than the zlib stream.
+	for _, path := range []string{"testdata/iforest/iforest_small.joblib", "testdata/xgb/xgb_binary.joblib"} {
+		z, err := os.Open(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		zr, err := zlib.NewReader(z)
+		if err != nil {
+			f.Fatal(err)
+		}
+		plain, err := io.ReadAll(zr)
+		z.Close()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(plain)
 	}
-	defer z.Close()
-	zr, err := zlib.NewReader(z)
-	if err != nil {
-		f.Fatal(err)
-	}
-	plain, err := io.ReadAll(zr)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(plain)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := pickle.LoadBytes(data, pickle.Options{Allow: allowed})
 		if err != nil {

@@ -19,6 +19,13 @@ type NonFiniteAcceptor interface {
 	AcceptsNonFinite() (nan, inf bool)
 }
 
+// inputChecker is implemented by an estimator that refuses some finite input
+// its runtime cannot take (XGBoost: values beyond float32); the model answers
+// them with a 422 before the estimator runs.
+type inputChecker interface {
+	checkInput(X []float64, n int) error
+}
+
 // LabelPredictor is a classifier with predict but no predict_proba (LinearSVC,
 // RidgeClassifier). The model serves its "predict" output only.
 type LabelPredictor interface {
@@ -90,6 +97,7 @@ func (m *estimatorModel) SizeBytes() int64 {
 
 // stage is one estimator in the chain with what it accepts as input.
 type stage struct {
+	est           any
 	name          string // the pipeline step's name; "" for a bare estimator
 	nan, inf      bool   // whether NaN / ±Inf input is accepted
 	transformer   Transformer
@@ -97,7 +105,7 @@ type stage struct {
 }
 
 func newStage(name string, est any) stage {
-	s := stage{name: name, inputFeatures: numFeatures(est)}
+	s := stage{est: est, name: name, inputFeatures: numFeatures(est)}
 	if a, ok := est.(NonFiniteAcceptor); ok {
 		s.nan, s.inf = a.AcceptsNonFinite()
 	}
@@ -291,6 +299,11 @@ func (m *estimatorModel) Predict(ctx context.Context, inputs []*tensor.Tensor) (
 	}
 	if err := checkFinite(X, width, m.final, m.stages, len(m.stages), m.meta.Features); err != nil {
 		return nil, err
+	}
+	if c, ok := m.final.est.(inputChecker); ok {
+		if err := c.checkInput(X, n); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case m.clf != nil:

@@ -82,6 +82,42 @@ func load(data []byte, cfg formats.Config) (*boosterModel, error) {
 	return newModel(b, cfg)
 }
 
+// FromSnapshot builds a model from what a pickled xgboost.core.Booster carries
+// (the "handle" of its state; the scikit-learn wrappers XGBClassifier and
+// XGBRegressor pickle one): XGBoost's memory snapshot, a UBJSON or JSON
+// document whose "Model" member is the document save_model writes, next to
+// the training "Config". A bare model document is read as it is. The caller
+// charges its memory budget SnapshotCost(len(raw)) first.
+func FromSnapshot(raw []byte, cfg formats.Config) (model.Model, error) {
+	var doc any
+	var err error
+	switch sniff(raw) {
+	case encJSON:
+		doc, err = parseJSON(raw, cfg.CPU)
+	case encUBJSON:
+		doc, err = parseUBJSON(raw, cfg.CPU)
+	default:
+		return nil, fmt.Errorf("the pickled XGBoost booster is not a JSON or UBJSON snapshot (XGBoost before 1.0 pickled its old binary format, which Tide does not read; save the model with a newer XGBoost)")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the pickled XGBoost booster: %w", err)
+	}
+	if top, ok := doc.(map[string]any); ok {
+		if m, ok := top["Model"]; ok {
+			doc = m
+		}
+	}
+	b, err := newBooster(doc, cfg.CPU)
+	if err != nil {
+		return nil, fmt.Errorf("the pickled XGBoost booster: %w", err)
+	}
+	return newModel(b, cfg)
+}
+
+// SnapshotCost is what decoding an n-byte snapshot allocates beyond its own
+// bytes, the measured multiple a file load charges (loadCost).
+func SnapshotCost(n int64) int64 { return loadCost(n) - n }
+
 // encoding is what a model file's first bytes say it is.
 type encoding uint8
 

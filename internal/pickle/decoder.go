@@ -706,11 +706,18 @@ func (d *decoder) peekDict() (*Dict, error) {
 	if err != nil {
 		return nil, err
 	}
-	dict, ok := top.(*Dict)
-	if !ok {
-		return nil, fmt.Errorf("SETITEM on a %s, not a dict", d.typeName(top))
+	switch x := top.(type) {
+	case *Dict:
+		return x, nil
+	case *Object:
+		// An instance of an allowed dict subclass (sklearn's Bunch): its items
+		// are kept apart from its attributes.
+		if x.DictItems == nil {
+			x.DictItems = &Dict{}
+		}
+		return x.DictItems, nil
 	}
-	return dict, nil
+	return nil, fmt.Errorf("SETITEM on a %s, not a dict", d.typeName(top))
 }
 
 func (d *decoder) typeName(v any) string {

@@ -475,3 +475,21 @@ func TestOrderedDictDecodesAsDict(t *testing.T) {
 		t.Fatalf("OrderedDict([]): %v", err)
 	}
 }
+
+// An instance of an allowed dict subclass (sklearn's Bunch) keeps the items it
+// is given with SETITEMS apart from its attributes; a disallowed one is still
+// refused by name.
+func TestDictSubclassItems(t *testing.T) {
+	in := []byte("\x80\x02csklearn.utils._bunch\nBunch\nq\x00)\x81q\x01(X\x01\x00\x00\x00aq\x02K\x01X\x01\x00\x00\x00bq\x03K\x02u.")
+	v, err := DecodeBytes(in, Options{Allow: allowAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ok := v.(*Object)
+	if !ok || o.Name != "Bunch" || o.DictItems == nil || len(o.DictItems.Keys) != 2 || o.DictItems.Values[1] != int64(2) || o.State != nil {
+		t.Fatalf("decoded %#v", v)
+	}
+	if _, err := DecodeBytes(in, Options{}); err == nil || !strings.Contains(err.Error(), `"sklearn.utils._bunch.Bunch": not an allowed class`) {
+		t.Fatalf("without permission: %v", err)
+	}
+}

@@ -79,6 +79,9 @@ type Object struct {
 	Args         []any
 	// Kwargs are NEWOBJ_EX's keyword arguments (nil otherwise).
 	Kwargs *Dict
+	// DictItems are the items an instance of a dict subclass was given with
+	// SETITEM(S) (nil otherwise).
+	DictItems *Dict
 	// State is the BUILD argument: usually a *Dict of attributes; for classes with
 	// __slots__ a Tuple{dict-or-nil, slots *Dict}; anything else for classes with a
 	// custom __setstate__.
@@ -733,6 +736,9 @@ func Walk(v any, visit func(any)) {
 			}
 			if x.Kwargs != nil {
 				walk(x.Kwargs)
+			}
+			if x.DictItems != nil {
+				walk(x.DictItems)
 			}
 			walk(x.State)
 		case *Dict:

@@ -58,6 +58,8 @@ from sklearn.linear_model import (  # noqa: E402
 )
 from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.naive_bayes import BernoulliNB, ComplementNB, GaussianNB, MultinomialNB  # noqa: E402
+from sklearn.ensemble import BaggingClassifier, BaggingRegressor, VotingClassifier, VotingRegressor  # noqa: E402
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler  # noqa: E402
 from sklearn.svm import LinearSVC  # noqa: E402
@@ -406,6 +408,44 @@ def main():
         BernoulliNB(binarize=None, alpha=0.3).fit((counts > 2).astype(float), np.array(["no", "yes"])[(yc > 0).astype(int)]),
         (counts_eval > 2).astype(float), "classifier", formats=few,
     )
+
+
+    # Voting and bagging over members of every kind (string labels: the
+    # members see le_'s encoded ones).
+    X, y = classification(3, 4, 21)
+    ys = np.array(["blue", "green", "red"])[y]
+    members = [
+        ("lr", LogisticRegression(max_iter=500)),
+        ("dt", DecisionTreeClassifier(max_depth=4, random_state=0)),
+        ("nb", GaussianNB()),
+    ]
+    for name, est in [
+        ("voting_soft", VotingClassifier(members, voting="soft")),
+        ("voting_soft_weighted", VotingClassifier(members, voting="soft", weights=[2, 1, 0.5])),
+        ("voting_hard", VotingClassifier(members + [("svc", LinearSVC(random_state=0, max_iter=5000))], voting="hard")),
+        ("voting_hard_weighted", VotingClassifier(members, voting="hard", weights=[1, 2.5, 1])),
+        ("voting_pipeline_member", VotingClassifier([
+            ("p", Pipeline([("s", StandardScaler()), ("lr", LogisticRegression())])),
+            ("dt", DecisionTreeClassifier(max_depth=3, random_state=0)),
+        ], voting="soft")),
+        ("bagging_trees", BaggingClassifier(DecisionTreeClassifier(random_state=0), n_estimators=15,
+                                            max_samples=12, max_features=3, random_state=0)),
+        ("bagging_lr_bootstrap_features", BaggingClassifier(LogisticRegression(max_iter=500), n_estimators=8,
+                                                            bootstrap_features=True, random_state=1)),
+        ("bagging_votes", BaggingClassifier(LinearSVC(max_iter=5000, random_state=0), n_estimators=6,
+                                            max_samples=0.5, random_state=2)),
+    ]:
+        # Trees refuse values beyond float32: the extremes are clipped to 1e30.
+        write_case(name, est.fit(X, ys), np.clip(eval_rows(X, 4, rng), -1e30, 1e30), "classifier", formats=few)
+    X, y = make_regression(n_samples=400, n_features=4, noise=3.0, random_state=22)
+    regs = [("lin", LinearRegression()), ("dt", DecisionTreeRegressor(max_depth=5, random_state=0)), ("ridge", Ridge())]
+    for name, est in [
+        ("voting_regressor", VotingRegressor(regs)),
+        ("voting_regressor_weighted", VotingRegressor(regs, weights=[1, 3, 2])),
+        ("bagging_regressor", BaggingRegressor(DecisionTreeRegressor(random_state=0), n_estimators=10,
+                                               max_features=0.75, random_state=0)),
+    ]:
+        write_case(name, est.fit(X, y), np.clip(eval_rows(X, 4, rng), -1e30, 1e30), "regressor", formats=few)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,8 @@ from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.naive_bayes import BernoulliNB, ComplementNB, GaussianNB, MultinomialNB  # noqa: E402
 from sklearn.ensemble import BaggingClassifier, BaggingRegressor, VotingClassifier, VotingRegressor  # noqa: E402
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor  # noqa: E402
+from sklearn.calibration import CalibratedClassifierCV  # noqa: E402
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler  # noqa: E402
 from sklearn.svm import LinearSVC  # noqa: E402
@@ -446,6 +448,26 @@ def main():
                                                max_features=0.75, random_state=0)),
     ]:
         write_case(name, est.fit(X, y), np.clip(eval_rows(X, 4, rng), -1e30, 1e30), "regressor", formats=few)
+
+
+    # Calibration: on decision functions (LinearSVC, a pipeline, gradient
+    # boosting) and on probabilities (a forest), sigmoid and isotonic, binary
+    # and multiclass, over the default five folds.
+    X, y = classification(2, 4, 23)
+    yb = np.array(["legit", "fraud"])[y]
+    X3, y3 = classification(3, 4, 24)
+    for name, est, data in [
+        ("calibrated_svc_sigmoid", CalibratedClassifierCV(LinearSVC(max_iter=5000, random_state=0)), (X, yb)),
+        ("calibrated_lr_isotonic", CalibratedClassifierCV(LogisticRegression(), method="isotonic"), (X, yb)),
+        ("calibrated_forest_isotonic", CalibratedClassifierCV(
+            RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0), method="isotonic"), (X, yb)),
+        ("calibrated_pipeline_multiclass", CalibratedClassifierCV(
+            Pipeline([("s", StandardScaler()), ("svc", LinearSVC(max_iter=5000, random_state=0))])), (X3, y3)),
+        ("calibrated_gb_multiclass_isotonic", CalibratedClassifierCV(
+            GradientBoostingClassifier(n_estimators=10, max_depth=2, random_state=0), method="isotonic", cv=3), (X3, y3)),
+    ]:
+        Xf, yf = data
+        write_case(name, est.fit(Xf, yf), np.clip(eval_rows(Xf, 4, rng), -1e30, 1e30), "classifier", formats=few)
 
 
 if __name__ == "__main__":

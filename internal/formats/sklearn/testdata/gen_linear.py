@@ -61,6 +61,7 @@ from sklearn.naive_bayes import BernoulliNB, ComplementNB, GaussianNB, Multinomi
 from sklearn.ensemble import BaggingClassifier, BaggingRegressor, VotingClassifier, VotingRegressor  # noqa: E402
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor  # noqa: E402
 from sklearn.calibration import CalibratedClassifierCV  # noqa: E402
+from sklearn.ensemble import StackingClassifier, StackingRegressor  # noqa: E402
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler  # noqa: E402
@@ -468,6 +469,30 @@ def main():
     ]:
         Xf, yf = data
         write_case(name, est.fit(Xf, yf), np.clip(eval_rows(Xf, 4, rng), -1e30, 1e30), "classifier", formats=few)
+
+
+    # Stacking: members by predict_proba, decision_function and predict,
+    # with and without passthrough.
+    stack_members = [
+        ("rf", RandomForestClassifier(n_estimators=8, max_depth=4, random_state=0)),
+        ("svc", LinearSVC(max_iter=5000, random_state=0)),
+        ("nb", GaussianNB()),
+    ]
+    for name, est, data in [
+        ("stacking_binary", StackingClassifier(stack_members, final_estimator=LogisticRegression()), (X, yb)),
+        ("stacking_multiclass_passthrough", StackingClassifier(
+            stack_members, final_estimator=LogisticRegression(max_iter=500), passthrough=True), (X3, y3)),
+        ("stacking_predict_method", StackingClassifier(
+            stack_members, final_estimator=DecisionTreeClassifier(max_depth=3, random_state=0),
+            stack_method="predict"), (X3, y3)),
+    ]:
+        Xf, yf = data
+        write_case(name, est.fit(Xf, yf), np.clip(eval_rows(Xf, 4, rng), -1e30, 1e30), "classifier", formats=few)
+    X, y = make_regression(n_samples=400, n_features=4, noise=3.0, random_state=25)
+    write_case("stacking_regressor", StackingRegressor(
+        [("lin", LinearRegression()), ("dt", DecisionTreeRegressor(max_depth=4, random_state=0))],
+        final_estimator=Ridge(alpha=0.5), passthrough=True).fit(X, y),
+        np.clip(eval_rows(X, 4, rng), -1e30, 1e30), "regressor", formats=few)
 
 
 if __name__ == "__main__":

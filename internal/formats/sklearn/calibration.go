@@ -79,7 +79,7 @@ type sigmoidCalibration struct{ a, b float64 }
 
 func (s sigmoidCalibration) predict(t float64) float64 {
 	z := float64(s.a*t) + s.b // numpy rounds the product before the sum
-	return 1 / (1 + math.Exp(z))
+	return 1 / (1 + glibcExp(z))
 }
 
 // isotonicCalibration is a fitted IsotonicRegression with out_of_bounds

@@ -58,7 +58,7 @@ func (m *naiveBayes) PredictProba(X []float64, n int) []float64 {
 		row := p[i*k : (i+1)*k]
 		lse := logSumExp(row, tmp)
 		for c := range row {
-			row[c] = math.Exp(row[c] - lse)
+			row[c] = glibcExp(row[c] - lse)
 		}
 	}
 	return p
@@ -78,7 +78,7 @@ func logSumExp(row, tmp []float64) float64 {
 		amax = 0
 	}
 	for c, v := range row {
-		tmp[c] = math.Exp(v - amax)
+		tmp[c] = glibcExp(v - amax)
 	}
 	return math.Log(pairwiseSum(tmp)) + amax
 }

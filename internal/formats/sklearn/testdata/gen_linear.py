@@ -62,6 +62,7 @@ from sklearn.ensemble import BaggingClassifier, BaggingRegressor, VotingClassifi
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor  # noqa: E402
 from sklearn.calibration import CalibratedClassifierCV  # noqa: E402
 from sklearn.ensemble import StackingClassifier, StackingRegressor  # noqa: E402
+from sklearn.ensemble import AdaBoostClassifier, AdaBoostRegressor  # noqa: E402
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler  # noqa: E402
@@ -492,6 +493,23 @@ def main():
     write_case("stacking_regressor", StackingRegressor(
         [("lin", LinearRegression()), ("dt", DecisionTreeRegressor(max_depth=4, random_state=0))],
         final_estimator=Ridge(alpha=0.5), passthrough=True).fit(X, y),
+        np.clip(eval_rows(X, 4, rng), -1e30, 1e30), "regressor", formats=few)
+
+
+    # AdaBoost: SAMME.R over stumps (the default), SAMME over deeper trees,
+    # and the regressor's weighted median.
+    Xa, ya = classification(2, 4, 27)
+    for name, est, data in [
+        ("adaboost_binary", AdaBoostClassifier(n_estimators=25, random_state=0), (Xa, np.array(["no", "yes"])[ya])),
+        ("adaboost_multiclass", AdaBoostClassifier(n_estimators=20, random_state=0), (X3, y3)),
+        ("adaboost_samme", AdaBoostClassifier(
+            DecisionTreeClassifier(max_depth=2), n_estimators=15, algorithm="SAMME", random_state=0), (X3, y3)),
+    ]:
+        Xf, yf = data
+        write_case(name, est.fit(Xf, yf), np.clip(eval_rows(Xf, 4, rng), -1e30, 1e30), "classifier", formats=few)
+    X, y = make_regression(n_samples=400, n_features=4, noise=3.0, random_state=26)
+    write_case("adaboost_regressor", AdaBoostRegressor(
+        DecisionTreeRegressor(max_depth=3), n_estimators=30, random_state=0).fit(X, y),
         np.clip(eval_rows(X, 4, rng), -1e30, 1e30), "regressor", formats=few)
 
 

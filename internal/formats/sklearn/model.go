@@ -292,6 +292,11 @@ func (m *estimatorModel) Predict(ctx context.Context, inputs []*tensor.Tensor) (
 		if err := checkFinite(X, width, s, m.stages, i, m.meta.Features); err != nil {
 			return nil, err
 		}
+		if c, ok := s.est.(inputChecker); ok {
+			if err := c.checkInput(X, n); err != nil {
+				return nil, err
+			}
+		}
 		X, width = s.transformer.Transform(X, n), s.transformer.NumOutputs()
 		if err := ctx.Err(); err != nil {
 			return nil, err

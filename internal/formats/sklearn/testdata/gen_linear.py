@@ -63,6 +63,9 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor  # noqa: 
 from sklearn.calibration import CalibratedClassifierCV  # noqa: E402
 from sklearn.ensemble import StackingClassifier, StackingRegressor  # noqa: E402
 from sklearn.ensemble import AdaBoostClassifier, AdaBoostRegressor  # noqa: E402
+from sklearn.preprocessing import (  # noqa: E402
+    Binarizer, KBinsDiscretizer, Normalizer, PolynomialFeatures, PowerTransformer, QuantileTransformer,
+)
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler  # noqa: E402
@@ -511,6 +514,38 @@ def main():
     write_case("adaboost_regressor", AdaBoostRegressor(
         DecisionTreeRegressor(max_depth=3), n_estimators=30, random_state=0).fit(X, y),
         np.clip(eval_rows(X, 4, rng), -1e30, 1e30), "regressor", formats=few)
+
+
+    # More transformers, alone (their transform) and in pipelines.
+    X, y = classification(2, 4, 28)
+    X = X * np.array([1.0, 3.0, 0.5, 10.0]) + np.array([0.0, 1.0, -2.0, 5.0])
+    Xe = eval_rows(X, 4, rng)
+    for name, est in [
+        ("binarizer", Binarizer(threshold=0.3)),
+        ("normalizer_l1", Normalizer(norm="l1")),
+        ("normalizer_l2", Normalizer()),
+        ("normalizer_max", Normalizer(norm="max")),
+        ("poly3", PolynomialFeatures(degree=3)),
+        ("poly_interaction", PolynomialFeatures(degree=3, interaction_only=True, include_bias=False)),
+        ("poly_degrees_2_3", PolynomialFeatures(degree=(2, 3))),
+        ("kbins_ordinal_uniform", KBinsDiscretizer(n_bins=5, encode="ordinal", strategy="uniform")),
+        ("kbins_onehot_dense_quantile", KBinsDiscretizer(n_bins=4, encode="onehot-dense", strategy="quantile")),
+        ("power_yeo_johnson", PowerTransformer()),
+        ("power_no_standardize", PowerTransformer(standardize=False)),
+        ("quantile_uniform", QuantileTransformer(n_quantiles=50)),
+        ("quantile_normal", QuantileTransformer(n_quantiles=100, output_distribution="normal")),
+    ]:
+        write_case(name, est.fit(X), Xe, "transform", formats=few)
+    Xpos = np.abs(X) + 0.1
+    write_case("power_box_cox", PowerTransformer(method="box-cox").fit(Xpos),
+               np.abs(eval_rows(Xpos, 4, rng)) + 0.1, "transform", formats=few)
+    for name, est in [
+        ("pipe_poly_lr", Pipeline([("poly", PolynomialFeatures(2)), ("s", StandardScaler()), ("lr", LogisticRegression(max_iter=1000))])),
+        ("pipe_kbins_onehot_lr", Pipeline([("bins", KBinsDiscretizer(n_bins=6, encode="onehot")), ("lr", LogisticRegression(max_iter=1000))])),
+        ("pipe_quantile_lr", Pipeline([("q", QuantileTransformer(n_quantiles=60, output_distribution="normal")), ("lr", LogisticRegression())])),
+        ("pipe_power_lr", Pipeline([("p", PowerTransformer()), ("lr", LogisticRegression())])),
+    ]:
+        write_case(name, est.fit(X, y), np.clip(Xe, -1e6, 1e6), "classifier", formats=few)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,10 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor  # noqa: 
 from sklearn.calibration import CalibratedClassifierCV  # noqa: E402
 from sklearn.ensemble import StackingClassifier, StackingRegressor  # noqa: E402
 from sklearn.ensemble import AdaBoostClassifier, AdaBoostRegressor  # noqa: E402
+from sklearn.compose import ColumnTransformer  # noqa: E402
+from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
+from sklearn.pipeline import FeatureUnion  # noqa: E402
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder  # noqa: E402
 from sklearn.preprocessing import (  # noqa: E402
     Binarizer, KBinsDiscretizer, Normalizer, PolynomialFeatures, PowerTransformer, QuantileTransformer,
 )
@@ -546,6 +550,56 @@ def main():
         ("pipe_power_lr", Pipeline([("p", PowerTransformer()), ("lr", LogisticRegression())])),
     ]:
         write_case(name, est.fit(X, y), np.clip(Xe, -1e6, 1e6), "classifier", formats=few)
+
+
+    # Column-wise preprocessing with numeric categories: a column transformer
+    # by index and by name, encoders alone, a feature union.
+    n = 700
+    amount = np.abs(rng.normal(50, 30, n))
+    hour = rng.randint(0, 24, n).astype(float)
+    merchant = rng.randint(0, 6, n).astype(float)
+    age = rng.normal(40, 12, n)
+    Xc = np.column_stack([amount, hour, merchant, age])
+    yc = ((amount > 70) ^ (merchant == 3) ^ (hour < 5)).astype(int)
+    Xce = Xc[rng.choice(n, 200, replace=False)].copy()
+    Xce[:5, 2] = [7.0, -1.0, 2.5, 6.0, 100.0]  # merchants never seen
+    ct = ColumnTransformer([
+        ("num", StandardScaler(), [0, 3]),
+        ("merchant", OneHotEncoder(handle_unknown="ignore", sparse_output=False), [2]),
+    ], remainder="passthrough")
+    write_case("ct_index_onehot_lr", Pipeline([("ct", ct), ("lr", LogisticRegression(max_iter=1000))]).fit(Xc, yc),
+               Xce, "classifier", formats=few)
+    # By column name (fitted on a table), NaN amounts imputed, an ordinal
+    # encoder, a dropped column, HistGradientBoosting last.
+    cols = ["amount", "hour", "merchant", "age"]
+    Xn = Xc.copy()
+    Xn[rng.rand(n) < 0.1, 0] = np.nan
+    Xne = Xce.copy()
+    Xne[::7, 0] = np.nan
+    named = Pipeline([
+        ("ct", ColumnTransformer([
+            ("amount", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), ["amount"]),
+            ("merchant", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), ["merchant"]),
+            ("hour", "passthrough", ["hour"]),
+        ], remainder="drop")),
+        ("hgb", HistGradientBoostingClassifier(max_iter=20, random_state=0)),
+    ])
+    import pandas as pd  # a ColumnTransformer selects names from a real DataFrame
+    write_case("ct_names_ordinal_hgb", named.fit(pd.DataFrame(Xn, columns=cols), yc), Xne, "classifier",
+               feature_input=lambda A: pd.DataFrame(A, columns=cols), formats=few)
+    Xk = Xce[5:]  # known merchants only, for handle_unknown="error"
+    write_case("onehot_drop_first", OneHotEncoder(drop="first", sparse_output=False).fit(Xc[:, [1, 2]]),
+               Xk[:, [1, 2]], "transform", formats=few)
+    write_case("onehot_if_binary", OneHotEncoder(drop="if_binary", sparse_output=False).fit(
+        np.column_stack([merchant, (hour > 12).astype(float)])),
+        np.column_stack([Xk[:, 2], (Xk[:, 1] > 12).astype(float)]), "transform", formats=few)
+    Xo = np.column_stack([merchant, np.where(rng.rand(n) < 0.1, np.nan, hour)])
+    Xoe = np.column_stack([Xce[:, 2], np.where(np.arange(200) % 9 == 0, np.nan, Xce[:, 1])])
+    write_case("ordinal_nan_unknown", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-2,
+                                                     encoded_missing_value=-9).fit(Xo), Xoe, "transform", formats=few)
+    write_case("feature_union", FeatureUnion([
+        ("poly", PolynomialFeatures(2, include_bias=False)), ("scale", StandardScaler()), ("raw", "passthrough"),
+    ], transformer_weights={"poly": 0.5, "raw": 2.0}).fit(Xc), Xce, "transform", formats=few)
 
 
 if __name__ == "__main__":

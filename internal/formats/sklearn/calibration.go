@@ -40,6 +40,12 @@ func decisionFunction(est any, X []float64, n int) ([]float64, int, bool) {
 		return e.raw(X, n), e.k, true
 	case *hgbClassifier:
 		return e.raw(X, n), e.k, true
+	case *svc:
+		d := e.raw(X, n)
+		return d, len(d) / n, true
+	case svcProba:
+		d := e.raw(X, n)
+		return d, len(d) / n, true
 	case pipelineClassifier:
 		return decisionFunction(e.p.final, e.transform(X, n), n)
 	case pipelineLabeler:

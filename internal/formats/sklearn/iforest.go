@@ -25,11 +25,10 @@ func init() {
 // outliers (-1).
 type OutlierDetector interface {
 	NumFeatures() int
-	// ScoreSamples returns sklearn's score_samples for n rows: the lower, the
-	// more abnormal.
-	ScoreSamples(X []float64, n int) []float64
-	// Offset is offset_: decision_function = score_samples - offset_.
-	Offset() float64
+	// Outliers returns sklearn's score_samples (the lower, the more
+	// abnormal), decision_function and predict for n rows, each computed as
+	// the estimator computes it (score from decision or decision from score).
+	Outliers(X []float64, n int) (scores, decision []float64, label []int64)
 }
 
 type isolationForest struct {
@@ -41,7 +40,22 @@ type isolationForest struct {
 }
 
 func (f *isolationForest) NumFeatures() int { return f.nFeatures }
-func (f *isolationForest) Offset() float64  { return f.offset }
+
+// Outliers: decision_function = score_samples - offset_; predict is -1 where
+// it is negative.
+func (f *isolationForest) Outliers(X []float64, n int) (scores, decision []float64, label []int64) {
+	scores = f.ScoreSamples(X, n)
+	decision = make([]float64, n)
+	label = make([]int64, n)
+	for i, s := range scores {
+		decision[i] = s - f.offset
+		label[i] = 1
+		if decision[i] < 0 {
+			label[i] = -1
+		}
+	}
+	return scores, decision, label
+}
 func (f *isolationForest) sizeBytes() int64 { return treesSize(f.trees) }
 
 func (f *isolationForest) ScoreSamples(X []float64, n int) []float64 {

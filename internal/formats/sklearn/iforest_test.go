@@ -16,13 +16,13 @@ import (
 	"github.com/tideserve/tide/internal/tensor"
 )
 
-// IsolationForest against scikit-learn 1.2 (testdata/gen_iforest.py): predict
+// IsolationForest and OneClassSVM against scikit-learn 1.2 (testdata/gen_iforest.py): predict
 // exactly; score_samples and decision_function within 1e-15 of the score (the path
 // lengths sum exactly as sklearn's; only the final power of 2 and the
 // logarithm of the leaves' sample counts come from Go's math, not the C
 // library's). Four models: defaults, a contamination offset with a feature
-// subsample, tiny samples, bootstrap.
-func TestIsolationForestMatchesSklearn(t *testing.T) {
+// subsample, tiny samples, bootstrap; and a one-class SVM with an RBF kernel.
+func TestOutlierDetectorsMatchSklearn(t *testing.T) {
 	raw, err := os.ReadFile("testdata/iforest/iforest.json")
 	if err != nil {
 		t.Fatal(err)

@@ -384,20 +384,10 @@ func checkFinite(X []float64, width int, s stage, stages []stage, i int, feature
 	return nil
 }
 
-// detectOutliers answers predict (1 inlier, -1 outlier: decision_function < 0),
-// score_samples and decision_function (score_samples - offset_), as sklearn.
+// detectOutliers answers predict (1 inlier, -1 outlier), score_samples and
+// decision_function, as the estimator computes them.
 func (m *estimatorModel) detectOutliers(X []float64, n int) []*tensor.Tensor {
-	scores := m.outliers.ScoreSamples(X, n)
-	decision := make([]float64, n)
-	label := make([]int64, n)
-	offset := m.outliers.Offset()
-	for i, s := range scores {
-		decision[i] = s - offset
-		label[i] = 1
-		if decision[i] < 0 {
-			label[i] = -1
-		}
-	}
+	scores, decision, label := m.outliers.Outliers(X, n)
 	o := m.meta.Outputs
 	shape := []int64{int64(n)}
 	return []*tensor.Tensor{

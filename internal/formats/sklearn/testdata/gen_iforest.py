@@ -13,6 +13,7 @@ import joblib
 import numpy as np
 import sklearn
 from sklearn.ensemble import IsolationForest
+from sklearn.svm import OneClassSVM
 
 
 def main(outdir):
@@ -43,6 +44,9 @@ def main(outdir):
         # Bootstrap sampling and a whole-number max_features below n_features.
         "iforest_bootstrap.joblib": IsolationForest(
             n_estimators=30, max_features=3, bootstrap=True, random_state=3),
+        # The other outlier detector: a one-class SVM (score_samples adds its
+        # offset_ to the decision function).
+        "ocsvm_rbf.joblib": OneClassSVM(nu=0.1, gamma=0.2),
     }
     doc = {"sklearn_version": sklearn.__version__, "X": X_eval.tolist(), "models": []}
     for file, m in models.items():

@@ -73,7 +73,7 @@ from sklearn.preprocessing import (  # noqa: E402
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler  # noqa: E402
-from sklearn.svm import LinearSVC  # noqa: E402
+from sklearn.svm import SVC, SVR, LinearSVC, NuSVC, NuSVR, OneClassSVM  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "linear")
 SEED = 7
@@ -600,6 +600,24 @@ def main():
     write_case("feature_union", FeatureUnion([
         ("poly", PolynomialFeatures(2, include_bias=False)), ("scale", StandardScaler()), ("raw", "passthrough"),
     ], transformer_weights={"poly": 0.5, "raw": 2.0}).fit(Xc), Xce, "transform", formats=few)
+
+
+    # Support vector machines: every kernel, two and three classes, ovr and
+    # ovo shapes, Platt probabilities, regression and one-class.
+    X2, y2 = classification(2, 4, 29)
+    X3s, y3s = classification(3, 4, 30)
+    for name, est, (Xf, yf) in [
+        ("svc_rbf_binary", SVC(), (X2, np.array(["ok", "fraud"])[y2])),
+        ("svc_rbf_probability", SVC(probability=True, random_state=0), (X2, y2)),
+        ("svc_poly_multiclass", SVC(kernel="poly", degree=3, coef0=1.0), (X3s, y3s)),
+        ("svc_linear_ovo", SVC(kernel="linear", decision_function_shape="ovo"), (X3s, y3s)),
+        ("svc_sigmoid_multiclass_probability", SVC(kernel="sigmoid", gamma=0.05, probability=True, random_state=0), (X3s, y3s)),
+        ("nusvc_rbf_break_ties", NuSVC(nu=0.3, break_ties=True), (X3s, y3s)),
+    ]:
+        write_case(name, est.fit(Xf, yf), np.clip(eval_rows(Xf, 4, rng), -1e3, 1e3), "classifier", formats=few)
+    Xr, yr = make_regression(n_samples=300, n_features=4, noise=2.0, random_state=31)
+    write_case("svr_rbf", SVR(C=10.0).fit(Xr, yr), np.clip(eval_rows(Xr, 4, rng), -1e3, 1e3), "regressor", formats=few)
+    write_case("nusvr_poly", NuSVR(kernel="poly", degree=2).fit(Xr, yr), np.clip(eval_rows(Xr, 4, rng), -1e3, 1e3), "regressor", formats=few)
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ func TestBuildPipelineRejectsMalformed(t *testing.T) {
 		{"width mismatch", pipe("s", scaler, "t", threeWide), `step "t" takes 3 features but step "s" gives 2`},
 		{"final width mismatch", pipe("t", threeWide, "clf", binaryLogReg()), `step "clf" takes 2 features but step "t" gives 3`},
 		{"bad step estimator", pipe("s", with(scaler, "-mean_", nil)), `step "s": StandardScaler: attribute mean_ is missing`},
-		{"unsupported step", pipe("knn", obj("sklearn.neighbors._classification.KNeighborsClassifier")), "sklearn.neighbors._classification.KNeighborsClassifier is not a supported estimator"},
+		{"unsupported step", pipe("mlp", obj("sklearn.neural_network._multilayer_perceptron.MLPClassifier")), "sklearn.neural_network._multilayer_perceptron.MLPClassifier is not a supported estimator"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -74,6 +74,7 @@ from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier 
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler  # noqa: E402
 from sklearn.svm import SVC, SVR, LinearSVC, NuSVC, NuSVR, OneClassSVM  # noqa: E402
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "linear")
 SEED = 7
@@ -618,6 +619,25 @@ def main():
     Xr, yr = make_regression(n_samples=300, n_features=4, noise=2.0, random_state=31)
     write_case("svr_rbf", SVR(C=10.0).fit(Xr, yr), np.clip(eval_rows(Xr, 4, rng), -1e3, 1e3), "regressor", formats=few)
     write_case("nusvr_poly", NuSVR(kernel="poly", degree=2).fit(Xr, yr), np.clip(eval_rows(Xr, 4, rng), -1e3, 1e3), "regressor", formats=few)
+
+
+    # Nearest neighbours, on continuous features (no distance ties): the
+    # tree searches and every supported metric and weighting.
+    Xk2, yk2 = classification(3, 4, 32)
+    for name, est in [
+        ("knn_uniform_kdtree", KNeighborsClassifier()),
+        ("knn_distance_balltree", KNeighborsClassifier(n_neighbors=7, weights="distance", algorithm="ball_tree")),
+        ("knn_manhattan", KNeighborsClassifier(n_neighbors=4, metric="manhattan")),
+        ("knn_chebyshev", KNeighborsClassifier(n_neighbors=6, metric="chebyshev", weights="distance")),
+        ("knn_minkowski3", KNeighborsClassifier(n_neighbors=5, p=3, algorithm="ball_tree")),
+    ]:
+        write_case(name, est.fit(Xk2, np.array(["x", "y", "z"])[yk2]), np.clip(eval_rows(Xk2, 4, rng), -1e3, 1e3),
+                   "classifier", formats=few)
+    Xkr, ykr = make_regression(n_samples=300, n_features=4, noise=2.0, random_state=33)
+    write_case("knn_regressor_uniform", KNeighborsRegressor().fit(Xkr, ykr),
+               np.clip(eval_rows(Xkr, 4, rng), -1e3, 1e3), "regressor", formats=few)
+    write_case("knn_regressor_distance", KNeighborsRegressor(n_neighbors=8, weights="distance").fit(Xkr, ykr),
+               np.clip(eval_rows(Xkr, 4, rng), -1e3, 1e3), "regressor", formats=few)
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler  # noqa: E402
 from sklearn.svm import SVC, SVR, LinearSVC, NuSVC, NuSVR, OneClassSVM  # noqa: E402
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor  # noqa: E402
+from sklearn.compose import TransformedTargetRegressor  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "linear")
 SEED = 7
@@ -638,6 +639,18 @@ def main():
                np.clip(eval_rows(Xkr, 4, rng), -1e3, 1e3), "regressor", formats=few)
     write_case("knn_regressor_distance", KNeighborsRegressor(n_neighbors=8, weights="distance").fit(Xkr, ykr),
                np.clip(eval_rows(Xkr, 4, rng), -1e3, 1e3), "regressor", formats=few)
+
+
+    # Transformed targets: a regressor fitted on a scaled target.
+    Xt, yt = make_regression(n_samples=300, n_features=4, noise=2.0, random_state=34)
+    yt = yt * 1000 + 5e4
+    for name, est in [
+        ("ttr_standard_ridge", TransformedTargetRegressor(regressor=Ridge(), transformer=StandardScaler())),
+        ("ttr_minmax_tree", TransformedTargetRegressor(
+            regressor=DecisionTreeRegressor(max_depth=5, random_state=0), transformer=MinMaxScaler())),
+        ("ttr_identity_linear", TransformedTargetRegressor(regressor=LinearRegression())),
+    ]:
+        write_case(name, est.fit(Xt, yt), np.clip(eval_rows(Xt, 4, rng), -1e30, 1e30), "regressor", formats=few)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@ package sklearn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/tideserve/tide/internal/formats"
@@ -31,6 +32,12 @@ func (loader) Load(ctx context.Context, path string, cfg formats.Config) (model.
 	// pickle.LoadFile's errors already say "load <path>: ...".
 	v, release, err := pickle.LoadFile(path, pickle.Options{Allow: allowed, Budget: cfg.Memory, Pacer: cfg.CPU})
 	if err != nil {
+		var na *pickle.NotAllowedError
+		if errors.As(err, &na) {
+			if hint, ok := alternatives[na.Module+"."+na.Name]; ok {
+				return nil, fmt.Errorf("%w; %s", err, hint)
+			}
+		}
 		return nil, err
 	}
 	// The decoded arrays share the file's bytes until release: the estimator
@@ -63,6 +70,29 @@ func (loader) Load(ctx context.Context, path string, cfg formats.Config) (model.
 	}
 	return est, nil
 }
+
+// alternatives say, for classes people pickle that this runtime does not
+// build, how to serve the model anyway.
+var alternatives = func() map[string]string {
+	const lgb = "save its booster as text (model.booster_.save_model(\"model.txt\")) and serve that file: Tide reads LightGBM text models"
+	const onnx = "export it to ONNX (skl2onnx's to_onnx) and serve the .onnx file"
+	m := map[string]string{
+		"lightgbm.basic.Booster":                            "save it as text (booster.save_model(\"model.txt\")) and serve that file: Tide reads LightGBM text models",
+		"catboost.core.CatBoostClassifier":                  "save it as ONNX (model.save_model(\"model.onnx\", format=\"onnx\")) and serve the .onnx file",
+		"catboost.core.CatBoostRegressor":                   "save it as ONNX (model.save_model(\"model.onnx\", format=\"onnx\")) and serve the .onnx file",
+		"torch._utils._rebuild_tensor_v2":                   "this is a PyTorch file: export the model with torch.onnx.export and serve the .onnx file",
+		"torch._utils._rebuild_parameter":                   "this is a PyTorch file: export the model with torch.onnx.export and serve the .onnx file",
+		"sklearn.decomposition._pca.PCA":                    onnx,
+		"sklearn.decomposition._truncated_svd.TruncatedSVD": onnx,
+	}
+	for _, c := range []string{"LGBMClassifier", "LGBMRegressor", "LGBMRanker"} {
+		m["lightgbm.sklearn."+c] = lgb
+	}
+	for _, c := range []string{"MLPClassifier", "MLPRegressor"} {
+		m["sklearn.neural_network._multilayer_perceptron."+c] = onnx
+	}
+	return m
+}()
 
 // newModelFromValue builds a decoded pickle value into a served model.
 func newModelFromValue(v any, cfg formats.Config) (*estimatorModel, error) {

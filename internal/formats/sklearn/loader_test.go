@@ -430,3 +430,20 @@ func FuzzBuildModel(f *testing.F) {
 		}
 	})
 }
+
+// A class that is not built, but whose model can be served another way, is
+// refused with that way.
+func TestRefusalSaysTheAlternative(t *testing.T) {
+	mod, name := "sklearn.neural_network._multilayer_perceptron", "MLPClassifier"
+	q := []byte{0x80, 4, 0x8c, byte(len(mod))}
+	q = append(append(q, mod...), 0x8c, byte(len(name)))
+	q = append(append(q, name...), 0x93, ')', 0x81, '.') // STACK_GLOBAL, EMPTY_TUPLE, NEWOBJ, STOP
+	path := filepath.Join(t.TempDir(), "mlp.pkl")
+	if err := os.WriteFile(path, q, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := loader{}.Load(context.Background(), path, formats.Config{})
+	if err == nil || !strings.Contains(err.Error(), "not an allowed class; export it to ONNX (skl2onnx's to_onnx) and serve the .onnx file") {
+		t.Fatalf("error %v", err)
+	}
+}

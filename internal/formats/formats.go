@@ -56,8 +56,13 @@ type Runtime struct {
 	Extensions []string
 	// Match, if set, also claims files by name when the extension alone is not
 	// enough (an XGBoost "model.xgboost.json" among other JSON files).
-	Match  func(path string) bool
-	Loader Loader
+	Match func(path string) bool
+	// Unclaimed, if set, says why a file that looks like one of this
+	// runtime's (by its name) is not claimed by Match, for the repository's
+	// note on a folder without a model file ("" when the name is not one of
+	// its).
+	Unclaimed func(path string) string
+	Loader    Loader
 }
 
 var (
@@ -100,6 +105,22 @@ func ForFile(path string) (Runtime, error) {
 		}
 	}
 	return Runtime{}, fmt.Errorf("no runtime for %q files (known formats: %s)", ext, strings.Join(namesLocked(), ", "))
+}
+
+// WhyUnclaimed collects the runtimes' notes on a file no runtime claims
+// ("" when none has one).
+func WhyUnclaimed(path string) string {
+	mu.RLock()
+	defer mu.RUnlock()
+	var notes []string
+	for _, f := range namesLocked() {
+		if r := registry[f]; r.Unclaimed != nil {
+			if n := r.Unclaimed(path); n != "" {
+				notes = append(notes, n)
+			}
+		}
+	}
+	return strings.Join(notes, "; ")
 }
 
 // Names lists the registered format names, sorted.

@@ -368,7 +368,7 @@ func (sc *scanner) modelFile(dir, format string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var found []string
+	var found, notes []string
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") {
 			continue
@@ -377,6 +377,9 @@ func (sc *scanner) modelFile(dir, format string) (string, error) {
 		_, err := formats.ForFile(p)
 		candidate := err == nil || (format != "" && strings.HasPrefix(e.Name(), "model."))
 		if !candidate {
+			if n := formats.WhyUnclaimed(p); n != "" {
+				notes = append(notes, n)
+			}
 			continue // not a model file, so never read (beyond the first bytes a runtime checks): no need to judge its link
 		}
 		if isDir, use := sc.entry(p, e); !isDir && use {
@@ -385,7 +388,11 @@ func (sc *scanner) modelFile(dir, format string) (string, error) {
 	}
 	switch len(found) {
 	case 0:
-		return "", fmt.Errorf("%s: no model file (known formats: %s)", dir, strings.Join(formats.Names(), ", "))
+		msg := fmt.Sprintf("%s: no model file (known formats: %s)", dir, strings.Join(formats.Names(), ", "))
+		if len(notes) > 0 {
+			msg += "; " + strings.Join(notes, "; ")
+		}
+		return "", errors.New(msg)
 	case 1:
 		return found[0], nil
 	}

@@ -196,3 +196,28 @@ func readFloatRows(t *testing.T, path string) [][]float64 {
 	}
 	return rows
 }
+
+// A model folder whose files look like a format's but are not (a JSON that is
+// not an XGBoost model, a .txt that is not a LightGBM model) is a repository
+// problem that says so, rather than a bare "no model file".
+func TestUnclaimedFilesAreExplained(t *testing.T) {
+	root := t.TempDir()
+	copyFile(t, "../../internal/server/testdata/fraud_rf.joblib", filepath.Join(root, "fraud", "model.joblib"))
+	os.MkdirAll(filepath.Join(root, "churn"), 0o755)
+	os.WriteFile(filepath.Join(root, "churn", "model.json"), []byte(`{"weights": [1, 2]}`), 0o644)
+	os.WriteFile(filepath.Join(root, "churn", "notes.txt"), []byte("trained on June data\n"), 0o644)
+	repo, err := repository.Open(root, repository.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems := strings.Join(repo.Problems(), "\n")
+	for _, want := range []string{
+		"no model file",
+		`model.json is JSON but not an XGBoost model (its document does not open with "learner"`,
+		`notes.txt is not a LightGBM text model (its first line is not "tree")`,
+	} {
+		if !strings.Contains(problems, want) {
+			t.Errorf("problems %q lack %q", problems, want)
+		}
+	}
+}

@@ -25,7 +25,16 @@ func init() {
 		Format: "lightgbm",
 		// No extension of its own: LightGBM's files are "model.txt" or
 		// "*.model", names other files share; Match reads the first line.
-		Match:  MatchesFile,
+		Match: MatchesFile,
+		Unclaimed: func(path string) string {
+			ext := strings.ToLower(filepath.Ext(path))
+			for _, e := range extensions {
+				if e == ext {
+					return filepath.Base(path) + " is not a LightGBM text model (its first line is not \"tree\")"
+				}
+			}
+			return ""
+		},
 		Loader: loader{},
 	})
 }

@@ -20,7 +20,13 @@ func init() {
 		Format:     "xgboost",
 		Extensions: extensions,
 		Match:      MatchesFile,
-		Loader:     loader{},
+		Unclaimed: func(path string) string {
+			if ext := strings.ToLower(filepath.Ext(path)); ext == ".json" {
+				return filepath.Base(path) + " is JSON but not an XGBoost model (its document does not open with \"learner\"; name it xgboost.json or set format: xgboost to load it anyway)"
+			}
+			return ""
+		},
+		Loader: loader{},
 	})
 }
 

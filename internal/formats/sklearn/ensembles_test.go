@@ -11,7 +11,7 @@ import (
 // The voting and bagging fixtures (gen_linear.py) are checked with every other
 // fixture in TestFixtures: labels exact, probabilities and predictions within
 // 1e-12 (measured: bagged trees and votes and every regressor bit-exact, the
-// soft votes within 6.7e-16). Here: forged ensembles are refused by attribute.
+// soft votes within 7.7e-16). Here: forged ensembles are refused by attribute.
 func TestEnsemblesRejectMalformed(t *testing.T) {
 	for _, tc := range []struct {
 		file, attr string

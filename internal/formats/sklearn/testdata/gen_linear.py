@@ -118,7 +118,9 @@ def extremes(p, scale=1.0):
 def eval_rows(X_pool, p, rng, total=200):
     """total rows: held-in rows drawn like the training data, then extremes."""
     ext = extremes(p)
-    X = X_pool[rng.choice(len(X_pool), size=total - len(ext), replace=False)]
+    need = total - len(ext)
+    # A pool smaller than the rows asked for is sampled with replacement.
+    X = X_pool[rng.choice(len(X_pool), size=need, replace=need > len(X_pool))]
     return np.vstack([X, ext])
 
 
@@ -400,18 +402,19 @@ def main():
         eval_rows(X, 3, rng), "classifier", formats=(".joblib", ".p2.pkl"),
     )
 
+    # Every fixture from here on is checked on at least 500 rows.
     # Naive Bayes. Gaussian on real-valued features (with priors, string labels
     # and a large var_smoothing too); the discrete ones on counts.
     X, y = classification(3, 4, 19)
-    write_case("gaussian_nb", GaussianNB().fit(X, y), eval_rows(X, 4, rng), "classifier", formats=few)
+    write_case("gaussian_nb", GaussianNB().fit(X, y), eval_rows(X, 4, rng, total=500), "classifier", formats=few)
     write_case(
         "gaussian_nb_priors_strings",
         GaussianNB(priors=[0.2, 0.3, 0.5], var_smoothing=1e-3).fit(X, np.array(["low", "mid", "high"])[y]),
-        eval_rows(X, 4, rng), "classifier", formats=few,
+        eval_rows(X, 4, rng, total=500), "classifier", formats=few,
     )
     counts = rng.poisson(3.0, size=(600, 6)).astype(float)
     yc = (counts[:, 0] + counts[:, 1] > 6).astype(int) + (counts[:, 2] > 4).astype(int)
-    counts_eval = np.vstack([rng.poisson(3.0, size=(190, 6)).astype(float), np.zeros((5, 6)), np.full((5, 6), 40.0)])
+    counts_eval = np.vstack([rng.poisson(3.0, size=(490, 6)).astype(float), np.zeros((5, 6)), np.full((5, 6), 40.0)])
     write_case("multinomial_nb", MultinomialNB(alpha=0.5).fit(counts, yc), counts_eval, "classifier", formats=few)
     write_case("complement_nb", ComplementNB().fit(counts, yc), counts_eval, "classifier", formats=few)
     write_case("complement_nb_norm", ComplementNB(norm=True).fit(counts, yc), counts_eval, "classifier", formats=few)
@@ -449,7 +452,7 @@ def main():
                                             max_samples=0.5, random_state=2)),
     ]:
         # Trees refuse values beyond float32: the extremes are clipped to 1e30.
-        write_case(name, est.fit(X, ys), np.clip(eval_rows(X, 4, rng), -1e30, 1e30), "classifier", formats=few)
+        write_case(name, est.fit(X, ys), np.clip(eval_rows(X, 4, rng, total=500), -1e30, 1e30), "classifier", formats=few)
     X, y = make_regression(n_samples=400, n_features=4, noise=3.0, random_state=22)
     regs = [("lin", LinearRegression()), ("dt", DecisionTreeRegressor(max_depth=5, random_state=0)), ("ridge", Ridge())]
     for name, est in [
@@ -458,7 +461,7 @@ def main():
         ("bagging_regressor", BaggingRegressor(DecisionTreeRegressor(random_state=0), n_estimators=10,
                                                max_features=0.75, random_state=0)),
     ]:
-        write_case(name, est.fit(X, y), np.clip(eval_rows(X, 4, rng), -1e30, 1e30), "regressor", formats=few)
+        write_case(name, est.fit(X, y), np.clip(eval_rows(X, 4, rng, total=500), -1e30, 1e30), "regressor", formats=few)
 
 
     # Calibration: on decision functions (LinearSVC, a pipeline, gradient
@@ -478,7 +481,7 @@ def main():
             GradientBoostingClassifier(n_estimators=10, max_depth=2, random_state=0), method="isotonic", cv=3), (X3, y3)),
     ]:
         Xf, yf = data
-        write_case(name, est.fit(Xf, yf), np.clip(eval_rows(Xf, 4, rng), -1e30, 1e30), "classifier", formats=few)
+        write_case(name, est.fit(Xf, yf), np.clip(eval_rows(Xf, 4, rng, total=500), -1e30, 1e30), "classifier", formats=few)
 
 
     # Stacking: members by predict_proba, decision_function and predict,
@@ -497,12 +500,12 @@ def main():
             stack_method="predict"), (X3, y3)),
     ]:
         Xf, yf = data
-        write_case(name, est.fit(Xf, yf), np.clip(eval_rows(Xf, 4, rng), -1e30, 1e30), "classifier", formats=few)
+        write_case(name, est.fit(Xf, yf), np.clip(eval_rows(Xf, 4, rng, total=500), -1e30, 1e30), "classifier", formats=few)
     X, y = make_regression(n_samples=400, n_features=4, noise=3.0, random_state=25)
     write_case("stacking_regressor", StackingRegressor(
         [("lin", LinearRegression()), ("dt", DecisionTreeRegressor(max_depth=4, random_state=0))],
         final_estimator=Ridge(alpha=0.5), passthrough=True).fit(X, y),
-        np.clip(eval_rows(X, 4, rng), -1e30, 1e30), "regressor", formats=few)
+        np.clip(eval_rows(X, 4, rng, total=500), -1e30, 1e30), "regressor", formats=few)
 
 
     # AdaBoost: SAMME.R over stumps (the default), SAMME over deeper trees,
@@ -515,17 +518,17 @@ def main():
             DecisionTreeClassifier(max_depth=2), n_estimators=15, algorithm="SAMME", random_state=0), (X3, y3)),
     ]:
         Xf, yf = data
-        write_case(name, est.fit(Xf, yf), np.clip(eval_rows(Xf, 4, rng), -1e30, 1e30), "classifier", formats=few)
+        write_case(name, est.fit(Xf, yf), np.clip(eval_rows(Xf, 4, rng, total=500), -1e30, 1e30), "classifier", formats=few)
     X, y = make_regression(n_samples=400, n_features=4, noise=3.0, random_state=26)
     write_case("adaboost_regressor", AdaBoostRegressor(
         DecisionTreeRegressor(max_depth=3), n_estimators=30, random_state=0).fit(X, y),
-        np.clip(eval_rows(X, 4, rng), -1e30, 1e30), "regressor", formats=few)
+        np.clip(eval_rows(X, 4, rng, total=500), -1e30, 1e30), "regressor", formats=few)
 
 
     # More transformers, alone (their transform) and in pipelines.
     X, y = classification(2, 4, 28)
     X = X * np.array([1.0, 3.0, 0.5, 10.0]) + np.array([0.0, 1.0, -2.0, 5.0])
-    Xe = eval_rows(X, 4, rng)
+    Xe = eval_rows(X, 4, rng, total=500)
     for name, est in [
         ("binarizer", Binarizer(threshold=0.3)),
         ("normalizer_l1", Normalizer(norm="l1")),
@@ -544,7 +547,7 @@ def main():
         write_case(name, est.fit(X), Xe, "transform", formats=few)
     Xpos = np.abs(X) + 0.1
     write_case("power_box_cox", PowerTransformer(method="box-cox").fit(Xpos),
-               np.abs(eval_rows(Xpos, 4, rng)) + 0.1, "transform", formats=few)
+               np.abs(eval_rows(Xpos, 4, rng, total=500)) + 0.1, "transform", formats=few)
     for name, est in [
         ("pipe_poly_lr", Pipeline([("poly", PolynomialFeatures(2)), ("s", StandardScaler()), ("lr", LogisticRegression(max_iter=1000))])),
         ("pipe_kbins_onehot_lr", Pipeline([("bins", KBinsDiscretizer(n_bins=6, encode="onehot")), ("lr", LogisticRegression(max_iter=1000))])),
@@ -563,7 +566,7 @@ def main():
     age = rng.normal(40, 12, n)
     Xc = np.column_stack([amount, hour, merchant, age])
     yc = ((amount > 70) ^ (merchant == 3) ^ (hour < 5)).astype(int)
-    Xce = Xc[rng.choice(n, 200, replace=False)].copy()
+    Xce = Xc[rng.choice(n, 500, replace=False)].copy()
     Xce[:5, 2] = [7.0, -1.0, 2.5, 6.0, 100.0]  # merchants never seen
     ct = ColumnTransformer([
         ("num", StandardScaler(), [0, 3]),
@@ -596,7 +599,7 @@ def main():
         np.column_stack([merchant, (hour > 12).astype(float)])),
         np.column_stack([Xk[:, 2], (Xk[:, 1] > 12).astype(float)]), "transform", formats=few)
     Xo = np.column_stack([merchant, np.where(rng.rand(n) < 0.1, np.nan, hour)])
-    Xoe = np.column_stack([Xce[:, 2], np.where(np.arange(200) % 9 == 0, np.nan, Xce[:, 1])])
+    Xoe = np.column_stack([Xce[:, 2], np.where(np.arange(500) % 9 == 0, np.nan, Xce[:, 1])])
     write_case("ordinal_nan_unknown", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-2,
                                                      encoded_missing_value=-9).fit(Xo), Xoe, "transform", formats=few)
     write_case("feature_union", FeatureUnion([
@@ -616,10 +619,10 @@ def main():
         ("svc_sigmoid_multiclass_probability", SVC(kernel="sigmoid", gamma=0.05, probability=True, random_state=0), (X3s, y3s)),
         ("nusvc_rbf_break_ties", NuSVC(nu=0.3, break_ties=True), (X3s, y3s)),
     ]:
-        write_case(name, est.fit(Xf, yf), np.clip(eval_rows(Xf, 4, rng), -1e3, 1e3), "classifier", formats=few)
+        write_case(name, est.fit(Xf, yf), np.clip(eval_rows(Xf, 4, rng, total=500), -1e3, 1e3), "classifier", formats=few)
     Xr, yr = make_regression(n_samples=300, n_features=4, noise=2.0, random_state=31)
-    write_case("svr_rbf", SVR(C=10.0).fit(Xr, yr), np.clip(eval_rows(Xr, 4, rng), -1e3, 1e3), "regressor", formats=few)
-    write_case("nusvr_poly", NuSVR(kernel="poly", degree=2).fit(Xr, yr), np.clip(eval_rows(Xr, 4, rng), -1e3, 1e3), "regressor", formats=few)
+    write_case("svr_rbf", SVR(C=10.0).fit(Xr, yr), np.clip(eval_rows(Xr, 4, rng, total=500), -1e3, 1e3), "regressor", formats=few)
+    write_case("nusvr_poly", NuSVR(kernel="poly", degree=2).fit(Xr, yr), np.clip(eval_rows(Xr, 4, rng, total=500), -1e3, 1e3), "regressor", formats=few)
 
 
     # Nearest neighbours, on continuous features (no distance ties): the
@@ -632,13 +635,13 @@ def main():
         ("knn_chebyshev", KNeighborsClassifier(n_neighbors=6, metric="chebyshev", weights="distance")),
         ("knn_minkowski3", KNeighborsClassifier(n_neighbors=5, p=3, algorithm="ball_tree")),
     ]:
-        write_case(name, est.fit(Xk2, np.array(["x", "y", "z"])[yk2]), np.clip(eval_rows(Xk2, 4, rng), -1e3, 1e3),
+        write_case(name, est.fit(Xk2, np.array(["x", "y", "z"])[yk2]), np.clip(eval_rows(Xk2, 4, rng, total=500), -1e3, 1e3),
                    "classifier", formats=few)
     Xkr, ykr = make_regression(n_samples=300, n_features=4, noise=2.0, random_state=33)
     write_case("knn_regressor_uniform", KNeighborsRegressor().fit(Xkr, ykr),
-               np.clip(eval_rows(Xkr, 4, rng), -1e3, 1e3), "regressor", formats=few)
+               np.clip(eval_rows(Xkr, 4, rng, total=500), -1e3, 1e3), "regressor", formats=few)
     write_case("knn_regressor_distance", KNeighborsRegressor(n_neighbors=8, weights="distance").fit(Xkr, ykr),
-               np.clip(eval_rows(Xkr, 4, rng), -1e3, 1e3), "regressor", formats=few)
+               np.clip(eval_rows(Xkr, 4, rng, total=500), -1e3, 1e3), "regressor", formats=few)
 
 
     # Transformed targets: a regressor fitted on a scaled target.
@@ -650,7 +653,7 @@ def main():
             regressor=DecisionTreeRegressor(max_depth=5, random_state=0), transformer=MinMaxScaler())),
         ("ttr_identity_linear", TransformedTargetRegressor(regressor=LinearRegression())),
     ]:
-        write_case(name, est.fit(Xt, yt), np.clip(eval_rows(Xt, 4, rng), -1e30, 1e30), "regressor", formats=few)
+        write_case(name, est.fit(Xt, yt), np.clip(eval_rows(Xt, 4, rng, total=500), -1e30, 1e30), "regressor", formats=few)
 
 
 if __name__ == "__main__":

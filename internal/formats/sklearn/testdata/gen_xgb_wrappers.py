@@ -2,7 +2,7 @@
 """Writes the fixtures for XGBoost's scikit-learn wrappers: XGBClassifier,
 XGBRegressor, XGBRFClassifier and a Pipeline ending in one, fitted by Debian's
 python3-xgboost 1.7.4 with python3-sklearn 1.2.1, saved with joblib, with their
-predict and predict_proba on 300 rows (5% missing values).
+predict and predict_proba on 500 rows (5% missing values).
 
     /usr/bin/python3 internal/formats/sklearn/testdata/gen_xgb_wrappers.py internal/formats/sklearn/testdata/xgb
 """
@@ -36,7 +36,7 @@ def main(outdir):
     rng = np.random.default_rng(5)
     cases = []
 
-    X, y = make_classification(n_samples=900, n_features=6, n_informative=4, random_state=1)
+    X, y = make_classification(n_samples=1100, n_features=6, n_informative=4, random_state=1)
     X = with_nan(X, rng, 0.05)
     Xt, yt, Xe = X[:600], y[:600], X[600:]
     cases.append(("xgb_binary", xgboost.XGBClassifier(n_estimators=20, max_depth=3, random_state=0).fit(Xt, yt), Xe))
@@ -51,12 +51,12 @@ def main(outdir):
     cases.append(("xgb_early_stopped", early, Xe))
     cases.append(("xgbrf_binary", xgboost.XGBRFClassifier(n_estimators=10, max_depth=4, random_state=0).fit(Xt, yt), Xe))
 
-    X, y = make_classification(n_samples=900, n_features=6, n_informative=4, n_classes=3,
+    X, y = make_classification(n_samples=1100, n_features=6, n_informative=4, n_classes=3,
                                n_clusters_per_class=1, random_state=2)
     X = with_nan(X, rng, 0.05)
     cases.append(("xgb_multiclass", xgboost.XGBClassifier(n_estimators=15, max_depth=3, random_state=0).fit(X[:600], y[:600]), X[600:]))
 
-    X, y = make_regression(n_samples=900, n_features=6, noise=3.0, random_state=3)
+    X, y = make_regression(n_samples=1100, n_features=6, noise=3.0, random_state=3)
     X = with_nan(X, rng, 0.05)
     cases.append(("xgb_regression", xgboost.XGBRegressor(n_estimators=25, max_depth=4, random_state=0).fit(X[:600], y[:600]), X[600:]))
 

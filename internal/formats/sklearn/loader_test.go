@@ -383,7 +383,13 @@ func TestLoadBitFlips(t *testing.T) {
 // one predict: whatever the bytes, the result is an error or a working model,
 // never a panic. Run with: go test -fuzz FuzzBuildModel -fuzztime 20s
 func FuzzBuildModel(f *testing.F) {
-	for _, name := range []string{"lr_fraud.p2.pkl", "lr_ovr_strings.p4.pkl", "pipe_nested_none.p5.pkl", "ridge_multi.joblib", "pipe_minmax_clip_ridge.p4.pkl", "gaussian_nb.p4.pkl", "bernoulli_nb.p4.pkl"} {
+	for _, name := range []string{"lr_fraud.p2.pkl", "lr_ovr_strings.p4.pkl", "pipe_nested_none.p5.pkl", "ridge_multi.joblib", "pipe_minmax_clip_ridge.p4.pkl", "gaussian_nb.p4.pkl", "bernoulli_nb.p4.pkl",
+		// Every builder added with the ensembles, transformers, SVMs and neighbours.
+		"voting_soft.p4.pkl", "bagging_trees.p4.pkl", "stacking_binary.p4.pkl", "adaboost_binary.p4.pkl",
+		"calibrated_svc_sigmoid.p4.pkl", "calibrated_lr_isotonic.p4.pkl", "svc_poly_multiclass.p4.pkl", "svr_rbf.p4.pkl",
+		"knn_manhattan.p4.pkl", "ct_index_onehot_lr.p4.pkl", "ordinal_nan_unknown.p4.pkl", "feature_union.p4.pkl",
+		"poly3.p4.pkl", "kbins_onehot_dense_quantile.p4.pkl", "power_box_cox.p4.pkl", "quantile_normal.p4.pkl",
+		"normalizer_l2.p4.pkl", "binarizer.p4.pkl", "ttr_standard_ridge.p4.pkl"} {
 		b, err := os.ReadFile(filepath.Join(fixtureDir, name))
 		if err != nil {
 			f.Fatal(err)

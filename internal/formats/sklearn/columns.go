@@ -493,10 +493,16 @@ func categoryIndex(cats []float64, x float64) int {
 type oneHotEncoder struct {
 	cats      [][]float64
 	drop      []int // per feature: the dropped category, or -1
-	ignore    bool  // handle_unknown="ignore": an unknown value is all zeros
+	ignore    bool  // handle_unknown="ignore" or "infrequent_if_exist"
 	widths    []int
 	nOut      int
 	nFeatures int
+	// Infrequent categories (min_frequency, max_categories): per feature, the
+	// infrequent categories' indices (nil: none) and the mapping of category
+	// indices to output columns that groups them.
+	infrequent          [][]int64
+	mapping             [][]int64
+	unknownToInfrequent bool // handle_unknown="infrequent_if_exist"
 }
 
 func (e *oneHotEncoder) NumFeatures() int { return e.nFeatures }
@@ -511,6 +517,26 @@ func (e *oneHotEncoder) checkInput(X []float64, n int) error {
 		return nil
 	}
 	return checkKnown(e.cats, X, n)
+}
+
+// group maps a category index (-1: unknown) to its output index as
+// _map_infrequent_categories does: an unknown value of a feature with
+// infrequent categories becomes the first of them (and, with
+// infrequent_if_exist, counts as known), then the grouping mapping applies.
+func (e *oneHotEncoder) group(j, idx int) (int, bool) {
+	known := idx >= 0
+	if e.infrequent != nil && e.infrequent[j] != nil {
+		if !known {
+			idx = int(e.infrequent[j][0])
+			if e.unknownToInfrequent {
+				known = true
+			}
+		}
+	}
+	if e.mapping != nil && e.mapping[j] != nil && idx >= 0 {
+		idx = int(e.mapping[j][idx])
+	}
+	return idx, known
 }
 
 // checkKnown refuses a value that is not a fitted category, as sklearn does
@@ -531,8 +557,8 @@ func (e *oneHotEncoder) Transform(X []float64, n int) []float64 {
 	for r := 0; r < n; r++ {
 		at := 0
 		for j := 0; j < p; j++ {
-			idx := categoryIndex(e.cats[j], X[r*p+j])
-			if idx >= 0 && idx != e.drop[j] {
+			idx, known := e.group(j, categoryIndex(e.cats[j], X[r*p+j]))
+			if known && idx != e.drop[j] {
 				if e.drop[j] >= 0 && idx > e.drop[j] {
 					idx--
 				}
@@ -562,12 +588,17 @@ func buildOneHotEncoder(obj *pickle.Object) (any, error) {
 	case "error":
 	case "ignore":
 		e.ignore = true
+	case "infrequent_if_exist":
+		e.ignore, e.unknownToInfrequent = true, true
 	default:
-		return nil, fmt.Errorf("handle_unknown %q is not supported (error and ignore are)", handle)
+		return nil, fmt.Errorf("handle_unknown %q is not error, ignore or infrequent_if_exist", handle)
 	}
-	for _, attr := range []string{"min_frequency", "max_categories"} {
-		if v, ok := obj.Attr(attr); ok && v != nil {
-			return nil, fmt.Errorf("%s: infrequent categories are not supported", attr)
+	if on, _ := obj.Attr("_infrequent_enabled"); on == true {
+		if e.infrequent, err = indexLists(obj, "_infrequent_indices", cats, false); err != nil {
+			return nil, err
+		}
+		if e.mapping, err = indexLists(obj, "_default_to_infrequent_mappings", cats, true); err != nil {
+			return nil, err
 		}
 	}
 	for j := range e.drop {
@@ -599,15 +630,79 @@ func buildOneHotEncoder(obj *pickle.Object) (any, error) {
 			e.drop[j] = int(i)
 		}
 	}
+	outs, haveOuts := obj.Attr("_n_features_outs")
+	outItems, _ := sequenceItems(outs)
+	if haveOuts && len(outItems) != p {
+		return nil, fmt.Errorf("_n_features_outs has %d entries for %d features", len(outItems), p)
+	}
 	for j, c := range cats {
 		w := len(c)
 		if e.drop[j] >= 0 {
 			w--
 		}
+		if haveOuts { // the fitted widths, infrequent groups counted
+			n, ok := pickle.ToInt(outItems[j])
+			if !ok || n < 0 || n > int64(len(c)) {
+				return nil, fmt.Errorf("_n_features_outs[%d] is not a width of %d categories", j, len(c))
+			}
+			w = int(n)
+		}
 		e.widths = append(e.widths, w)
 		e.nOut += w
 	}
+	// Every output index the grouping and drop can make must fall in its
+	// feature's columns.
+	for j, c := range cats {
+		for idx := -1; idx < len(c); idx++ {
+			g, known := e.group(j, idx)
+			if !known || g == e.drop[j] {
+				continue
+			}
+			if e.drop[j] >= 0 && g > e.drop[j] {
+				g--
+			}
+			if g < 0 || g >= e.widths[j] {
+				return nil, fmt.Errorf("category %d of feature %d maps to column %d of %d", idx, j, g, e.widths[j])
+			}
+		}
+	}
 	return e, nil
+}
+
+// indexLists reads a per-feature list of index arrays (None: nil), each
+// index below the feature's category count (mapping: one per category).
+func indexLists(obj *pickle.Object, name string, cats [][]float64, mapping bool) ([][]int64, error) {
+	items, err := obj.Items(name)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) != len(cats) {
+		return nil, fmt.Errorf("%s has %d entries for %d features", name, len(items), len(cats))
+	}
+	out := make([][]int64, len(items))
+	for j, it := range items {
+		if it == nil {
+			continue
+		}
+		a, ok := it.(*pickle.NDArray)
+		if !ok {
+			return nil, fmt.Errorf("%s[%d] is a %s", name, j, pickle.TypeName(it))
+		}
+		v, err := a.Int64s()
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", name, j, err)
+		}
+		if (mapping && len(v) != len(cats[j])) || (!mapping && len(v) == 0) {
+			return nil, fmt.Errorf("%s[%d] has %d entries for %d categories", name, j, len(v), len(cats[j]))
+		}
+		for _, x := range v {
+			if x < 0 || x >= int64(len(cats[j])) {
+				return nil, fmt.Errorf("%s[%d]: index %d out of range", name, j, x)
+			}
+		}
+		out[j] = v
+	}
+	return out, nil
 }
 
 // ordinalEncoder is a fitted OrdinalEncoder over numeric categories.

@@ -45,7 +45,12 @@ func TestColumnsRejectMalformed(t *testing.T) {
 		edit func(o *pickle.Object)
 		want string
 	}{
-		{"onehot_drop_first.p4.pkl", func(o *pickle.Object) { o.Attrs().Set("handle_unknown", "infrequent_if_exist") }, `handle_unknown "infrequent_if_exist" is not supported`},
+		{"onehot_drop_first.p4.pkl", func(o *pickle.Object) { o.Attrs().Set("handle_unknown", "warn") }, `handle_unknown "warn" is not error, ignore or infrequent_if_exist`},
+		{"onehot_infrequent_min_frequency.p4.pkl", func(o *pickle.Object) {
+			m, _ := o.Items("_default_to_infrequent_mappings")
+			m[0] = m[1]
+			o.Attrs().Set("_default_to_infrequent_mappings", &pickle.List{Items: m})
+		}, "category 6 of feature 0 maps to column 6 of 6"},
 		{"onehot_drop_first.p4.pkl", func(o *pickle.Object) {
 			cats, _ := o.Items("categories_")
 			s := &pickle.NDArray{Dtype: &pickle.Dtype{Kind: 'O', ItemSize: 8}, Shape: []int{2}, Objects: []any{"visa", "amex"}}

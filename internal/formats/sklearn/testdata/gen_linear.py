@@ -602,6 +602,16 @@ def main():
     Xoe = np.column_stack([Xce[:, 2], np.where(np.arange(500) % 9 == 0, np.nan, Xce[:, 1])])
     write_case("ordinal_nan_unknown", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-2,
                                                      encoded_missing_value=-9).fit(Xo), Xoe, "transform", formats=few)
+    # Infrequent categories grouped into one column (min_frequency,
+    # max_categories), unknown values sent there or ignored.
+    skewed = np.column_stack([rng.choice(8, n, p=[.4, .25, .15, .1, .04, .03, .02, .01]).astype(float), merchant])
+    skewed_eval = np.column_stack([rng.choice(10, 500).astype(float), rng.choice(8, 500).astype(float)])
+    write_case("onehot_infrequent_min_frequency", OneHotEncoder(
+        min_frequency=0.05, handle_unknown="infrequent_if_exist", sparse_output=False).fit(skewed),
+        skewed_eval, "transform", formats=few)
+    write_case("onehot_infrequent_max_categories_drop", OneHotEncoder(
+        max_categories=4, handle_unknown="ignore", drop="first", sparse_output=False).fit(skewed),
+        skewed_eval, "transform", formats=few)
     write_case("feature_union", FeatureUnion([
         ("poly", PolynomialFeatures(2, include_bias=False)), ("scale", StandardScaler()), ("raw", "passthrough"),
     ], transformer_weights={"poly": 0.5, "raw": 2.0}).fit(Xc), Xce, "transform", formats=few)

@@ -78,16 +78,9 @@ func (loader) Load(ctx context.Context, path string, cfg formats.Config) (model.
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
-	st, err := os.Stat(path)
+	data, err := formats.ReadCharged(path, cfg.Memory, loadCost, "LightGBM")
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", path, err)
-	}
-	if err := cfg.Memory.Charge(loadCost(st.Size())); err != nil {
-		return nil, fmt.Errorf("load %s: a %d-byte LightGBM file: %w", path, st.Size(), err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", path, err)
+		return nil, err
 	}
 	e, err := parse(data, cfg.CPU)
 	if err != nil {

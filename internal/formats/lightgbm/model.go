@@ -2,7 +2,6 @@ package lightgbm
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 
 	"github.com/tideserve/tide/internal/formats"
@@ -50,23 +49,16 @@ func newModel(e *ensemble, cfg formats.Config) (*lgbModel, error) {
 		outputs = []model.TensorSpec{{Name: predictName, Datatype: tensor.FP64, Shape: []int64{-1}}}
 	}
 	outputs = append(outputs, model.TensorSpec{Name: rawScoreName, Datatype: tensor.FP64, Shape: scoreShape})
-	if len(cfg.Outputs) > len(outputs) {
-		return nil, fmt.Errorf("config names %d outputs but the model has %d", len(cfg.Outputs), len(outputs))
+	if err := formats.NameOutputs(outputs, cfg.Outputs); err != nil {
+		return nil, err
 	}
-	seen := map[string]bool{}
-	for i := range outputs {
-		if i < len(cfg.Outputs) {
-			if cfg.Outputs[i] == "" {
-				return nil, fmt.Errorf("config output %d has an empty name", i+1)
-			}
-			outputs[i].Name = cfg.Outputs[i]
-		}
-		if seen[outputs[i].Name] {
-			return nil, fmt.Errorf("config names two outputs %q", outputs[i].Name)
-		}
-		seen[outputs[i].Name] = true
+	// LightGBM makes up Column_0..Column_N for data without names: those are
+	// no names, so the config's or feature1..featureN win over them.
+	fromFile := e.featureNames
+	if madeUpNames(fromFile) {
+		fromFile = nil
 	}
-	features, err := chooseFeatures(e.numFeature, e.featureNames, cfg.Features)
+	features, err := formats.FeatureNames(e.numFeature, fromFile, cfg.Features)
 	if err != nil {
 		return nil, err
 	}
@@ -76,28 +68,6 @@ func newModel(e *ensemble, cfg formats.Config) (*lgbModel, error) {
 		Outputs:  outputs,
 		Features: features,
 	}}, nil
-}
-
-// chooseFeatures picks the feature names: the file's, unless they are the
-// Column_0..Column_N LightGBM makes up for data without names; then the
-// config's, else feature1..featureN (the names the tutorial's clients send).
-// Config features of the wrong length are an error even when the file's names
-// win, so a broken config never goes unnoticed.
-func chooseFeatures(n int, fromFile, fromConfig []string) ([]string, error) {
-	if len(fromConfig) > 0 && len(fromConfig) != n {
-		return nil, fmt.Errorf("config lists %d features but the model takes %d", len(fromConfig), n)
-	}
-	if len(fromFile) > 0 && !madeUpNames(fromFile) {
-		return fromFile, nil
-	}
-	if len(fromConfig) > 0 {
-		return append([]string(nil), fromConfig...), nil
-	}
-	names := make([]string, n)
-	for i := range names {
-		names[i] = "feature" + strconv.Itoa(i+1)
-	}
-	return names, nil
 }
 
 // madeUpNames reports LightGBM's names for unnamed columns.

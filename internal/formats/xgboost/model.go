@@ -2,10 +2,7 @@ package xgboost
 
 import (
 	"context"
-	"fmt"
 	"math"
-	"strconv"
-	"strings"
 
 	"github.com/tideserve/tide/internal/formats"
 	"github.com/tideserve/tide/internal/model"
@@ -57,24 +54,11 @@ func newModel(b *booster, cfg formats.Config) (*boosterModel, error) {
 	}
 	outputs = append(outputs, model.TensorSpec{Name: marginName, Datatype: tensor.FP32, Shape: append([]int64(nil), groupShape...)})
 
-	if len(cfg.Outputs) > len(outputs) {
-		return nil, fmt.Errorf("config names %d outputs but the model has %d", len(cfg.Outputs), len(outputs))
-	}
-	seen := map[string]bool{}
-	for i := range outputs {
-		if i < len(cfg.Outputs) {
-			if cfg.Outputs[i] == "" {
-				return nil, fmt.Errorf("config output %d has an empty name", i+1)
-			}
-			outputs[i].Name = cfg.Outputs[i]
-		}
-		if seen[outputs[i].Name] {
-			return nil, fmt.Errorf("config names two outputs %q", outputs[i].Name)
-		}
-		seen[outputs[i].Name] = true
+	if err := formats.NameOutputs(outputs, cfg.Outputs); err != nil {
+		return nil, err
 	}
 
-	features, err := chooseFeatures(b.numFeature, b.featureNames, cfg.Features)
+	features, err := formats.FeatureNames(b.numFeature, b.featureNames, cfg.Features)
 	if err != nil {
 		return nil, err
 	}
@@ -85,44 +69,6 @@ func newModel(b *booster, cfg formats.Config) (*boosterModel, error) {
 		Features: features,
 	}
 	return m, nil
-}
-
-// chooseFeatures picks the feature names: the file's feature_names (the columns
-// the model was trained on), else the config's, else feature1..featureN (the
-// names the tutorial's clients send). Config features of the wrong length are
-// an error even when the file's names win, so a broken config never goes
-// unnoticed.
-func chooseFeatures(n int, fromFile, fromConfig []string) ([]string, error) {
-	if len(fromConfig) > 0 && len(fromConfig) != n {
-		return nil, fmt.Errorf("config lists %d features but the model takes %d", len(fromConfig), n)
-	}
-	switch {
-	case len(fromFile) > 0:
-		return fromFile, nil
-	case len(fromConfig) > 0:
-		return append([]string(nil), fromConfig...), nil
-	}
-	return defaultFeatureNames(n), nil
-}
-
-// defaultFeatureNames returns feature1..featureN as substrings of one string,
-// so a wide model costs two allocations, not one per name.
-func defaultFeatureNames(n int) []string {
-	var sb strings.Builder
-	sb.Grow(n * (len("feature") + len(strconv.Itoa(n))))
-	ends := make([]int, n)
-	for i := range ends {
-		sb.WriteString("feature")
-		sb.WriteString(strconv.Itoa(i + 1))
-		ends[i] = sb.Len()
-	}
-	all := sb.String()
-	names := make([]string, n)
-	start := 0
-	for i, end := range ends {
-		names[i], start = all[start:end], end
-	}
-	return names
 }
 
 // Metadata describes the model. The slices are shared; callers must not modify them.

@@ -140,7 +140,7 @@ func parseTree(f map[string]string, numFeature int) (tree, error) {
 	if f["is_linear"] != "" && f["is_linear"] != "0" {
 		return t, fmt.Errorf("linear trees (linear_tree=true) are not supported; retrain without linear_tree")
 	}
-	leaves, err := fieldInt(f, "num_leaves", 1, maxLeaves)
+	leaves, err := headerInt(f, "num_leaves", 1, maxLeaves)
 	if err != nil {
 		return t, err
 	}
@@ -174,7 +174,7 @@ func parseTree(f map[string]string, numFeature int) (tree, error) {
 	if t.right, err = int32s(f, "right_child", n, -int64(leaves), int64(n-1)); err != nil {
 		return t, err
 	}
-	numCat, err := fieldInt(f, "num_cat", 0, n)
+	numCat, err := headerInt(f, "num_cat", 0, n)
 	if err != nil {
 		if _, ok := f["num_cat"]; ok {
 			return t, err
@@ -284,10 +284,6 @@ func headerInt(h map[string]string, key string, lo, hi int) (int, error) {
 		return 0, fmt.Errorf("%s=%q: want an integer from %d to %d", key, truncate(v), lo, hi)
 	}
 	return n, nil
-}
-
-func fieldInt(f map[string]string, key string, lo, hi int) (int, error) {
-	return headerInt(f, key, lo, hi)
 }
 
 // floats reads a field of exactly n numbers.

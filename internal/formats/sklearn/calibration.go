@@ -3,7 +3,6 @@ package sklearn
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 
 	"github.com/tideserve/tide/internal/pickle"
@@ -97,30 +96,7 @@ type isotonicCalibration struct {
 }
 
 func (c isotonicCalibration) predict(t float64) float64 {
-	t = math.Min(math.Max(t, c.xmin), c.xmax)
-	x, y := c.x, c.y
-	if len(x) == 1 {
-		return y[0]
-	}
-	// j: x[j] <= t < x[j+1], as numpy's binary search finds it.
-	j := sort.Search(len(x), func(i int) bool { return x[i] > t }) - 1
-	switch {
-	case j < 0:
-		return y[0]
-	case j >= len(x)-1:
-		return y[len(y)-1]
-	case x[j] == t:
-		return y[j]
-	}
-	slope := (y[j+1] - y[j]) / (x[j+1] - x[j])
-	v := float64(slope*(t-x[j])) + y[j]
-	if math.IsNaN(v) {
-		v = float64(slope*(t-x[j+1])) + y[j+1]
-		if math.IsNaN(v) && y[j] == y[j+1] {
-			v = y[j]
-		}
-	}
-	return v
+	return npInterp(math.Min(math.Max(t, c.xmin), c.xmax), c.x, c.y)
 }
 
 // calibratedFold is one _CalibratedClassifier.

@@ -25,9 +25,6 @@ func init() {
 	allowHelper("sklearn.preprocessing._encoders.OneHotEncoder")
 }
 
-// widthAttr reads n_features_in_, which these transformers always record.
-func widthAttr(obj *pickle.Object) (int, error) { return nFeaturesIn(obj) }
-
 // binarizer maps x to 1 where x > threshold, else 0.
 type binarizer struct {
 	nFeatures int
@@ -47,7 +44,7 @@ func (b *binarizer) Transform(X []float64, n int) []float64 {
 }
 
 func buildBinarizer(obj *pickle.Object) (any, error) {
-	p, err := widthAttr(obj)
+	p, err := nFeaturesIn(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +100,7 @@ func (z *normalizer) Transform(X []float64, n int) []float64 {
 }
 
 func buildNormalizer(obj *pickle.Object) (any, error) {
-	p, err := widthAttr(obj)
+	p, err := nFeaturesIn(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +197,7 @@ func (f *polynomialFeatures) keep(full []float64) []float64 {
 }
 
 func buildPolynomialFeatures(obj *pickle.Object) (any, error) {
-	p, err := widthAttr(obj)
+	p, err := nFeaturesIn(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +315,7 @@ func (k *kbins) Transform(X []float64, n int) []float64 {
 }
 
 func buildKBinsDiscretizer(obj *pickle.Object) (any, error) {
-	p, err := widthAttr(obj)
+	p, err := nFeaturesIn(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -445,7 +442,7 @@ func boxCox(x, l float64) float64 {
 }
 
 func buildPowerTransformer(obj *pickle.Object) (any, error) {
-	p, err := widthAttr(obj)
+	p, err := nFeaturesIn(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -457,7 +454,7 @@ func buildPowerTransformer(obj *pickle.Object) (any, error) {
 		return nil, fmt.Errorf("method %q is not yeo-johnson or box-cox", method)
 	}
 	t := &powerTransformer{nFeatures: p, boxCox: method == "box-cox"}
-	if t.lambdas, err = featureVectorN(obj, "lambdas_", p); err != nil {
+	if t.lambdas, err = floatVectorN(obj, "lambdas_", p); err != nil {
 		return nil, err
 	}
 	standardize, err := boolAttr(obj, "standardize")
@@ -480,12 +477,6 @@ func buildPowerTransformer(obj *pickle.Object) (any, error) {
 		t.scaler = cs
 	}
 	return t, nil
-}
-
-// featureVectorN reads a per-feature vector of exactly p values.
-func featureVectorN(obj *pickle.Object, name string, p int) ([]float64, error) {
-	n := p
-	return featureVector(obj, name, &n)
 }
 
 // quantileTransformer maps each column through its quantiles_ to uniform or
@@ -616,7 +607,7 @@ func normPPF(p float64) float64 {
 }
 
 func buildQuantileTransformer(obj *pickle.Object) (any, error) {
-	p, err := widthAttr(obj)
+	p, err := nFeaturesIn(obj)
 	if err != nil {
 		return nil, err
 	}

@@ -453,3 +453,20 @@ func TestRefusalSaysTheAlternative(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// refusedAfter loads the fixture at path, lets edit forge its estimator,
+// builds it and checks that the build fails with one line containing want:
+// the shape of every "rejects malformed" test of a builder.
+func refusedAfter(t *testing.T, path string, edit func(o *pickle.Object), want string) {
+	t.Helper()
+	v, err := pickle.Load(path, pickle.Options{Allow: allowed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := v.(*pickle.Object)
+	edit(obj)
+	_, err = build(obj)
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("error %v, want one line with %q", err, want)
+	}
+}

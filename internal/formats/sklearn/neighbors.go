@@ -43,13 +43,23 @@ type neighbors struct {
 
 func (nb *neighbors) NumFeatures() int { return nb.p }
 
+// search is one request's scratch for nearest: an order and a reduced
+// distance per training row, reused across the request's rows.
+type search struct {
+	all []int
+	d   []float64
+}
+
+func (nb *neighbors) newSearch() *search {
+	n := len(nb.fitX) / nb.p
+	return &search{all: make([]int, n), d: make([]float64, n)}
+}
+
 // nearest returns the indices and distances of x's k nearest training rows,
 // nearest first (training order among equal distances).
-func (nb *neighbors) nearest(x []float64, idx []int, dist []float64) {
-	n := len(nb.fitX) / nb.p
-	all := make([]int, n)
-	d := make([]float64, n)
-	for i := 0; i < n; i++ {
+func (nb *neighbors) nearest(x []float64, idx []int, dist []float64, sc *search) {
+	all, d := sc.all, sc.d
+	for i := range all {
 		all[i] = i
 		d[i] = nb.reduced(x, nb.fitX[i*nb.p:(i+1)*nb.p])
 	}
@@ -213,8 +223,9 @@ func (c *kNeighborsClassifier) votes(X []float64, n int) ([]float64, []int) {
 	dist := make([]float64, c.k)
 	w := make([]float64, c.k)
 	counts := make([]float64, k)
+	sc := c.newSearch()
 	for r := 0; r < n; r++ {
-		c.nearest(X[r*c.p:(r+1)*c.p], idx, dist)
+		c.nearest(X[r*c.p:(r+1)*c.p], idx, dist, sc)
 		c.weights(dist, w)
 		p := proba[r*k : (r+1)*k]
 		clear(counts)
@@ -281,8 +292,9 @@ func (r *kNeighborsRegressor) Predict(X []float64, n int) []float64 {
 	dist := make([]float64, r.k)
 	w := make([]float64, r.k)
 	ys := make([]float64, r.k)
+	sc := r.newSearch()
 	for q := range out {
-		r.nearest(X[q*r.p:(q+1)*r.p], idx, dist)
+		r.nearest(X[q*r.p:(q+1)*r.p], idx, dist, sc)
 		for i, j := range idx {
 			ys[i] = r.y[j]
 		}

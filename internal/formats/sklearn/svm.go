@@ -177,6 +177,8 @@ func (s *svc) raw(X []float64, n int) []float64 {
 		width = k
 	}
 	out := make([]float64, n*width)
+	votes := make([]float64, k)
+	conf := make([]float64, k)
 	for r := 0; r < n; r++ {
 		s.pairDecisions(X[r*s.p:(r+1)*s.p], kv, dec)
 		o := out[r*width : (r+1)*width]
@@ -187,8 +189,8 @@ func (s *svc) raw(X []float64, n int) []float64 {
 			copy(o, dec)
 		default:
 			// _ovr_decision_function(dec < 0, -dec, k)
-			votes := make([]float64, k)
-			conf := make([]float64, k)
+			clear(votes)
+			clear(conf)
 			q := 0
 			for i := 0; i < k; i++ {
 				for j := i + 1; j < k; j++ {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -16,16 +15,6 @@ import (
 	"github.com/tideserve/tide/internal/pickle"
 	"github.com/tideserve/tide/internal/tensor"
 )
-
-// jsonNum is a fixture number, with "nan" for a missing value.
-type jsonNum float64
-
-func (j *jsonNum) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(string(b), `"`)
-	f, err := strconv.ParseFloat(s, 64)
-	*j = jsonNum(f)
-	return err
-}
 
 // XGBoost's scikit-learn wrappers against XGBoost 1.7.4 and sklearn 1.2.1
 // (testdata/gen_xgb_wrappers.py): regression predictions bit for bit
@@ -42,9 +31,9 @@ func TestXGBoostWrappersMatchXGBoost(t *testing.T) {
 	var doc struct {
 		Cases []struct {
 			File         string
-			X            [][]jsonNum
-			Predict      []jsonNum
-			PredictProba [][]jsonNum `json:"predict_proba"`
+			X            [][]jsonFloat
+			Predict      []jsonFloat
+			PredictProba [][]jsonFloat `json:"predict_proba"`
 		}
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {

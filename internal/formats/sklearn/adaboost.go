@@ -76,7 +76,7 @@ func (a *adaBoostClassifier) decision(X []float64, n int) ([]float64, int) {
 	return d, 1
 }
 
-// epsilon64 is np.finfo(np.float64).eps.
+// epsilon64 is np.finfo(np.float64).eps, which is also np.spacing(1.0).
 const epsilon64 = 2.220446049250313e-16
 
 func (a *adaBoostClassifier) PredictIndex(X []float64, n int) []int {

@@ -417,17 +417,14 @@ func (t *powerTransformer) Transform(X []float64, n int) []float64 {
 	return out
 }
 
-// spacing1 is np.spacing(1.0).
-const spacing1 = 2.220446049250313e-16
-
 func yeoJohnson(x, l float64) float64 {
 	if x >= 0 {
-		if math.Abs(l) < spacing1 {
+		if math.Abs(l) < epsilon64 {
 			return math.Log1p(x)
 		}
 		return (math.Pow(x+1, l) - 1) / l
 	}
-	if math.Abs(l-2) > spacing1 {
+	if math.Abs(l-2) > epsilon64 {
 		return -(math.Pow(-x+1, 2-l) - 1) / (2 - l)
 	}
 	return -math.Log1p(-x) // also NaN, which is not >= 0
@@ -514,7 +511,7 @@ func (q *quantileTransformer) Transform(X []float64, n int) []float64 {
 			negQ[j][i] = -qs[m-1-i]
 		}
 	}
-	clipMin, clipMax := normPPF(boundsThreshold-spacing1), normPPF(1-(boundsThreshold-spacing1))
+	clipMin, clipMax := normPPF(boundsThreshold-epsilon64), normPPF(1-(boundsThreshold-epsilon64))
 	for i, x := range X[:n*p] {
 		j := i % p
 		qs := q.quantiles[j]

@@ -11,8 +11,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -54,19 +52,7 @@ func MatchesFile(path string) bool {
 	if !found {
 		return false
 	}
-	// Only a regular file is opened: a FIFO named model.txt would block the
-	// repository's scan on the open.
-	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
-		return false
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	head := make([]byte, 6)
-	n, _ := io.ReadFull(f, head)
-	head = head[:n]
+	head, _ := formats.FileHead(path, 6)
 	return bytes.HasPrefix(head, []byte("tree\n")) || bytes.HasPrefix(head, []byte("tree\r\n"))
 }
 

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
@@ -190,18 +188,8 @@ func MatchesFile(path string) bool {
 	if ext := strings.ToLower(filepath.Ext(path)); ext != ".json" && ext != ".ubj" {
 		return false
 	}
-	// Only a regular file is opened: a FIFO would block the repository's scan.
-	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
-		return false
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	head := make([]byte, 64)
-	n, _ := io.ReadFull(f, head)
-	return opensWithLearner(head[:n])
+	head, _ := formats.FileHead(path, 64)
+	return opensWithLearner(head)
 }
 
 // opensWithLearner reports whether a JSON or UBJSON document's first key is

@@ -1,7 +1,12 @@
+// What every runtime does the same way: reading a model file within the load
+// budget, sniffing its first bytes, and applying a model config's output and
+// feature names.
+
 package formats
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -88,4 +93,22 @@ func ReadCharged(path string, budget *loadmem.Budget, cost func(size int64) int6
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	return data, nil
+}
+
+// FileHead returns up to n of a file's first bytes, for a Match that tells a
+// format by its content. Only a regular file is opened: a FIFO with a model's
+// name would block the repository's scan on the open. ok is false when the
+// file cannot be read.
+func FileHead(path string, n int) (head []byte, ok bool) {
+	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+		return nil, false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	head = make([]byte, n)
+	got, _ := io.ReadFull(f, head)
+	return head[:got], true
 }

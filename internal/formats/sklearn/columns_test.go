@@ -2,6 +2,7 @@ package sklearn
 
 import (
 	"context"
+	"math"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -53,9 +54,16 @@ func TestColumnsRejectMalformed(t *testing.T) {
 		}, "category 6 of feature 0 maps to column 6 of 6"},
 		{"onehot_drop_first.p4.pkl", func(o *pickle.Object) {
 			cats, _ := o.Items("categories_")
-			s := &pickle.NDArray{Dtype: &pickle.Dtype{Kind: 'O', ItemSize: 8}, Shape: []int{2}, Objects: []any{"visa", "amex"}}
-			o.Attrs().Set("categories_", &pickle.List{Items: []any{cats[0], s}})
-		}, "string categories need one input per column"},
+			o.Attrs().Set("categories_", &pickle.List{Items: []any{cats[0], objects("visa", int64(3))}})
+		}, "categories_[1]: mixes strings and int values"},
+		{"onehot_drop_first.p4.pkl", func(o *pickle.Object) {
+			cats, _ := o.Items("categories_")
+			o.Attrs().Set("categories_", &pickle.List{Items: []any{cats[0], objects("visa", nil, math.NaN())}})
+		}, "has both None and NaN as categories"},
+		{"onehot_drop_first.p4.pkl", func(o *pickle.Object) {
+			cats, _ := o.Items("categories_")
+			o.Attrs().Set("categories_", &pickle.List{Items: []any{cats[0], objects("visa", "amex", "visa")}})
+		}, `lists "visa" twice`},
 		{"ordinal_nan_unknown.p4.pkl", func(o *pickle.Object) { o.Attrs().Set("handle_unknown", "guess") }, `handle_unknown "guess" is not`},
 		{"feature_union.p4.pkl", func(o *pickle.Object) { o.Attrs().Set("transformer_weights", "heavy") }, "transformer_weights is a str"},
 		{"ct_index_onehot_lr.p4.pkl", func(o *pickle.Object) {

@@ -104,7 +104,14 @@ func newModelFromValue(v any, cfg formats.Config) (*estimatorModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newModel(est, names, cfg)
+	m, err := newModel(est, names, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTextReached(v, m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // Reading pickled attributes. Every value in a file is untrusted: these helpers

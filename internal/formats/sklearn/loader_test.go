@@ -414,6 +414,15 @@ func FuzzBuildModel(f *testing.F) {
 		}
 		f.Add(plain)
 	}
+	// String columns: encoders and imputers of strings, ordinal levels out of
+	// order, a ColumnTransformer mixing numbers and strings.
+	for _, name := range []string{"ct_ordinal_lr.joblib", "impute_frequent_onehot_drop.joblib", "impute_marker_infrequent.joblib", "ordinal_given_order.joblib"} {
+		b, err := os.ReadFile(filepath.Join(mixedDir, name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := pickle.LoadBytes(data, pickle.Options{Allow: allowed})
 		if err != nil {
@@ -426,12 +435,11 @@ func FuzzBuildModel(f *testing.F) {
 			}
 			return
 		}
-		p := m.Metadata().Inputs[0].Shape[1]
-		if p > 1<<16 {
+		ins := fuzzInputs(m.Metadata())
+		if ins == nil {
 			return // a forged width this large is valid but not worth a predict here
 		}
-		in := &tensor.Tensor{Name: "input", Datatype: tensor.FP64, Shape: []int64{2, p}, Data: make([]float64, 2*p)}
-		if _, err := m.Predict(context.Background(), []*tensor.Tensor{in}); err != nil && !errors.Is(err, model.ErrInvalidInput) {
+		if _, err := m.Predict(context.Background(), ins); err != nil && !errors.Is(err, model.ErrInvalidInput) {
 			t.Logf("predict: %v", err)
 		}
 	})
@@ -469,4 +477,30 @@ func refusedAfter(t *testing.T, path string, edit func(o *pickle.Object), want s
 	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("error %v, want one line with %q", err, want)
 	}
+}
+
+// fuzzInputs is a two-row request for a built model: zeros in its matrix, or
+// per column zeros and strings (one known to no model, one missing).
+func fuzzInputs(md model.Metadata) []*tensor.Tensor {
+	if len(md.Inputs) > 1<<12 {
+		return nil
+	}
+	if in := md.Inputs[0]; len(in.Shape) == 2 {
+		p := in.Shape[1]
+		if p > 1<<16 {
+			return nil
+		}
+		return []*tensor.Tensor{{Name: in.Name, Datatype: tensor.FP64, Shape: []int64{2, p}, Data: make([]float64, 2*p)}}
+	}
+	var out []*tensor.Tensor
+	for _, in := range md.Inputs {
+		t := &tensor.Tensor{Name: in.Name, Datatype: in.Datatype, Shape: []int64{2}}
+		if in.Datatype == tensor.Bytes {
+			t.Data = [][]byte{[]byte("never-seen"), nil}
+		} else {
+			t.Data = make([]float64, 2)
+		}
+		out = append(out, t)
+	}
+	return out
 }

@@ -79,6 +79,13 @@ type estimatorModel struct {
 	reg2D      bool
 	tr         Transformer
 	outliers   OutlierDetector
+
+	// A model with string columns (text.go) takes one input per column:
+	// columns says what each holds, vocab codes their strings, textUsers
+	// are the encoders and imputers bound to it.
+	columns   []columnKind
+	vocab     *vocabulary
+	textUsers []textUser
 }
 
 // sizer is an estimator that knows what its arrays occupy (the tree models).
@@ -213,6 +220,9 @@ func newModel(est any, fileFeatures []string, cfg formats.Config) (*estimatorMod
 		Outputs:  outputs,
 		Features: features,
 	}
+	if err := m.bindColumns(est); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -283,18 +293,26 @@ func (m *estimatorModel) Predict(ctx context.Context, inputs []*tensor.Tensor) (
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	X, n, err := m.input(inputs)
+	var X []float64
+	var n int
+	var err error
+	var unknown unknownStrings
+	if m.columns != nil {
+		X, n, err = m.columnsInput(inputs, &unknown)
+	} else {
+		X, n, err = m.input(inputs)
+	}
 	if err != nil {
 		return nil, err
 	}
-	width := m.nFeatures
+	input, width := X, m.nFeatures
 	for i, s := range m.stages {
 		if err := checkFinite(X, width, s, m.stages, i, m.meta.Features); err != nil {
 			return nil, err
 		}
 		if c, ok := s.est.(inputChecker); ok {
 			if err := c.checkInput(X, n); err != nil {
-				return nil, err
+				return nil, m.explainUnknown(err, input, &unknown)
 			}
 		}
 		X, width = s.transformer.Transform(X, n), s.transformer.NumOutputs()
@@ -307,7 +325,7 @@ func (m *estimatorModel) Predict(ctx context.Context, inputs []*tensor.Tensor) (
 	}
 	if c, ok := m.final.est.(inputChecker); ok {
 		if err := c.checkInput(X, n); err != nil {
-			return nil, err
+			return nil, m.explainUnknown(err, input, &unknown)
 		}
 	}
 	switch {

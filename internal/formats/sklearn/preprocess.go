@@ -194,6 +194,16 @@ type simpleImputer struct {
 	missingNaN bool      // missing_values is NaN (else it is missing)
 	missing    float64
 	indicator  []int // input columns whose missingness is appended
+	// text is set for an imputer fitted on strings (object columns): its
+	// statistics and marker become codes when the model binds its vocabulary.
+	text *imputerText
+}
+
+// imputerText is what a string imputer knows before its codes are bound.
+type imputerText struct {
+	stats  []textCategory // per kept column, in keep order
+	marker textCategory   // missing_values; missing for NaN or None
+	src    *pickle.Object
 }
 
 func buildSimpleImputer(obj *pickle.Object) (any, error) {
@@ -203,14 +213,22 @@ func buildSimpleImputer(obj *pickle.Object) (any, error) {
 	} else if ok {
 		s.nFeatures = n
 	}
-	if dt, ok := obj.Attr("_fit_dtype"); ok {
-		if d, isDtype := dt.(*pickle.Dtype); isDtype && d.Kind != 'f' && d.Kind != 'i' && d.Kind != 'u' && d.Kind != 'b' {
-			return nil, fmt.Errorf("imputing %s data is not supported, only numbers", d)
-		}
-	}
 	mv, err := attrValue(obj, "missing_values")
 	if err != nil {
 		return nil, err
+	}
+	if dt, ok := obj.Attr("_fit_dtype"); ok {
+		if d, isDtype := dt.(*pickle.Dtype); isDtype && d.Kind != 'f' && d.Kind != 'i' && d.Kind != 'u' && d.Kind != 'b' {
+			if d.Kind != 'O' {
+				return nil, fmt.Errorf("imputing %s data is not supported, only numbers and strings", d)
+			}
+			if text, err := imputedText(obj, mv); err != nil || text {
+				if err != nil {
+					return nil, err
+				}
+				return buildTextImputer(obj, s)
+			}
+		}
 	}
 	if s.missingNaN, s.missing, err = missingValue(mv); err != nil {
 		return nil, err
@@ -292,7 +310,9 @@ func (s *simpleImputer) NumOutputs() int  { return len(s.keep) + len(s.indicator
 
 // AcceptsNonFinite: with missing_values=NaN sklearn validates with
 // force_all_finite="allow-nan"; with a number as the marker, NaN is an error too.
-func (s *simpleImputer) AcceptsNonFinite() (nan, inf bool) { return s.missingNaN, false }
+func (s *simpleImputer) AcceptsNonFinite() (nan, inf bool) {
+	return s.missingNaN || s.text != nil, false
+}
 
 func (s *simpleImputer) isMissing(x float64) bool {
 	if s.missingNaN {

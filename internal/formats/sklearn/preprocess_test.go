@@ -164,7 +164,9 @@ func TestBuildSimpleImputerRejectsMalformed(t *testing.T) {
 		model *pickle.Object
 		want  string
 	}{
-		{"string data", imputer3("_fit_dtype", &pickle.Dtype{Kind: 'O', ItemSize: 8}), "imputing |O data is not supported"},
+		{"unicode data", imputer3("_fit_dtype", &pickle.Dtype{Kind: 'U', ItemSize: 20}), "data is not supported, only numbers and strings"},
+		{"mean of strings", imputer3("_fit_dtype", &pickle.Dtype{Kind: 'O', ItemSize: 8}, "statistics_", objects("a", "b", "c")), `strategy "mean" on strings`},
+		{"number among strings", imputer3("_fit_dtype", &pickle.Dtype{Kind: 'O', ItemSize: 8}, "strategy", "most_frequent", "statistics_", objects("a", 2.0, "c")), "statistics_[1] is a float among strings"},
 		{"None marker", imputer3("missing_values", nil), "missing_values None is not supported"},
 		{"statistics_ width", imputer3("statistics_", f8([]int{2}, 1, 2)), "statistics_ has 2 values for 3 features"},
 		{"no strategy", imputer3("-strategy", nil), "attribute strategy is missing"},
@@ -181,4 +183,9 @@ func TestBuildSimpleImputerRejectsMalformed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// objects is a 1-D numpy object array.
+func objects(items ...any) *pickle.NDArray {
+	return &pickle.NDArray{Dtype: &pickle.Dtype{Kind: 'O', ItemSize: 8}, Shape: []int{len(items)}, Objects: items}
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/tideserve/tide/internal/formats"
-		"github.com/tideserve/tide/internal/pickle"
+	"github.com/tideserve/tide/internal/pickle"
 	"github.com/tideserve/tide/internal/tensor"
 )
 

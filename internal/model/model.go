@@ -17,6 +17,10 @@ type TensorSpec struct {
 	Name     string
 	Datatype tensor.Datatype
 	Shape    []int64
+	// Unused marks an input whose values the model ignores (a column its
+	// pipeline drops): it must be sent, in any datatype, as the model was
+	// fitted with it.
+	Unused bool
 }
 
 // Metadata is what a model says about itself.
@@ -25,9 +29,11 @@ type Metadata struct {
 	Platform string
 	Inputs   []TensorSpec
 	Outputs  []TensorSpec
-	// Features names the columns of a tabular model's single 2-D input, in order.
-	// The tutorial's /predict endpoint maps JSON object keys onto these. Empty for
-	// models that are not tabular.
+	// Features names the columns of a tabular model, in order: of its single
+	// 2-D input, or, when Inputs has one entry per feature (a model with
+	// string columns), those inputs, named alike. The tutorial's /predict
+	// endpoint maps JSON object keys onto these. Empty for models that are
+	// not tabular.
 	Features []string
 }
 

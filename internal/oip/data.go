@@ -59,8 +59,14 @@ func decodeData(s *jsonwire.Scanner, dt tensor.Datatype, shape []int64, n int64)
 		})
 		return v, err
 	case tensor.Bytes:
+		// null is a missing element (nil), as a string column of a DataFrame
+		// holds None or NaN; "" is an empty, present one.
 		v := make([][]byte, 0, hint)
 		err := d.walk(0, func() error {
+			if s.Null() {
+				v = append(v, nil)
+				return nil
+			}
 			b, err := s.String()
 			v = append(v, b)
 			return err

@@ -9,8 +9,6 @@ import (
 	"github.com/tideserve/tide/internal/jsonwire"
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/repository"
-	"github.com/tideserve/tide/internal/serving"
-	"github.com/tideserve/tide/internal/tensor"
 )
 
 // KServe's v1 protocol, for clients written against KServe's sklearn server:
@@ -73,7 +71,9 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 	}
 	defer m.Release()
 	md := m.Meta
-	if len(md.Inputs) != 1 || len(md.Inputs[0].Shape) != 2 || md.Inputs[0].Shape[1] < 1 {
+	sm, _ := m.Features() // nil when the model has no feature names: objects are then refused
+	matrix := len(md.Inputs) == 1 && len(md.Inputs[0].Shape) == 2 && md.Inputs[0].Shape[1] >= 1
+	if !matrix && (sm == nil || !sm.Columns) {
 		discard(r)
 		return s.fail(w, r, model.InvalidInputf("model %s does not take rows of features; use POST /v2/models/%s/infer", name, name))
 	}
@@ -82,18 +82,21 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 		return s.fail(w, r, err)
 	}
 	defer release()
-	sm, _ := m.Features() // nil when the model has no feature names: objects are then refused
-	x, rows, err := decodeInstances(body, int(md.Inputs[0].Shape[1]), sm)
-	if err != nil {
+	var table *featureTable
+	if matrix {
+		table = newFeatureTable(sm, md.Inputs[0].Name, int(md.Inputs[0].Shape[1]), 4)
+	} else {
+		table = newFeatureTable(sm, "", len(sm.Names), 4)
+	}
+	if err := decodeInstances(body, table); err != nil {
 		return s.fail(w, r, err)
 	}
-	in := &tensor.Tensor{Name: md.Inputs[0].Name, Datatype: tensor.FP64, Shape: []int64{int64(rows), md.Inputs[0].Shape[1]}, Data: x}
 	ctx, cancel, err := withRequestDeadline(r)
 	if err != nil {
 		return s.fail(w, r, err)
 	}
 	defer cancel()
-	outs, err := m.Infer(ctx, []*tensor.Tensor{in}, nil)
+	outs, err := m.Infer(ctx, table.tensors(), nil)
 	if err != nil {
 		return s.fail(w, r, err)
 	}
@@ -106,93 +109,92 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 	return http.StatusOK
 }
 
-// decodeInstances reads {"instances": [...]} where each instance is a list of
-// width numbers or, for models with feature names, an object of features.
-func decodeInstances(body []byte, width int, sm *serving.Features) ([]float64, int, error) {
+// decodeInstances reads {"instances": [...]} into t, where each instance is a
+// list of one value per column or, for models with feature names, an object
+// of features.
+func decodeInstances(body []byte, t *featureTable) error {
 	sc := jsonwire.NewScanner(body)
 	more, err := sc.ObjectStart()
 	if err != nil {
-		return nil, 0, seedScanErr(err)
+		return seedScanErr(err)
 	}
-	var x []float64
-	rows, found := 0, false
+	found := false
 	for more {
 		key, err := sc.Key()
 		if err != nil {
-			return nil, 0, seedScanErr(err)
+			return seedScanErr(err)
 		}
 		if string(key) != "instances" {
 			if err := sc.Skip(); err != nil {
-				return nil, 0, seedScanErr(err)
+				return seedScanErr(err)
 			}
 		} else {
 			found = true
-			if x, rows, err = decodeInstanceList(sc, width, sm); err != nil {
-				return nil, 0, err
+			t.reset() // a repeated key: the last one counts, as JSON decoders do
+			if err := decodeInstanceList(sc, t); err != nil {
+				return err
 			}
 		}
 		if more, err = sc.More('}'); err != nil {
-			return nil, 0, seedScanErr(err)
+			return seedScanErr(err)
 		}
 	}
 	if err := sc.End(); err != nil {
-		return nil, 0, seedScanErr(err)
+		return seedScanErr(err)
 	}
 	if !found {
-		return nil, 0, model.InvalidInputf(`request has no "instances"`)
+		return model.InvalidInputf(`request has no "instances"`)
 	}
-	if rows == 0 {
-		return nil, 0, model.InvalidInputf(`"instances" is empty`)
+	if t.rows == 0 {
+		return model.InvalidInputf(`"instances" is empty`)
 	}
-	return x, rows, nil
+	return nil
 }
 
-func decodeInstanceList(sc *jsonwire.Scanner, width int, sm *serving.Features) ([]float64, int, error) {
+func decodeInstanceList(sc *jsonwire.Scanner, t *featureTable) error {
 	more, err := sc.ArrayStart()
 	if err != nil {
-		return nil, 0, seedScanErrAt("instances", err)
+		return seedScanErrAt("instances", err)
 	}
-	x := make([]float64, 0, width*4)
-	rows := 0
+	width := t.width
 	for more {
-		x = append(x, make([]float64, width)...)
-		row := x[rows*width:]
-		where := fmt.Sprintf("instances[%d]", rows)
+		r := t.addRow()
+		where := fmt.Sprintf("instances[%d]", r)
 		switch sc.Peek() {
 		case '{':
-			if sm == nil {
-				return nil, 0, model.InvalidInputf("%s: this model has no feature names; send a list of %d numbers", where, width)
+			if t.sm == nil {
+				return model.InvalidInputf("%s: this model has no feature names; send a list of %d numbers", where, width)
 			}
-			if err := decodeSeedObject(sc, sm, row, rows); err != nil {
-				return nil, 0, err
+			if err := decodeSeedObject(sc, t, r, r); err != nil {
+				return err
 			}
 		default:
 			m, err := sc.ArrayStart()
 			if err != nil {
-				return nil, 0, seedScanErrAt(where, err)
+				return seedScanErrAt(where, err)
 			}
 			n := 0
 			for m {
-				f, err := sc.Float()
-				if err != nil {
-					return nil, 0, seedScanErrAt(where, err)
-				}
 				if n < width {
-					row[n] = f
+					err = t.read(sc, r, n)
+				} else {
+					err = sc.Skip()
+				}
+				if err != nil {
+					return seedScanErrAt(where, err)
 				}
 				n++
 				if m, err = sc.More(']'); err != nil {
-					return nil, 0, seedScanErrAt(where, err)
+					return seedScanErrAt(where, err)
 				}
 			}
 			if n != width {
-				return nil, 0, model.InvalidInputf("%s has %d values, the model takes %d", where, n, width)
+				return model.InvalidInputf("%s has %d values, the model takes %d", where, n, width)
 			}
 		}
-		rows++
 		if more, err = sc.More(']'); err != nil {
-			return nil, 0, seedScanErrAt("instances", err)
+			return seedScanErrAt("instances", err)
 		}
 	}
-	return x, rows, nil
+	return nil
 }

@@ -70,17 +70,16 @@ func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (stri
 		return v.Name, s.fail(w, r, err)
 	}
 	defer release()
-	x, rows, err := decodeSeedRows(body, sm)
+	table, err := decodeSeedRows(body, sm)
 	if err != nil {
 		return v.Name, s.fail(w, r, err)
 	}
-	in := &tensor.Tensor{Name: sm.Input, Datatype: tensor.FP64, Shape: []int64{int64(rows), int64(len(sm.Names))}, Data: x}
 	ctx, cancel, err := withRequestDeadline(r)
 	if err != nil {
 		return v.Name, s.fail(w, r, err)
 	}
 	defer cancel()
-	outs, err := m.Infer(ctx, []*tensor.Tensor{in}, nil)
+	outs, err := m.Infer(ctx, table.tensors(), nil)
 	if err != nil {
 		return v.Name, s.fail(w, r, err)
 	}
@@ -93,55 +92,56 @@ func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (stri
 	return v.Name, http.StatusOK
 }
 
-// decodeSeedRows reads one feature object or an array of them into a row-major
-// matrix, in the model's feature order. A single object and a batch of one both
-// answer a one-element list: pred.tolist() is a list either way.
-func decodeSeedRows(body []byte, sm *serving.Features) (x []float64, rows int, err error) {
+// decodeSeedRows reads one feature object or an array of them into the
+// model's inputs, in the model's feature order. A single object and a batch of
+// one both answer a one-element list: pred.tolist() is a list either way.
+func decodeSeedRows(body []byte, sm *serving.Features) (*featureTable, error) {
 	sc := jsonwire.NewScanner(body)
 	nf := len(sm.Names)
+	var t *featureTable
 	switch sc.Peek() {
 	case '{':
-		x = make([]float64, nf)
-		if err := decodeSeedObject(sc, sm, x, -1); err != nil {
-			return nil, 0, err
+		t = newFeatureTable(sm, "", nf, 1)
+		if err := decodeSeedObject(sc, t, t.addRow(), -1); err != nil {
+			return nil, err
 		}
-		rows = 1
 	case '[':
 		more, err := sc.ArrayStart()
 		if err != nil {
-			return nil, 0, seedScanErr(err)
+			return nil, seedScanErr(err)
 		}
 		if !more {
-			return nil, 0, model.InvalidInputf("the request is an empty list: send one feature object or a list of them")
+			return nil, model.InvalidInputf("the request is an empty list: send one feature object or a list of them")
 		}
-		x = make([]float64, 0, nf*4)
+		t = newFeatureTable(sm, "", nf, 4)
 		for more {
-			x = append(x, make([]float64, nf)...)
-			if err := decodeSeedObject(sc, sm, x[rows*nf:], rows); err != nil {
-				return nil, 0, err
+			r := t.addRow()
+			if err := decodeSeedObject(sc, t, r, r); err != nil {
+				return nil, err
 			}
-			rows++
 			if more, err = sc.More(']'); err != nil {
-				return nil, 0, seedScanErr(err)
+				return nil, seedScanErr(err)
 			}
 		}
 	default:
 		if sc.Kind() == "end of input" {
-			return nil, 0, &oip.Error{Status: http.StatusBadRequest, Msg: "empty request body: send a JSON object of features"}
+			return nil, &oip.Error{Status: http.StatusBadRequest, Msg: "empty request body: send a JSON object of features"}
 		}
 		if _, err := sc.ObjectStart(); err != nil {
-			return nil, 0, seedScanErr(err)
+			return nil, seedScanErr(err)
 		}
 	}
 	if err := sc.End(); err != nil {
-		return nil, 0, seedScanErr(err)
+		return nil, seedScanErr(err)
 	}
-	return x, rows, nil
+	return t, nil
 }
 
-// decodeSeedObject fills row from one {"feature": number, ...} object. Missing and
-// unknown features are 422 with their names, as a validating API would answer.
-func decodeSeedObject(sc *jsonwire.Scanner, sm *serving.Features, row []float64, rowIndex int) error {
+// decodeSeedObject fills row r of t from one {"feature": value, ...} object.
+// Missing and unknown features are 422 with their names, as a validating API
+// would answer. rowIndex names the row in messages (-1: the request).
+func decodeSeedObject(sc *jsonwire.Scanner, t *featureTable, r, rowIndex int) error {
+	sm := t.sm
 	where := "request"
 	if rowIndex >= 0 {
 		where = "row " + strconv.Itoa(rowIndex)
@@ -168,11 +168,9 @@ func decodeSeedObject(sc *jsonwire.Scanner, sm *serving.Features, row []float64,
 				return seedScanErrAt(where, err)
 			}
 		} else {
-			f, err := sc.Float()
-			if err != nil {
+			if err := t.read(sc, r, i); err != nil {
 				return seedScanErrAt(fmt.Sprintf("%s: feature %q", where, key), err)
 			}
-			row[i] = f
 			if i < 64 {
 				if seenSmall&(1<<i) == 0 {
 					seenSmall |= 1 << i

@@ -223,21 +223,55 @@ func (m *Model) Infer(ctx context.Context, inputs []*tensor.Tensor, requested []
 	return picked, nil
 }
 
-// Features is what the feature-object protocols (/predict, KServe v1 instances as
-// objects) need of a tabular model: its one input and its columns by name.
+// Features is what the feature-object protocols (/predict, KServe v1 instances)
+// need of a tabular model: its columns by name and how they reach the model.
+// A numeric model takes them as one matrix, Input; a model with string
+// columns takes one input per column (Columns), each of its kind.
 type Features struct {
 	Input string
 	Names []string
 	Index map[string]int
+	// Columns is set when each feature is an input of its own; Kinds then
+	// says what each takes.
+	Columns bool
+	Kinds   []ColumnKind
 }
 
+// ColumnKind is what a per-column input takes.
+type ColumnKind uint8
+
+const (
+	ColumnNumber ColumnKind = iota // numbers (FP64), null as NaN
+	ColumnText                     // strings (BYTES), null as missing
+	ColumnAny                      // a column the model ignores: any value
+)
+
 func newFeatures(md model.Metadata) *Features {
-	if len(md.Features) == 0 || len(md.Inputs) != 1 {
+	if len(md.Features) == 0 {
 		return nil
 	}
-	f := &Features{Input: md.Inputs[0].Name, Names: md.Features, Index: make(map[string]int, len(md.Features))}
+	f := &Features{Names: md.Features, Index: make(map[string]int, len(md.Features))}
 	for i, n := range md.Features {
 		f.Index[n] = i
+	}
+	switch {
+	case len(md.Inputs) == 1:
+		f.Input = md.Inputs[0].Name
+	case len(md.Inputs) == len(md.Features):
+		f.Columns, f.Kinds = true, make([]ColumnKind, len(md.Inputs))
+		for i, in := range md.Inputs {
+			if in.Name != md.Features[i] {
+				return nil
+			}
+			switch {
+			case in.Unused:
+				f.Kinds[i] = ColumnAny
+			case in.Datatype == tensor.Bytes:
+				f.Kinds[i] = ColumnText
+			}
+		}
+	default:
+		return nil
 	}
 	return f
 }

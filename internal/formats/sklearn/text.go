@@ -424,7 +424,7 @@ func (m *estimatorModel) bindColumns(est any) error {
 		if k == kindText {
 			dt = tensor.Bytes
 		}
-		m.meta.Inputs[c] = model.TensorSpec{Name: m.meta.Features[c], Datatype: dt, Shape: []int64{-1}}
+		m.meta.Inputs[c] = model.TensorSpec{Name: m.meta.Features[c], Datatype: dt, Shape: []int64{-1}, Unused: k == kindUnused}
 	}
 	return nil
 }

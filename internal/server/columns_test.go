@@ -268,3 +268,35 @@ func TestMixedInputErrors(t *testing.T) {
 		t.Errorf("imputed gap: %d %s", rec.Code, rec.Body.String())
 	}
 }
+
+// A numeric tabular model takes its columns as inputs of their own too, as
+// MLServer's pandas codec sends them, and answers as for the matrix.
+func TestNumericModelTakesOneInputPerColumn(t *testing.T) {
+	repo, err := repository.Open("testdata/fraud_logreg.joblib", repository.Options{}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(repo, Options{}, quietLog())
+	s.LoadModels(context.Background())
+	const path = "/v2/models/fraud_logreg/infer"
+	matrix := post(t, s, path, []byte(`{"inputs":[{"name":"input","datatype":"FP64","shape":[2,2],"data":[[0.5,-1.2],[3,1]]}]}`))
+	columns := post(t, s, path, []byte(`{"inputs":[{"name":"feature2","datatype":"FP64","shape":[2,1],"data":[-1.2,1]},{"name":"feature1","datatype":"FP64","shape":[2],"data":[0.5,3]}]}`))
+	if matrix.Code != http.StatusOK || columns.Code != http.StatusOK {
+		t.Fatalf("matrix %d %s; columns %d %s", matrix.Code, matrix.Body.String(), columns.Code, columns.Body.String())
+	}
+	m, c := restOutputs(t, matrix), restOutputs(t, columns)
+	mp, cp := m[1].Data.([]float64), c[1].Data.([]float64)
+	if len(m) != len(c) || len(mp) != 4 || len(cp) != 4 || mp[0] != cp[0] || mp[1] != cp[1] || mp[2] != cp[2] || mp[3] != cp[3] {
+		t.Fatalf("columns answer %v, the matrix %v", c[1].Data, m[1].Data)
+	}
+	for _, bad := range []struct{ body, want string }{
+		{`{"inputs":[{"name":"feature1","datatype":"FP64","shape":[1],"data":[1]},{"name":"feature3","datatype":"FP64","shape":[1],"data":[1]}]}`, `missing column \"feature2\"`},
+		{`{"inputs":[{"name":"feature1","datatype":"FP64","shape":[2],"data":[1,2]},{"name":"feature2","datatype":"FP64","shape":[1],"data":[1]}]}`, `input \"feature2\" has 1 rows but \"feature1\" has 2`},
+		{`{"inputs":[{"name":"feature1","datatype":"BYTES","shape":[1],"data":["a"]},{"name":"feature2","datatype":"FP64","shape":[1],"data":[1]}]}`, `input \"feature1\" takes numbers, got BYTES`},
+	} {
+		rec := post(t, s, path, []byte(bad.body))
+		if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), bad.want) {
+			t.Errorf("%s: %d %s, want 422 with %s", bad.body, rec.Code, rec.Body.String(), bad.want)
+		}
+	}
+}

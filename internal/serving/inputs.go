@@ -2,16 +2,25 @@ package serving
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/tensor"
 )
 
 // matchInputs orders the request's tensors as the model declares its inputs and
-// rejects missing or unknown ones by name.
-func matchInputs(specs []model.TensorSpec, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// rejects missing or unknown ones by name. A tabular model that takes one
+// matrix also takes its columns as inputs of their own, named by feature (as
+// MLServer's pandas codec sends a DataFrame): they are stacked into it.
+func matchInputs(md *model.Metadata, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	specs := md.Inputs
 	if len(specs) == 1 && len(inputs) == 1 && specs[0].Name == inputs[0].Name {
 		return inputs, nil // the common case, without allocating
+	}
+	if len(specs) == 1 && len(md.Features) > 1 && len(inputs) == len(md.Features) && findSpec(specs, inputs[0].Name) < 0 {
+		if m, err := stackColumns(specs[0], md.Features, inputs); m != nil || err != nil {
+			return []*tensor.Tensor{m}, err
+		}
 	}
 	out := make([]*tensor.Tensor, len(specs))
 	for i, sp := range specs {
@@ -56,4 +65,51 @@ func specNames(specs []model.TensorSpec) string {
 		b.WriteString(sp.Name)
 	}
 	return b.String()
+}
+
+// stackColumns joins one input per feature into the model's n×k FP64 matrix;
+// nil without an error when the inputs are not the features.
+func stackColumns(spec model.TensorSpec, features []string, inputs []*tensor.Tensor) (*tensor.Tensor, error) {
+	if len(spec.Shape) != 2 || spec.Shape[1] != int64(len(features)) {
+		return nil, nil
+	}
+	byName := make(map[string]*tensor.Tensor, len(inputs))
+	for _, t := range inputs {
+		byName[t.Name] = t
+	}
+	k := len(features)
+	var x []float64
+	n := int64(-1)
+	for c, name := range features {
+		t := byName[name]
+		if t == nil {
+			if c == 0 {
+				return nil, nil // not the column form: the usual message follows
+			}
+			return nil, model.InvalidInputf("missing column %q (one input per feature: %s)", name, strings.Join(features, ", "))
+		}
+		if err := t.Validate(); err != nil {
+			return nil, model.InvalidInputf("%v", err)
+		}
+		if len(t.Shape) == 0 || len(t.Shape) > 2 || (len(t.Shape) == 2 && t.Shape[1] != 1) {
+			return nil, model.InvalidInputf("input %q: want shape [n] or [n, 1] (one column), got %v", t.Name, t.Shape)
+		}
+		if n < 0 {
+			n = t.Shape[0]
+			x = make([]float64, int(n)*k)
+		} else if t.Shape[0] != n {
+			return nil, model.InvalidInputf("input %q has %d rows but %q has %d", t.Name, t.Shape[0], features[0], n)
+		}
+		if t.Datatype == tensor.Bytes {
+			return nil, model.InvalidInputf("input %q takes numbers, got BYTES", t.Name)
+		}
+		f, err := t.Float64s()
+		if err != nil {
+			return nil, model.InvalidInputf("input %q: %v", t.Name, err)
+		}
+		for r, v := range f {
+			x[r*k+c] = v
+		}
+	}
+	return &tensor.Tensor{Name: spec.Name, Datatype: tensor.FP64, Shape: []int64{n, int64(k)}, Data: x}, nil
 }

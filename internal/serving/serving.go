@@ -199,7 +199,7 @@ func closeRuntime(rt model.Model) {
 // input names against the metadata, and returns the outputs: all of them, or the
 // requested ones in request order.
 func (m *Model) Infer(ctx context.Context, inputs []*tensor.Tensor, requested []string) ([]*tensor.Tensor, error) {
-	ordered, err := matchInputs(m.Meta.Inputs, inputs)
+	ordered, err := matchInputs(&m.Meta, inputs)
 	if err != nil {
 		return nil, err
 	}

@@ -154,9 +154,17 @@ type ServerMetadata struct {
 
 // TensorMetadata describes one input or output in model metadata.
 type TensorMetadata struct {
-	Name     string  `json:"name"`
-	Datatype string  `json:"datatype"`
-	Shape    []int64 `json:"shape"`
+	Name       string            `json:"name"`
+	Datatype   string            `json:"datatype"`
+	Shape      []int64           `json:"shape"`
+	Parameters *TensorParameters `json:"parameters,omitempty"`
+}
+
+// TensorParameters are tensor facts beyond the protocol's own fields.
+type TensorParameters struct {
+	// Unused marks a column the model's pipeline drops: it must be sent, in
+	// any datatype, and its values are not read.
+	Unused bool `json:"unused,omitempty"`
 }
 
 // ModelMetadata is the GET /v2/models/{name} document.
@@ -194,6 +202,9 @@ func specs(in []model.TensorSpec) []TensorMetadata {
 			shape = []int64{}
 		}
 		out[i] = TensorMetadata{Name: s.Name, Datatype: s.Datatype.String(), Shape: shape}
+		if s.Unused {
+			out[i].Parameters = &TensorParameters{Unused: true}
+		}
 	}
 	return out
 }

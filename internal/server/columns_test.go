@@ -219,9 +219,10 @@ func TestMixedModelMetadataListsColumns(t *testing.T) {
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v2/models/fraud_hgb", nil))
 	var md struct {
 		Inputs []struct {
-			Name     string
-			Datatype string
-			Shape    []int64
+			Name       string
+			Datatype   string
+			Shape      []int64
+			Parameters *struct{ Unused bool }
 		}
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &md); err != nil {
@@ -230,6 +231,9 @@ func TestMixedModelMetadataListsColumns(t *testing.T) {
 	var got []string
 	for _, in := range md.Inputs {
 		got = append(got, in.Name+":"+in.Datatype)
+	}
+	if p := md.Inputs[0].Parameters; p == nil || !p.Unused {
+		t.Errorf("transaction_id is not marked unused")
 	}
 	want := "transaction_id:FP64 amount:FP64 hour:FP64 age:FP64 merchant_category:BYTES country:BYTES device:BYTES"
 	if strings.Join(got, " ") != want {

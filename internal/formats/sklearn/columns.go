@@ -25,8 +25,13 @@ func init() {
 	// already; registering it makes it an estimator too.
 	register("sklearn.preprocessing._encoders.OneHotEncoder", buildOneHotEncoder)
 	register("sklearn.preprocessing._function_transformer.FunctionTransformer", buildFunctionTransformer)
-	// ColumnTransformer records output_indices_ as slices; recorded, unused.
-	allowHelper("builtins.slice")
+	// ColumnTransformer records output_indices_ as slices, and a column
+	// selection may be one. A make_column_selector (with the dtypes it
+	// selects) stays in the unfitted transformers, recorded, unused: the
+	// fitted transformers_ hold the columns it chose.
+	allowHelper("builtins.slice", "sklearn.compose._column_transformer.make_column_selector",
+		"numpy.number", "numpy.floating", "numpy.integer", "numpy.bool_", "numpy.object_",
+		"builtins.object", "builtins.str", "builtins.float", "builtins.int", "builtins.bool")
 }
 
 // identityTransformer is a FunctionTransformer without a function: what a
@@ -239,9 +244,12 @@ func buildColumnTransformer(obj *pickle.Object) (any, error) {
 }
 
 // columnIndices resolves a ColumnTransformer column selection: an int, a
-// list or array of ints, of column names (through feature_names_in_), or a
-// boolean mask.
+// list or array of ints, of column names (through feature_names_in_), a
+// boolean mask, or a slice of positions or of names.
 func columnIndices(v any, p int, names []string) ([]int, error) {
+	if o, ok := v.(*pickle.Object); ok && o.Class() == "builtins.slice" {
+		return sliceIndices(o, p, names)
+	}
 	if a, ok := v.(*pickle.NDArray); ok {
 		switch a.Dtype.Kind {
 		case 'b':
@@ -291,7 +299,7 @@ func columnIndices(v any, p int, names []string) ([]int, error) {
 	}
 	items, ok := sequenceItems(v)
 	if !ok {
-		return nil, fmt.Errorf("the column selection is a %s (slices and callables are not supported)", pickle.TypeName(v))
+		return nil, fmt.Errorf("the column selection is a %s, not columns", pickle.TypeName(v))
 	}
 	out := make([]int, 0, len(items))
 	for _, it := range items {
@@ -322,6 +330,94 @@ func columnIndices(v any, p int, names []string) ([]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// sliceIndices resolves slice(start, stop, step) over the p columns as
+// Python slices a list, or, for a slice of names, from the start name to the
+// stop name inclusive, as pandas' .loc (and so sklearn) slices columns.
+func sliceIndices(o *pickle.Object, p int, names []string) ([]int, error) {
+	if len(o.Args) != 3 {
+		return nil, fmt.Errorf("a slice with %d arguments", len(o.Args))
+	}
+	start, stop, step := o.Args[0], o.Args[1], o.Args[2]
+	if s, ok := start.(string); ok || isString(stop) {
+		e, _ := stop.(string)
+		if !ok && start != nil || !isString(stop) && stop != nil || step != nil {
+			return nil, fmt.Errorf("a slice of names takes a start and stop name and no step")
+		}
+		from, to := 0, p-1
+		if ok {
+			if from = indexOf(names, s); from < 0 {
+				return nil, fmt.Errorf("column %q is not among feature_names_in_", s)
+			}
+		}
+		if stop != nil {
+			if to = indexOf(names, e); to < 0 {
+				return nil, fmt.Errorf("column %q is not among feature_names_in_", e)
+			}
+		}
+		var out []int
+		for i := from; i <= to; i++ {
+			out = append(out, i)
+		}
+		return out, nil
+	}
+	bound := func(v any, def int) (int, error) {
+		if v == nil {
+			return def, nil
+		}
+		i, ok := pickle.ToInt(v)
+		if !ok || i < -1<<31 || i > 1<<31 {
+			return 0, fmt.Errorf("a slice bound is a %s", pickle.TypeName(v))
+		}
+		return int(i), nil
+	}
+	st, err := bound(step, 1)
+	if err != nil {
+		return nil, err
+	}
+	if st == 0 {
+		return nil, fmt.Errorf("a slice step of 0")
+	}
+	lo, hi := 0, p
+	if st < 0 {
+		lo, hi = p-1, -1
+	}
+	a, err := bound(start, lo)
+	if err != nil {
+		return nil, err
+	}
+	b, err := bound(stop, hi)
+	if err != nil {
+		return nil, err
+	}
+	// Python's slice.indices: negative bounds count from the end, then clamp.
+	clamp := func(i int, given bool) int {
+		if given && i < 0 {
+			i += p
+		}
+		if st > 0 {
+			return min(max(i, 0), p)
+		}
+		return min(max(i, -1), p-1)
+	}
+	a, b = clamp(a, start != nil), clamp(b, stop != nil)
+	var out []int
+	for i := a; (st > 0 && i < b) || (st < 0 && i > b); i += st {
+		out = append(out, i)
+	}
+	return out, nil
+}
+
+func isString(v any) bool { _, ok := v.(string); return ok }
+
+func indexOf(names []string, s string) int {
+	for i, n := range names {
+		if n == s {
+			return i
+		}
+	}
+	return -1
 }
 
 // featureUnion joins its transformers' outputs over all columns, each

@@ -37,6 +37,9 @@ func (loader) Load(ctx context.Context, path string, cfg formats.Config) (model.
 			if hint, ok := alternatives[na.Module+"."+na.Name]; ok {
 				return nil, fmt.Errorf("%w; %s", err, hint)
 			}
+			if na.Module == "__main__" {
+				return nil, fmt.Errorf("%w; it is code from the training script, which Tide never runs (a function as a ColumnTransformer column selector: select the columns by name, index, slice or mask instead)", err)
+			}
 		}
 		return nil, err
 	}

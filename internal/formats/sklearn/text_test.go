@@ -3,6 +3,7 @@ package sklearn
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -90,7 +91,7 @@ func flatNaN(rows [][]*float64) []float64 {
 }
 
 func TestMixedFixtures(t *testing.T) {
-	for _, name := range []string{"fraud_hgb", "ct_ordinal_lr", "ordinal_given_order", "impute_frequent_onehot_drop", "impute_marker_infrequent"} {
+	for _, name := range []string{"fraud_hgb", "ct_ordinal_lr", "ct_slices_lr", "ct_selector_hgb", "ordinal_given_order", "impute_frequent_onehot_drop", "impute_marker_infrequent"} {
 		t.Run(name, func(t *testing.T) {
 			fx := readMixed(t, name)
 			m := loadFile(t, filepath.Join(mixedDir, fx.File), formats.Config{})
@@ -277,5 +278,55 @@ func TestStringEncoderInsideAnEnsembleIsRefused(t *testing.T) {
 	want := "a OneHotEncoder fitted on strings sits where the model's input columns do not reach it"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("got %v, want %q", err, want)
+	}
+}
+
+// Slices of column positions resolve as Python slices a list (the cases are
+// Python's own answers, from gen_mixed.py).
+func TestSliceIndicesArePythons(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(mixedDir, "slices.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases [][4]any
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatal(err)
+	}
+	arg := func(v any) any {
+		if f, ok := v.(float64); ok {
+			return int64(f)
+		}
+		return nil
+	}
+	for _, c := range cases {
+		o := &pickle.Object{Module: "builtins", Name: "slice", Args: []any{arg(c[0]), arg(c[1]), arg(c[2])}}
+		got, err := columnIndices(o, 5, nil)
+		var want []int
+		for _, x := range c[3].([]any) {
+			want = append(want, int(x.(float64)))
+		}
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("slice(%v, %v, %v) = %v, %v; Python %v", c[0], c[1], c[2], got, err, want)
+		}
+	}
+	if _, err := columnIndices(&pickle.Object{Module: "builtins", Name: "slice", Args: []any{nil, nil, int64(0)}}, 5, nil); err == nil {
+		t.Error("a step of 0 is accepted")
+	}
+	names := []string{"a", "b", "c", "d"}
+	got, err := columnIndices(&pickle.Object{Module: "builtins", Name: "slice", Args: []any{"b", "c", nil}}, 4, names)
+	if err != nil || fmt.Sprint(got) != "[1 2]" {
+		t.Errorf("slice(b, c) = %v, %v; want [1 2], stop included", got, err)
+	}
+	if _, err := columnIndices(&pickle.Object{Module: "builtins", Name: "slice", Args: []any{"b", "z", nil}}, 4, names); err == nil || !strings.Contains(err.Error(), `column "z" is not among feature_names_in_`) {
+		t.Errorf("unknown stop name: %v", err)
+	}
+}
+
+// A function as a column selector is code: refused by its name.
+func TestCallableColumnSelectorIsRefusedByName(t *testing.T) {
+	rt, _ := formats.Lookup("sklearn")
+	_, err := rt.Loader.Load(context.Background(), filepath.Join(mixedDir, "ct_callable_refused.joblib"), formats.Config{})
+	if err == nil || !strings.Contains(err.Error(), `"__main__.pick_numbers": not an allowed class; it is code from the training script`) {
+		t.Fatalf("got %v, want a refusal naming __main__.pick_numbers", err)
 	}
 }

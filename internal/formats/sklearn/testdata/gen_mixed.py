@@ -94,6 +94,10 @@ def floats(a):
             for r in a.tolist()]
 
 
+def pick_numbers(df):
+    return ["amount", "hour", "age"]
+
+
 def write_case(name, est, df, kinds, fit_kind):
     doc = {
         "class": type(est).__module__ + "." + type(est).__name__,
@@ -185,6 +189,49 @@ def main():
     evals_marked = fraud_frame(rng, 500, unseen=True)[strings]
     evals_marked[evals_marked.isna()] = "?"
     write_case("impute_marker_infrequent", infrequent, evals_marked, {c: "text" for c in strings}, "transform")
+
+    # Columns chosen by position slices, a slice of names (inclusive, as
+    # pandas' .loc) and make_column_selector by dtype.
+    from sklearn.compose import make_column_selector
+    sliced = Pipeline([
+        ("prep", ColumnTransformer([
+            ("num", SimpleImputer(strategy="median"), slice(1, 4)),
+            ("cat", Pipeline([
+                ("impute", SimpleImputer(strategy="most_frequent")),
+                ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+            ]), slice("merchant_category", "device")),
+            ("hour_again", "passthrough", slice(-5, -4)),
+        ])),
+        ("lr", LogisticRegression(max_iter=2000)),
+    ]).fit(train.fillna({"hour": 12.0}), y)
+    write_case("ct_slices_lr", sliced, evals.fillna({"hour": 12.0}), kinds, "classifier")
+    selected = Pipeline([
+        ("prep", ColumnTransformer([
+            ("num", SimpleImputer(strategy="median"), make_column_selector(dtype_include=np.number)),
+            ("cat", Pipeline([
+                ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
+                ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+            ]), make_column_selector(pattern="^(?:merchant|country|device)", dtype_include=object)),
+        ])),
+        ("hgb", HistGradientBoostingClassifier(max_iter=30, random_state=0)),
+    ]).fit(train, y)
+    write_case("ct_selector_hgb", selected, evals, kinds, "classifier")
+
+    # A function as the column selector: the pickle refers to the function by
+    # name, code Tide will not run; refused by that name (no expected outputs).
+    by_function = ColumnTransformer([("num", StandardScaler(), pick_numbers)]).fit(train.fillna(0))
+    joblib.dump(by_function, os.path.join(OUT, "ct_callable_refused.joblib"), compress=0)
+
+    # Python's own slice semantics over five columns, for the Go slice resolver.
+    cases = []
+    bounds = [None, -7, -3, -1, 0, 1, 2, 4, 5, 9]
+    for a in bounds:
+        for b in bounds:
+            for c in [None, 1, 2, -1, -2, 3]:
+                cases.append([a, b, c, list(range(5))[slice(a, b, c)]])
+    with open(os.path.join(OUT, "slices.json"), "w") as f:
+        json.dump(cases, f, separators=(",", ":"))
+        f.write("\n")
 
     # String encoders inside an ensemble's members: the model's columns do not
     # lead to them, so Tide refuses the file (no expected outputs).

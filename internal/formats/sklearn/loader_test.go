@@ -389,7 +389,7 @@ func FuzzBuildModel(f *testing.F) {
 		"calibrated_svc_sigmoid.p4.pkl", "calibrated_lr_isotonic.p4.pkl", "svc_poly_multiclass.p4.pkl", "svr_rbf.p4.pkl",
 		"knn_manhattan.p4.pkl", "ct_index_onehot_lr.p4.pkl", "ordinal_nan_unknown.p4.pkl", "feature_union.p4.pkl",
 		"poly3.p4.pkl", "kbins_onehot_dense_quantile.p4.pkl", "power_box_cox.p4.pkl", "quantile_normal.p4.pkl",
-		"normalizer_l2.p4.pkl", "binarizer.p4.pkl", "ttr_standard_ridge.p4.pkl"} {
+		"normalizer_l2.p4.pkl", "binarizer.p4.pkl", "ttr_standard_ridge.p4.pkl", "ttr_box_cox_tree.p4.pkl", "ttr_quantile_normal_tree.p4.pkl"} {
 		b, err := os.ReadFile(filepath.Join(fixtureDir, name))
 		if err != nil {
 			f.Fatal(err)

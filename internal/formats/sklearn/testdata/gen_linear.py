@@ -664,6 +664,24 @@ def main():
         ("ttr_identity_linear", TransformedTargetRegressor(regressor=LinearRegression())),
     ]:
         write_case(name, est.fit(Xt, yt), np.clip(eval_rows(Xt, 4, rng, total=500), -1e30, 1e30), "regressor", formats=few)
+    # The invertible non-linear transformers: a skewed positive target (a
+    # price, a duration) through Yeo-Johnson, Box-Cox and quantiles; the
+    # extreme rows take the inverses out of their domain (NaN, infinities),
+    # where Tide must answer as sklearn does.
+    ys = np.exp(yt / 4e4)
+    Xin = np.clip(eval_rows(Xt, 4, rng, total=500), -1e30, 1e30)
+    for name, est in [
+        ("ttr_yeo_johnson_ridge", TransformedTargetRegressor(regressor=Ridge(), transformer=PowerTransformer())),
+        ("ttr_box_cox_tree", TransformedTargetRegressor(
+            regressor=DecisionTreeRegressor(max_depth=6, random_state=0),
+            transformer=PowerTransformer(method="box-cox", standardize=False))),
+        ("ttr_quantile_normal_tree", TransformedTargetRegressor(
+            regressor=DecisionTreeRegressor(max_depth=6, random_state=0),
+            transformer=QuantileTransformer(n_quantiles=100, output_distribution="normal"))),
+        ("ttr_quantile_uniform_ridge", TransformedTargetRegressor(
+            regressor=Ridge(), transformer=QuantileTransformer(n_quantiles=50))),
+    ]:
+        write_case(name, est.fit(Xt, ys), Xin, "regressor", formats=few)
 
 
 if __name__ == "__main__":

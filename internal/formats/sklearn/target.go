@@ -10,9 +10,9 @@ import (
 // TransformedTargetRegressor (sklearn.compose._target): the regressor predicts
 // in the transformed target's space and transformer_.inverse_transform brings
 // the prediction back. The invertible transformers supported are the scalers
-// (StandardScaler, RobustScaler, MaxAbsScaler, MinMaxScaler) and the identity
-// FunctionTransformer; a func/inverse_func pair is code in the pickle and is
-// refused.
+// (StandardScaler, RobustScaler, MaxAbsScaler, MinMaxScaler),
+// PowerTransformer, QuantileTransformer and the identity FunctionTransformer;
+// a func/inverse_func pair is code in the pickle and is refused.
 
 func init() {
 	register("sklearn.compose._target.TransformedTargetRegressor", buildTransformedTargetRegressor)

@@ -17,9 +17,8 @@ build: ## build bin/tide-server (what pods run) and bin/tide (the CLI), with cgo
 build-static: ## build bin/tide-server-static (no cgo: every format but ONNX; runs FROM scratch)
 	CGO_ENABLED=0 $(GO) build -trimpath -tags $(SERVER_TAGS) -ldflags '$(LDFLAGS)' -o bin/tide-server-static ./cmd/tide-server
 
-demo: ## serve the tutorial's fraud model on :8080
-	$(GO) build -trimpath -tags $(SERVER_TAGS) -ldflags '$(LDFLAGS)' -o bin/tide-server ./cmd/tide-server
-	./bin/tide-server serve examples/fraud/model.pkl
+demo: ## serve the tutorial's fraud model, named fraud, on :8080 (HTTP) and :8081 (gRPC)
+	GO='$(GO)' SERVER_TAGS='$(SERVER_TAGS)' LDFLAGS='$(LDFLAGS)' bash hack/demo.sh
 
 test-deps: ## install what the tests need (Debian packages, ONNX Runtime)
 	bash hack/install-test-deps.sh

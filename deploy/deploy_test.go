@@ -31,7 +31,7 @@ const kubeVersion = "1.34.4"
 // helmBinary finds helm: $TIDE_HELM, PATH, or the cluster harness's build.
 func helmBinary(t *testing.T) string {
 	t.Helper()
-	candidates := []string{os.Getenv("TIDE_HELM"), "helm", "/var/cache/tide-cluster/bin/helm"}
+	candidates := []string{os.Getenv("TIDE_HELM"), "helm", clusterCache() + "/bin/helm"}
 	for _, c := range candidates {
 		if c == "" {
 			continue
@@ -41,7 +41,7 @@ func helmBinary(t *testing.T) string {
 		}
 	}
 	if os.Getenv("TIDE_REQUIRE_INTEGRATION") == "1" {
-		t.Fatal("helm not found ($TIDE_HELM, PATH, /var/cache/tide-cluster/bin/helm) and TIDE_REQUIRE_INTEGRATION=1")
+		t.Fatal("helm not found ($TIDE_HELM, PATH, $TIDE_CLUSTER_CACHE/bin/helm) and TIDE_REQUIRE_INTEGRATION=1")
 	}
 	t.Skip("helm not found; build it with hack/cluster/cluster build or set TIDE_HELM")
 	return ""
@@ -647,7 +647,7 @@ func TestInvalidValuesFail(t *testing.T) {
 // kubectlBinary finds kubectl for `kubectl kustomize` (no cluster needed).
 func kubectlBinary(t *testing.T) string {
 	t.Helper()
-	for _, c := range []string{os.Getenv("TIDE_E2E_KUBECTL"), "kubectl", "/var/cache/tide-cluster/bin/kubectl"} {
+	for _, c := range []string{os.Getenv("TIDE_E2E_KUBECTL"), "kubectl", clusterCache() + "/bin/kubectl"} {
 		if c == "" {
 			continue
 		}
@@ -717,4 +717,14 @@ func TestKustomizeOverlays(t *testing.T) {
 			}
 		})
 	}
+}
+
+// clusterCache is where the project's cluster keeps its binaries
+// (hack/cluster/lib/common.sh): $TIDE_CLUSTER_CACHE, by default
+// /var/cache/tide-cluster.
+func clusterCache() string {
+	if c := os.Getenv("TIDE_CLUSTER_CACHE"); c != "" {
+		return c
+	}
+	return "/var/cache/tide-cluster"
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make unit` needs beyond Go, on Debian: Prometheus (a real one is
 # scraped in a test), the ONNX backend node tests (libonnx-testdata, the ONNX
-# conformance suite) and gcc (cgo, for ONNX Runtime); then the pinned ONNX Runtime
+# conformance suite), gcc (cgo, for ONNX Runtime) and python3-sklearn (the documented
+# training step); then the pinned ONNX Runtime
 # library (hack/install-onnxruntime.sh, from npm). Idempotent: quick when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,8 @@ command -v prometheus >/dev/null || need+=(prometheus)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v npm >/dev/null || need+=(npm)
 dpkg -s libonnx-testdata >/dev/null 2>&1 || need+=(libonnx-testdata)
+# docs/getting-started.md trains the tutorial's model (test/docs runs it).
+/usr/bin/python3 -c 'import sklearn, joblib' 2>/dev/null || need+=(python3-sklearn)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -21,10 +24,12 @@ fi
 bash hack/install-onnxruntime.sh
 # helm, for the chart tests (lint, template): the harness pins and builds it from its
 # Go module into its cache (a few minutes cold, a cache hit after).
-if ! command -v helm >/dev/null && [ ! -x /var/cache/tide-cluster/bin/helm ]; then
-  echo "building helm (pinned in hack/cluster/modules/helm)"
-  mkdir -p /var/cache/tide-cluster/bin
+# Into $TIDE_CLUSTER_CACHE like every other cluster binary.
+cache=${TIDE_CLUSTER_CACHE:-/var/cache/tide-cluster}
+if ! command -v helm >/dev/null && [ ! -x "$cache/bin/helm" ]; then
+  echo "building helm (pinned in hack/cluster/modules/helm) into $cache/bin"
+  mkdir -p "$cache/bin"
   (cd hack/cluster/modules/helm && go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0" \
-    -o /var/cache/tide-cluster/bin/helm helm.sh/helm/v3/cmd/helm)
+    -o "$cache/bin/helm" helm.sh/helm/v3/cmd/helm)
 fi
 echo "test dependencies present"

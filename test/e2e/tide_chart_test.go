@@ -46,7 +46,12 @@ const chartDir = "../../deploy/helm/tide"
 
 func helmBin(t *testing.T) string {
 	t.Helper()
-	for _, c := range []string{os.Getenv("TIDE_E2E_HELM"), "helm", "/var/cache/tide-cluster/bin/helm"} {
+	for _, c := range []string{os.Getenv("TIDE_E2E_HELM"), "helm", func() string {
+		if c := os.Getenv("TIDE_CLUSTER_CACHE"); c != "" {
+			return c
+		}
+		return "/var/cache/tide-cluster"
+	}() + "/bin/helm"} {
 		if c == "" {
 			continue
 		}

@@ -5,7 +5,9 @@
 # nothing was left behind. Prints progress and a timing summary.
 #
 # Environment: TIDE_CLUSTER_ADDONS (add-on set, see hack/cluster/cluster; CI runs them all),
-#              TIDE_E2E_RUN (a -run pattern for the e2e tests), TIDE_E2E_TIMEOUT (default 25m)
+#              TIDE_E2E_RUN (a -run pattern for the e2e tests), TIDE_E2E_TIMEOUT (default 25m),
+#              TIDE_E2E_ARTIFACTS (where the tests keep their reports, plots and
+#              timelines, and the run its log; default bin/e2e-artifacts, emptied each run)
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CLUSTER=$ROOT/hack/cluster/cluster
@@ -79,16 +81,27 @@ onnx_image() {
     --tag tide.local/tide:onnx-mlp --output "$ONNX_IMAGE_TAR") && "$CLUSTER" load-image "$ONNX_IMAGE_TAR"
 }
 
+ARTIFACTS=${TIDE_E2E_ARTIFACTS:-$ROOT/bin/e2e-artifacts}
 e2e_tests() {
   local kubeconfig; kubeconfig=$("$CLUSTER" kubeconfig) || return 1
+  # The default folder is ours to empty; one given by the caller is only added to.
+  if [ -z "${TIDE_E2E_ARTIFACTS:-}" ]; then rm -rf "$ARTIFACTS"; fi
+  mkdir -p "$ARTIFACTS" || return 1
   (cd "$ROOT" && KUBECONFIG=$kubeconfig \
+    TIDE_E2E_ARTIFACTS=$ARTIFACTS \
     TIDE_E2E_TIDE_IMAGE_TAR=$TIDE_IMAGE_TAR \
     TIDE_E2E_ONNX_IMAGE_TAR=$ONNX_IMAGE_TAR \
     TIDE_E2E_CLI_IMAGE_TAR=$CLI_IMAGE_TAR \
     TIDE_E2E_KUBECTL=${TIDE_CLUSTER_CACHE:-/var/cache/tide-cluster}/bin/kubectl \
     TIDE_E2E_HELM=${TIDE_CLUSTER_CACHE:-/var/cache/tide-cluster}/bin/helm \
     TIDE_E2E_HOST_REACHES_CLUSTER_IP=1 \
-    go test -tags e2e -count=1 -v -timeout "${TIDE_E2E_TIMEOUT:-25m}" ${TIDE_E2E_RUN:+-run "$TIDE_E2E_RUN"} ./test/e2e/...)
+    go test -tags e2e -count=1 -v -timeout "${TIDE_E2E_TIMEOUT:-25m}" ${TIDE_E2E_RUN:+-run "$TIDE_E2E_RUN"} ./test/e2e/...) \
+    2>&1 | tee "$ARTIFACTS/e2e.log"
+  local rc=${PIPESTATUS[0]}
+  # The counts come from the run (top-level tests; subtests are indented).
+  log "e2e tests: $(grep -c '^--- PASS' "$ARTIFACTS/e2e.log") passed, $(grep -c '^--- FAIL' "$ARTIFACTS/e2e.log") failed, $(grep -c '^--- SKIP' "$ARTIFACTS/e2e.log") skipped"
+  log "e2e artifacts (reports, plots, timelines, this log): $ARTIFACTS"
+  return "$rc"
 }
 
 [ "$(id -u)" = 0 ] || { log "must run as root (the cluster runs host processes)"; exit 1; }

@@ -154,13 +154,10 @@ spec:
       stabilizationWindowSeconds: 15
       policies: [{type: Percent, value: 100, periodSeconds: 15}]
 `)
-	start := time.Now()
-	timeline := func(what string) {
-		t.Logf("+%3.0fs %s: replicas=%s desired=%s cpu=%s%%", time.Since(start).Seconds(), what,
-			c.jsonpath(t.Context(), "hpa/burn", "{.status.currentReplicas}"),
-			c.jsonpath(t.Context(), "hpa/burn", "{.status.desiredReplicas}"),
-			c.jsonpath(t.Context(), "hpa/burn", "{.status.currentMetrics[0].resource.current.averageUtilization}"))
-	}
+	h := newHPATimeline(t, c, "hpa/burn", "deployment/burn", func() string {
+		return "cpu=" + c.jsonpath(t.Context(), "hpa/burn", "{.status.currentMetrics[0].resource.current.averageUtilization}") + "%"
+	})
+	timeline := h.log
 	eventually(t, "the HPA to read CPU metrics", 3*time.Minute, 5*time.Second, func() bool {
 		return c.jsonpath(t.Context(), "hpa/burn", "{.status.currentMetrics[0].resource.current.averageUtilization}") != ""
 	})
@@ -173,12 +170,9 @@ spec:
 	stopLoad := func() { c.run(t.Context(), "", "delete", "pod", "load", "--wait=false", "--ignore-not-found") }
 	t.Cleanup(stopLoad)
 
-	maxReplicas := 1
 	eventually(t, "scale-up above 1 replica under load", loadFor, 5*time.Second, func() bool {
-		n, _ := strconv.Atoi(c.jsonpath(t.Context(), "deployment/burn", "{.status.readyReplicas}"))
-		maxReplicas = max(maxReplicas, n)
 		timeline("under load")
-		return maxReplicas > 1
+		return h.ready() > 1
 	})
 	stopLoad()
 	timeline("load stopped")
@@ -187,5 +181,5 @@ spec:
 		return c.jsonpath(t.Context(), "hpa/burn", "{.status.desiredReplicas}") == "1" &&
 			c.jsonpath(t.Context(), "deployment/burn", "{.status.replicas}") == "1"
 	})
-	t.Logf("HPA scaled 1 -> %d -> 1 in %s", maxReplicas, time.Since(start).Round(time.Second))
+	t.Logf("HPA scaled %s", h.summary(1))
 }

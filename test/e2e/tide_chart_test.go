@@ -34,7 +34,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -402,13 +401,10 @@ func postBatch(ctx context.Context, base, payload string, rows int) error {
 func TestTideCPUHPAScalesUpAndDown(t *testing.T) {
 	c := testCluster
 	url := c.installFraud(t, "hpa")
-	start := time.Now()
-	timeline := func(what string) {
-		t.Logf("+%3.0fs %s: replicas=%s desired=%s cpu=%s%%", time.Since(start).Seconds(), what,
-			c.jsonpath(t.Context(), "hpa/hpa-tide", "{.status.currentReplicas}"),
-			c.jsonpath(t.Context(), "hpa/hpa-tide", "{.status.desiredReplicas}"),
-			c.jsonpath(t.Context(), "hpa/hpa-tide", "{.status.currentMetrics[0].resource.current.averageUtilization}"))
-	}
+	h := newHPATimeline(t, c, "hpa/hpa-tide", "deployment/hpa-tide", func() string {
+		return "cpu=" + c.jsonpath(t.Context(), "hpa/hpa-tide", "{.status.currentMetrics[0].resource.current.averageUtilization}") + "%"
+	})
+	timeline := h.log
 	eventually(t, "the HPA to read CPU metrics", 3*time.Minute, 5*time.Second, func() bool {
 		return c.jsonpath(t.Context(), "hpa/hpa-tide", "{.status.currentMetrics[0].resource.current.averageUtilization}") != ""
 	})
@@ -417,14 +413,11 @@ func TestTideCPUHPAScalesUpAndDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	load := drive(ctx, url, 16)
-	peak := 2
 	eventually(t, "scale-up above 2 replicas under load", 3*time.Minute, 5*time.Second, func() bool {
-		n, _ := strconv.Atoi(c.jsonpath(t.Context(), "deployment/hpa-tide", "{.status.readyReplicas}"))
-		peak = max(peak, n)
 		timeline("under load")
-		return peak > 2
+		return h.ready() > 2
 	})
-	scaledUp := time.Since(start)
+	scaledUp := time.Since(h.start)
 	cancel()
 	timeline("load stopped")
 	t.Logf("load: %d ok, %d failed, p99 %s; first errors: %v", load.ok.Load(), load.failed.Load(), load.p99(), load.errors)
@@ -432,7 +425,7 @@ func TestTideCPUHPAScalesUpAndDown(t *testing.T) {
 		timeline("after load")
 		return c.jsonpath(t.Context(), "deployment/hpa-tide", "{.status.replicas}") == "2"
 	})
-	t.Logf("HPA: 2 -> %d in %s, back to 2 after %s", peak, scaledUp.Round(time.Second), time.Since(start).Round(time.Second))
+	t.Logf("HPA: %s (first above 2 after %s)", h.summary(2), scaledUp.Round(time.Second))
 }
 
 func TestTideRollingUpdateUnderLoadFailsNothing(t *testing.T) {
@@ -489,15 +482,13 @@ func testPodsMetricHPA(t *testing.T, mode, target string, rows int) {
 	}
 	hpa := "hpa/" + mode + "-tide"
 	url := c.installFraud(t, mode, "--set", "autoscaling.mode="+mode, "--set", "autoscaling."+mode+".targetPerPod="+target)
-	start := time.Now()
 	metric := func() string {
 		return c.jsonpath(t.Context(), hpa, "{.status.currentMetrics[0].pods.current.averageValue}")
 	}
-	timeline := func(what string) {
-		t.Logf("+%3.0fs %s: replicas=%s desired=%s %s/pod=%s (target %s)", time.Since(start).Seconds(), what,
-			c.jsonpath(t.Context(), hpa, "{.status.currentReplicas}"),
-			c.jsonpath(t.Context(), hpa, "{.status.desiredReplicas}"), mode, metric(), target)
-	}
+	h := newHPATimeline(t, c, hpa, "deployment/"+mode+"-tide", func() string {
+		return fmt.Sprintf("%s/pod=%s (target %s)", mode, metric(), target)
+	})
+	timeline := h.log
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	var load *loadResult
@@ -506,16 +497,13 @@ func testPodsMetricHPA(t *testing.T, mode, target string, rows int) {
 	} else {
 		load = driveBatches(ctx, url, 8, rows)
 	}
-	peak := 2
 	eventually(t, "scale-up on "+mode, 4*time.Minute, 5*time.Second, func() bool {
-		n, _ := strconv.Atoi(c.jsonpath(t.Context(), "deployment/"+mode+"-tide", "{.status.readyReplicas}"))
-		peak = max(peak, n)
 		timeline("under load")
-		return peak > 2
+		return h.ready() > 2
 	})
 	cancel()
-	t.Logf("%s HPA: 2 -> %d in %s; load %d ok, %d failed, p99 %s", mode, peak, time.Since(start).Round(time.Second),
-		load.ok.Load(), load.failed.Load(), load.p99())
+	timeline("load stopped")
+	t.Logf("%s HPA: %s; load %d ok, %d failed, p99 %s", mode, h.summary(2), load.ok.Load(), load.failed.Load(), load.p99())
 	if load.failed.Load() != 0 {
 		t.Errorf("%d requests failed while the HPA scaled up; first: %v", load.failed.Load(), load.errors)
 	}

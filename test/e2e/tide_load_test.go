@@ -30,7 +30,12 @@ func TestTideLoadWatchesTheHPA(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/tideserve/tide/cmd/tide").CombinedOutput(); err != nil {
 		t.Fatalf("build tide: %v\n%s", err, out)
 	}
+	// The report (with its plots) is kept in the artifact folder when there is
+	// one, so a CI run leaves the picture of the scaling it proved.
 	report := filepath.Join(dir, "report")
+	if a := artifactDir(t); a != "" {
+		report = a
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "load",

@@ -65,6 +65,7 @@ var allowed = map[string][]string{
 	"bench/loadp99":              nil,
 	"test/integration":           nil,
 	"test/architecture":          nil,
+	"test/docs":                  nil,
 	"test/hostile":               {"internal/oip/pb", "internal/servertest"},
 }
 

@@ -48,16 +48,32 @@ node_ip() {
   ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p'
 }
 
-# timed <label> <cmd...>: run cmd, print and record its wall time.
+# timed <label> <cmd...>: run cmd, print and record its wall time. What cmd prints
+# (a cold go build's wall of "go: downloading" lines) goes to
+# $CACHE/logs/<label>.log; the terminal gets a line a minute while it runs, and
+# the log's last lines and its path if it fails.
 timed() {
   local label=$1; shift
-  local t0 t1 rc=0
-  t0=$(date +%s.%N)
-  "$@" || rc=$?
-  t1=$(date +%s.%N)
+  local t0 t1 rc=0 log pid
   mkdir -p "$CACHE/logs"
+  log="$CACHE/logs/$(printf '%s' "$label" | tr -c 'A-Za-z0-9._-' '_').log"
+  t0=$(date +%s.%N)
+  "$@" >"$log" 2>&1 &
+  pid=$!
+  local waited=0
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    waited=$((waited + 1))
+    if (( waited % 60 == 0 )); then say "$label: still running after ${waited}s (log: $log)"; fi
+  done
+  wait "$pid" || rc=$?
+  t1=$(date +%s.%N)
   printf '%s %-36s %7.1fs rc=%d\n' "$(date -u +%FT%TZ)" "$label" "$(echo "$t1 - $t0" | bc)" "$rc" \
     | tee -a "$CACHE/logs/build-times.txt" >&2
+  if [ "$rc" -ne 0 ]; then
+    say "$label failed (rc=$rc); full log: $log; its last lines:"
+    tail -n 20 "$log" >&2
+  fi
   return $rc
 }
 

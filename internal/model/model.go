@@ -77,3 +77,14 @@ type inputError struct{ msg string }
 
 func (e *inputError) Error() string        { return e.msg }
 func (e *inputError) Is(target error) bool { return target == ErrInvalidInput }
+
+// ShortName is a value a client sent (a model, a version, a feature, a string
+// category) as an error quotes it: such values can be anything a client sends
+// (thousands of bytes in a gRPC model_name, which would then travel back whole
+// in the status trailer), so at most 64 bytes.
+func ShortName(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}

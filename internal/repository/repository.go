@@ -198,17 +198,6 @@ func Open(path string, opts Options, log *slog.Logger) (*Repository, error) {
 	return r, nil
 }
 
-// ShortName is a name a client sent (a model, a version, a feature) as an error
-// quotes it: unknown names can be anything a client sends (thousands of bytes in a
-// gRPC model_name, which would then travel back whole in the status trailer), so
-// at most 64 bytes.
-func ShortName(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
-
 // ServeWith sets how loaded versions are served: the server's admission defaults
 // and metrics. Call it before the first load; without it, versions serve with no
 // limits and private metrics.
@@ -728,7 +717,7 @@ func (r *Repository) LoadModel(ctx context.Context, name string) error {
 	}
 	md, ok := found[name]
 	if !ok {
-		return fmt.Errorf("%w: %q is not in the repository on disk", ErrNotFound, ShortName(name))
+		return fmt.Errorf("%w: %q is not in the repository on disk", ErrNotFound, model.ShortName(name))
 	}
 	r.mu.Lock()
 	if e, ok := r.entries[name]; ok {
@@ -760,7 +749,7 @@ func (r *Repository) UnloadModel(name string) error {
 	defer r.mu.Unlock()
 	e, ok := r.entries[name]
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrNotFound, ShortName(name))
+		return fmt.Errorf("%w: %q", ErrNotFound, model.ShortName(name))
 	}
 	e.userUnloaded = true
 	for _, v := range e.versions {
@@ -820,13 +809,13 @@ func (r *Repository) Get(name, version string) (*Version, error) {
 	defer r.mu.RUnlock()
 	e, ok := r.entries[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, ShortName(name))
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, model.ShortName(name))
 	}
 	if version != "" {
 		if v, ok := e.versions[version]; ok {
 			return v, nil
 		}
-		return nil, fmt.Errorf("%w: %q version %q", ErrNotFound, name, ShortName(version))
+		return nil, fmt.Errorf("%w: %q version %q", ErrNotFound, name, model.ShortName(version))
 	}
 	var newestReady, newest *Version
 	for _, v := range e.versions {

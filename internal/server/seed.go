@@ -162,7 +162,7 @@ func decodeSeedObject(sc *jsonwire.Scanner, t *featureTable, r, rowIndex int) er
 		i, ok := sm.Index[string(key)]
 		if !ok {
 			if len(extra) < 16 {
-				extra = append(extra, repository.ShortName(string(key)))
+				extra = append(extra, model.ShortName(string(key)))
 			}
 			if err := sc.Skip(); err != nil {
 				return seedScanErrAt(where, err)

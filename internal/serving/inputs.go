@@ -88,24 +88,17 @@ func stackColumns(spec model.TensorSpec, features []string, inputs []*tensor.Ten
 			}
 			return nil, model.InvalidInputf("missing column %q (one input per feature: %s)", name, strings.Join(features, ", "))
 		}
-		if err := t.Validate(); err != nil {
-			return nil, model.InvalidInputf("%v", err)
-		}
-		if len(t.Shape) == 0 || len(t.Shape) > 2 || (len(t.Shape) == 2 && t.Shape[1] != 1) {
-			return nil, model.InvalidInputf("input %q: want shape [n] or [n, 1] (one column), got %v", t.Name, t.Shape)
+		rows, err := model.ColumnRows(t, n, features[0])
+		if err != nil {
+			return nil, err
 		}
 		if n < 0 {
-			n = t.Shape[0]
+			n = rows
 			x = make([]float64, int(n)*k)
-		} else if t.Shape[0] != n {
-			return nil, model.InvalidInputf("input %q has %d rows but %q has %d", t.Name, t.Shape[0], features[0], n)
 		}
-		if t.Datatype == tensor.Bytes {
-			return nil, model.InvalidInputf("input %q takes numbers, got BYTES", t.Name)
-		}
-		f, err := t.Float64s()
+		f, err := model.ColumnNumbers(t)
 		if err != nil {
-			return nil, model.InvalidInputf("input %q: %v", t.Name, err)
+			return nil, err
 		}
 		for r, v := range f {
 			x[r*k+c] = v

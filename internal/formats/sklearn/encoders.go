@@ -260,7 +260,7 @@ func checkUniqueText(cats []textCategory) error {
 			if t.missing {
 				return fmt.Errorf("has both None and NaN as categories; a JSON null could not choose between them")
 			}
-			return fmt.Errorf("lists %q twice", truncateText(t.s))
+			return fmt.Errorf("lists %q twice", model.ShortName(t.s))
 		}
 		seen[t] = true
 	}

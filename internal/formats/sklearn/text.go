@@ -317,17 +317,12 @@ func (m *estimatorModel) columnsInput(inputs []*tensor.Tensor, unknown *unknownS
 		if t == nil || t.Name != specs[c].Name {
 			return nil, 0, model.InvalidInputf("input %d: want column %q", c, specs[c].Name)
 		}
-		if err := t.Validate(); err != nil {
-			return nil, 0, model.InvalidInputf("%v", err)
+		rows, err := model.ColumnRows(t, int64(n), specs[0].Name)
+		if err != nil {
+			return nil, 0, err
 		}
-		if len(t.Shape) == 0 || len(t.Shape) > 2 || (len(t.Shape) == 2 && t.Shape[1] != 1) {
-			return nil, 0, model.InvalidInputf("input %q: want shape [n] or [n, 1] (one column), got %v", t.Name, t.Shape)
-		}
-		rows := int(t.Shape[0])
 		if n < 0 {
-			n, X = rows, make([]float64, rows*p)
-		} else if rows != n {
-			return nil, 0, model.InvalidInputf("input %q has %d rows but %q has %d", t.Name, rows, specs[0].Name, n)
+			n, X = int(rows), make([]float64, int(rows)*p)
 		}
 		switch m.columns[c] {
 		case kindUnused: // dropped by the model: any datatype, never read
@@ -347,12 +342,9 @@ func (m *estimatorModel) columnsInput(inputs []*tensor.Tensor, unknown *unknownS
 				X[r*p+c] = x
 			}
 		default:
-			if t.Datatype == tensor.Bytes {
-				return nil, 0, model.InvalidInputf("input %q takes numbers, got BYTES", t.Name)
-			}
-			f, err := t.Float64s()
+			f, err := model.ColumnNumbers(t)
 			if err != nil {
-				return nil, 0, model.InvalidInputf("input %q: %v", t.Name, err)
+				return nil, 0, err
 			}
 			for r, x := range f {
 				X[r*p+c] = x
@@ -381,22 +373,13 @@ func (m *estimatorModel) explainUnknown(err error, X []float64, unknown *unknown
 		what := "null (a missing value)"
 		switch {
 		case x < 0 && int(-x) <= len(unknown.strings):
-			what = strconv.Quote(truncateText(unknown.strings[int(-x)-1]))
+			what = strconv.Quote(model.ShortName(unknown.strings[int(-x)-1]))
 		case x >= 0 && int(x) < len(m.vocab.strings):
-			what = strconv.Quote(truncateText(m.vocab.strings[int(x)]))
+			what = strconv.Quote(model.ShortName(m.vocab.strings[int(x)]))
 		}
 		return model.InvalidInputf("input row %d, column %q: %s is not a known category (handle_unknown='error')", uc.row, m.meta.Features[c], what)
 	}
 	return err
-}
-
-// truncateText shortens a string sent by a client for an error message.
-func truncateText(s string) string {
-	const max = 64
-	if len(s) > max {
-		return s[:max] + "…"
-	}
-	return s
 }
 
 // bindColumns decides the model's inputs: one per column when any of its

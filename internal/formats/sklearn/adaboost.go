@@ -113,14 +113,11 @@ func (a *adaBoostClassifier) PredictProba(X []float64, n int) []float64 {
 }
 
 func buildAdaBoostClassifier(obj *pickle.Object) (any, error) {
-	classes, err := classesAttr(obj)
+	classes, err := classifierClasses(obj)
 	if err != nil {
 		return nil, err
 	}
 	k := classes.Len()
-	if k < 2 {
-		return nil, fmt.Errorf("classes_ has %d classes", k)
-	}
 	algorithm, err := obj.String("algorithm")
 	if err != nil {
 		return nil, err

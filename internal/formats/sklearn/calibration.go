@@ -205,14 +205,11 @@ func labelKeys(l Labels) []string {
 }
 
 func buildCalibratedClassifier(obj *pickle.Object) (any, error) {
-	classes, err := classesAttr(obj)
+	classes, err := classifierClasses(obj)
 	if err != nil {
 		return nil, err
 	}
 	k := classes.Len()
-	if k < 2 {
-		return nil, fmt.Errorf("classes_ has %d classes", k)
-	}
 	index := map[string]int{}
 	for i, key := range labelKeys(classes) {
 		index[key] = i

@@ -3,6 +3,7 @@ package sklearn
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/pickle"
@@ -305,12 +306,7 @@ func columnIndices(v any, p int, names []string) ([]int, error) {
 	for _, it := range items {
 		switch x := it.(type) {
 		case string:
-			j := -1
-			for k, n := range names {
-				if n == x {
-					j = k
-				}
-			}
+			j := slices.Index(names, x)
 			if j < 0 {
 				return nil, fmt.Errorf("column %q is not among feature_names_in_", x)
 			}
@@ -347,12 +343,12 @@ func sliceIndices(o *pickle.Object, p int, names []string) ([]int, error) {
 		}
 		from, to := 0, p-1
 		if ok {
-			if from = indexOf(names, s); from < 0 {
+			if from = slices.Index(names, s); from < 0 {
 				return nil, fmt.Errorf("column %q is not among feature_names_in_", s)
 			}
 		}
 		if stop != nil {
-			if to = indexOf(names, e); to < 0 {
+			if to = slices.Index(names, e); to < 0 {
 				return nil, fmt.Errorf("column %q is not among feature_names_in_", e)
 			}
 		}
@@ -410,15 +406,6 @@ func sliceIndices(o *pickle.Object, p int, names []string) ([]int, error) {
 }
 
 func isString(v any) bool { _, ok := v.(string); return ok }
-
-func indexOf(names []string, s string) int {
-	for i, n := range names {
-		if n == s {
-			return i
-		}
-	}
-	return -1
-}
 
 // featureUnion joins its transformers' outputs over all columns, each
 // multiplied by its weight when transformer_weights names one.

@@ -286,6 +286,15 @@ func classesAttr(obj *pickle.Object) (Labels, error) {
 	return l, nil
 }
 
+// classifierClasses is classesAttr for a classifier, which needs at least two.
+func classifierClasses(obj *pickle.Object) (Labels, error) {
+	l, err := classesAttr(obj)
+	if err == nil && l.Len() < 2 {
+		err = fmt.Errorf("classes_ has %d classes, want at least 2", l.Len())
+	}
+	return l, err
+}
+
 // featureNames returns feature_names_in_ (set by sklearn when the estimator was
 // fitted on a table with column names), or nil when the file has none. For a
 // Pipeline the names are those of its first step that is not 'passthrough'.

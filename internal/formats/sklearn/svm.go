@@ -348,14 +348,11 @@ func buildSVC(obj *pickle.Object) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	classes, err := classesAttr(obj)
+	classes, err := classifierClasses(obj)
 	if err != nil {
 		return nil, err
 	}
 	k := classes.Len()
-	if k < 2 {
-		return nil, fmt.Errorf("classes_ has %d classes", k)
-	}
 	s := &svc{svmKernel: kern, classes: classes}
 	ns, err := intVector(obj, "_n_support", k)
 	if err != nil {

@@ -3,7 +3,8 @@
 # scraped in a test), the ONNX backend node tests (libonnx-testdata, the ONNX
 # conformance suite), gcc (cgo, for ONNX Runtime) and python3-sklearn (the documented
 # training step); then the pinned ONNX Runtime
-# library (hack/install-onnxruntime.sh, from npm). Idempotent: quick when all is there.
+# library (hack/install-onnxruntime.sh, from npm), helm and Jaeger (built from their
+# pinned Go modules). Idempotent: quick when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -32,4 +33,15 @@ if ! command -v helm >/dev/null && [ ! -x "$cache/bin/helm" ]; then
   (cd hack/cluster/modules/helm && go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0" \
     -o "$cache/bin/helm" helm.sh/helm/v3/cmd/helm)
 fi
+# Jaeger, the tracing backend the tracing integration test exports to and reads
+# back from: pinned in hack/tools/jaeger and built from its Go module like helm
+# (about 10 minutes cold, a cache hit after).
+jaeger_version=$(awk '$1 == "github.com/jaegertracing/jaeger" {print $2}' hack/tools/jaeger/go.mod)
+if [ ! -x "$cache/bin/jaeger-$jaeger_version" ]; then
+  echo "building jaeger $jaeger_version (pinned in hack/tools/jaeger) into $cache/bin; about 10 minutes cold"
+  mkdir -p "$cache/bin"
+  (cd hack/tools/jaeger && go build -trimpath -ldflags "-s -w" -o "$cache/bin/jaeger-$jaeger_version.tmp" github.com/jaegertracing/jaeger/cmd/jaeger)
+  mv "$cache/bin/jaeger-$jaeger_version.tmp" "$cache/bin/jaeger-$jaeger_version"
+fi
+ln -sfn "jaeger-$jaeger_version" "$cache/bin/jaeger"
 echo "test dependencies present"

@@ -29,6 +29,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tideserve/tide/internal/tracing"
 )
 
 // Config says where to send requests and how long to hold them.
@@ -126,6 +131,11 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Proxy, error
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(cfg.Target)
 			r.SetXForwarded()
+			if tracing.On() {
+				// The backend's span is a child of the activator's. Off, the client's
+				// traceparent passes through as it came.
+				tracing.Inject(r.Out.Context(), r.Out.Header)
+			}
 		},
 		Transport:    &holdingTransport{p: p, base: base},
 		ErrorHandler: p.proxyError,
@@ -138,6 +148,19 @@ func (p *Proxy) Held() int { return int(p.held.Load()) }
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+	if tracing.On() {
+		ctx, span := tracing.Tracer().Start(tracing.Extract(r.Context(), r.Header), tracing.SpanActivator,
+			trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPath(r.URL.Path)))
+		defer func() {
+			span.SetAttributes(semconv.HTTPResponseStatusCode(rec.code))
+			if rec.code >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(rec.code))
+			}
+			span.End()
+		}()
+		r = r.WithContext(ctx)
+	}
 	defer func() { p.metrics.requests.WithLabelValues(strconv.Itoa(rec.code)).Inc() }()
 	// The body is read before the first attempt so that it can be sent again after a
 	// refused connection; an unread body cannot be replayed.
@@ -207,7 +230,11 @@ func (t *holdingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	defer func() {
 		p.held.Add(-1)
 		p.metrics.held.Dec()
-		p.metrics.wait.Observe(time.Since(start).Seconds())
+		waited := time.Since(start)
+		p.metrics.wait.Observe(waited.Seconds())
+		if span := trace.SpanFromContext(req.Context()); span.IsRecording() {
+			span.SetAttributes(tracing.HeldSeconds.Float64(waited.Seconds()))
+		}
 	}()
 	deadline := time.NewTimer(p.cfg.HoldTimeout)
 	defer deadline.Stop()

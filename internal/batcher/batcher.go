@@ -75,6 +75,17 @@ type call struct {
 	err     error
 	done    chan struct{} // 1-buffered: the run never blocks on a caller
 	dropped atomic.Bool   // the caller gave up: do not run it
+	timing  *Timing       // filled for the caller when it asked (DoTimed)
+}
+
+// Timing is one request's trip through the batcher, for its trace: when it
+// arrived, when its run started (a run slot taken, its batch formed), when the
+// model itself ran, and how many rows and requests that run held. A joined run
+// is shared, so every request in it reports the same run.
+type Timing struct {
+	Queued, Started  time.Time
+	RunStart, RunEnd time.Time
+	Rows, Requests   int
 }
 
 // New makes a batcher; now is the clock (time.Now in production).
@@ -109,24 +120,35 @@ func (b *Batcher) Config() Config { return b.cfg }
 
 // Do runs inputs through the model under the admission and batching policy.
 func (b *Batcher) Do(ctx context.Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return b.DoTimed(ctx, inputs, nil)
+}
+
+// DoTimed is Do that also fills t (when not nil) with the request's timing; a
+// request that fails before its run leaves the run's fields zero.
+func (b *Batcher) DoTimed(ctx context.Context, inputs []*tensor.Tensor, t *Timing) ([]*tensor.Tensor, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if b.cfg.Batching() {
 		if rows, ok := batchRows(inputs); ok && rows <= b.cfg.MaxBatchSize {
-			return b.enqueue(ctx, inputs, rows)
+			return b.enqueue(ctx, inputs, rows, t)
 		}
 		// Not joinable (no common batch dimension) or larger than a batch: it runs
 		// alone, under the same run-slot limit.
 	}
-	return b.direct(ctx, inputs)
+	return b.direct(ctx, inputs, t)
 }
 
 // direct runs one request as soon as a run slot is free, waiting in the bounded
 // queue meanwhile.
-func (b *Batcher) direct(ctx context.Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (b *Batcher) direct(ctx context.Context, inputs []*tensor.Tensor, t *Timing) ([]*tensor.Tensor, error) {
+	if t != nil {
+		t.Queued = b.now()
+		t.Started, t.Requests = t.Queued, 1
+		t.Rows, _ = batchRows(inputs)
+	}
 	if b.slots == nil {
-		return b.run(ctx, inputs)
+		return b.timedRun(ctx, inputs, t)
 	}
 	select {
 	case b.slots <- struct{}{}:
@@ -144,6 +166,9 @@ func (b *Batcher) direct(ctx context.Context, inputs []*tensor.Tensor) ([]*tenso
 			if b.hooks.QueueTime != nil {
 				b.hooks.QueueTime(b.now().Sub(start))
 			}
+			if t != nil {
+				t.Started = b.now()
+			}
 		case <-ctx.Done():
 			b.depth(int(b.waiting.Add(-1)))
 			b.hook(b.hooks.Expired)
@@ -159,7 +184,18 @@ func (b *Batcher) direct(ctx context.Context, inputs []*tensor.Tensor) ([]*tenso
 		rows, _ := batchRows(inputs)
 		b.hooks.BatchRows(rows, 1)
 	}
-	return b.run(ctx, inputs)
+	return b.timedRun(ctx, inputs, t)
+}
+
+// timedRun runs the model on one request's inputs, noting when in t (if any).
+func (b *Batcher) timedRun(ctx context.Context, inputs []*tensor.Tensor, t *Timing) ([]*tensor.Tensor, error) {
+	if t == nil {
+		return b.run(ctx, inputs)
+	}
+	t.RunStart = b.now()
+	out, err := b.run(ctx, inputs)
+	t.RunEnd = b.now()
+	return out, err
 }
 
 // releaseSlot frees a run slot; with batching, a batch that was ready but had no
@@ -173,9 +209,12 @@ func (b *Batcher) releaseSlot() {
 	}
 }
 
-func (b *Batcher) enqueue(ctx context.Context, inputs []*tensor.Tensor, rows int) ([]*tensor.Tensor, error) {
+func (b *Batcher) enqueue(ctx context.Context, inputs []*tensor.Tensor, rows int, t *Timing) ([]*tensor.Tensor, error) {
 	c := b.calls.Get().(*call)
-	c.ctx, c.inputs, c.rows, c.queued = ctx, inputs, rows, b.now()
+	c.ctx, c.inputs, c.rows, c.queued, c.timing = ctx, inputs, rows, b.now(), t
+	if t != nil {
+		t.Queued = c.queued
+	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -371,15 +410,23 @@ func (b *Batcher) runBatch(run *batchRun) {
 	if b.hooks.BatchRows != nil {
 		b.hooks.BatchRows(total, len(live))
 	}
+	for _, c := range live {
+		if t := c.timing; t != nil {
+			t.Started, t.Rows, t.Requests = now, total, len(live)
+		}
+	}
 	if len(live) == 1 {
 		c := live[0]
-		c.outputs, c.err = b.run(c.ctx, c.inputs)
+		c.outputs, c.err = b.timedRun(c.ctx, c.inputs, c.timing)
 		c.done <- struct{}{} // c belongs to its caller from here on
 		b.runs.Put(run.reset())
 		return
 	}
-	err := run.runJoined(b.run, live, total)
+	err := run.runJoined(b.run, b.now, live, total)
 	for i, c := range live {
+		if t := c.timing; t != nil {
+			t.RunStart, t.RunEnd = run.ranFrom, run.ranUntil
+		}
 		if err != nil {
 			c.err = err
 		} else {

@@ -512,3 +512,63 @@ func TestBatchedOutputWithWrongRowsFailsTheBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestTimingReportsTheSharedRun: every request of a joined run reports that run
+// (its rows, its requests, when the model ran), and its own arrival before it.
+func TestTimingReportsTheSharedRun(t *testing.T) {
+	m := &doubling{delay: 2 * time.Millisecond}
+	b, err := New(m.run, Config{MaxBatchSize: 6, MaxQueueDelay: time.Second, MaxQueue: 8}, Hooks{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	timings := make([]Timing, 3)
+	var wg sync.WaitGroup
+	for i := range timings {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := b.DoTimed(context.Background(), rowsTensor(1, 2), &timings[i]); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, tm := range timings {
+		if tm.Rows != 6 || tm.Requests != 3 {
+			t.Fatalf("request %d: run of %d rows, %d requests; want the full batch of 6 rows, 3 requests", i, tm.Rows, tm.Requests)
+		}
+		if tm.Queued.IsZero() || tm.Started.Before(tm.Queued) || tm.RunStart.Before(tm.Started) || tm.RunEnd.Sub(tm.RunStart) < 2*time.Millisecond {
+			t.Fatalf("request %d: timing out of order or too short: %+v", i, tm)
+		}
+		if !tm.RunStart.Equal(timings[0].RunStart) || !tm.RunEnd.Equal(timings[0].RunEnd) {
+			t.Fatalf("request %d reports a different run than request 0: %+v vs %+v", i, tm, timings[0])
+		}
+	}
+}
+
+// TestTimingWithoutBatching: a request that waited for a run slot reports the wait.
+func TestTimingWithoutBatching(t *testing.T) {
+	m := &doubling{delay: 20 * time.Millisecond}
+	b, err := New(m.run, Config{MaxInFlight: 1, MaxQueue: 4}, Hooks{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go b.Do(context.Background(), rowsTensor(1)) // holds the only slot for 20 ms
+	for m.running.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	var tm Timing
+	if _, err := b.DoTimed(context.Background(), rowsTensor(1, 2, 3), &tm); err != nil {
+		t.Fatal(err)
+	}
+	if tm.Rows != 3 || tm.Requests != 1 {
+		t.Fatalf("rows %d, requests %d; want 3 and 1", tm.Rows, tm.Requests)
+	}
+	if wait := tm.Started.Sub(tm.Queued); wait < 5*time.Millisecond {
+		t.Fatalf("waited %s for the slot; the other run held it for ~20 ms", wait)
+	}
+	if tm.RunEnd.Sub(tm.RunStart) < 20*time.Millisecond || tm.RunStart.Before(tm.Started) {
+		t.Fatalf("run timing wrong: %+v", tm)
+	}
+}

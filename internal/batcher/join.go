@@ -3,6 +3,7 @@ package batcher
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/tideserve/tide/internal/tensor"
 )
@@ -18,6 +19,8 @@ type batchRun struct {
 	joined []*tensor.Tensor
 	inputs []tensor.Tensor // the joined inputs' headers; joined points into it
 	split  [][]*tensor.Tensor
+	// ranFrom and ranUntil bracket the model's own run (for the callers' traces).
+	ranFrom, ranUntil time.Time
 }
 
 // reset drops every reference the run held, so a pooled run keeps no request or
@@ -33,12 +36,13 @@ func (r *batchRun) reset() *batchRun {
 	}
 	clear(r.split)
 	r.split = r.split[:0]
+	r.ranFrom, r.ranUntil = time.Time{}, time.Time{}
 	return r
 }
 
 // runJoined joins the live calls' inputs along the batch dimension, runs the model
 // once and leaves each call's outputs in r.split.
-func (r *batchRun) runJoined(run Runner, live []*call, total int) error {
+func (r *batchRun) runJoined(run Runner, now func() time.Time, live []*call, total int) error {
 	n := len(live[0].inputs)
 	if cap(r.inputs) < n {
 		r.inputs = make([]tensor.Tensor, n)
@@ -62,7 +66,9 @@ func (r *batchRun) runJoined(run Runner, live []*call, total int) error {
 	}
 	// The joined run belongs to no single caller: one caller's cancellation must not
 	// fail the others, so it runs without their contexts.
+	r.ranFrom = now()
 	outs, err := run(context.Background(), r.joined)
+	r.ranUntil = now()
 	if err != nil {
 		return err
 	}

@@ -64,6 +64,11 @@ func runActivator(ctx context.Context, f activatorFlags) error {
 		return err
 	}
 	f.cfg.Target = u
+	stopTracing, err := startTracing(ctx, log, "tide-activator", "")
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return activator.Run(ctx, activator.Addrs{Proxy: f.listen, Ops: f.metricsAddr}, f.cfg, log, nil)

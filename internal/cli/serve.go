@@ -102,6 +102,8 @@ Flags win over the environment, which wins over the file.`,
 	fl.IntVar(&f.opts.Admission.MaxQueue, "max-queue", 0, "requests that may wait for a run slot or batch, per model; one more gets 429")
 	fl.IntVar(&f.opts.Admission.MaxBatchSize, "max-batch-size", 0, "join requests into model runs of up to this many rows (0 or 1: no dynamic batching)")
 	fl.DurationVar(&f.opts.Admission.MaxQueueDelay, "max-queue-delay", 0, "how long a request may wait for a batch to fill")
+	fl.Float64Var(&f.opts.AccessLogSample, "access-log-sample", 0, "share of requests (0 to 1) logged as one structured access line each: request id, route, status, duration, sizes, trace id; never bodies (0: none)")
+	fl.BoolVar(&f.opts.DisableDocs, "disable-docs", false, "turn off GET /openapi.json and the GET /docs page")
 	return cmd
 }
 
@@ -145,10 +147,18 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 	if f.opts.ManagementKeys, err = server.LoadAPIKeys(f.managementKeyFile, server.ManagementKeysEnv, os.Getenv(server.ManagementKeysEnv)); err != nil {
 		return fmt.Errorf("--management-key-file: %w", err)
 	}
-	srv := server.New(repo, f.opts, log)
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if f.opts.AccessLogSample < 0 || f.opts.AccessLogSample > 1 {
+		return fmt.Errorf("--access-log-sample %g: want a share from 0 to 1", f.opts.AccessLogSample)
+	}
+	stopTracing, err := startTracing(ctx, log, "tide-server", f.opts.Version)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	srv := server.New(repo, f.opts, log)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return srv.Serve(ctx, ln)

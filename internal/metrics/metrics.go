@@ -120,9 +120,16 @@ func (m *Set) ObserveLoad(model, version string, d time.Duration, loaded bool) {
 
 // RecordRequest counts one finished request and its duration. modelName is ""
 // for names the server does not serve, so that they cannot grow the label set.
-func (m *Set) RecordRequest(modelName, protocol string, status int, d time.Duration) {
+// traceID, when not "", is kept as the duration's exemplar: the trace of a
+// request in that latency bucket, shown to OpenMetrics scrapers.
+func (m *Set) RecordRequest(modelName, protocol string, status int, d time.Duration, traceID string) {
 	m.requests.WithLabelValues(modelName, protocol, codeLabel(status)).Inc()
-	m.duration.WithLabelValues(modelName, protocol).Observe(d.Seconds())
+	h := m.duration.WithLabelValues(modelName, protocol)
+	if traceID != "" {
+		h.(prometheus.ExemplarObserver).ObserveWithExemplar(d.Seconds(), prometheus.Labels{"trace_id": traceID})
+		return
+	}
+	h.Observe(d.Seconds())
 }
 
 // Model is one model's series, looked up once when its version starts serving (a

@@ -13,6 +13,7 @@ import (
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/oip"
 	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/tracing"
 )
 
 // statusOf maps an error from any layer to the HTTP status that fits it. Anything
@@ -56,7 +57,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) int {
 	status := statusOf(err)
 	msg := err.Error()
 	if status >= 500 && status != http.StatusServiceUnavailable {
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "error", err)
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "error", err,
+			"request_id", requestIDOf(w))
 		if status == http.StatusInternalServerError {
 			msg = "internal error: " + msg
 		}
@@ -82,7 +84,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeJSONBytes(w, status, b)
 }
 
-// record counts one finished request in the metrics.
-func (s *Server) record(modelName, protocol string, status int, start time.Time) {
-	s.metrics.RecordRequest(modelName, protocol, status, time.Since(start))
+// record counts one finished request in the metrics; a traced request's trace id
+// becomes the latency observation's exemplar.
+func (s *Server) record(ctx context.Context, modelName, protocol string, status int, start time.Time) {
+	traceID := ""
+	if tracing.On() {
+		traceID = tracing.TraceID(ctx)
+	}
+	s.metrics.RecordRequest(modelName, protocol, status, time.Since(start), traceID)
 }

@@ -11,8 +11,10 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -20,11 +22,13 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/tideserve/tide/internal/oip"
 	"github.com/tideserve/tide/internal/oip/pb"
 	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/tracing"
 )
 
 const protoGRPC = "oip-grpc"
@@ -47,11 +51,18 @@ func (s *Server) GRPCServer() (*grpc.Server, error) {
 		grpc.ForceServerCodecV2(codec),
 		// The codec's check runs before anything that may answer early (auth), so
 		// that every note it took is taken out again.
-		grpc.ChainUnaryInterceptor(s.grpcRecover, codec.unary, auth.unary),
+		grpc.ChainUnaryInterceptor(s.grpcRecover, s.grpcObserve, codec.unary, auth.unary),
 		grpc.ChainStreamInterceptor(s.grpcRecoverStream, codec.stream, auth.stream),
 		// Idle connections close like HTTP keep-alives do, so clients re-resolve and
 		// spread over new replicas.
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.opts.IdleTimeout}),
+	}
+	if tracing.On() {
+		// otelgrpc continues the client's trace and makes the RPC's server span;
+		// decode, infer and encode hang under it as they do for REST.
+		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithPropagators(tracing.Propagator()),
+			otelgrpc.WithFilter(func(info *stats.RPCTagInfo) bool { return !strings.HasPrefix(info.FullMethodName, "/grpc.health.") }))))
 	}
 	cfg, err := s.tlsConfig()
 	if err != nil {
@@ -202,7 +213,7 @@ func (g *inferenceService) ModelInfer(ctx context.Context, req *pb.ModelInferReq
 	if err != nil {
 		code = statusOf(err)
 	}
-	g.s.record(g.s.metricLabel(req.GetModelName()), protoGRPC, code, start)
+	g.s.record(ctx, g.s.metricLabel(req.GetModelName()), protoGRPC, code, start)
 	if err != nil {
 		return nil, g.s.grpcError(ctx, "ModelInfer", err)
 	}
@@ -217,7 +228,9 @@ func (g *inferenceService) modelInfer(ctx context.Context, req *pb.ModelInferReq
 	if err != nil {
 		return nil, err
 	}
+	decoding := phase(ctx, tracing.SpanDecode)
 	inputs, err := oip.InferInputsFromProto(req)
+	endPhase(decoding, err)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +245,13 @@ func (g *inferenceService) modelInfer(ctx context.Context, req *pb.ModelInferReq
 	if err != nil {
 		return nil, err
 	}
-	resp := &pb.ModelInferResponse{ModelName: v.Name, ModelVersion: v.Version, Id: req.GetId()}
+	encoding := phase(ctx, tracing.SpanEncode)
+	defer encoding.End()
+	id := req.GetId()
+	if id == "" {
+		id = grpcRequestID(ctx)
+	}
+	resp := &pb.ModelInferResponse{ModelName: v.Name, ModelVersion: v.Version, Id: id}
 	resp.Outputs, resp.RawOutputContents = oip.InferOutputsToProto(outs, len(req.GetRawInputContents()) > 0)
 	return resp, nil
 }

@@ -169,8 +169,12 @@ func TestGRPCConformance(t *testing.T) {
 			Inputs:           []*pb.ModelInferRequest_InferInputTensor{{Name: "input", Datatype: "FP64", Shape: []int64{1, 2}}},
 			Outputs:          []*pb.ModelInferRequest_InferRequestedOutputTensor{{Name: "predict_proba"}},
 			RawInputContents: [][]byte{fp64le(0, 3)}}
-		r, err = c.ModelInfer(ctx, raw)
-		want = &pb.ModelInferResponse{ModelName: "fraud", ModelVersion: "1",
+		var header metadata.MD
+		r, err = c.ModelInfer(metadata.AppendToOutgoingContext(ctx, "x-request-id", "raw-1"), raw, grpc.Header(&header))
+		if got := header.Get("x-request-id"); len(got) != 1 || got[0] != "raw-1" {
+			t.Fatalf("x-request-id header metadata %q, want the client's raw-1 back", got)
+		}
+		want = &pb.ModelInferResponse{ModelName: "fraud", ModelVersion: "1", Id: "raw-1", // no id in the request: the request id
 			Outputs:           []*pb.ModelInferResponse_InferOutputTensor{{Name: "predict_proba", Datatype: "FP64", Shape: []int64{1, 2}}},
 			RawOutputContents: [][]byte{fp64le(1, 0)}}
 		if err != nil || !proto.Equal(r, want) {
@@ -179,8 +183,11 @@ func TestGRPCConformance(t *testing.T) {
 
 		i32 := inferReq("fraud", &pb.ModelInferRequest_InferInputTensor{Name: "input", Datatype: "INT32", Shape: []int64{1, 2},
 			Contents: &pb.InferTensorContents{IntContents: []int32{3, 1}}})
-		if r, err = c.ModelInfer(ctx, i32); err != nil || r.GetOutputs()[0].GetContents().GetInt64Contents()[0] != 1 {
+		if r, err = c.ModelInfer(ctx, i32, grpc.Header(&header)); err != nil || r.GetOutputs()[0].GetContents().GetInt64Contents()[0] != 1 {
 			t.Fatalf("INT32 input: %v %v", r, err)
+		}
+		if got := header.Get("x-request-id"); len(got) != 1 || len(got[0]) != 16 || r.GetId() != got[0] {
+			t.Fatalf("no request id given: header metadata %q and OIP id %q, want the same generated 16-digit id", got, r.GetId())
 		}
 	})
 	t.Run("ModelInfer errors", func(t *testing.T) {

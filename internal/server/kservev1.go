@@ -9,6 +9,7 @@ import (
 	"github.com/tideserve/tide/internal/jsonwire"
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/tracing"
 )
 
 // KServe's v1 protocol, for clients written against KServe's sklearn server:
@@ -54,7 +55,7 @@ func (s *Server) v1Predict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := s.v1PredictStatus(w, r, name)
-	s.record(s.metricLabel(name), protoV1, status, start)
+	s.record(r.Context(), s.metricLabel(name), protoV1, status, start)
 }
 
 func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name string) int {
@@ -77,8 +78,10 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 		discard(r)
 		return s.fail(w, r, model.InvalidInputf("model %s does not take rows of features; use POST /v2/models/%s/infer", name, name))
 	}
+	decoding := phase(r.Context(), tracing.SpanDecode)
 	body, release, err := s.readBody(w, r)
 	if err != nil {
+		endPhase(decoding, err)
 		return s.fail(w, r, err)
 	}
 	defer release()
@@ -88,7 +91,9 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 	} else {
 		table = newFeatureTable(sm, "", len(sm.Names), 4)
 	}
-	if err := decodeInstances(body, table); err != nil {
+	err = decodeInstances(body, table)
+	endPhase(decoding, err)
+	if err != nil {
 		return s.fail(w, r, err)
 	}
 	ctx, cancel, err := withRequestDeadline(r)
@@ -100,6 +105,8 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 	if err != nil {
 		return s.fail(w, r, err)
 	}
+	encoding := phase(r.Context(), tracing.SpanEncode)
+	defer encoding.End()
 	out := getOut()
 	*out = append(*out, `{"predictions":`...)
 	*out = appendPyValues(*out, outs[0])

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tideserve/tide/internal/oip"
 	"github.com/tideserve/tide/internal/repository"
+	"github.com/tideserve/tide/internal/tracing"
 )
 
 const protoOIP = "oip-rest"
@@ -81,7 +82,7 @@ func (s *Server) oipInfer(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	name := r.PathValue("name")
 	status := s.oipInferStatus(w, r, name, r.PathValue("version"))
-	s.record(s.metricLabel(name), protoOIP, status, start)
+	s.record(r.Context(), s.metricLabel(name), protoOIP, status, start)
 }
 
 func (s *Server) oipInferStatus(w http.ResponseWriter, r *http.Request, name, version string) int {
@@ -93,12 +94,15 @@ func (s *Server) oipInferStatus(w http.ResponseWriter, r *http.Request, name, ve
 		discard(r)
 		return s.fail(w, r, err)
 	}
+	decoding := phase(r.Context(), tracing.SpanDecode)
 	body, release, err := s.readBody(w, r)
 	if err != nil {
+		endPhase(decoding, err)
 		return s.fail(w, r, err)
 	}
 	defer release()
 	req, bin, err := decodeOIPInferRequest(r, body)
+	endPhase(decoding, err)
 	if err != nil {
 		return s.fail(w, r, err)
 	}
@@ -115,8 +119,14 @@ func (s *Server) oipInferStatus(w http.ResponseWriter, r *http.Request, name, ve
 	if err != nil {
 		return s.fail(w, r, err)
 	}
+	encoding := phase(r.Context(), tracing.SpanEncode)
+	defer encoding.End()
+	id := req.ID
+	if id == "" {
+		id = requestIDOf(w) // the answer names its request even when the client did not
+	}
 	out := getOut()
-	resp := &oip.InferResponse{ModelName: v.Name, ModelVersion: v.Version, ID: req.ID, Outputs: outs}
+	resp := &oip.InferResponse{ModelName: v.Name, ModelVersion: v.Version, ID: id, Outputs: outs}
 	if bin.Any() {
 		var headerLen int
 		*out, headerLen = oip.AppendBinaryInferResponse(*out, resp, bin)

@@ -44,15 +44,15 @@ func TestOIPBinaryTensorData(t *testing.T) {
 			wantHeader: `{"model_name":"fraud","model_version":"1","id":"b1","outputs":[{"name":"predict","datatype":"INT64","shape":[2],"data":[1,0]},{"name":"predict_proba","datatype":"FP64","shape":[2,2],"data":[0,1,1,0]}]}`},
 		{name: "binary input, all outputs binary", header: `{"inputs":[` + rows + `],"parameters":{"binary_data_output":true}}`, binary: fp64le(1, 0, 0, 1), headerLen: "auto",
 			wantStatus: 200, wantLen: true,
-			wantHeader: `{"model_name":"fraud","model_version":"1","outputs":[{"name":"predict","datatype":"INT64","shape":[2],"parameters":{"binary_data_size":16}},{"name":"predict_proba","datatype":"FP64","shape":[2,2],"parameters":{"binary_data_size":32}}]}`,
+			wantHeader: `{"model_name":"fraud","model_version":"1","id":"t-1","outputs":[{"name":"predict","datatype":"INT64","shape":[2],"parameters":{"binary_data_size":16}},{"name":"predict_proba","datatype":"FP64","shape":[2,2],"parameters":{"binary_data_size":32}}]}`,
 			wantBinary: append(binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, 1), 0), fp64le(0, 1, 1, 0)...)},
 		{name: "JSON input, one requested output binary", header: `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[0,3]}],"outputs":[{"name":"predict_proba","parameters":{"binary_data":true}}]}`,
 			wantStatus: 200, wantLen: true,
-			wantHeader: `{"model_name":"fraud","model_version":"1","outputs":[{"name":"predict_proba","datatype":"FP64","shape":[1,2],"parameters":{"binary_data_size":16}}]}`,
+			wantHeader: `{"model_name":"fraud","model_version":"1","id":"t-1","outputs":[{"name":"predict_proba","datatype":"FP64","shape":[1,2],"parameters":{"binary_data_size":16}}]}`,
 			wantBinary: fp64le(1, 0)},
 		{name: "binary_data false keeps JSON", header: `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[0,3]}],"outputs":[{"name":"predict","parameters":{"binary_data":false}}]}`,
 			wantStatus: 200,
-			wantHeader: `{"model_name":"fraud","model_version":"1","outputs":[{"name":"predict","datatype":"INT64","shape":[1],"data":[0]}]}`},
+			wantHeader: `{"model_name":"fraud","model_version":"1","id":"t-1","outputs":[{"name":"predict","datatype":"INT64","shape":[1],"data":[0]}]}`},
 		{name: "header length not a number", header: `{"inputs":[` + rows + `]}`, binary: fp64le(1, 0, 0, 1), headerLen: "x",
 			wantStatus: 400, wantHeader: `{"error":"Inference-Header-Content-Length header \"x\": want the JSON header's length in bytes"}`},
 		{name: "binary part too short", header: `{"inputs":[` + rows + `]}`, binary: fp64le(1, 0, 0), headerLen: "auto",
@@ -64,6 +64,7 @@ func TestOIPBinaryTensorData(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			body := append([]byte(c.header), c.binary...)
 			req := httptest.NewRequest("POST", "/v2/models/fraud/infer", bytes.NewReader(body))
+			req.Header.Set("X-Request-Id", testRequestID)
 			switch c.headerLen {
 			case "":
 			case "auto":

@@ -75,7 +75,7 @@ func (s *Server) controlled(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.modelControlOn() {
 			discard(r)
-			s.record("", protoRepository, s.fail(w, r, modelControlOff), time.Now())
+			s.record(r.Context(), "", protoRepository, s.fail(w, r, modelControlOff), time.Now())
 			return
 		}
 		h(w, r)
@@ -110,12 +110,12 @@ func (s *Server) repositoryLoad(w http.ResponseWriter, r *http.Request) {
 	discard(r)
 	name := r.PathValue("name")
 	if err := s.repo.LoadModel(r.Context(), name); err != nil {
-		s.record("", protoRepository, s.fail(w, r, err), start)
+		s.record(r.Context(), "", protoRepository, s.fail(w, r, err), start)
 		return
 	}
 	s.log.Info("model loaded through the repository API", "model", name)
 	writeJSONBytes(w, http.StatusOK, []byte(`{}`))
-	s.record("", protoRepository, http.StatusOK, start)
+	s.record(r.Context(), "", protoRepository, http.StatusOK, start)
 }
 
 func (s *Server) repositoryUnload(w http.ResponseWriter, r *http.Request) {
@@ -123,10 +123,10 @@ func (s *Server) repositoryUnload(w http.ResponseWriter, r *http.Request) {
 	discard(r)
 	name := r.PathValue("name")
 	if err := s.repo.UnloadModel(name); err != nil {
-		s.record("", protoRepository, s.fail(w, r, err), start)
+		s.record(r.Context(), "", protoRepository, s.fail(w, r, err), start)
 		return
 	}
 	s.log.Info("model unloaded through the repository API", "model", name)
 	writeJSONBytes(w, http.StatusOK, []byte(`{}`))
-	s.record("", protoRepository, http.StatusOK, start)
+	s.record(r.Context(), "", protoRepository, http.StatusOK, start)
 }

@@ -161,11 +161,13 @@ func TestVersionSwapUnderLoadLosesNothing(t *testing.T) {
 				default:
 				}
 				rec := httptest.NewRecorder()
-				s.ServeHTTP(rec, httptest.NewRequest("POST", "/v2/models/m/infer", strings.NewReader(oneRowFraud)))
+				req := httptest.NewRequest("POST", "/v2/models/m/infer", strings.NewReader(oneRowFraud))
+				req.Header.Set("X-Request-Id", "swap")
+				s.ServeHTTP(rec, req)
 				switch {
-				case rec.Code == 200 && strings.Contains(rec.Body.String(), `"model_version":"1","outputs":[{"name":"predict","datatype":"INT64","shape":[1],"data":[1]}`):
+				case rec.Code == 200 && strings.Contains(rec.Body.String(), `"model_version":"1","id":"swap","outputs":[{"name":"predict","datatype":"INT64","shape":[1],"data":[1]}`):
 					ok1.Add(1)
-				case rec.Code == 200 && strings.Contains(rec.Body.String(), `"model_version":"2","outputs":[{"name":"predict","datatype":"INT64","shape":[1],"data":[0]}`):
+				case rec.Code == 200 && strings.Contains(rec.Body.String(), `"model_version":"2","id":"swap","outputs":[{"name":"predict","datatype":"INT64","shape":[1],"data":[0]}`):
 					ok2.Add(1)
 				default:
 					failed.Add(1)

@@ -14,6 +14,7 @@ import (
 	"github.com/tideserve/tide/internal/repository"
 	"github.com/tideserve/tide/internal/serving"
 	"github.com/tideserve/tide/internal/tensor"
+	"github.com/tideserve/tide/internal/tracing"
 )
 
 // The tutorial's contract, kept byte for byte: POST /predict with
@@ -44,7 +45,7 @@ func (s *Server) seedVersion() (*repository.Version, error) {
 func (s *Server) seedPredict(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	name, status := s.seedPredictStatus(w, r)
-	s.record(name, protoSeed, status, start)
+	s.record(r.Context(), name, protoSeed, status, start)
 }
 
 func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (string, int) {
@@ -65,12 +66,15 @@ func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (stri
 		discard(r)
 		return v.Name, s.fail(w, r, err)
 	}
+	decoding := phase(r.Context(), tracing.SpanDecode)
 	body, release, err := s.readBody(w, r)
 	if err != nil {
+		endPhase(decoding, err)
 		return v.Name, s.fail(w, r, err)
 	}
 	defer release()
 	table, err := decodeSeedRows(body, sm)
+	endPhase(decoding, err)
 	if err != nil {
 		return v.Name, s.fail(w, r, err)
 	}
@@ -83,6 +87,8 @@ func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (stri
 	if err != nil {
 		return v.Name, s.fail(w, r, err)
 	}
+	encoding := phase(r.Context(), tracing.SpanEncode)
+	defer encoding.End()
 	out := getOut()
 	*out = append(*out, `{"prediction":`...)
 	*out = appendPyValues(*out, outs[0])

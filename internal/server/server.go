@@ -26,6 +26,7 @@ import (
 	"github.com/tideserve/tide/internal/repository"
 	"github.com/tideserve/tide/internal/serving"
 	"github.com/tideserve/tide/internal/tensor"
+	"github.com/tideserve/tide/internal/tracing"
 )
 
 // Options configure a Server. Zero values take the defaults in DefaultOptions.
@@ -84,6 +85,11 @@ type Options struct {
 	// Admission holds the default admission control and batching for every model
 	// (off when zero); a model's config file overrides it.
 	Admission serving.Admission
+	// AccessLogSample is the share of requests (0 to 1) that get an access log
+	// line; 0, the default, logs none.
+	AccessLogSample float64
+	// DisableDocs turns off GET /openapi.json and GET /docs.
+	DisableDocs bool
 }
 
 // DefaultOptions are production defaults.
@@ -172,7 +178,9 @@ func (s *Server) Metrics() *metrics.Set { return s.metrics }
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v2/health/live", s.live)
 	s.mux.HandleFunc("GET /v2/health/ready", s.ready)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+	// OpenMetrics when the scraper asks for it: the format that carries the
+	// latency histogram's exemplars (trace ids).
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	s.registerSeed()
 	s.registerOIP()
 	s.registerKServeV1()
@@ -194,6 +202,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		w.Header().Set("Connection", "close")
 	}
+	rid := acceptRequestID(r.Header.Get(headerRequestID))
+	w.Header()[headerRequestID] = []string{rid}
 	if !s.authorizeHTTP(w, r) {
 		return
 	}
@@ -211,6 +221,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		discard(r)
 		s.writeError(w, rec.status, msg)
+		return
+	}
+	quiet := quietRoutes[pattern]
+	traced := tracing.On() && !quiet
+	if logged := !quiet && s.sampleAccessLog(); traced || logged {
+		s.observed(w, r, pattern, rid, traced, logged)
 		return
 	}
 	s.mux.ServeHTTP(w, r) // (not h: only the mux's own ServeHTTP sets path values)

@@ -41,6 +41,10 @@ func newTestServer(t *testing.T, opts Options, models map[string]formatstest.Spe
 
 var fraud = formatstest.Spec{Weights: []float64{1, -1}, Bias: 0}
 
+// testRequestID is the X-Request-Id runCases sends; OIP answers without an id of
+// their own carry it.
+const testRequestID = "t-1"
+
 type httpCase struct {
 	name       string
 	method     string
@@ -60,9 +64,13 @@ func runCases(t *testing.T, h http.Handler, cases []httpCase) {
 				method = http.MethodPost
 			}
 			req := httptest.NewRequest(method, c.path, strings.NewReader(c.body))
+			req.Header.Set("X-Request-Id", testRequestID)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			got := rec.Body.String()
+			if id := rec.Header().Get("X-Request-Id"); id != testRequestID {
+				t.Fatalf("X-Request-Id %q in the answer, want the request's %q", id, testRequestID)
+			}
 			if rec.Code != c.wantStatus {
 				t.Fatalf("%s %s: status %d, want %d; body %s", method, c.path, rec.Code, c.wantStatus, got)
 			}
@@ -129,7 +137,7 @@ func TestOIP(t *testing.T) {
 			wantBody: `{"model_name":"fraud","model_version":"1","id":"req-7","outputs":[{"name":"predict","datatype":"INT64","shape":[2],"data":[1,0]},{"name":"predict_proba","datatype":"FP64","shape":[2,2],"data":[0,1,1,0]}]}`},
 		{name: "infer by version, requested output", path: "/v2/models/fraud/versions/1/infer",
 			body: `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[3,1]}],"outputs":[{"name":"predict"}]}`, wantStatus: 200,
-			wantBody: `{"model_name":"fraud","model_version":"1","outputs":[{"name":"predict","datatype":"INT64","shape":[1],"data":[1]}]}`},
+			wantBody: `{"model_name":"fraud","model_version":"1","id":"t-1","outputs":[{"name":"predict","datatype":"INT64","shape":[1],"data":[1]}]}`},
 		{name: "int input converts", path: "/v2/models/fraud/infer", body: `{"inputs":[{"name":"input","shape":[1,2],"datatype":"INT32","data":[3,1]}]}`, wantStatus: 200, contains: `"data":[1]`},
 		{name: "unknown output", path: "/v2/models/fraud/infer", body: `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[3,1]}],"outputs":[{"name":"logits"}]}`, wantStatus: 422, contains: `no output \"logits\"`},
 		{name: "unknown model", path: "/v2/models/nope/infer", body: infer, wantStatus: 404, contains: "model not found"},

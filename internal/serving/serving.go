@@ -9,16 +9,21 @@ package serving
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tideserve/tide/internal/batcher"
 	"github.com/tideserve/tide/internal/metrics"
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/tensor"
+	"github.com/tideserve/tide/internal/tracing"
 )
 
 // Admission is the server-wide admission control and batching (the --max-* flags).
@@ -205,7 +210,12 @@ func (m *Model) Infer(ctx context.Context, inputs []*tensor.Tensor, requested []
 	}
 	m.series.Inflight.Inc()
 	defer m.series.Inflight.Dec()
-	outs, err := m.batcher.Do(ctx, ordered)
+	var outs []*tensor.Tensor
+	if tracing.On() && trace.SpanFromContext(ctx).IsRecording() {
+		outs, err = m.tracedDo(ctx, ordered)
+	} else {
+		outs, err = m.batcher.Do(ctx, ordered)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -283,4 +293,52 @@ func (m *Model) Features() (*Features, error) {
 		return nil, model.InvalidInputf("model %s does not take named features; use POST /v2/models/%s/infer", m.Name, m.Name)
 	}
 	return m.features, nil
+}
+
+// tracedDo is batcher.Do for a traced request: the infer span, and under it the
+// request's wait (queue), the run it joined (batch) and the runtime's own share
+// of that run (model), each at the times the batcher noted. A joined run is
+// shared, so each of its requests' traces shows the same batch and model times,
+// with the run's rows and requests as attributes.
+func (m *Model) tracedDo(ctx context.Context, inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	rows := 0
+	if len(inputs) > 0 && len(inputs[0].Shape) > 0 {
+		rows = int(inputs[0].Shape[0])
+	}
+	ctx, span := tracing.Tracer().Start(ctx, tracing.SpanInfer, trace.WithAttributes(
+		tracing.Model.String(m.Name), tracing.ModelVersion.String(m.Version), tracing.RequestRows.Int(rows)))
+	defer span.End()
+	var tm batcher.Timing
+	outs, err := m.batcher.DoTimed(ctx, inputs, &tm)
+	end := time.Now()
+	// A request that gave up (deadline, cancel) or was shed may return while a
+	// run still writes its timing: then only Queued, its own, is read.
+	ran := err == nil || (ctx.Err() == nil && !errors.Is(err, batcher.ErrOverloaded) && !tm.RunStart.IsZero())
+	if !tm.Queued.IsZero() {
+		queueEnd := end
+		if ran {
+			queueEnd = tm.Started
+		}
+		_, q := tracing.Tracer().Start(ctx, tracing.SpanQueue, trace.WithTimestamp(tm.Queued))
+		q.SetAttributes(tracing.QueueSeconds.Float64(queueEnd.Sub(tm.Queued).Seconds()))
+		if !ran && err != nil {
+			q.SetStatus(codes.Error, err.Error())
+		}
+		q.End(trace.WithTimestamp(queueEnd))
+	}
+	if ran {
+		bctx, b := tracing.Tracer().Start(ctx, tracing.SpanBatch, trace.WithTimestamp(tm.Started), trace.WithAttributes(
+			tracing.BatchRows.Int(tm.Rows), tracing.BatchRequests.Int(tm.Requests)))
+		_, run := tracing.Tracer().Start(bctx, tracing.SpanModel, trace.WithTimestamp(tm.RunStart))
+		if err != nil {
+			run.SetStatus(codes.Error, err.Error())
+		}
+		run.End(trace.WithTimestamp(tm.RunEnd))
+		b.End(trace.WithTimestamp(end))
+	}
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return outs, err
 }

@@ -25,6 +25,7 @@ var allowed = map[string][]string{
 	"internal/loadpace": nil,
 	"internal/pickle":   {"internal/loadmem", "internal/loadpace"},
 	"internal/metrics":  nil,
+	"internal/tracing":  nil,
 	"internal/oip/pb":   nil,
 	// Contracts and codecs.
 	"internal/model":   {"internal/tensor"},
@@ -40,14 +41,14 @@ var allowed = map[string][]string{
 	"internal/formats/onnx/onnxtest":  {"internal/tensor", "internal/formats/onnx/onnxproto"},
 	"internal/formats/formatstest":    {"internal/formats", "internal/model", "internal/tensor"},
 	// Serving a loaded version, and the set of versions.
-	"internal/serving":    {"internal/model", "internal/batcher", "internal/metrics", "internal/tensor"},
+	"internal/serving":    {"internal/model", "internal/batcher", "internal/metrics", "internal/tracing", "internal/tensor"},
 	"internal/repository": {"internal/formats", "internal/model", "internal/serving", "internal/loadmem", "internal/loadpace"},
 	// Protocol front ends.
 	"internal/server": {"internal/repository", "internal/serving", "internal/oip", "internal/oip/pb", "internal/batcher",
-		"internal/metrics", "internal/model", "internal/tensor", "internal/jsonwire"},
-	"internal/activator": nil,
+		"internal/metrics", "internal/tracing", "internal/model", "internal/tensor", "internal/jsonwire"},
+	"internal/activator": {"internal/tracing"},
 	// What the binaries mount.
-	"internal/cli": {"internal/server", "internal/repository", "internal/activator", "internal/loadmem", "internal/loadpace",
+	"internal/cli": {"internal/server", "internal/repository", "internal/activator", "internal/tracing", "internal/loadmem", "internal/loadpace",
 		"internal/formats/sklearn", "internal/formats/lightgbm", "internal/formats/xgboost", "internal/formats/onnx"},
 	"cmd/tide-server": {"internal/cli"},
 	// The people's CLI and its tools; nothing above may import them.

@@ -1,0 +1,259 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tideserve/tide/internal/tracing"
+)
+
+// What every request carries for whoever follows it later: a request id (in the
+// answer, the logs, the span and the OIP id), a span when tracing is on, and a
+// line in the access log when it is sampled.
+
+// headerRequestID is the request id header, accepted from clients and proxies and
+// always answered.
+const headerRequestID = "X-Request-Id"
+
+// maxRequestIDLen bounds an accepted request id: ids travel into logs and spans.
+const maxRequestIDLen = 128
+
+// acceptRequestID returns the client's id if it is 1 to 128 visible ASCII
+// characters, else a new one: a hostile id (control characters, megabytes) must
+// not reach a log line.
+func acceptRequestID(given string) string {
+	if n := len(given); n > 0 && n <= maxRequestIDLen {
+		ok := true
+		for i := 0; i < n; i++ {
+			if c := given[i]; c < 0x21 || c > 0x7e {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return given
+		}
+	}
+	return newRequestID()
+}
+
+// newRequestID is 16 random hex digits: unique enough to find one request in a
+// day of logs, and cheap (no lock, no syscall) on every request.
+func newRequestID() string {
+	const hex = "0123456789abcdef"
+	var b [16]byte
+	v := rand.Uint64()
+	for i := range b {
+		b[i] = hex[v&15]
+		v >>= 4
+	}
+	return string(b[:])
+}
+
+// requestIDOf is the id ServeHTTP chose for this request. It is read back from
+// the answer's headers, where ServeHTTP put it before any handler ran, rather
+// than from the request's context: a context value would cost a copy of the
+// request on every call.
+func requestIDOf(w http.ResponseWriter) string {
+	if v := w.Header()[headerRequestID]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// quietRoutes are the routes no one wants a span or an access log line per call
+// of: probes and scrapes, every few seconds from every kubelet and Prometheus.
+var quietRoutes = map[string]bool{
+	"GET /v2/health/live":  true,
+	"GET /v2/health/ready": true,
+	"GET /metrics":         true,
+}
+
+// observed serves r through h with a server span (when tracing is on) and an
+// access log line (when sampled). It is the slow path: ServeHTTP takes it only
+// when one of them applies.
+func (s *Server) observed(w http.ResponseWriter, r *http.Request, pattern, rid string, traced, logged bool) {
+	start := time.Now()
+	rec := &recordingWriter{ResponseWriter: w, status: http.StatusOK}
+	var span trace.Span
+	if traced {
+		ctx := tracing.Extract(r.Context(), r.Header)
+		ctx, span = tracing.Tracer().Start(ctx, pattern, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(
+				semconv.HTTPRequestMethodKey.String(r.Method),
+				semconv.URLPath(r.URL.Path),
+				semconv.HTTPRoute(routeOf(pattern)),
+				tracing.RequestID.String(rid),
+			))
+		r = r.WithContext(ctx)
+	}
+	defer func() {
+		if span != nil {
+			span.SetAttributes(semconv.HTTPResponseStatusCode(rec.status))
+			if rec.status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(rec.status))
+			}
+			span.End()
+		}
+		if logged {
+			s.accessLog(r, rec, pattern, rid, time.Since(start))
+		}
+	}()
+	s.mux.ServeHTTP(rec, r)
+}
+
+// routeOf drops the method from a ServeMux pattern ("POST /predict" → "/predict").
+func routeOf(pattern string) string {
+	for i := 0; i < len(pattern); i++ {
+		if pattern[i] == ' ' {
+			return pattern[i+1:]
+		}
+	}
+	return pattern
+}
+
+// sampleAccessLog decides whether this request gets an access log line.
+func (s *Server) sampleAccessLog() bool {
+	p := s.opts.AccessLogSample
+	return p > 0 && (p >= 1 || rand.Float64() < p)
+}
+
+// accessLog writes one structured line about a finished request: never its body,
+// its query string or its API key.
+func (s *Server) accessLog(r *http.Request, rec *recordingWriter, pattern, rid string, d time.Duration) {
+	attrs := []slog.Attr{
+		slog.String("request_id", rid),
+		slog.String("method", r.Method),
+		slog.String("route", routeOf(pattern)),
+		slog.String("path", echoPath(r.URL.Path)),
+		slog.Int("status", rec.status),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.Int64("bytes_in", r.ContentLength),
+		slog.Int64("bytes_out", rec.bytes),
+		slog.String("remote", r.RemoteAddr),
+	}
+	if id := tracing.TraceID(r.Context()); id != "" {
+		attrs = append(attrs, slog.String("trace_id", id))
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "access log", attrs...)
+}
+
+// recordingWriter notes the status and the bytes written, for the span and the
+// access log.
+type recordingWriter struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (w *recordingWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recordingWriter) Write(b []byte) (int, error) {
+	w.wroteHeader = true
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *recordingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// phase starts the span of one step of a request (decode, encode) under the
+// request's span; with tracing off, or no span to hang it on, it costs nothing
+// and the returned span's End does nothing.
+func phase(ctx context.Context, name string, attrs ...attribute.KeyValue) trace.Span {
+	if !tracing.On() {
+		return trace.SpanFromContext(context.Background())
+	}
+	parent := trace.SpanFromContext(ctx)
+	if !parent.IsRecording() {
+		return parent
+	}
+	_, span := tracing.Tracer().Start(ctx, name, trace.WithAttributes(attrs...))
+	return span
+}
+
+// failSpan marks span failed with err's one-line message, if it records.
+func failSpan(span trace.Span, err error) {
+	if span.IsRecording() {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+}
+
+// endPhase ends a phase's span, failed if err is not nil.
+func endPhase(span trace.Span, err error) {
+	if err != nil {
+		failSpan(span, err)
+	}
+	span.End()
+}
+
+// grpcRequestIDKey carries a gRPC call's request id in its context (a gRPC call
+// has a context of its own already, so the value costs little there).
+type grpcRequestIDKey struct{}
+
+// grpcMetadataRequestID is the request id's metadata key (lower case, as gRPC
+// metadata keys are).
+const grpcMetadataRequestID = "x-request-id"
+
+// grpcObserve is the gRPC counterpart of what ServeHTTP does for every request:
+// it accepts or makes the request id and answers it in the header metadata, tags
+// the RPC's span with it, and writes the sampled access log line.
+func (s *Server) grpcObserve(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	given := ""
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(grpcMetadataRequestID); len(v) > 0 {
+			given = v[0]
+		}
+	}
+	rid := acceptRequestID(given)
+	grpc.SetHeader(ctx, metadata.Pairs(grpcMetadataRequestID, rid))
+	ctx = context.WithValue(ctx, grpcRequestIDKey{}, rid)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(tracing.RequestID.String(rid))
+	}
+	if !s.sampleAccessLog() {
+		return handler(ctx, req)
+	}
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	attrs := []slog.Attr{
+		slog.String("request_id", rid),
+		slog.String("method", info.FullMethod),
+		slog.String("code", status.Code(err).String()),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+	}
+	if p, ok := peer.FromContext(ctx); ok {
+		attrs = append(attrs, slog.String("remote", p.Addr.String()))
+	}
+	if id := tracing.TraceID(ctx); id != "" {
+		attrs = append(attrs, slog.String("trace_id", id))
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "access log", attrs...)
+	return resp, err
+}
+
+// grpcRequestID is the id grpcObserve chose for this call.
+func grpcRequestID(ctx context.Context) string {
+	id, _ := ctx.Value(grpcRequestIDKey{}).(string)
+	return id
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make unit` needs beyond Go, on Debian: Prometheus (a real one is
-# scraped in a test), the ONNX backend node tests (libonnx-testdata, the ONNX
+# scraped in a test), Chromium (drives the /docs page), the ONNX backend node tests (libonnx-testdata, the ONNX
 # conformance suite), gcc (cgo, for ONNX Runtime) and python3-sklearn (the documented
 # training step); then the pinned ONNX Runtime
 # library (hack/install-onnxruntime.sh, from npm), helm and Jaeger (built from their
@@ -14,6 +14,8 @@ command -v npm >/dev/null || need+=(npm)
 dpkg -s libonnx-testdata >/dev/null 2>&1 || need+=(libonnx-testdata)
 # docs/getting-started.md trains the tutorial's model (test/docs runs it).
 /usr/bin/python3 -c 'import sklearn, joblib' 2>/dev/null || need+=(python3-sklearn)
+# A real browser drives the /docs page (test/integration/docs_browser_test.go).
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -3,7 +3,9 @@ package server
 // Optional API-key (bearer token) authentication. When Options.APIKeys is set, every
 // inference and model metadata request — REST /predict, /v2/models/…, /v1/models/…
 // and the gRPC model RPCs — must carry one of the keys as "Authorization: Bearer
-// KEY" or "X-API-Key: KEY" (gRPC metadata "authorization" / "x-api-key"). The
+// KEY" or "X-API-Key: KEY" (gRPC metadata "authorization" / "x-api-key"); so must
+// GET /openapi.json, which describes the models (the /docs page asks for a key
+// when it meets a 401, and the page's static files stay open). The
 // repository (management) endpoints take Options.ManagementKeys instead. Health,
 // readiness, server metadata, /metrics, gRPC health and reflection stay open:
 // probes and scrapers carry no secrets.
@@ -123,7 +125,7 @@ func (s *Server) inferenceKeys() *keySet {
 
 // needsInferenceKey: the REST paths that run or describe models.
 func needsInferenceKey(path string) bool {
-	return path == "/predict" || strings.HasPrefix(path, "/v2/models/") ||
+	return path == "/predict" || path == "/openapi.json" || strings.HasPrefix(path, "/v2/models/") ||
 		path == "/v1/models" || strings.HasPrefix(path, "/v1/models/")
 }
 

@@ -185,6 +185,7 @@ func (s *Server) routes() {
 	s.registerOIP()
 	s.registerKServeV1()
 	s.registerRepositoryAPI()
+	s.registerAPIDocs()
 }
 
 // ServeHTTP adds what every request needs: panic containment and, while draining,

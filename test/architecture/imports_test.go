@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"internal/pickle":   {"internal/loadmem", "internal/loadpace"},
 	"internal/metrics":  nil,
 	"internal/tracing":  nil,
+	"internal/apidocs":  {"internal/model", "internal/tensor"},
 	"internal/oip/pb":   nil,
 	// Contracts and codecs.
 	"internal/model":   {"internal/tensor"},
@@ -45,7 +46,7 @@ var allowed = map[string][]string{
 	"internal/repository": {"internal/formats", "internal/model", "internal/serving", "internal/loadmem", "internal/loadpace"},
 	// Protocol front ends.
 	"internal/server": {"internal/repository", "internal/serving", "internal/oip", "internal/oip/pb", "internal/batcher",
-		"internal/metrics", "internal/tracing", "internal/model", "internal/tensor", "internal/jsonwire"},
+		"internal/metrics", "internal/tracing", "internal/apidocs", "internal/model", "internal/tensor", "internal/jsonwire"},
 	"internal/activator": {"internal/tracing"},
 	// What the binaries mount.
 	"internal/cli": {"internal/server", "internal/repository", "internal/activator", "internal/tracing", "internal/loadmem", "internal/loadpace",

@@ -78,6 +78,7 @@ second and a final {"summary": ...} line to stdout, and the text summary to stde
 	fl.IntVar(&f.Rows, "rows", 1, "rows per generated request")
 	fl.IntVar(&f.MaxInFlight, "max-in-flight", 10000, "open loop: most requests in flight at once")
 	fl.Uint64Var(&f.Seed, "seed", 0, "seed for random bodies (0: from the clock)")
+	fl.Float64Var(&f.TraceSample, "trace-sample", 0, "share of requests (0 to 1) that start a sampled W3C trace (a traceparent header or gRPC metadata), which a traced server continues")
 	fl.StringVar(&f.ReportDir, "report", "", "write summary.json, timeseries.csv, load.png and load.svg to this folder")
 	fl.StringVar(&f.WatchRef, "watch", "", "follow deployment/NAME's replicas, HPA and events during the run")
 	fl.StringVar(&f.Namespace, "namespace", "", "namespace of the watched deployment (default: the kubeconfig context's)")

@@ -77,6 +77,10 @@ type Config struct {
 	Replicas func() (desired, ready int)
 	// Seed makes generated bodies reproducible; 0 picks one from the clock.
 	Seed uint64
+	// TraceSample is the share of requests (0 to 1) that start a sampled W3C
+	// trace: each carries a traceparent with a new trace id and the sampled
+	// flag, which a traced server continues whatever its own sampling ratio.
+	TraceSample float64
 }
 
 // Result is what a run measured.
@@ -194,6 +198,9 @@ func (c *Config) fill() error {
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 10000
+	}
+	if c.TraceSample < 0 || c.TraceSample > 1 {
+		return fmt.Errorf("trace sample %g: want a share from 0 to 1", c.TraceSample)
 	}
 	if c.Target.Protocol == ProtocolGRPC {
 		switch {
@@ -370,6 +377,9 @@ func (r *run) do(intended time.Time, late bool, rng *rand.Rand, seq uint64) {
 	if body != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if r.startsTrace(rng) {
+		req.Header["Traceparent"] = []string{newTraceparent(rng)}
+	}
 	r.rec.started(late)
 	sent := time.Now()
 	resp, err := r.cfg.Client.Do(req)
@@ -416,4 +426,30 @@ func (r *run) sample(stop <-chan struct{}) {
 			return
 		}
 	}
+}
+
+// startsTrace decides whether this request starts a sampled trace.
+func (r *run) startsTrace(rng *rand.Rand) bool {
+	p := r.cfg.TraceSample
+	return p > 0 && (p >= 1 || rng.Float64() < p)
+}
+
+// newTraceparent is a W3C traceparent for a new, sampled trace: version 00, a
+// random 16-byte trace id and 8-byte parent id (never all zero), flags 01.
+func newTraceparent(rng *rand.Rand) string {
+	const hexDigits = "0123456789abcdef"
+	var b [55]byte
+	copy(b[:], "00-")
+	put := func(at int, v uint64) {
+		for i := 15; i >= 0; i-- {
+			b[at+i] = hexDigits[v&15]
+			v >>= 4
+		}
+	}
+	put(3, rng.Uint64()|1)
+	put(19, rng.Uint64())
+	b[35] = '-'
+	put(36, rng.Uint64()|1)
+	copy(b[52:], "-01")
+	return string(b[:])
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -278,5 +279,51 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		if _, err := Run(context.Background(), c); err == nil || strings.Contains(err.Error(), "\n") {
 			t.Errorf("Run(%+v) error = %v, want one line", c, err)
 		}
+	}
+}
+
+// TestTraceSampleStartsTraces: --trace-sample's share of requests carries a
+// well-formed, sampled traceparent with a trace id of its own; the rest none.
+func TestTraceSampleStartsTraces(t *testing.T) {
+	valid := regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-01$`)
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	var without atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tp := r.Header.Get("traceparent")
+		if tp == "" {
+			without.Add(1)
+			return
+		}
+		if !valid.MatchString(tp) || strings.Contains(tp, "-"+strings.Repeat("0", 32)+"-") {
+			t.Errorf("malformed traceparent %q", tp)
+		}
+		mu.Lock()
+		seen[tp[3:35]] = true
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		share    float64
+		min, max int // requests with a traceparent, of 400
+	}{{0, 0, 0}, {1, 400, 400}, {0.25, 60, 140}} {
+		mu.Lock()
+		clear(seen)
+		mu.Unlock()
+		without.Store(0)
+		_, err := Run(context.Background(), Config{Target: mustTarget(t, srv.URL), Mode: Closed, MaxRequests: 400,
+			Plan: Plan{{Forever, 8, 8}}, TraceSample: c.share, Seed: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		traced := len(seen) // distinct trace ids: one per traced request
+		mu.Unlock()
+		if traced < c.min || traced > c.max || traced+int(without.Load()) != 400 {
+			t.Errorf("share %g: %d requests started distinct traces, %d had none; want %d to %d of 400", c.share, traced, without.Load(), c.min, c.max)
+		}
+	}
+	if _, err := Run(context.Background(), Config{Target: mustTarget(t, srv.URL), Mode: Closed, Plan: Plan{{Forever, 1, 1}}, MaxRequests: 1, TraceSample: 2}); err == nil || !strings.Contains(err.Error(), "trace sample") {
+		t.Fatal("a trace share of 2 was accepted")
 	}
 }

@@ -166,6 +166,9 @@ func (r *run) doGRPC(intended time.Time, late bool, rng *rand.Rand, seq uint64) 
 	// As over HTTP, the call outlives a cancelled run; its deadline bounds it.
 	ctx, cancel := context.WithTimeout(c.base, c.opts.Timeout)
 	defer cancel()
+	if r.startsTrace(rng) {
+		ctx = metadata.AppendToOutgoingContext(ctx, "traceparent", newTraceparent(rng))
+	}
 	sent := time.Now()
 	resp, err := c.client().ModelInfer(ctx, req)
 	latency, service := time.Since(intended), time.Since(sent)

@@ -46,6 +46,7 @@ type Options struct {
 	Rows        int           // --rows per generated request
 	MaxInFlight int           // --max-in-flight (open loop)
 	Seed        uint64        // --seed
+	TraceSample float64       // --trace-sample: share of requests that start a sampled trace
 	ReportDir   string        // --report
 	WatchRef    string        // --watch deployment/NAME
 	Namespace   string        // --namespace of the watched Deployment
@@ -111,7 +112,8 @@ func Run(ctx context.Context, o Options, rawURL string, stdout, stderr io.Writer
 	cfg := loadgen.Config{
 		Target: target, Method: o.Method, Header: header, Body: body, Mode: mode, Plan: plan,
 		MaxRequests: o.Requests, MaxInFlight: o.MaxInFlight, Client: client, GRPC: grpcClient, Seed: o.Seed,
-		OnSample: live.Sample,
+		TraceSample: o.TraceSample,
+		OnSample:    live.Sample,
 	}
 	if watcher != nil {
 		cfg.Replicas = watcher.Replicas

@@ -728,3 +728,71 @@ func clusterCache() string {
 	}
 	return "/var/cache/tide-cluster"
 }
+
+// TestTracingValues: with an OTLP endpoint, the server and the activator get the
+// standard OTEL_* environment (each its own service name); restrictEgress lets
+// them reach DNS and the named collector pods only (the activator also Tide's
+// pods); without collector peers it refuses to render. The default renders none
+// of it.
+func TestTracingValues(t *testing.T) {
+	helm := helmBinary(t)
+	r, err := helmTemplate(t, helm, "-f", filepath.Join(chartDir, "ci", "tracing-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	envOf := func(d *appsv1.Deployment) map[string]string {
+		m := map[string]string{}
+		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+			m[e.Name] = e.Value
+		}
+		return m
+	}
+	server := decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide")
+	act := decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide-activator")
+	for d, service := range map[*appsv1.Deployment]string{server: "fraud-tide", act: "fraud-tide-activator"} {
+		env := envOf(d)
+		if env["OTEL_EXPORTER_OTLP_ENDPOINT"] != "http://otel-collector.observability:4318" || env["OTEL_SERVICE_NAME"] != service ||
+			env["OTEL_TRACES_SAMPLER"] != "parentbased_traceidratio" || env["OTEL_TRACES_SAMPLER_ARG"] != "0.05" ||
+			!strings.Contains(env["OTEL_RESOURCE_ATTRIBUTES"], "k8s.namespace.name=ml") || !strings.HasSuffix(env["OTEL_RESOURCE_ATTRIBUTES"], ",deployment.environment=ci") {
+			t.Errorf("%s: tracing environment %v", d.Name, env)
+		}
+	}
+	if v, ok := arg(server.Spec.Template.Spec.Containers[0], "--access-log-sample"); !ok || v != "0.01" {
+		t.Errorf("--access-log-sample %q %v", v, ok)
+	}
+	for _, name := range []string{"fraud-tide", "fraud-tide-activator"} {
+		np := decode[networkingv1.NetworkPolicy](t, r, "NetworkPolicy", name)
+		if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+			t.Fatalf("%s: egress not restricted: %v", name, np.Spec.PolicyTypes)
+		}
+		dns, collector, backend := false, false, false
+		for _, e := range np.Spec.Egress {
+			for _, p := range e.Ports {
+				switch {
+				case p.Port.IntValue() == 53 && len(e.To) == 0:
+					dns = true
+				case p.Port.IntValue() == 4318 && len(e.To) == 1 && e.To[0].NamespaceSelector != nil &&
+					e.To[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "observability":
+					collector = true
+				case p.Port.IntValue() == 8080 && len(e.To) == 1 && e.To[0].PodSelector != nil &&
+					labels.SelectorFromSet(e.To[0].PodSelector.MatchLabels).Matches(labels.Set(server.Spec.Template.Labels)):
+					backend = true
+				}
+			}
+		}
+		if !dns || !collector || backend != (name == "fraud-tide-activator") {
+			t.Errorf("%s egress: DNS %v, collector %v, Tide's pods %v: %+v", name, dns, collector, backend, np.Spec.Egress)
+		}
+	}
+	if _, err := helmTemplate(t, helm, "-f", filepath.Join(chartDir, "ci", "tracing-values.yaml"), "--set", "tracing.collector.peers=null"); err == nil ||
+		!strings.Contains(err.Error(), "tracing.collector.peers") {
+		t.Errorf("restrictEgress with tracing and no collector peers: %v, want a refusal naming tracing.collector.peers", err)
+	}
+	r, err = helmTemplate(t, helm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env := envOf(decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide")); len(env) != 0 {
+		t.Errorf("default values render an environment: %v", env)
+	}
+}

@@ -102,3 +102,48 @@ namespace="{{ .Release.Namespace }}",pod=~"{{ include "tide.fullname" . }}-.*"
 {{- fail (printf "server.drainMode %q: want server or preStopSleep" .Values.server.drainMode) }}
 {{- end }}
 {{- end }}
+
+{{/*
+The OpenTelemetry environment of a container that exports traces: the standard
+OTEL_* variables the binaries read. Call with (dict "ctx" $ "service" NAME).
+*/}}
+{{- define "tide.tracingEnv" -}}
+{{- $t := .ctx.Values.tracing -}}
+{{- if $t.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ $t.otlpEndpoint | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ $t.protocol | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ $t.sampler | quote }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ $t.samplerArg | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ .service | quote }}
+- name: K8S_POD_NAME
+  valueFrom: {fieldRef: {fieldPath: metadata.name}}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ printf "k8s.namespace.name=%s,k8s.pod.name=$(K8S_POD_NAME)%s" .ctx.Release.Namespace (ternary (printf ",%s" $t.resourceAttributes) "" (ne $t.resourceAttributes "")) | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Egress rules every Tide pod needs when networkPolicy.restrictEgress is on: DNS,
+and the trace collector when tracing is on.
+*/}}
+{{- define "tide.baseEgress" -}}
+# DNS, for the collector's and the backend's names.
+- ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+{{- if .Values.tracing.otlpEndpoint }}
+{{- if not .Values.tracing.collector.peers }}
+{{- fail "networkPolicy.restrictEgress with tracing on needs tracing.collector.peers: the pods of the collector tracing.otlpEndpoint names" }}
+{{- end }}
+# The trace collector.
+- to:
+    {{- toYaml .Values.tracing.collector.peers | nindent 4 }}
+  ports:
+    - {port: {{ .Values.tracing.collector.port }}, protocol: TCP}
+{{- end }}
+{{- end }}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"time"
+	"unsafe"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -34,33 +35,52 @@ const maxRequestIDLen = 128
 // acceptRequestID returns the client's id if it is 1 to 128 visible ASCII
 // characters, else a new one: a hostile id (control characters, megabytes) must
 // not reach a log line.
-func acceptRequestID(given string) string {
-	if n := len(given); n > 0 && n <= maxRequestIDLen {
-		ok := true
-		for i := 0; i < n; i++ {
-			if c := given[i]; c < 0x21 || c > 0x7e {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return given
+func acceptRequestID(given string) string { return acceptRequestIDHeader(given)[0] }
+
+// acceptRequestIDHeader is acceptRequestID as the answer's header value.
+func acceptRequestIDHeader(given string) []string {
+	if validRequestID(given) {
+		return requestIDHeader(&given)
+	}
+	return requestIDHeader(nil)
+}
+
+func validRequestID(id string) bool {
+	n := len(id)
+	if n == 0 || n > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		if c := id[i]; c < 0x21 || c > 0x7e {
+			return false
 		}
 	}
-	return newRequestID()
+	return true
 }
 
 // newRequestID is 16 random hex digits: unique enough to find one request in a
 // day of logs, and cheap (no lock, no syscall) on every request.
-func newRequestID() string {
+func newRequestID() string { return requestIDHeader(nil)[0] }
+
+// requestIDHeader is the answer's header value for a request id: given's, or a
+// new one when given is nil. A new id and the one-element slice the header map
+// holds share one allocation, since every request makes one.
+func requestIDHeader(given *string) []string {
+	if given != nil {
+		return []string{*given}
+	}
 	const hex = "0123456789abcdef"
-	var b [16]byte
+	box := new(struct {
+		value [1]string
+		digit [16]byte
+	})
 	v := rand.Uint64()
-	for i := range b {
-		b[i] = hex[v&15]
+	for i := range box.digit {
+		box.digit[i] = hex[v&15]
 		v >>= 4
 	}
-	return string(b[:])
+	box.value[0] = unsafe.String(&box.digit[0], len(box.digit)) // never written again
+	return box.value[:]
 }
 
 // requestIDOf is the id ServeHTTP chose for this request. It is read back from
@@ -87,19 +107,33 @@ var quietRoutes = map[string]bool{
 // when one of them applies.
 func (s *Server) observed(w http.ResponseWriter, r *http.Request, pattern, rid string, traced, logged bool) {
 	start := time.Now()
-	rec := &recordingWriter{ResponseWriter: w, status: http.StatusOK}
 	var span trace.Span
 	if traced {
-		ctx := tracing.Extract(r.Context(), r.Header)
-		ctx, span = tracing.Tracer().Start(ctx, pattern, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(
+		ctx, ok := tracing.RequestContext(r.Context(), r.Header)
+		if ok {
+			ctx, span = tracing.Tracer().Start(ctx, pattern, trace.WithSpanKind(trace.SpanKindServer))
+		} else {
+			span = trace.SpanFromContext(ctx) // no span: a no-op that does not record
+		}
+		if span.IsRecording() {
+			span.SetAttributes(
 				semconv.HTTPRequestMethodKey.String(r.Method),
 				semconv.URLPath(r.URL.Path),
 				semconv.HTTPRoute(routeOf(pattern)),
 				tracing.RequestID.String(rid),
-			))
-		r = r.WithContext(ctx)
+			)
+			r = r.WithContext(ctx)
+		} else {
+			// Not sampled: nothing below needs the span, and most requests are
+			// like this one, so they take the plain path from here.
+			span = nil
+			if !logged {
+				s.mux.ServeHTTP(w, r)
+				return
+			}
+		}
 	}
+	rec := &recordingWriter{ResponseWriter: w, status: http.StatusOK}
 	defer func() {
 		if span != nil {
 			span.SetAttributes(semconv.HTTPResponseStatusCode(rec.status))

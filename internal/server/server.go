@@ -203,8 +203,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		w.Header().Set("Connection", "close")
 	}
-	rid := acceptRequestID(r.Header.Get(headerRequestID))
-	w.Header()[headerRequestID] = []string{rid}
+	ridHeader := acceptRequestIDHeader(r.Header.Get(headerRequestID))
+	w.Header()[headerRequestID] = ridHeader
+	rid := ridHeader[0]
 	if !s.authorizeHTTP(w, r) {
 		return
 	}

@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -107,6 +109,9 @@ type Config struct {
 	Sampler sdktrace.Sampler
 	// SamplerName describes it for the startup log line.
 	SamplerName string
+	// RootRatio is the share of requests without a trace context that start a
+	// trace (1 for always_on, 0 for always_off, the ratio for traceidratio).
+	RootRatio float64
 }
 
 // FromEnv reads the tracing configuration from getenv (os.Getenv in production),
@@ -135,11 +140,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	default:
 		return c, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q: want grpc or http/protobuf", c.Protocol)
 	}
-	s, name, err := parseSampler(getenv("OTEL_TRACES_SAMPLER"), getenv("OTEL_TRACES_SAMPLER_ARG"))
+	s, name, root, err := parseSampler(getenv("OTEL_TRACES_SAMPLER"), getenv("OTEL_TRACES_SAMPLER_ARG"))
 	if err != nil {
 		return c, err
 	}
-	c.Sampler, c.SamplerName = s, name
+	c.Sampler, c.SamplerName, c.RootRatio = s, name, root
 	return c, nil
 }
 
@@ -156,32 +161,82 @@ func firstSet(getenv func(string) string, keys ...string) string {
 // the specification's too, parentbased_always_on: a trace a client started and
 // sampled is recorded, and every request without one starts a trace. Production
 // setups set parentbased_traceidratio with a small ratio.
-func parseSampler(name, arg string) (sdktrace.Sampler, string, error) {
+func parseSampler(name, arg string) (sdktrace.Sampler, string, float64, error) {
 	name = strings.TrimSpace(name)
 	ratio := 1.0
 	if arg = strings.TrimSpace(arg); arg != "" {
 		r, err := strconv.ParseFloat(arg, 64)
 		if err != nil || r < 0 || r > 1 {
-			return nil, "", fmt.Errorf("OTEL_TRACES_SAMPLER_ARG=%q: want a ratio from 0 to 1", arg)
+			return nil, "", 0, fmt.Errorf("OTEL_TRACES_SAMPLER_ARG=%q: want a ratio from 0 to 1", arg)
 		}
 		ratio = r
 	}
+	withRatio := name + " " + strconv.FormatFloat(ratio, 'g', -1, 64)
 	switch name {
 	case "", "parentbased_always_on":
-		return sdktrace.ParentBased(sdktrace.AlwaysSample()), "parentbased_always_on", nil
+		return sdktrace.ParentBased(sdktrace.AlwaysSample()), "parentbased_always_on", 1, nil
 	case "parentbased_always_off":
-		return sdktrace.ParentBased(sdktrace.NeverSample()), name, nil
+		return sdktrace.ParentBased(sdktrace.NeverSample()), name, 0, nil
 	case "parentbased_traceidratio":
-		return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio)), name + " " + strconv.FormatFloat(ratio, 'g', -1, 64), nil
+		return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio)), withRatio, ratio, nil
 	case "always_on":
-		return sdktrace.AlwaysSample(), name, nil
+		return sdktrace.AlwaysSample(), name, 1, nil
 	case "always_off":
-		return sdktrace.NeverSample(), name, nil
+		return sdktrace.NeverSample(), name, 0, nil
 	case "traceidratio":
-		return sdktrace.TraceIDRatioBased(ratio), name + " " + strconv.FormatFloat(ratio, 'g', -1, 64), nil
+		return sdktrace.TraceIDRatioBased(ratio), withRatio, ratio, nil
 	}
-	return nil, "", fmt.Errorf("OTEL_TRACES_SAMPLER=%q: want always_on, always_off, traceidratio or their parentbased_ forms", name)
+	return nil, "", 0, fmt.Errorf("OTEL_TRACES_SAMPLER=%q: want always_on, always_off, traceidratio or their parentbased_ forms", name)
 }
+
+// The sampling decision for a request that arrives without a trace context is
+// made before any span exists (RequestContext), because at 1% sampling the other
+// 99% must cost next to nothing, and a span the SDK starts and drops costs an ID,
+// a sampler call and two allocations. The SDK's sampler is wrapped to honour it.
+
+// rootRatio is Config.RootRatio while tracing is on.
+var rootRatio atomic.Uint64 // math.Float64bits
+
+// chosenRoot marks a context whose request was drawn to start a trace.
+type chosenRoot struct{}
+
+// RequestContext is the context a server span for an incoming request starts
+// from: the request's own trace context when it carries one (the sampler then
+// follows it, parent-based), else, for the configured share of requests, a
+// context marked to start a sampled trace. ok is false for a request that is
+// not to be traced at all.
+func RequestContext(ctx context.Context, h http.Header) (_ context.Context, ok bool) {
+	if _, has := h["Traceparent"]; has {
+		return Extract(ctx, h), true
+	}
+	r := math.Float64frombits(rootRatio.Load())
+	if r <= 0 || (r < 1 && rand.Float64() >= r) {
+		return ctx, false
+	}
+	return context.WithValue(ctx, chosenRoot{}, true), true
+}
+
+// sampler is the configured sampler, except where Tide decided already: a root
+// chosen by RequestContext is sampled, and a span under a local parent (decode,
+// infer… under the server span) follows its parent, so that a trace is never
+// cut in two by a ratio applied again inside one process.
+type sampler struct{ configured sdktrace.Sampler }
+
+func (s sampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	psc := trace.SpanContextFromContext(p.ParentContext)
+	switch {
+	case psc.IsValid() && !psc.IsRemote():
+		if psc.IsSampled() {
+			return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample, Tracestate: psc.TraceState()}
+		}
+		return sdktrace.SamplingResult{Decision: sdktrace.Drop, Tracestate: psc.TraceState()}
+	case !psc.IsValid() && p.ParentContext.Value(chosenRoot{}) != nil:
+		return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
+	}
+	return s.configured.ShouldSample(p)
+}
+
+func (s sampler) Description() string { return "tide(" + s.configured.Description() + ")" }
 
 // Start turns tracing on as cfg says, for the named service (OTEL_SERVICE_NAME
 // and OTEL_RESOURCE_ATTRIBUTES win over it). The returned shutdown flushes what
@@ -211,16 +266,42 @@ func Start(ctx context.Context, cfg Config, service, version string) (shutdown f
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(2*time.Second)),
 		sdktrace.WithResource(res),
-		sdktrace.WithSampler(cfg.Sampler),
+		sdktrace.WithSampler(sampler{cfg.Sampler}),
 	)
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagator)
-	tracer = tp.Tracer(instrumentation)
-	on.Store(true)
+	turnOn(tp, cfg)
 	return func(ctx context.Context) error {
-		on.Store(false)
+		turnOff()
 		return tp.Shutdown(ctx)
 	}, nil
+}
+
+func turnOn(tp *sdktrace.TracerProvider, cfg Config) {
+	tracer = tp.Tracer(instrumentation)
+	rootRatio.Store(math.Float64bits(cfg.RootRatio))
+	on.Store(true)
+}
+
+func turnOff() {
+	on.Store(false)
+	tracer = noop.NewTracerProvider().Tracer(instrumentation)
+}
+
+// Use turns tracing on with exp as the exporter and cfg's sampler, for tests and
+// benchmarks that need spans without a collector: spans go to exp as they end
+// (sync) or in batches. stop flushes and turns tracing off.
+func Use(exp sdktrace.SpanExporter, cfg Config, sync bool) (stop func()) {
+	export := sdktrace.WithBatcher(exp)
+	if sync {
+		export = sdktrace.WithSyncer(exp)
+	}
+	tp := sdktrace.NewTracerProvider(export, sdktrace.WithSampler(sampler{cfg.Sampler}))
+	turnOn(tp, cfg)
+	return func() {
+		turnOff()
+		tp.Shutdown(context.Background())
+	}
 }
 
 // TraceID returns the sampled span's trace id in ctx as hex, or "" (for

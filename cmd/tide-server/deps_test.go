@@ -12,9 +12,7 @@ import (
 // Kubernetes client (tide load --watch), plotting (tide load --report) and the
 // image registry code (tide image build). A pod never runs them, and each one adds
 // megabytes and start-up time.
-var heavyForServing = []string{"k8s.io/client-go", "gonum.org/", "github.com/google/go-containerregistry",
-	// Test-only: the OpenAPI validator and the browser driver.
-	"github.com/pb33f/", "github.com/chromedp/"}
+var heavyForServing = []string{"k8s.io/client-go", "gonum.org/", "github.com/google/go-containerregistry"}
 
 func deps(t *testing.T, pkg string) []string {
 	t.Helper()

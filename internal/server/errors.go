@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tideserve/tide/internal/batcher"
 	"github.com/tideserve/tide/internal/jsonwire"
 	"github.com/tideserve/tide/internal/model"
@@ -85,11 +87,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // record counts one finished request in the metrics; a traced request's trace id
-// becomes the latency observation's exemplar.
+// becomes the latency observation's exemplar, and its server span gets the model
+// and protocol (known only once the handler has looked the model up).
 func (s *Server) record(ctx context.Context, modelName, protocol string, status int, start time.Time) {
 	traceID := ""
 	if tracing.On() {
-		traceID = tracing.TraceID(ctx)
+		if span := trace.SpanFromContext(ctx); span.IsRecording() {
+			span.SetAttributes(tracing.Protocol.String(protocol), tracing.Model.String(modelName))
+			traceID = tracing.TraceID(ctx)
+		}
 	}
 	s.metrics.RecordRequest(modelName, protocol, status, time.Since(start), traceID)
 }

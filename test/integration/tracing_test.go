@@ -360,6 +360,8 @@ func TestTracesReachJaeger(t *testing.T) {
 		t.Fatalf("server span from service %q", s)
 	}
 	wantTag(t, spans[root], "tide.request_id", "trace-me-1")
+	wantTag(t, spans[root], "tide.protocol", "oip-rest")
+	wantTag(t, spans[root], "tide.model", "fraud_logreg")
 	wantTag(t, spans[root], "http.response.status_code", 200)
 	wantTag(t, spans["infer"], "tide.model", "fraud_logreg")
 	wantTag(t, spans["infer"], "tide.model.version", "1")
@@ -405,6 +407,7 @@ func TestTracesReachJaeger(t *testing.T) {
 	}
 	checkParent(t, gspans, "model", "batch")
 	wantTag(t, gspans[rpc], "tide.request_id", nil)
+	wantTag(t, gspans[rpc], "tide.protocol", "oip-grpc")
 
 	// Exemplars: an OpenMetrics scrape shows a trace id on the latency histogram.
 	mreq, _ := http.NewRequest("GET", "http://"+srv.HTTP+"/metrics", nil)

@@ -29,7 +29,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -152,13 +151,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx, span := tracing.Tracer().Start(tracing.Extract(r.Context(), r.Header), tracing.SpanActivator,
 			trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPath(r.URL.Path)))
-		defer func() {
-			span.SetAttributes(semconv.HTTPResponseStatusCode(rec.code))
-			if rec.code >= 500 {
-				span.SetStatus(codes.Error, http.StatusText(rec.code))
-			}
-			span.End()
-		}()
+		defer func() { tracing.EndServer(span, rec.code) }()
 		r = r.WithContext(ctx)
 	}
 	defer func() { p.metrics.requests.WithLabelValues(strconv.Itoa(rec.code)).Inc() }()
@@ -232,7 +225,7 @@ func (t *holdingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		p.metrics.held.Dec()
 		waited := time.Since(start)
 		p.metrics.wait.Observe(waited.Seconds())
-		if span := trace.SpanFromContext(req.Context()); span.IsRecording() {
+		if span := tracing.Recording(req.Context()); span != nil {
 			span.SetAttributes(tracing.HeldSeconds.Float64(waited.Seconds()))
 		}
 	}()

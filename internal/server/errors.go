@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/tideserve/tide/internal/batcher"
 	"github.com/tideserve/tide/internal/jsonwire"
 	"github.com/tideserve/tide/internal/model"
@@ -91,11 +89,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // and protocol (known only once the handler has looked the model up).
 func (s *Server) record(ctx context.Context, modelName, protocol string, status int, start time.Time) {
 	traceID := ""
-	if tracing.On() {
-		if span := trace.SpanFromContext(ctx); span.IsRecording() {
-			span.SetAttributes(tracing.Protocol.String(protocol), tracing.Model.String(modelName))
-			traceID = tracing.TraceID(ctx)
-		}
+	if span := tracing.Recording(ctx); span != nil {
+		span.SetAttributes(tracing.Protocol.String(protocol), tracing.Model.String(modelName))
+		traceID = tracing.TraceID(ctx)
 	}
 	s.metrics.RecordRequest(modelName, protocol, status, time.Since(start), traceID)
 }

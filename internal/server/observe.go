@@ -13,8 +13,6 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -35,14 +33,14 @@ const maxRequestIDLen = 128
 // acceptRequestID returns the client's id if it is 1 to 128 visible ASCII
 // characters, else a new one: a hostile id (control characters, megabytes) must
 // not reach a log line.
-func acceptRequestID(given string) string { return acceptRequestIDHeader(given)[0] }
+func acceptRequestID(given string) string { return requestIDHeader(given)[0] }
 
-// acceptRequestIDHeader is acceptRequestID as the answer's header value.
-func acceptRequestIDHeader(given string) []string {
+// requestIDHeader is acceptRequestID as the answer's header value.
+func requestIDHeader(given string) []string {
 	if validRequestID(given) {
-		return requestIDHeader(&given)
+		return []string{given}
 	}
-	return requestIDHeader(nil)
+	return newRequestIDHeader()
 }
 
 func validRequestID(id string) bool {
@@ -60,15 +58,12 @@ func validRequestID(id string) bool {
 
 // newRequestID is 16 random hex digits: unique enough to find one request in a
 // day of logs, and cheap (no lock, no syscall) on every request.
-func newRequestID() string { return requestIDHeader(nil)[0] }
+func newRequestID() string { return newRequestIDHeader()[0] }
 
-// requestIDHeader is the answer's header value for a request id: given's, or a
-// new one when given is nil. A new id and the one-element slice the header map
-// holds share one allocation, since every request makes one.
-func requestIDHeader(given *string) []string {
-	if given != nil {
-		return []string{*given}
-	}
+// newRequestIDHeader is a new id as the answer's header value: the id and the
+// one-element slice the header map holds share one allocation, since every
+// request without an id of its own makes one.
+func newRequestIDHeader() []string {
 	const hex = "0123456789abcdef"
 	box := new(struct {
 		value [1]string
@@ -107,46 +102,45 @@ var quietRoutes = map[string]bool{
 // when one of them applies.
 func (s *Server) observed(w http.ResponseWriter, r *http.Request, pattern, rid string, traced, logged bool) {
 	start := time.Now()
-	var span trace.Span
+	var span trace.Span // the server span, when this request is sampled
 	if traced {
-		ctx, ok := tracing.RequestContext(r.Context(), r.Header)
-		if ok {
-			ctx, span = tracing.Tracer().Start(ctx, pattern, trace.WithSpanKind(trace.SpanKindServer))
-		} else {
-			span = trace.SpanFromContext(ctx) // no span: a no-op that does not record
-		}
-		if span.IsRecording() {
-			span.SetAttributes(
-				semconv.HTTPRequestMethodKey.String(r.Method),
-				semconv.URLPath(r.URL.Path),
-				semconv.HTTPRoute(routeOf(pattern)),
-				tracing.RequestID.String(rid),
-			)
-			r = r.WithContext(ctx)
-		} else {
-			// Not sampled: nothing below needs the span, and most requests are
-			// like this one, so they take the plain path from here.
-			span = nil
-			if !logged {
-				s.mux.ServeHTTP(w, r)
-				return
-			}
-		}
+		r, span = serverSpan(r, pattern, rid)
+	}
+	if span == nil && !logged {
+		// Not sampled and not logged, as most requests are: the plain path.
+		s.mux.ServeHTTP(w, r)
+		return
 	}
 	rec := &recordingWriter{ResponseWriter: w, status: http.StatusOK}
 	defer func() {
 		if span != nil {
-			span.SetAttributes(semconv.HTTPResponseStatusCode(rec.status))
-			if rec.status >= 500 {
-				span.SetStatus(codes.Error, http.StatusText(rec.status))
-			}
-			span.End()
+			tracing.EndServer(span, rec.status)
 		}
 		if logged {
 			s.accessLog(r, rec, pattern, rid, time.Since(start))
 		}
 	}()
 	s.mux.ServeHTTP(rec, r)
+}
+
+// serverSpan starts r's server span and returns r carrying it, or r and nil
+// when the request is not sampled (its own unsampled trace, or not drawn).
+func serverSpan(r *http.Request, pattern, rid string) (*http.Request, trace.Span) {
+	ctx, ok := tracing.RequestContext(r.Context(), r.Header)
+	if !ok {
+		return r, nil
+	}
+	ctx, span := tracing.Tracer().Start(ctx, pattern, trace.WithSpanKind(trace.SpanKindServer))
+	if !span.IsRecording() {
+		return r, nil
+	}
+	span.SetAttributes(
+		semconv.HTTPRequestMethodKey.String(r.Method),
+		semconv.URLPath(r.URL.Path),
+		semconv.HTTPRoute(routeOf(pattern)),
+		tracing.RequestID.String(rid),
+	)
+	return r.WithContext(ctx), span
 }
 
 // routeOf drops the method from a ServeMux pattern ("POST /predict" → "/predict").
@@ -213,30 +207,18 @@ func (w *recordingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter
 // phase starts the span of one step of a request (decode, encode) under the
 // request's span; with tracing off, or no span to hang it on, it costs nothing
 // and the returned span's End does nothing.
-func phase(ctx context.Context, name string, attrs ...attribute.KeyValue) trace.Span {
-	if !tracing.On() {
-		return trace.SpanFromContext(context.Background())
+func phase(ctx context.Context, name string) trace.Span {
+	if tracing.Recording(ctx) == nil {
+		return trace.SpanFromContext(context.Background()) // a no-op span
 	}
-	parent := trace.SpanFromContext(ctx)
-	if !parent.IsRecording() {
-		return parent
-	}
-	_, span := tracing.Tracer().Start(ctx, name, trace.WithAttributes(attrs...))
+	_, span := tracing.Tracer().Start(ctx, name)
 	return span
-}
-
-// failSpan marks span failed with err's one-line message, if it records.
-func failSpan(span trace.Span, err error) {
-	if span.IsRecording() {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
-	}
 }
 
 // endPhase ends a phase's span, failed if err is not nil.
 func endPhase(span trace.Span, err error) {
 	if err != nil {
-		failSpan(span, err)
+		tracing.Fail(span, err)
 	}
 	span.End()
 }
@@ -262,7 +244,7 @@ func (s *Server) grpcObserve(ctx context.Context, req any, info *grpc.UnaryServe
 	rid := acceptRequestID(given)
 	grpc.SetHeader(ctx, metadata.Pairs(grpcMetadataRequestID, rid))
 	ctx = context.WithValue(ctx, grpcRequestIDKey{}, rid)
-	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+	if span := tracing.Recording(ctx); span != nil {
 		span.SetAttributes(tracing.RequestID.String(rid))
 	}
 	if !s.sampleAccessLog() {

@@ -203,7 +203,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		w.Header().Set("Connection", "close")
 	}
-	ridHeader := acceptRequestIDHeader(r.Header.Get(headerRequestID))
+	ridHeader := requestIDHeader(r.Header.Get(headerRequestID))
 	w.Header()[headerRequestID] = ridHeader
 	rid := ridHeader[0]
 	if !s.authorizeHTTP(w, r) {

@@ -211,7 +211,7 @@ func (m *Model) Infer(ctx context.Context, inputs []*tensor.Tensor, requested []
 	m.series.Inflight.Inc()
 	defer m.series.Inflight.Dec()
 	var outs []*tensor.Tensor
-	if tracing.On() && trace.SpanFromContext(ctx).IsRecording() {
+	if tracing.Recording(ctx) != nil {
 		outs, err = m.tracedDo(ctx, ordered)
 	} else {
 		outs, err = m.batcher.Do(ctx, ordered)
@@ -337,8 +337,7 @@ func (m *Model) tracedDo(ctx context.Context, inputs []*tensor.Tensor) ([]*tenso
 		b.End(trace.WithTimestamp(end))
 	}
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		tracing.Fail(span, err)
 	}
 	return outs, err
 }

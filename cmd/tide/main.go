@@ -22,6 +22,7 @@ func newRootCommand() *cobra.Command {
 		cli.NewVersionCommand("tide", version),
 		newLoadCommand(),
 		newImageCommand(),
+		newProfileCommand(),
 		cli.NewActivatorCommand(),
 	)
 	return root

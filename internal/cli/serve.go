@@ -10,12 +10,14 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tideserve/tide/internal/formats/onnx"
 	"github.com/tideserve/tide/internal/loadmem"
 	"github.com/tideserve/tide/internal/loadpace"
+	"github.com/tideserve/tide/internal/monitor"
 	"github.com/tideserve/tide/internal/repository"
 	"github.com/tideserve/tide/internal/server"
 )
@@ -32,6 +34,10 @@ type serveFlags struct {
 	logFormat         string
 	loadMemoryBudget  string
 	loadCPUShare      string
+	payloadLog        string
+	payloadLogSample  float64
+	monitoringWindow  string
+	feedbackTTL       time.Duration
 	repo              repository.Options
 	opts              server.Options
 }
@@ -104,6 +110,10 @@ Flags win over the environment, which wins over the file.`,
 	fl.DurationVar(&f.opts.Admission.MaxQueueDelay, "max-queue-delay", 0, "how long a request may wait for a batch to fill")
 	fl.Float64Var(&f.opts.AccessLogSample, "access-log-sample", 0, "share of requests (0 to 1) logged as one structured access line each: request id, route, status, duration, sizes, trace id; never bodies (0: none)")
 	fl.BoolVar(&f.opts.DisableDocs, "disable-docs", false, "turn off GET /openapi.json and the GET /docs page")
+	fl.StringVar(&f.payloadLog, "payload-log", "", "send monitored models' sampled requests and answers, as CloudEvents, to this JSON Lines file or http(s):// URL (KServe logger format; a bounded queue, drops counted)")
+	fl.Float64Var(&f.payloadLogSample, "payload-log-sample", 0, "share of a monitored model's requests (0 to 1) sent to --payload-log unless its config's monitoring.payload_log_sample says otherwise")
+	fl.StringVar(&f.monitoringWindow, "monitoring-window", "1000", "drift window of monitored models unless their config says: a number of rows (1000) or a duration (10m)")
+	fl.DurationVar(&f.feedbackTTL, "feedback-ttl", monitor.DefaultFeedback.TTL, "how long a monitored model's predictions wait for ground truth (POST /v2/models/NAME/feedback) unless its config says")
 	return cmd
 }
 
@@ -118,6 +128,9 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 		return err
 	}
 	if f.repo.LoadCPUShare, err = loadCPUShare(f.loadCPUShare); err != nil {
+		return err
+	}
+	if err := f.monitoring(); err != nil {
 		return err
 	}
 	setGoMemoryLimit(log)
@@ -162,6 +175,32 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return srv.Serve(ctx, ln)
+}
+
+// monitoring applies the monitoring flags: the models' defaults and the
+// payload log, opened now so that a bad path stops the server at start.
+func (f *serveFlags) monitoring() error {
+	d := monitor.DefaultSettings
+	w, err := monitor.ParseWindow(f.monitoringWindow)
+	if err != nil {
+		return fmt.Errorf("--monitoring-window: %w", err)
+	}
+	d.Window = w
+	if f.feedbackTTL <= 0 {
+		return fmt.Errorf("--feedback-ttl %s: want a positive duration", f.feedbackTTL)
+	}
+	d.Feedback.TTL = f.feedbackTTL
+	if !(f.payloadLogSample >= 0 && f.payloadLogSample <= 1) {
+		return fmt.Errorf("--payload-log-sample %g: want a share from 0 to 1", f.payloadLogSample)
+	}
+	d.PayloadSample = f.payloadLogSample
+	f.repo.Monitoring = &d
+	if f.payloadLog != "" {
+		if f.opts.PayloadLog, err = monitor.NewPayloadLogger(f.payloadLog, monitor.PayloadHooks{}); err != nil {
+			return fmt.Errorf("--payload-log: %w", err)
+		}
+	}
+	return nil
 }
 
 // loadBudget turns --load-memory-budget into bytes per load and, for "auto",

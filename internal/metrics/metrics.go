@@ -30,6 +30,11 @@ type Set struct {
 	batchRows  *prometheus.HistogramVec // model
 	shed       *prometheus.CounterVec   // model
 	expired    *prometheus.CounterVec   // model
+
+	// Model quality (monitoring.go).
+	feedbackTotal *prometheus.CounterVec   // model, result
+	feedbackDelay *prometheus.HistogramVec // model
+	payloadLog    *prometheus.CounterVec   // result
 }
 
 // latencyBuckets span 50µs (a tree on one row) to 10s (a stalled request).
@@ -104,6 +109,7 @@ func New(version string) *Set {
 	reg.MustRegister(m.requests, m.duration, m.inflight, m.loadDuration, m.modelReady, build,
 		m.queueDepth, m.queueTime, m.batchRows, m.shed, m.expired,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newMonitoringSeries(m)...)
 	return m
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/tideserve/tide/internal/monitor"
 )
 
 // Config is a model's optional config file (config.yaml in a repository folder, or
@@ -27,6 +29,108 @@ type Config struct {
 	// Batching sets this model's admission control and dynamic batching; unset
 	// fields take the server's defaults (its --max-* flags).
 	Batching *Batching `json:"batching,omitempty"`
+	// Monitoring sets this model's drift, feedback and payload logging; a
+	// profile beside the model turns monitoring on without it.
+	Monitoring *Monitoring `json:"monitoring,omitempty"`
+}
+
+// Monitoring is the per-model monitoring section of a config file:
+//
+//	monitoring:
+//	  enabled: true               # false: off, even with a profile beside the model
+//	  profile: ref/profile.json   # default: profile.json beside the model file
+//	  window: 1000                # drift over the last 1000 rows, or a duration: 10m
+//	  min_rows: 100               # rows the window needs before statistics are shown
+//	  features: 100               # profiled features monitored, at most
+//	  payload_log_sample: 0.01    # share of requests sent to the server's --payload-log
+//	  feedback:
+//	    ttl: 1h                   # how long a prediction waits for its label
+//	    max_rows: 100000          # prediction rows kept for feedback
+//	    window: 1000              # labelled rows the rolling accuracy covers
+//	    threshold: 0.5            # a binary classifier's decision threshold
+type Monitoring struct {
+	Enabled          *bool            `json:"enabled,omitempty"`
+	Profile          string           `json:"profile,omitempty"`
+	Window           string           `json:"window,omitempty"`
+	MinRows          *int             `json:"min_rows,omitempty"`
+	Features         *int             `json:"features,omitempty"`
+	PayloadLogSample *float64         `json:"payload_log_sample,omitempty"`
+	Feedback         *FeedbackSection `json:"feedback,omitempty"`
+}
+
+// FeedbackSection is monitoring.feedback in a config file.
+type FeedbackSection struct {
+	TTL       *Duration `json:"ttl,omitempty"`
+	MaxRows   *int      `json:"max_rows,omitempty"`
+	Window    *int      `json:"window,omitempty"`
+	Threshold *float64  `json:"threshold,omitempty"`
+}
+
+// settings applies the section over the server's defaults.
+func (m *Monitoring) settings(d monitor.Settings) (monitor.Settings, error) {
+	s := d
+	if m == nil {
+		return s, nil
+	}
+	if m.Window != "" {
+		w, err := monitor.ParseWindow(m.Window)
+		if err != nil {
+			return s, fmt.Errorf("config: monitoring.%w", err)
+		}
+		s.Window = w
+	}
+	if m.MinRows != nil {
+		s.MinRows = *m.MinRows
+	}
+	if m.Features != nil {
+		s.Features = *m.Features
+	}
+	if m.PayloadLogSample != nil {
+		s.PayloadSample = *m.PayloadLogSample
+	}
+	if f := m.Feedback; f != nil {
+		if f.TTL != nil {
+			s.Feedback.TTL = time.Duration(*f.TTL)
+		}
+		if f.MaxRows != nil {
+			s.Feedback.MaxRows = *f.MaxRows
+		}
+		if f.Window != nil {
+			s.Feedback.Window = *f.Window
+		}
+		if f.Threshold != nil {
+			s.Feedback.Threshold = *f.Threshold
+		}
+	}
+	return s, nil
+}
+
+func (m *Monitoring) validate() error {
+	if _, err := m.settings(monitor.DefaultSettings); err != nil {
+		return err
+	}
+	for name, v := range map[string]*int{"min_rows": m.MinRows, "features": m.Features} {
+		if v != nil && *v < 0 {
+			return fmt.Errorf("config: monitoring.%s is negative", name)
+		}
+	}
+	if p := m.PayloadLogSample; p != nil && !(*p >= 0 && *p <= 1) {
+		return fmt.Errorf("config: monitoring.payload_log_sample %v: want a share from 0 to 1", *p)
+	}
+	if f := m.Feedback; f != nil {
+		if f.TTL != nil && *f.TTL <= 0 {
+			return fmt.Errorf("config: monitoring.feedback.ttl must be positive")
+		}
+		for name, v := range map[string]*int{"max_rows": f.MaxRows, "window": f.Window} {
+			if v != nil && *v <= 0 {
+				return fmt.Errorf("config: monitoring.feedback.%s must be positive", name)
+			}
+		}
+		if t := f.Threshold; t != nil && !(*t > 0 && *t < 1) {
+			return fmt.Errorf("config: monitoring.feedback.threshold %v: want a probability between 0 and 1", *t)
+		}
+	}
+	return nil
 }
 
 // Batching is the per-model admission and batching section of a config file:
@@ -175,6 +279,9 @@ func (c Config) validate() error {
 		if o == "" {
 			return fmt.Errorf("config: empty output name")
 		}
+	}
+	if c.Monitoring != nil {
+		return c.Monitoring.validate()
 	}
 	return nil
 }

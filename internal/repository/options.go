@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/tideserve/tide/internal/monitor"
 )
 
 // Options control how a repository finds and loads models. The zero value is
@@ -31,6 +33,9 @@ type Options struct {
 	// root. Off, such a link is skipped with a warning: whoever can write a link
 	// into the repository could otherwise have the server read any file it can.
 	FollowSymlinksOutside bool
+	// Monitoring are the server's monitoring defaults, which a model's config
+	// overrides (nil: monitor.DefaultSettings).
+	Monitoring *monitor.Settings
 }
 
 func (o Options) withDefaults() Options {

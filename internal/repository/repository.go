@@ -264,7 +264,7 @@ func scanFile(path string) (*modelDir, error) {
 		return nil, err
 	}
 	return &modelDir{name: name, config: cfg, versions: map[string]string{"1": path},
-		stamps: map[string]string{"1": fileStamp(path) + cfgStamp}}, nil
+		stamps: map[string]string{"1": fileStamp(path) + cfgStamp + profileStamp(path, true, cfg)}}, nil
 }
 
 // model reads one model folder.
@@ -318,7 +318,7 @@ func (sc *scanner) model(dir string) (*modelDir, error) {
 		if _, err := formatOf(files[n], cfg); err != nil {
 			return nil, err
 		}
-		md.versions[v], md.stamps[v] = files[n], fileStamp(files[n])+cfgStamp
+		md.versions[v], md.stamps[v] = files[n], fileStamp(files[n])+cfgStamp+profileStamp(files[n], false, cfg)
 	}
 	if len(md.versions) == 0 {
 		return nil, fmt.Errorf("model folder %s: the version policy selects none of the versions on disk", dir)
@@ -588,7 +588,14 @@ func (r *Repository) load(ctx context.Context, v *Version) {
 		err = errors.New(publicMessage(r.rootForms, err.Error()))
 	}
 	if err == nil {
-		sm, err = r.serving.New(v.Name, v.Version, m, overrides(cfg.Batching))
+		ov := overrides(cfg.Batching)
+		if mo := r.monitoring(v.Name, v.Version, path, cfg, m.Metadata()); mo != nil {
+			if ov == nil {
+				ov = &serving.Overrides{}
+			}
+			ov.Monitoring = mo
+		}
+		sm, err = r.serving.New(v.Name, v.Version, m, ov)
 	}
 	d := time.Since(start)
 	r.serving.ObserveLoad(v.Name, v.Version, d, err == nil)

@@ -24,7 +24,9 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/tideserve/tide/internal/monitor"
 	"github.com/tideserve/tide/internal/oip"
 	"github.com/tideserve/tide/internal/oip/pb"
 	"github.com/tideserve/tide/internal/repository"
@@ -241,18 +243,25 @@ func (g *inferenceService) modelInfer(ctx context.Context, req *pb.ModelInferReq
 			requested[i] = o.GetName()
 		}
 	}
-	outs, err := g.s.infer(ctx, v, inputs, requested)
+	id := req.GetId()
+	if id == "" {
+		id = grpcRequestID(ctx)
+	}
+	outs, mon, err := g.s.infer(ctx, v, id, inputs, requested)
 	if err != nil {
 		return nil, err
 	}
 	encoding := phase(ctx, tracing.SpanEncode)
 	defer encoding.End()
-	id := req.GetId()
-	if id == "" {
-		id = grpcRequestID(ctx)
-	}
 	resp := &pb.ModelInferResponse{ModelName: v.Name, ModelVersion: v.Version, Id: id}
 	resp.Outputs, resp.RawOutputContents = oip.InferOutputsToProto(outs, len(req.GetRawInputContents()) > 0)
+	if mon != nil && mon.SamplePayload() {
+		// The protobuf JSON mapping of both messages (raw contents as base64).
+		reqJSON, _ := protojson.Marshal(req)
+		respJSON, _ := protojson.Marshal(resp)
+		mon.LogPayload(monitor.Payload{ID: id, Model: v.Name, Version: v.Version, Endpoint: "grpc", Time: time.Now(),
+			Request: reqJSON, Response: respJSON, ContentType: "application/json"})
+	}
 	return resp, nil
 }
 

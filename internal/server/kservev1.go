@@ -101,7 +101,8 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 		return s.fail(w, r, err)
 	}
 	defer cancel()
-	outs, err := m.Infer(ctx, table.tensors(), nil)
+	id := requestIDOf(w)
+	outs, err := m.InferFor(ctx, id, table.tensors(), nil)
 	if err != nil {
 		return s.fail(w, r, err)
 	}
@@ -112,6 +113,7 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 	*out = appendPyValues(*out, outs[0])
 	*out = append(*out, '}')
 	writeJSONBytes(w, http.StatusOK, *out)
+	logPayload(m.Monitor(), id, v.Name, v.Version, "v1", "application/json", body, *out)
 	putOut(out)
 	return http.StatusOK
 }

@@ -115,16 +115,16 @@ func (s *Server) oipInferStatus(w http.ResponseWriter, r *http.Request, name, ve
 		return s.fail(w, r, err)
 	}
 	defer cancel()
-	outs, err := s.infer(ctx, v, req.Inputs, requested)
+	id := req.ID
+	if id == "" {
+		id = requestIDOf(w) // the answer names its request even when the client did not
+	}
+	outs, mon, err := s.infer(ctx, v, id, req.Inputs, requested)
 	if err != nil {
 		return s.fail(w, r, err)
 	}
 	encoding := phase(r.Context(), tracing.SpanEncode)
 	defer encoding.End()
-	id := req.ID
-	if id == "" {
-		id = requestIDOf(w) // the answer names its request even when the client did not
-	}
 	out := getOut()
 	resp := &oip.InferResponse{ModelName: v.Name, ModelVersion: v.Version, ID: id, Outputs: outs}
 	if bin.Any() {
@@ -135,6 +135,11 @@ func (s *Server) oipInferStatus(w http.ResponseWriter, r *http.Request, name, ve
 		*out = oip.AppendInferResponse(*out, resp)
 		writeJSONBytes(w, http.StatusOK, *out)
 	}
+	contentType := "application/json"
+	if bin.Any() || r.Header.Get(oip.HeaderContentLength) != "" {
+		contentType = "application/octet-stream"
+	}
+	logPayload(mon, id, v.Name, v.Version, "infer", contentType, body, *out)
 	putOut(out)
 	return http.StatusOK
 }

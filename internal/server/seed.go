@@ -83,7 +83,8 @@ func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (stri
 		return v.Name, s.fail(w, r, err)
 	}
 	defer cancel()
-	outs, err := m.Infer(ctx, table.tensors(), nil)
+	id := requestIDOf(w)
+	outs, err := m.InferFor(ctx, id, table.tensors(), nil)
 	if err != nil {
 		return v.Name, s.fail(w, r, err)
 	}
@@ -94,6 +95,7 @@ func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (stri
 	*out = appendPyValues(*out, outs[0])
 	*out = append(*out, '}')
 	writeJSONBytes(w, http.StatusOK, *out)
+	logPayload(m.Monitor(), id, v.Name, v.Version, "predict", "application/json", body, *out)
 	putOut(out)
 	return v.Name, http.StatusOK
 }

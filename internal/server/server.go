@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tideserve/tide/internal/metrics"
+	"github.com/tideserve/tide/internal/monitor"
 	"github.com/tideserve/tide/internal/oip"
 	"github.com/tideserve/tide/internal/repository"
 	"github.com/tideserve/tide/internal/serving"
@@ -90,6 +91,9 @@ type Options struct {
 	AccessLogSample float64
 	// DisableDocs turns off GET /openapi.json and GET /docs.
 	DisableDocs bool
+	// PayloadLog, when set, receives the sampled payloads of monitored models
+	// (their config's monitoring.payload_log_sample); the server closes it.
+	PayloadLog *monitor.PayloadLogger
 }
 
 // DefaultOptions are production defaults.
@@ -150,6 +154,8 @@ type Server struct {
 	// apiKeys is Options.APIKeys made ready for constant-time checks (nil: no auth).
 	apiKeysOnce sync.Once
 	apiKeys     *keySet
+	// monitoring is every model's drift, feedback and payload logging.
+	monitoring *monitor.Hub
 }
 
 // New builds a server for repo. Call LoadModels (or Serve, which does) to load.
@@ -164,7 +170,19 @@ func New(repo *repository.Repository, opts Options, log *slog.Logger) *Server {
 	if opts.ManagementAddr != "" {
 		s.management = http.NewServeMux()
 	}
-	repo.ServeWith(&serving.Factory{Admission: opts.Admission, Metrics: s.metrics, Log: log})
+	s.monitoring = monitor.NewHub(opts.PayloadLog, func(model string) monitor.FeedbackHooks {
+		fs := s.metrics.Feedback(model)
+		return monitor.FeedbackHooks{Result: fs.Result, Delay: fs.Delay}
+	}, log)
+	if opts.PayloadLog != nil {
+		opts.PayloadLog.SetHooks(monitor.PayloadHooks{
+			Sent:    func() { s.metrics.PayloadLog("sent") },
+			Dropped: func() { s.metrics.PayloadLog("dropped") },
+			Failed:  func() { s.metrics.PayloadLog("failed") },
+		})
+	}
+	s.metrics.SetMonitoringSource(s.monitoring.Export)
+	repo.ServeWith(&serving.Factory{Admission: opts.Admission, Metrics: s.metrics, Log: log, Monitoring: s.monitoring})
 	s.routes()
 	return s
 }
@@ -186,6 +204,7 @@ func (s *Server) routes() {
 	s.registerKServeV1()
 	s.registerRepositoryAPI()
 	s.registerAPIDocs()
+	s.registerMonitoring()
 }
 
 // ServeHTTP adds what every request needs: panic containment and, while draining,
@@ -400,6 +419,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = derr
 	}
 	s.repo.Close() // each model's batcher runs what it still holds, then closes
+	s.monitoring.Close()
 	if err != nil {
 		hs.Close()
 		return fmt.Errorf("drain: in-flight requests still running after %s: %w", s.opts.DrainTimeout, err)
@@ -452,15 +472,18 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, func(
 	return buf.Bytes(), release, nil
 }
 
-// infer runs one model version on inputs, holding its loaded model for the call so
-// that a reload meanwhile finishes this request on the model it started with.
-func (s *Server) infer(ctx context.Context, v *repository.Version, inputs []*tensor.Tensor, requested []string) ([]*tensor.Tensor, error) {
+// infer runs one model version on inputs for the request with this id, holding
+// its loaded model for the call so that a reload meanwhile finishes this request
+// on the model it started with. It returns the version's monitor (nil when it
+// has none) for the payload log.
+func (s *Server) infer(ctx context.Context, v *repository.Version, id string, inputs []*tensor.Tensor, requested []string) ([]*tensor.Tensor, *monitor.Monitor, error) {
 	m, err := v.Acquire()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer m.Release()
-	return m.Infer(ctx, inputs, requested)
+	outs, err := m.InferFor(ctx, id, inputs, requested)
+	return outs, m.Monitor(), err
 }
 
 // discard drains an unread body so the connection can be reused.

@@ -22,6 +22,7 @@ import (
 	"github.com/tideserve/tide/internal/batcher"
 	"github.com/tideserve/tide/internal/metrics"
 	"github.com/tideserve/tide/internal/model"
+	"github.com/tideserve/tide/internal/monitor"
 	"github.com/tideserve/tide/internal/tensor"
 	"github.com/tideserve/tide/internal/tracing"
 )
@@ -42,6 +43,18 @@ type Overrides struct {
 	MaxBatchSize        *int
 	MaxQueueDelay       *time.Duration
 	PreferredBatchSizes []int
+	// Monitoring turns on drift, feedback and payload logging for the model
+	// (its config's monitoring section, or a profile beside it).
+	Monitoring *Monitoring
+}
+
+// Monitoring is what a model's monitoring starts from: its settings, and its
+// reference profile (nil, with ProfileError saying why when one was found but
+// could not be used).
+type Monitoring struct {
+	Settings     monitor.Settings
+	Profile      *monitor.Profile
+	ProfileError string
 }
 
 // Factory makes the Model of each loaded version with the server's admission
@@ -51,6 +64,8 @@ type Factory struct {
 	Admission Admission
 	Metrics   *metrics.Set
 	Log       *slog.Logger
+	// Monitoring is the server's model-quality monitoring; nil: none.
+	Monitoring *monitor.Hub
 
 	privateOnce sync.Once
 	private     *metrics.Set // the series when Metrics is nil, made once
@@ -85,6 +100,10 @@ func (f *Factory) New(name, version string, rt model.Model, ov *Overrides) (*Mod
 	}
 	m.batcher = b
 	m.features = newFeatures(m.Meta)
+	if ov != nil && ov.Monitoring != nil && f.Monitoring != nil {
+		mo := ov.Monitoring
+		m.monitor = f.Monitoring.New(name, version, m.Meta, mo.Settings, mo.Profile, mo.ProfileError)
+	}
 	return m, nil
 }
 
@@ -149,6 +168,7 @@ type Model struct {
 	batcher  *batcher.Batcher
 	features *Features
 	series   metrics.Model
+	monitor  *monitor.Monitor // nil: not monitored
 
 	refs     atomic.Int64
 	retired  atomic.Bool
@@ -190,6 +210,9 @@ func (m *Model) Close() {
 		if m.batcher != nil {
 			m.batcher.Close()
 		}
+		if m.monitor != nil {
+			m.monitor.Close()
+		}
 		closeRuntime(m.Runtime)
 	})
 }
@@ -200,10 +223,19 @@ func closeRuntime(rt model.Model) {
 	}
 }
 
+// Monitor is the version's model-quality monitoring, nil when it has none.
+func (m *Model) Monitor() *monitor.Monitor { return m.monitor }
+
 // Infer runs the model on inputs through admission control and batching, checking
 // input names against the metadata, and returns the outputs: all of them, or the
 // requested ones in request order.
 func (m *Model) Infer(ctx context.Context, inputs []*tensor.Tensor, requested []string) ([]*tensor.Tensor, error) {
+	return m.InferFor(ctx, "", inputs, requested)
+}
+
+// InferFor is Infer for the request with this id: a monitored model keeps its
+// predictions under the id, for ground truth to be matched with later.
+func (m *Model) InferFor(ctx context.Context, id string, inputs []*tensor.Tensor, requested []string) ([]*tensor.Tensor, error) {
 	ordered, err := matchInputs(&m.Meta, inputs)
 	if err != nil {
 		return nil, err
@@ -218,6 +250,9 @@ func (m *Model) Infer(ctx context.Context, inputs []*tensor.Tensor, requested []
 	}
 	if err != nil {
 		return nil, err
+	}
+	if m.monitor != nil {
+		m.monitor.Observe(id, ordered, outs)
 	}
 	if len(requested) == 0 {
 		return outs, nil

@@ -42,14 +42,15 @@ var allowed = map[string][]string{
 	"internal/formats/onnx/onnxtest":  {"internal/tensor", "internal/formats/onnx/onnxproto"},
 	"internal/formats/formatstest":    {"internal/formats", "internal/model", "internal/tensor"},
 	// Serving a loaded version, and the set of versions.
-	"internal/serving":    {"internal/model", "internal/batcher", "internal/metrics", "internal/tracing", "internal/tensor"},
-	"internal/repository": {"internal/formats", "internal/model", "internal/serving", "internal/loadmem", "internal/loadpace"},
+	"internal/monitor":    {"internal/model", "internal/tensor", "internal/metrics"},
+	"internal/serving":    {"internal/model", "internal/batcher", "internal/metrics", "internal/tracing", "internal/tensor", "internal/monitor"},
+	"internal/repository": {"internal/formats", "internal/model", "internal/serving", "internal/monitor", "internal/loadmem", "internal/loadpace"},
 	// Protocol front ends.
 	"internal/server": {"internal/repository", "internal/serving", "internal/oip", "internal/oip/pb", "internal/batcher",
-		"internal/metrics", "internal/tracing", "internal/apidocs", "internal/model", "internal/tensor", "internal/jsonwire"},
+		"internal/metrics", "internal/tracing", "internal/apidocs", "internal/model", "internal/tensor", "internal/jsonwire", "internal/monitor"},
 	"internal/activator": {"internal/tracing"},
 	// What the binaries mount.
-	"internal/cli": {"internal/server", "internal/repository", "internal/activator", "internal/tracing", "internal/loadmem", "internal/loadpace",
+	"internal/cli": {"internal/server", "internal/repository", "internal/activator", "internal/tracing", "internal/monitor", "internal/loadmem", "internal/loadpace",
 		"internal/formats/sklearn", "internal/formats/lightgbm", "internal/formats/xgboost", "internal/formats/onnx"},
 	"cmd/tide-server": {"internal/cli"},
 	// The people's CLI and its tools; nothing above may import them.
@@ -58,7 +59,8 @@ var allowed = map[string][]string{
 	"internal/loadgen/report":  {"internal/loadgen", "internal/loadgen/watch"},
 	"internal/loadgen/session": {"internal/loadgen", "internal/loadgen/report", "internal/loadgen/watch"},
 	"internal/image":           nil,
-	"cmd/tide":                 {"internal/cli", "internal/image", "internal/loadgen", "internal/loadgen/session"},
+	"internal/profiler":        {"internal/monitor", "internal/repository", "internal/model", "internal/tensor"},
+	"cmd/tide":                 {"internal/cli", "internal/image", "internal/loadgen", "internal/loadgen/session", "internal/profiler"},
 	// Test helpers and the rest.
 	"internal/tensor/tensortest": {"internal/tensor"},
 	"internal/servertest":        nil,

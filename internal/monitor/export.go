@@ -1,0 +1,58 @@
+package monitor
+
+import "github.com/tideserve/tide/internal/metrics"
+
+// Export yields the monitoring gauges of every served version (the
+// tide_feature_drift family; see package metrics for names and labels).
+func (h *Hub) Export(emit func(metrics.Sample)) {
+	exported := map[string]bool{}
+	for _, m := range h.Live() {
+		if r := m.Drift(); r != nil {
+			emit(metrics.Sample{Name: metrics.MonitoringWindowRows, Labels: []string{m.Model, m.Version}, Value: float64(r.Rows)})
+			for _, c := range r.Features {
+				c.export(func(stat string, v float64) {
+					emit(metrics.Sample{Name: metrics.FeatureDrift, Labels: []string{m.Model, m.Version, c.Name, stat}, Value: v})
+				})
+			}
+			for _, c := range r.Prediction {
+				c.export(func(stat string, v float64) {
+					emit(metrics.Sample{Name: metrics.PredictionDrift, Labels: []string{m.Model, m.Version, c.Name, stat}, Value: v})
+				})
+			}
+		}
+		if m.feedback == nil || exported[m.Model] {
+			continue
+		}
+		exported[m.Model] = true
+		emit(metrics.Sample{Name: metrics.FeedbackKept, Labels: []string{m.Model}, Value: float64(m.feedback.Kept())})
+		for _, q := range m.feedback.Quality() {
+			emit(metrics.Sample{Name: metrics.FeedbackWindowRows, Labels: []string{m.Model, q.Version}, Value: float64(q.Rows)})
+			q.export(func(metric string, v float64) {
+				emit(metrics.Sample{Name: metrics.ModelQuality, Labels: []string{m.Model, q.Version, metric}, Value: v})
+			})
+		}
+	}
+}
+
+func (c *ColumnReport) export(emit func(stat string, v float64)) {
+	for _, s := range []struct {
+		name string
+		v    *float64
+	}{{"psi", c.PSI}, {"js", c.JS}, {"ks", c.KS}, {"missing", c.Missing}, {"out_of_range", c.OutOfRange}, {"unseen", c.Unseen}} {
+		if s.v != nil {
+			emit(s.name, *s.v)
+		}
+	}
+}
+
+func (q *QualityReport) export(emit func(metric string, v float64)) {
+	for _, s := range []struct {
+		name string
+		v    *float64
+	}{{"accuracy", q.Accuracy}, {"precision", q.Precision}, {"recall", q.Recall}, {"f1", q.F1}, {"roc_auc", q.ROCAUC},
+		{"log_loss", q.LogLoss}, {"brier", q.Brier}, {"mae", q.MAE}, {"rmse", q.RMSE}, {"mean_error", q.MeanError}} {
+		if s.v != nil {
+			emit(s.name, *s.v)
+		}
+	}
+}

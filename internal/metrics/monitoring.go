@@ -27,6 +27,9 @@ const (
 	FeedbackWindowRows = "tide_feedback_window_rows"
 	// FeedbackKept: model; prediction rows waiting for their labels.
 	FeedbackKept = "tide_feedback_predictions_kept"
+	// PredictionShare: model, version, class, window (live, reference); the
+	// share of each predicted class (at most the first 50 classes).
+	PredictionShare = "tide_prediction_share"
 )
 
 var monitoringDescs = map[string]*prometheus.Desc{
@@ -45,6 +48,9 @@ var monitoringDescs = map[string]*prometheus.Desc{
 	FeedbackWindowRows: prometheus.NewDesc(FeedbackWindowRows,
 		"Labelled rows the rolling quality figures cover.",
 		[]string{"model", "version"}, nil),
+	PredictionShare: prometheus.NewDesc(PredictionShare,
+		"Share of each predicted class in the drift window (window=live) and on the profiled data (window=reference).",
+		[]string{"model", "version", "class", "window"}, nil),
 	FeedbackKept: prometheus.NewDesc(FeedbackKept,
 		"Prediction rows kept for feedback (bounded; the oldest leave first).",
 		[]string{"model"}, nil),

@@ -18,6 +18,9 @@ func (h *Hub) Export(emit func(metrics.Sample)) {
 				c.export(func(stat string, v float64) {
 					emit(metrics.Sample{Name: metrics.PredictionDrift, Labels: []string{m.Model, m.Version, c.Name, stat}, Value: v})
 				})
+				if c.Name == "class" && m.outcome != nil {
+					m.exportShares(c.Shares, emit)
+				}
 			}
 		}
 		if m.feedback == nil || exported[m.Model] {
@@ -53,6 +56,23 @@ func (q *QualityReport) export(emit func(metric string, v float64)) {
 		{"log_loss", q.LogLoss}, {"brier", q.Brier}, {"mae", q.MAE}, {"rmse", q.RMSE}, {"mean_error", q.MeanError}} {
 		if s.v != nil {
 			emit(s.name, *s.v)
+		}
+	}
+}
+
+// maxExportedClasses bounds tide_prediction_share's class label.
+const maxExportedClasses = 50
+
+// exportShares emits the live and reference share of each predicted class.
+func (m *Monitor) exportShares(live []float64, emit func(metrics.Sample)) {
+	o := m.outcome
+	for i, name := range o.Classes {
+		if i >= maxExportedClasses {
+			break
+		}
+		emit(metrics.Sample{Name: metrics.PredictionShare, Labels: []string{m.Model, m.Version, name, "reference"}, Value: o.Shares[i]})
+		if i < len(live) {
+			emit(metrics.Sample{Name: metrics.PredictionShare, Labels: []string{m.Model, m.Version, name, "live"}, Value: live[i]})
 		}
 	}
 }

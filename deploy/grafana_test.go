@@ -68,7 +68,8 @@ func TestDashboardAndRulesUseExportedMetrics(t *testing.T) {
 	if err := json.Unmarshal(raw, &dash); err != nil {
 		t.Fatalf("dashboard JSON: %v", err)
 	}
-	want := []string{"Requests per second", "Latency", "Errors", "In-flight", "Replicas", "CPU per pod"}
+	want := []string{"Requests per second", "Latency", "Errors", "In-flight", "Replicas", "CPU per pod",
+		"Feature drift", "Accuracy and ROC AUC", "Prediction distribution", "Feedback matched"}
 	for _, w := range want {
 		found := false
 		for _, p := range dash.Panels {

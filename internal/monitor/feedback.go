@@ -271,17 +271,22 @@ func decodeItem(raw json.RawMessage) Item {
 		Value json.RawMessage `json:"value"`
 	}
 	var it Item
-	if err := json.Unmarshal(raw, &f); err != nil {
+	if err := json.Unmarshal(raw, &f); err != nil || bytes.TrimSpace(raw)[0] != '{' {
 		it.Err = "an item must be an object with \"id\" and \"label\" or \"value\""
 		return it
+	}
+	// null is no value (encoding/json would read it as "" or 0).
+	for _, field := range []*json.RawMessage{&f.ID, &f.Row, &f.Label, &f.Value} {
+		if string(*field) == "null" {
+			*field = nil
+		}
 	}
 	if err := json.Unmarshal(f.ID, &it.ID); err != nil || it.ID == "" {
 		it.ID, it.Err = "", "\"id\" must be the prediction's request id, a non-empty string"
 		return it
 	}
-	it.ID = model.ShortName(it.ID)
 	if len(it.ID) > 128 {
-		it.Err = "\"id\" is longer than a request id (128 bytes)"
+		it.ID, it.Err = model.ShortName(it.ID), "\"id\" is longer than a request id (128 bytes)"
 		return it
 	}
 	if f.Row != nil {

@@ -302,7 +302,7 @@ func TestFeedbackAccuracyFollowsFlippedLabels(t *testing.T) {
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
 
 func TestDecodeFeedback(t *testing.T) {
-	items, err := DecodeFeedback([]byte(`[{"id":"a","label":1},{"id":"b","label":"fraud","row":2},{"id":"c","value":2.5},{"id":"d"},{"id":"","label":1},{"id":"e","label":1,"value":2},{"id":"f","label":[1]},{"id":"g","row":-1,"label":1},7]`))
+	items, err := DecodeFeedback([]byte(`[{"id":"a","label":1},{"id":"b","label":"fraud","row":2},{"id":"c","value":2.5},{"id":"d"},{"id":"","label":1},{"id":"e","label":1,"value":2},{"id":"f","label":[1]},{"id":"g","row":-1,"label":1},{"id":"h","value":null},{"id":"i","label":null},7]`))
 	if err != nil {
 		t.Fatal(err)
 	}

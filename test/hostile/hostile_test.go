@@ -185,3 +185,48 @@ func stillServes(t *testing.T, s *server) {
 }
 
 func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
+
+// TestHostileFeedback: the feedback and monitoring routes of a monitored model
+// take careless and hostile bodies with one line each, never echo a long id
+// whole, and leave the server serving.
+func TestHostileFeedback(t *testing.T) {
+	dir := t.TempDir()
+	model, err := os.ReadFile("../../internal/server/testdata/fraud_logreg.joblib")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(dir+"/fraud.joblib", model, 0o644)
+	os.WriteFile(dir+"/fraud.yaml", []byte("monitoring:\n  feedback:\n    max_rows: 1000\n"), 0o644)
+	p := servertest.Serve(t, servertest.Build(t), dir+"/fraud.joblib", "--max-body-bytes", "65536", "--log-level", "warn")
+	long := strings.Repeat("i", 8000)
+	for _, c := range []struct {
+		name, method, path, body string
+		want                     int
+		contains                 string
+	}{
+		{"not JSON", "POST", "/v2/models/fraud/feedback", "{nope", 400, "not valid JSON"},
+		{"deep nesting", "POST", "/v2/models/fraud/feedback", strings.Repeat("[", 5000), 400, "not a JSON array"},
+		{"NaN value", "POST", "/v2/models/fraud/feedback", `[{"id":"a","value":NaN}]`, 400, "not a JSON array"},
+		{"a string", "POST", "/v2/models/fraud/feedback", `"ok"`, 400, "not a JSON array"},
+		{"long id", "POST", "/v2/models/fraud/feedback", `[{"id":"` + long + `","label":1}]`, 200, "longer than a request id"},
+		{"label of every wrong type", "POST", "/v2/models/fraud/feedback", `[{"id":"a","label":{}},{"id":"a","label":null},{"id":"a","label":[1]},{"id":"a","row":"0","label":1},{"id":7,"label":1}]`, 200, `"invalid":5`},
+		{"too many items", "POST", "/v2/models/fraud/feedback", "[" + strings.Repeat(`{},`, 10000) + "{}]", 413, "at most 10000"},
+		{"body over the limit", "POST", "/v2/models/fraud/feedback", `[{"id":"` + strings.Repeat("a", 70000) + `"}]`, 413, ""},
+		{"long model name", "POST", "/v2/models/" + long + "/feedback", "[]", 404, "not found"},
+		{"monitoring of a long name", "GET", "/v2/models/" + long + "/monitoring", "", 404, "not found"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, hdr, body := rawRequest(t, p.HTTP, c.method, c.path, nil, []byte(c.body))
+			if code != c.want || !strings.Contains(string(body), c.contains) {
+				t.Errorf("%d %s; want %d containing %q", code, body, c.want, c.contains)
+			}
+			if !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") || bytes.Count(body, []byte("\n")) > 1 {
+				t.Errorf("want one line of JSON, got %q: %s", hdr.Get("Content-Type"), body)
+			}
+			if len(body) > 1000 {
+				t.Errorf("%d-byte answer echoes what the client sent", len(body))
+			}
+		})
+	}
+	stillServes(t, &server{Process: p})
+}

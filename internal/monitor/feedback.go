@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"strconv"
 	"sync"
@@ -53,28 +54,47 @@ type FeedbackHooks struct {
 // Feedback keeps one model's recent predictions by request id, matches ground
 // truth to them, and keeps each version's rolling quality window. It outlives
 // reloads of the model: it belongs to the model's name.
+//
+// The store holds nothing the garbage collector has to trace: predictions sit
+// in one ring of float64 rows, entries in a ring of fixed-size records, and
+// ids are kept as two 64-bit hashes (a 128-bit fingerprint) indexed by a map of
+// integers. A store of 100,000 rows is a few MiB that the collector skips,
+// and keeping a prediction allocates nothing.
 type Feedback struct {
 	cfg   FeedbackConfig
 	hooks FeedbackHooks
 	now   func() time.Time
+	seed1 maphash.Seed
+	seed2 maphash.Seed
 
-	mu      sync.Mutex
-	fifo    []*stored // oldest first, from head
-	head    int
-	byID    map[string]*stored
-	rows    int
-	quality map[string]*quality // by version
+	mu       sync.Mutex
+	width    int       // values per row: the classes' probabilities, or 1
+	values   []float64 // MaxRows × width, a ring by row
+	labelled []bool    // per row of the ring
+	nextRow  int       // the ring row the next prediction starts at
+	rows     int       // rows held
+	entries  []entry   // a ring of MaxRows records, oldest at head
+	head     int
+	count    int
+	byID     map[uint64]int32 // first hash → entry index
+	versions []keptVersion
+	quality  map[string]*quality // by version
 }
 
-type stored struct {
-	id, version string
-	at          time.Time
-	o           *Outcome
-	rows        int
-	class       []int32   // per row; -1 for a regressor
-	probs       []float64 // rows × classes, for probabilities
-	values      []float64 // per row, for a regressor
-	labelled    []bool
+// entry is one kept request: where its rows are and whose they are.
+type entry struct {
+	h1, h2  uint64 // the id's fingerprint
+	at      int64  // when it was kept (Unix ns)
+	row     int32  // its first row in the ring
+	rows    int32
+	version uint16 // index into versions
+	live    bool   // false once replaced by a later prediction with the same id
+}
+
+// keptVersion is a version whose predictions are kept, with how to read them.
+type keptVersion struct {
+	name string
+	o    *Outcome
 }
 
 // NewFeedback makes a model's prediction store.
@@ -91,7 +111,16 @@ func NewFeedback(cfg FeedbackConfig, hooks FeedbackHooks) *Feedback {
 	if !(cfg.Threshold > 0 && cfg.Threshold < 1) {
 		cfg.Threshold = DefaultFeedback.Threshold
 	}
-	return &Feedback{cfg: cfg, hooks: hooks, now: time.Now, byID: map[string]*stored{}, quality: map[string]*quality{}}
+	return &Feedback{cfg: cfg, hooks: hooks, now: time.Now, seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(),
+		byID: map[uint64]int32{}, quality: map[string]*quality{}}
+}
+
+// widthOf is how many values a row of this outcome keeps.
+func widthOf(o *Outcome) int {
+	if o.Kind == Probabilities {
+		return len(o.Classes)
+	}
+	return 1
 }
 
 // Keep stores a request's predictions under its id. A request of more rows than
@@ -100,68 +129,159 @@ func (f *Feedback) Keep(id, version string, o *Outcome, output *tensor.Tensor, n
 	if id == "" || o == nil || n <= 0 || n > f.cfg.MaxRows {
 		return
 	}
-	s := &stored{id: id, version: version, o: o, rows: n, labelled: make([]bool, n)}
+	w := widthOf(o)
+	var stride, col int
 	switch o.Kind {
 	case Probabilities:
-		k := len(o.Classes)
-		if len(output.Shape) != 2 || int(output.Shape[1]) != k {
-			return
-		}
-		if s.probs = gather(output, 0, 1, n*k, make([]float64, 0, n*k)); s.probs == nil {
-			return
-		}
-		s.class = make([]int32, n)
-		for r := range n {
-			s.class[r] = int32(argmax(s.probs[r*k : (r+1)*k]))
-		}
-	case Labels:
-		s.class = make([]int32, n)
-		if !labelClasses(o, output, n, s.class) {
+		if len(output.Shape) != 2 || int(output.Shape[1]) != w || output.Len() < n*w {
 			return
 		}
 	case Values:
-		stride := 1
+		stride = 1
 		if len(output.Shape) == 2 {
 			stride = int(output.Shape[1])
 		}
-		if s.values = gather(output, 0, stride, n, make([]float64, 0, n)); s.values == nil {
+		if output.Len() < (n-1)*stride+1 {
+			return
+		}
+	case Labels:
+		if output.Len() < n {
 			return
 		}
 	}
+	h1, h2 := maphash.String(f.seed1, id), maphash.String(f.seed2, id)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s.at = f.now()
-	if old, ok := f.byID[id]; ok {
-		old.rows, old.id = 0, "" // dead: skipped when it leaves the queue
+	now := f.now()
+	if f.values == nil || f.width != w {
+		f.reset(w)
 	}
-	f.byID[id] = s
-	f.fifo = append(f.fifo, s)
+	f.expire(now, n)
+	vi := f.versionIndex(version, o)
+	if old, ok := f.byID[h1]; ok {
+		f.entries[old].live = false
+	}
+	// The rows, written into the ring from nextRow on.
+	R := f.cfg.MaxRows
+	for r := 0; r < n; r++ {
+		at := (f.nextRow + r) % R
+		dst := f.values[at*w : (at+1)*w]
+		if !readRow(o, output, r, stride, col, dst) {
+			return // not kept; the rows written are unused ring space
+		}
+		f.labelled[at] = false
+	}
+	i := (f.head + f.count) % len(f.entries)
+	f.entries[i] = entry{h1: h1, h2: h2, at: now.UnixNano(), row: int32(f.nextRow), rows: int32(n), version: vi, live: true}
+	f.count++
+	f.byID[h1] = int32(i)
+	f.nextRow = (f.nextRow + n) % R
 	f.rows += n
-	f.expire()
 }
 
-// expire drops the oldest predictions while over MaxRows, or while older than
-// twice the TTL (kept one TTL longer than useful, so that late feedback is told
-// "expired" rather than "unknown").
-func (f *Feedback) expire() {
-	cutoff := f.now().Add(-2 * f.cfg.TTL)
-	for f.head < len(f.fifo) {
-		s := f.fifo[f.head]
-		if f.rows <= f.cfg.MaxRows && s.id != "" && s.at.After(cutoff) {
-			break
+// readRow copies row r of a prediction output into dst.
+func readRow(o *Outcome, t *tensor.Tensor, r, stride, col int, dst []float64) bool {
+	switch o.Kind {
+	case Probabilities:
+		k := len(dst)
+		switch v := t.Data.(type) {
+		case []float64:
+			copy(dst, v[r*k:(r+1)*k])
+		case []float32:
+			for c := range dst {
+				dst[c] = float64(v[r*k+c])
+			}
+		default:
+			return false
 		}
-		f.fifo[f.head] = nil
-		f.head++
-		if s.id != "" {
-			delete(f.byID, s.id)
-			f.rows -= s.rows
-		} else {
-			f.rows -= len(s.labelled)
+	case Values:
+		x, ok := numberAt(t, r*stride+col)
+		if !ok {
+			return false
+		}
+		dst[0] = x
+	case Labels:
+		dst[0] = float64(labelClass(o, t, r))
+	}
+	return true
+}
+
+// numberAt is element i of a numeric tensor.
+func numberAt(t *tensor.Tensor, i int) (float64, bool) {
+	switch v := t.Data.(type) {
+	case []float64:
+		return v[i], true
+	case []float32:
+		return float64(v[i]), true
+	case []int64:
+		return float64(v[i]), true
+	case []int32:
+		return float64(v[i]), true
+	}
+	all, err := t.Float64s()
+	if err != nil {
+		return 0, false
+	}
+	return all[i], true
+}
+
+// labelClass is the class index of row r of a labels output (-1: not a class).
+func labelClass(o *Outcome, t *tensor.Tensor, r int) int {
+	var s string
+	if rows, ok := t.Data.([][]byte); ok {
+		s = string(rows[r])
+	} else if x, ok := numberAt(t, r); ok {
+		s = strconv.FormatFloat(x, 'g', -1, 64)
+	}
+	for c, name := range o.Classes {
+		if name == s {
+			return c
 		}
 	}
-	if f.head > len(f.fifo)/2 && f.head > 64 { // compact the queue's dead front
-		f.fifo = append(f.fifo[:0], f.fifo[f.head:]...)
-		f.head = 0
+	return -1
+}
+
+// reset empties the store and sizes it for rows of width w (a reload whose
+// outcome has another number of classes starts it afresh).
+func (f *Feedback) reset(w int) {
+	R := f.cfg.MaxRows
+	f.width, f.values, f.labelled = w, make([]float64, R*w), make([]bool, R)
+	f.entries = make([]entry, R)
+	f.head, f.count, f.rows, f.nextRow = 0, 0, 0, 0
+	clear(f.byID)
+}
+
+func (f *Feedback) versionIndex(name string, o *Outcome) uint16 {
+	for i, v := range f.versions {
+		if v.name == name && v.o == o {
+			return uint16(i)
+		}
+	}
+	if len(f.versions) >= 1<<16-1 {
+		f.versions = f.versions[:0] // pathological reload churn: older entries read as the newest
+	}
+	f.versions = append(f.versions, keptVersion{name: name, o: o})
+	return uint16(len(f.versions) - 1)
+}
+
+// expire drops the oldest predictions while n more rows would not fit, or
+// while they are older than twice the TTL (kept one TTL longer than useful, so
+// that late feedback is told "expired" rather than "unknown").
+func (f *Feedback) expire(now time.Time, n int) {
+	cutoff := now.Add(-2 * f.cfg.TTL).UnixNano()
+	for f.count > 0 {
+		e := &f.entries[f.head]
+		if f.rows+n <= f.cfg.MaxRows && e.at > cutoff {
+			break
+		}
+		if e.live {
+			if i, ok := f.byID[e.h1]; ok && int(i) == f.head {
+				delete(f.byID, e.h1)
+			}
+		}
+		f.rows -= int(e.rows)
+		f.head = (f.head + 1) % len(f.entries)
+		f.count--
 	}
 }
 
@@ -170,38 +290,6 @@ func (f *Feedback) Kept() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.rows
-}
-
-// labelClasses maps a labels output's rows to class indices (-1 unknown).
-func labelClasses(o *Outcome, t *tensor.Tensor, n int, out []int32) bool {
-	idx := make(map[string]int32, len(o.Classes))
-	for i, c := range o.Classes {
-		idx[c] = int32(i)
-	}
-	if rows, ok := t.Data.([][]byte); ok {
-		if len(rows) < n {
-			return false
-		}
-		for r := range n {
-			out[r] = lookupClass(idx, string(rows[r]))
-		}
-		return true
-	}
-	vals := gather(t, 0, 1, n, nil)
-	if vals == nil {
-		return false
-	}
-	for r, v := range vals {
-		out[r] = lookupClass(idx, strconv.FormatFloat(v, 'g', -1, 64))
-	}
-	return true
-}
-
-func lookupClass(idx map[string]int32, s string) int32 {
-	if i, ok := idx[s]; ok {
-		return i
-	}
-	return -1
 }
 
 // Item is one piece of ground truth: the request's id, the row within it (0 for
@@ -344,31 +432,40 @@ func (f *Feedback) apply(it Item, now time.Time) (string, string) {
 	if it.Err != "" {
 		return FeedbackInvalid, it.Err
 	}
-	s, ok := f.byID[it.ID]
+	i, ok := f.byID[maphash.String(f.seed1, it.ID)]
 	if !ok {
 		return FeedbackUnknown, ""
 	}
-	if now.Sub(s.at) > f.cfg.TTL {
+	e := &f.entries[i]
+	if !e.live || e.h2 != maphash.String(f.seed2, it.ID) {
+		return FeedbackUnknown, ""
+	}
+	at := time.Unix(0, e.at)
+	if now.Sub(at) > f.cfg.TTL {
 		return FeedbackExpired, ""
 	}
-	if it.Row >= s.rows {
-		return FeedbackInvalid, fmt.Sprintf("row %d: the request had %d rows", it.Row, s.rows)
+	if it.Row >= int(e.rows) {
+		return FeedbackInvalid, fmt.Sprintf("row %d: the request had %d rows", it.Row, e.rows)
 	}
-	if s.labelled[it.Row] {
+	ring := (int(e.row) + it.Row) % f.cfg.MaxRows
+	if f.labelled[ring] {
 		return FeedbackDuplicate, ""
 	}
-	q := f.quality[s.version]
-	if q == nil {
-		q = newQuality(f.cfg.Window, len(s.o.Classes))
-		f.quality[s.version] = q
+	v := f.versions[e.version]
+	o := v.o
+	vals := f.values[ring*f.width : (ring+1)*f.width]
+	q := f.quality[v.name]
+	if q == nil || q.classes != len(o.Classes) {
+		q = newQuality(f.cfg.Window, len(o.Classes))
+		f.quality[v.name] = q
 	}
-	o := s.o
-	if o.Kind == Values {
+	switch o.Kind {
+	case Values:
 		if it.Value == nil {
 			return FeedbackInvalid, "a regressor's feedback is a \"value\""
 		}
-		q.addValue(s.values[it.Row], *it.Value)
-	} else {
+		q.addValue(vals[0], *it.Value)
+	default:
 		if it.Label == nil {
 			return FeedbackInvalid, "a classifier's feedback is a \"label\""
 		}
@@ -381,16 +478,15 @@ func (f *Feedback) apply(it Item, now time.Time) (string, string) {
 		if truth < 0 {
 			return FeedbackInvalid, fmt.Sprintf("label %q is not a class of the model (%s)", model.ShortName(*it.Label), list(o.Classes))
 		}
-		var probs []float64
-		if s.probs != nil {
-			k := len(o.Classes)
-			probs = s.probs[it.Row*k : (it.Row+1)*k]
+		if o.Kind == Probabilities {
+			q.addClass(argmax(vals), truth, vals)
+		} else {
+			q.addClass(int(vals[0]), truth, nil)
 		}
-		q.addClass(int(s.class[it.Row]), truth, probs)
 	}
-	s.labelled[it.Row] = true
+	f.labelled[ring] = true
 	if f.hooks.Delay != nil {
-		f.hooks.Delay(now.Sub(s.at))
+		f.hooks.Delay(now.Sub(at))
 	}
 	return FeedbackOK, ""
 }

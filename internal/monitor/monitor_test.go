@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -451,4 +452,24 @@ func FuzzParseProfile(f *testing.F) {
 		d.Observe(in, out)
 		d.Report()
 	})
+}
+
+// BenchmarkObserveOneRow is what monitoring adds to a one-row request of the
+// tutorial's model: drift counts of two features and the prediction, and the
+// prediction kept for feedback in a full store.
+func BenchmarkObserveOneRow(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	p := normalProfile(&testing.T{}, rng)
+	hub := NewHub(nil, nil, nil)
+	m := hub.New("fraud", "1", fraudMeta, Settings{Window: Window{Rows: 1000}, MinRows: 100, Feedback: DefaultFeedback}, p, "")
+	in, out := request(rng, 1, 0)
+	ids := make([]string, 1<<16)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%016x", rng.Uint64())
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.Observe(ids[i&(1<<16-1)], in, out)
+	}
 }

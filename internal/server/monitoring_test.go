@@ -50,7 +50,15 @@ func fraudProfile(t *testing.T) []byte {
 // and fraud_rf (never monitored).
 func monitoredServer(t *testing.T, opts Options, files map[string][]byte) (*Server, string) {
 	t.Helper()
-	root := t.TempDir()
+	return monitoredServerWith(t, t.TempDir(), opts, files)
+}
+
+func monitoredServerAt(b *testing.B, root string, files map[string][]byte) (*Server, string) {
+	return monitoredServerWith(b, root, Options{}, files)
+}
+
+func monitoredServerWith(t testing.TB, root string, opts Options, files map[string][]byte) (*Server, string) {
+	t.Helper()
 	for src, dst := range map[string]string{"testdata/fraud_logreg.joblib": "fraud/model.joblib", "testdata/fraud_rf.joblib": "plain/model.joblib"} {
 		b, err := os.ReadFile(src)
 		if err != nil {

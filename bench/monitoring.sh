@@ -121,7 +121,7 @@ done
 sleep 11
 kill "$sampler" 2>/dev/null || true
 cat "$out/rss.txt"
-curl -fs "http://127.0.0.1:$port/metrics" | grep -E '^(tide_feedback_predictions_kept|tide_monitoring_window_rows|go_memstats_heap_inuse_bytes) '
+curl -fs "http://127.0.0.1:$port/metrics" | grep -E '^(tide_feedback_predictions_kept|tide_monitoring_window_rows)\{|^go_memstats_heap_inuse_bytes '
 awk -v total="$done_reqs" '$2 + 0 > 0 { n++; rss[n] = $3; reqs[n] = $2 }
   END { if (n < 3) { print "too few samples"; exit }
     # Growth from the first sample past a million requests (the feedback store full) to the last.

@@ -411,8 +411,12 @@ func TestSecureValues(t *testing.T) {
 		t.Errorf("config %q", cm.Data["config.yaml"])
 	}
 	np := decode[networkingv1.NetworkPolicy](t, r, "NetworkPolicy", "fraud-tide")
-	if len(np.Spec.Ingress) != 2 {
-		t.Fatalf("%d ingress rules, want clients and prometheus", len(np.Spec.Ingress))
+	if len(np.Spec.Ingress) != 3 {
+		t.Fatalf("%d ingress rules, want clients, prometheus and the feedback peers", len(np.Spec.Ingress))
+	}
+	if peers := np.Spec.Ingress[2]; len(peers.From) != 1 || peers.From[0].PodSelector.MatchLabels["app.kubernetes.io/instance"] != "fraud" ||
+		len(peers.Ports) != 1 || peers.Ports[0].Port.String() != "http" {
+		t.Errorf("feedback peers rule %+v", peers)
 	}
 	clients := np.Spec.Ingress[0].From
 	if len(clients) != 2 || clients[0].PodSelector.MatchLabels["role"] != "fraud-client" ||
@@ -780,7 +784,9 @@ func TestTracingValues(t *testing.T) {
 				}
 			}
 		}
-		if !dns || !collector || backend != (name == "fraud-tide-activator") {
+		// Both reach Tide's pods: the activator forwards requests, the
+		// replicas forward feedback to each other (monitoring.feedbackPeers).
+		if !dns || !collector || !backend {
 			t.Errorf("%s egress: DNS %v, collector %v, Tide's pods %v: %+v", name, dns, collector, backend, np.Spec.Egress)
 		}
 	}

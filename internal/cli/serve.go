@@ -113,6 +113,7 @@ Flags win over the environment, which wins over the file.`,
 	fl.StringVar(&f.payloadLog, "payload-log", "", "send monitored models' sampled requests and answers, as CloudEvents, to this JSON Lines file or http(s):// URL (KServe logger format; a bounded queue, drops counted)")
 	fl.Float64Var(&f.payloadLogSample, "payload-log-sample", 0, "share of a monitored model's requests (0 to 1) sent to --payload-log unless its config's monitoring.payload_log_sample says otherwise")
 	fl.StringVar(&f.monitoringWindow, "monitoring-window", "1000", "drift window of monitored models unless their config says: a number of rows (1000) or a duration (10m)")
+	fl.StringVar(&f.opts.FeedbackPeers, "feedback-peers", "", "forward feedback this replica did not make the prediction for to these replicas: HOST:PORT of a headless Service (resolved at each use) or a comma-separated list")
 	fl.DurationVar(&f.feedbackTTL, "feedback-ttl", monitor.DefaultFeedback.TTL, "how long a monitored model's predictions wait for ground truth (POST /v2/models/NAME/feedback) unless its config says")
 	return cmd
 }

@@ -411,7 +411,8 @@ func decodeItem(raw json.RawMessage) Item {
 }
 
 // Apply matches items to kept predictions and adds each match to its version's
-// quality window.
+// quality window. It does not count the results (Record does): an item this
+// replica does not know may be matched by another (the server forwards it).
 func (f *Feedback) Apply(items []Item) []ItemResult {
 	out := make([]ItemResult, len(items))
 	f.mu.Lock()
@@ -421,11 +422,18 @@ func (f *Feedback) Apply(items []Item) []ItemResult {
 		r := ItemResult{ID: it.ID, Row: it.Row}
 		r.Status, r.Error = f.apply(it, now)
 		out[i] = r
-		if f.hooks.Result != nil {
-			f.hooks.Result(r.Status)
-		}
 	}
 	return out
+}
+
+// Record counts each item's final result (tide_feedback_total).
+func (f *Feedback) Record(results []ItemResult) {
+	if f.hooks.Result == nil {
+		return
+	}
+	for _, r := range results {
+		f.hooks.Result(r.Status)
+	}
 }
 
 func (f *Feedback) apply(it Item, now time.Time) (string, string) {

@@ -240,6 +240,7 @@ func TestFeedbackMatchesExpiresAndBounds(t *testing.T) {
 		{ID: "zz", Label: label("1")},
 		{Err: "bad"},
 	})
+	f.Record(res)
 	got := []string{}
 	for _, r := range res {
 		got = append(got, r.Status)
@@ -420,7 +421,7 @@ func FuzzDecodeFeedback(f *testing.F) {
 			}
 			return
 		}
-		for _, r := range fb.Apply(items) {
+		for _, r := range fb.Apply(items) { // (Record counts; Apply must not)
 			switch r.Status {
 			case FeedbackOK, FeedbackUnknown, FeedbackExpired, FeedbackDuplicate, FeedbackInvalid:
 			default:

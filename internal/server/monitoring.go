@@ -124,6 +124,14 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ans := feedbackAnswer{Results: fb.Apply(items), Counts: map[string]int{}}
+	if r.Header.Get(headerFeedbackForwarded) == "" {
+		// The client's own request: ask the other replicas about what this
+		// one did not make, and count each item once, here.
+		if s.peers != nil {
+			s.peers.resolve(r, v.Name, items, ans.Results)
+		}
+		fb.Record(ans.Results)
+	}
 	for _, res := range ans.Results {
 		ans.Counts[res.Status]++
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -329,4 +330,62 @@ func TestGRPCPredictionsTakeFeedback(t *testing.T) {
 	if !strings.Contains(string(b), `"endpoint":"grpc"`) || !strings.Contains(string(b), `"modelName":"fraud"`) {
 		t.Errorf("gRPC payloads:\n%s", b)
 	}
+}
+
+// TestFeedbackReachesTheReplicaThatPredicted: two replicas of a monitored
+// model, each told of both (as a headless Service names them); feedback sent to
+// the one that did not make the prediction is forwarded to the one that did, is
+// counted once (where the client sent it), and a peer that is down leaves its
+// items unknown without failing the request.
+func TestFeedbackReachesTheReplicaThatPredicted(t *testing.T) {
+	var lns []net.Listener
+	for i := 0; i < 3; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+	}
+	down := lns[2].Addr().String()
+	lns[2].Close() // a replica that is gone
+	peers := lns[0].Addr().String() + "," + lns[1].Addr().String() + "," + down
+	var servers []*Server
+	for i := 0; i < 2; i++ {
+		s, _ := monitoredServer(t, Options{FeedbackPeers: peers, APIKeys: []string{"k"}}, map[string][]byte{"profile.json": fraudProfile(t)})
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { s.Serve(ctx, lns[i]); close(done) }()
+		t.Cleanup(func() { stop(); <-done })
+		servers = append(servers, s)
+	}
+	key := []string{"Authorization", "Bearer k"}
+	a, b := servers[0], servers[1]
+	id := call(t, a, "POST", "/predict", `{"feature1": 1, "feature2": 2}`, key...).Header().Get("X-Request-Id")
+	rec := call(t, b, "POST", "/v2/models/fraud/feedback", `[{"id": "`+id+`", "label": 1}, {"id": "nobody", "label": 0}]`, key...)
+	if !strings.Contains(rec.Body.String(), `"counts":{"ok":1,"unknown":1}`) {
+		t.Fatalf("feedback through the other replica: %d %s", rec.Code, rec.Body)
+	}
+	// The match is in the replica that predicted; the count where it was sent.
+	if m := getMonitoringKey(t, a, key); m.Versions[0].Quality == nil || m.Versions[0].Quality.Rows != 1 {
+		t.Errorf("replica A quality %+v", m.Versions[0].Quality)
+	}
+	metricsA := call(t, a, "GET", "/metrics", "").Body.String()
+	metricsB := call(t, b, "GET", "/metrics", "").Body.String()
+	if strings.Contains(metricsA, `tide_feedback_total{`) || !strings.Contains(metricsB, `tide_feedback_total{model="fraud",result="ok"} 1`) {
+		t.Errorf("counted twice or not where sent:\nA: %s\nB: %s", grepLines(metricsA, "tide_feedback_total"), grepLines(metricsB, "tide_feedback_total"))
+	}
+	// Sent again: the row is labelled already.
+	if rec := call(t, b, "POST", "/v2/models/fraud/feedback", `{"id": "`+id+`", "label": 1}`, key...); !strings.Contains(rec.Body.String(), `"duplicate"`) {
+		t.Errorf("second label: %s", rec.Body)
+	}
+}
+
+func getMonitoringKey(t *testing.T, s *Server, key []string) monitoringJSON {
+	t.Helper()
+	rec := call(t, s, "GET", "/v2/models/fraud/monitoring", "", key...)
+	var m monitoringJSON
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil || rec.Code != 200 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	return m
 }

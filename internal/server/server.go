@@ -94,6 +94,10 @@ type Options struct {
 	// PayloadLog, when set, receives the sampled payloads of monitored models
 	// (their config's monitoring.payload_log_sample); the server closes it.
 	PayloadLog *monitor.PayloadLogger
+	// FeedbackPeers names the other replicas feedback is forwarded to when this
+	// one did not make the prediction: HOST:PORT of a headless Service
+	// (resolved at each use) or a comma-separated list; "" forwards nothing.
+	FeedbackPeers string
 }
 
 // DefaultOptions are production defaults.
@@ -156,6 +160,8 @@ type Server struct {
 	apiKeys     *keySet
 	// monitoring is every model's drift, feedback and payload logging.
 	monitoring *monitor.Hub
+	// peers are the replicas feedback is forwarded to (nil: none).
+	peers *peerSet
 }
 
 // New builds a server for repo. Call LoadModels (or Serve, which does) to load.
@@ -182,6 +188,7 @@ func New(repo *repository.Repository, opts Options, log *slog.Logger) *Server {
 		})
 	}
 	s.metrics.SetMonitoringSource(s.monitoring.Export)
+	s.peers = newPeerSet(opts.FeedbackPeers, opts.TLSCertFile != "")
 	repo.ServeWith(&serving.Factory{Admission: opts.Admission, Metrics: s.metrics, Log: log, Monitoring: s.monitoring})
 	s.routes()
 	return s

@@ -1,5 +1,5 @@
 // Package docs runs the documentation's local commands: every shell block of
-// README.md and docs/getting-started.md marked run (internal/doctest says how
+// README.md, docs/getting-started.md and docs/monitoring.md marked run (internal/doctest says how
 // blocks are marked and checked) runs here, in make test, exactly as written,
 // and what it prints must contain what the document shows. The blocks marked
 // e2e run on the project's cluster (test/e2e's TestGettingStartedOnTheCluster).
@@ -32,3 +32,5 @@ func runDocument(t *testing.T, name string) {
 func TestREADME(t *testing.T) { runDocument(t, "README.md") }
 
 func TestGettingStarted(t *testing.T) { runDocument(t, "docs/getting-started.md") }
+
+func TestMonitoring(t *testing.T) { runDocument(t, "docs/monitoring.md") }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -133,5 +135,31 @@ tests:
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
+}
+
+// TestFeedbackPeers: by default the replicas know each other through a
+// headless Service, and each is told its name; off, neither is rendered.
+func TestFeedbackPeers(t *testing.T) {
+	helm := helmBinary(t)
+	r, err := helmTemplate(t, helm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := decode[corev1.Service](t, r, "Service", "fraud-tide-peers")
+	if svc.Spec.ClusterIP != "None" || svc.Spec.Selector["app.kubernetes.io/instance"] != "fraud" || svc.Spec.Ports[0].Port != 8080 {
+		t.Errorf("peers Service %+v", svc.Spec)
+	}
+	dep := decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide")
+	if args := strings.Join(dep.Spec.Template.Spec.Containers[0].Args, " "); !strings.Contains(args, "--feedback-peers=fraud-tide-peers.ml.svc:8080") {
+		t.Errorf("args %s", args)
+	}
+	r, err = helmTemplate(t, helm, "--set", "monitoring.feedbackPeers=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep = decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide")
+	if r.has("Service", "fraud-tide-peers") || strings.Contains(strings.Join(dep.Spec.Template.Spec.Containers[0].Args, " "), "feedback-peers") {
+		t.Error("feedbackPeers=false still renders the peers")
 	}
 }

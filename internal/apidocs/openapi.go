@@ -34,6 +34,9 @@ type Model struct {
 	// Features are the columns a feature object (/predict, KServe v1 instances)
 	// carries, in order; nil when the model takes none.
 	Features []Feature
+	// Monitored: the model has drift monitoring and takes feedback
+	// (GET .../monitoring, POST .../feedback).
+	Monitored bool
 }
 
 // Feature is one column of a feature object.
@@ -80,6 +83,14 @@ func Document(srv Server, models []Model) ([]byte, error) {
 		paths["/v2/models/"+m.Name+"/ready"] = obj{"get": secured(op("Readiness of model "+m.Name, tag, nil, withErrors(resp200("Ready"), 404, 503)))}
 		paths["/v2/models/"+m.Name+"/infer"] = obj{"post": secured(op("Run model "+m.Name+" (Open Inference Protocol v2)", tag,
 			body(ref(inputs), inferExample(m)), withErrors(resp200("InferenceResponse"), 400, 404, 413, 422, 429, 503, 504)))}
+		if m.Monitored {
+			paths["/v2/models/"+m.Name+"/monitoring"] = obj{"get": secured(op("Drift and rolling quality of model "+m.Name+" (docs/monitoring.md)", tag, nil,
+				withErrors(resp200("Monitoring"), 404)))}
+			paths["/v2/models/"+m.Name+"/feedback"] = obj{"post": secured(op("Ground truth for earlier predictions of model "+m.Name+", by request id", tag,
+				body(obj{"oneOf": []any{ref("FeedbackItem"), obj{"type": "array", "maxItems": 10000, "items": ref("FeedbackItem")}}},
+					[]any{obj{"id": "the X-Request-Id of a prediction", "label": 1}}),
+				withErrors(resp200("FeedbackAnswer"), 400, 404, 413)))}
+		}
 		if len(m.Features) == 0 {
 			continue
 		}
@@ -302,6 +313,19 @@ func baseSchemas() obj {
 	tensorMeta := obj{"type": "object", "required": []any{"name", "datatype", "shape"}, "properties": obj{
 		"name": str, "datatype": str, "shape": obj{"type": "array", "items": obj{"type": "integer"}}, "parameters": obj{"type": "object"}}}
 	return obj{
+		"FeedbackItem": obj{"type": "object", "required": []any{"id"}, "properties": obj{
+			"id":    obj{"type": "string", "description": "the prediction's request id (X-Request-Id, or the OIP id)"},
+			"row":   obj{"type": "integer", "minimum": 0, "description": "the row within a multi-row request (default 0)"},
+			"label": obj{"type": []any{"string", "number"}, "description": "a classifier's true class"},
+			"value": obj{"type": "number", "description": "a regressor's true value"}}},
+		"FeedbackAnswer": obj{"type": "object", "required": []any{"results", "counts"}, "properties": obj{
+			"results": obj{"type": "array", "items": obj{"type": "object", "required": []any{"id", "status"}, "properties": obj{
+				"id": str, "row": obj{"type": "integer"}, "error": str,
+				"status": obj{"enum": []any{"ok", "unknown", "expired", "duplicate", "invalid"}}}}},
+			"counts": obj{"type": "object", "additionalProperties": obj{"type": "integer"}}}},
+		"Monitoring": obj{"type": "object", "required": []any{"model", "versions"}, "properties": obj{
+			"model": str, "versions": obj{"type": "array", "items": obj{"type": "object"}},
+			"feedback": obj{"type": "object", "properties": obj{"kept_rows": obj{"type": "integer"}}}}},
 		"Error":          obj{"type": "object", "required": []any{"error"}, "properties": obj{"error": obj{"type": "string", "description": "one line that says what was wrong"}}},
 		"Live":           obj{"type": "object", "properties": obj{"live": obj{"type": "boolean"}}},
 		"Ready":          obj{"type": "object", "properties": obj{"ready": obj{"type": "boolean"}, "name": str}},

@@ -35,7 +35,7 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		e, _ := s.repo.Entry(name)
-		dm := apidocs.Model{Name: name, Versions: e.VersionNames(), Meta: m.Meta}
+		dm := apidocs.Model{Name: name, Versions: e.VersionNames(), Meta: m.Meta, Monitored: m.Monitor() != nil}
 		if f, err := m.Features(); err == nil && f != nil {
 			for i, n := range f.Names {
 				kind := apidocs.Number

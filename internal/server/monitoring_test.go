@@ -14,6 +14,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+
 	"github.com/tideserve/tide/internal/monitor"
 	"github.com/tideserve/tide/internal/oip/pb"
 	"github.com/tideserve/tide/internal/repository"
@@ -388,4 +391,54 @@ func getMonitoringKey(t *testing.T, s *Server, key []string) monitoringJSON {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 	return m
+}
+
+// TestOpenAPIDescribesMonitoring: a monitored model's monitoring and feedback
+// routes are in /openapi.json, and real requests and answers, good and bad,
+// validate against it.
+func TestOpenAPIDescribesMonitoring(t *testing.T) {
+	s, _ := monitoredServer(t, Options{}, map[string][]byte{"profile.json": fraudProfile(t)})
+	raw := getDoc(t, s)
+	doc, err := libopenapi.NewDocument(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, errs := validator.NewValidator(doc)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if ok, verrs := v.ValidateDocument(); !ok {
+		t.Fatalf("document: %v", verrs)
+	}
+	if !strings.Contains(string(raw), `"/v2/models/fraud/feedback"`) || strings.Contains(string(raw), `"/v2/models/plain/feedback"`) {
+		t.Fatal("feedback listed for the wrong models")
+	}
+	id := call(t, s, "POST", "/predict", `{"feature1": 1, "feature2": 2}`).Header().Get("X-Request-Id")
+	for _, c := range []struct {
+		method, path, body string
+		valid              bool
+		status             int
+	}{
+		{"POST", "/v2/models/fraud/feedback", `[{"id": "` + id + `", "label": 1}, {"id": "x", "row": 2, "value": 3}]`, true, 200},
+		{"POST", "/v2/models/fraud/feedback", `{"id": "y", "label": "fraud"}`, true, 200},
+		{"POST", "/v2/models/fraud/feedback", `[{"label": 1}]`, false, 200}, // refused by the document; answered per item
+		{"GET", "/v2/models/fraud/monitoring", ``, true, 200},
+	} {
+		req := httptest.NewRequest(c.method, "http://tide.test"+c.path, strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/json")
+		if ok, verrs := v.ValidateHttpRequest(req); ok != c.valid {
+			t.Errorf("%s %s: valid %v, want %v: %v", c.method, c.body, ok, c.valid, verrs)
+		}
+		rec := call(t, s, c.method, c.path, c.body)
+		if rec.Code != c.status {
+			t.Errorf("%s %s: %d %s", c.method, c.path, rec.Code, rec.Body)
+		}
+		resp := rec.Result()
+		vreq := httptest.NewRequest(c.method, "http://tide.test"+c.path, strings.NewReader(c.body))
+		vreq.Header.Set("Content-Type", "application/json")
+		resp.Request = vreq
+		if ok, verrs := v.ValidateHttpResponse(vreq, resp); !ok {
+			t.Errorf("%s %s: answer %s does not match: %v", c.method, c.path, rec.Body, verrs[0].Message)
+		}
+	}
 }

@@ -5,8 +5,13 @@ import "github.com/tideserve/tide/internal/metrics"
 // Export yields the monitoring gauges of every served version (the
 // tide_feature_drift family; see package metrics for names and labels).
 func (h *Hub) Export(emit func(metrics.Sample)) {
+	live := h.Live()
+	serving := map[[2]string]bool{} // model, version: quality is exported for these only
+	for _, m := range live {
+		serving[[2]string{m.Model, m.Version}] = true
+	}
 	exported := map[string]bool{}
-	for _, m := range h.Live() {
+	for _, m := range live {
 		if r := m.Drift(); r != nil {
 			emit(metrics.Sample{Name: metrics.MonitoringWindowRows, Labels: []string{m.Model, m.Version}, Value: float64(r.Rows)})
 			for _, c := range r.Features {
@@ -29,6 +34,9 @@ func (h *Hub) Export(emit func(metrics.Sample)) {
 		exported[m.Model] = true
 		emit(metrics.Sample{Name: metrics.FeedbackKept, Labels: []string{m.Model}, Value: float64(m.feedback.Kept())})
 		for _, q := range m.feedback.Quality() {
+			if !serving[[2]string{m.Model, q.Version}] {
+				continue // a version no longer served: its window waits in the store, unexported
+			}
 			emit(metrics.Sample{Name: metrics.FeedbackWindowRows, Labels: []string{m.Model, q.Version}, Value: float64(q.Rows)})
 			q.export(func(metric string, v float64) {
 				emit(metrics.Sample{Name: metrics.ModelQuality, Labels: []string{m.Model, q.Version, metric}, Value: v})

@@ -130,7 +130,7 @@ func (f *Feedback) Keep(id, version string, o *Outcome, output *tensor.Tensor, n
 		return
 	}
 	w := widthOf(o)
-	var stride, col int
+	var stride int
 	switch o.Kind {
 	case Probabilities:
 		if len(output.Shape) != 2 || int(output.Shape[1]) != w || output.Len() < n*w {
@@ -166,7 +166,7 @@ func (f *Feedback) Keep(id, version string, o *Outcome, output *tensor.Tensor, n
 	for r := 0; r < n; r++ {
 		at := (f.nextRow + r) % R
 		dst := f.values[at*w : (at+1)*w]
-		if !readRow(o, output, r, stride, col, dst) {
+		if !readRow(o, output, r, stride, dst) {
 			return // not kept; the rows written are unused ring space
 		}
 		f.labelled[at] = false
@@ -180,7 +180,7 @@ func (f *Feedback) Keep(id, version string, o *Outcome, output *tensor.Tensor, n
 }
 
 // readRow copies row r of a prediction output into dst.
-func readRow(o *Outcome, t *tensor.Tensor, r, stride, col int, dst []float64) bool {
+func readRow(o *Outcome, t *tensor.Tensor, r, stride int, dst []float64) bool {
 	switch o.Kind {
 	case Probabilities:
 		k := len(dst)
@@ -195,7 +195,7 @@ func readRow(o *Outcome, t *tensor.Tensor, r, stride, col int, dst []float64) bo
 			return false
 		}
 	case Values:
-		x, ok := numberAt(t, r*stride+col)
+		x, ok := numberAt(t, r*stride)
 		if !ok {
 			return false
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tideserve/tide/internal/metrics"
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/tensor"
 )
@@ -472,5 +473,35 @@ func BenchmarkObserveOneRow(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		m.Observe(ids[i&(1<<16-1)], in, out)
+	}
+}
+
+// TestExportFollowsTheServedVersions: a version that stops serving leaves the
+// exported series, its drift and its quality alike; the one serving stays.
+func TestExportFollowsTheServedVersions(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	p := normalProfile(t, rng)
+	hub := NewHub(nil, nil, nil)
+	s := Settings{Window: Window{Rows: 100}, MinRows: 1, Feedback: DefaultFeedback}
+	v1 := hub.New("fraud", "1", fraudMeta, s, p, "")
+	v2 := hub.New("fraud", "2", fraudMeta, s, p, "")
+	in, out := request(rng, 1, 0)
+	v1.Observe("a", in, out)
+	v2.Observe("b", in, out)
+	one := "1"
+	fb, _ := hub.Feedback("fraud")
+	fb.Apply([]Item{{ID: "a", Label: &one}, {ID: "b", Label: &one}})
+	series := func() string {
+		var lines []string
+		hub.Export(func(s metrics.Sample) { lines = append(lines, s.Name+"{"+strings.Join(s.Labels, ",")+"}") })
+		return strings.Join(lines, "\n")
+	}
+	if got := series(); !strings.Contains(got, "tide_model_quality{fraud,1,accuracy}") || !strings.Contains(got, "tide_feature_drift{fraud,2,f1,psi}") {
+		t.Fatalf("both versions serving:\n%s", got)
+	}
+	v1.Close()
+	got := series()
+	if strings.Contains(got, "{fraud,1,") || !strings.Contains(got, "tide_model_quality{fraud,2,accuracy}") {
+		t.Errorf("after version 1 stopped serving:\n%s", got)
 	}
 }

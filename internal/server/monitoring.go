@@ -34,7 +34,6 @@ type versionMonitoring struct {
 	Version      string                 `json:"version"`
 	Profile      bool                   `json:"profile"`
 	ProfileError string                 `json:"profile_error,omitempty"`
-	Outcome      *monitor.Outcome       `json:"-"`
 	Prediction   string                 `json:"prediction,omitempty"`
 	Drift        *monitor.DriftReport   `json:"drift,omitempty"`
 	Quality      *monitor.QualityReport `json:"quality,omitempty"`
@@ -43,8 +42,6 @@ type versionMonitoring struct {
 type feedbackState struct {
 	KeptRows int `json:"kept_rows"`
 }
-
-var errNotMonitored = errors.New("not monitored")
 
 func notMonitored(name string) error {
 	return fmt.Errorf("%w: model %s is not monitored (put a profile.json from `tide profile` beside it, or a monitoring section in its config)",

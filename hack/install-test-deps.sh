@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make unit` needs beyond Go, on Debian: Prometheus (a real one is
-# scraped in a test), Chromium (drives the /docs page), the ONNX backend node tests (libonnx-testdata, the ONNX
+# scraped in a test, and its promtool checks the chart's alert rules), Chromium (drives the /docs page), the ONNX backend node tests (libonnx-testdata, the ONNX
 # conformance suite), gcc (cgo, for ONNX Runtime) and python3-sklearn (the documented
 # training step); then the pinned ONNX Runtime
 # library (hack/install-onnxruntime.sh, from npm), helm and Jaeger (built from their

@@ -64,8 +64,6 @@ type Drift struct {
 	slotStart time.Time
 	rows      [windowSlots]int64
 	scratch   []float64
-	labels    map[string]int // label text → class, for a labels output
-	numLabels map[float64]int
 }
 
 // liveColumn is one monitored column: its reference and its counts per slot.
@@ -122,15 +120,6 @@ func (d *Drift) setOutcomeColumns(o *Outcome, output int) {
 		c := newLiveColumn(&Column{Name: "class", Kind: Categorical, Categories: o.Classes, Shares: o.Shares})
 		c.input = output
 		d.class = c
-		if o.Kind == Labels {
-			d.labels, d.numLabels = map[string]int{}, map[float64]int{}
-			for i, name := range o.Classes {
-				d.labels[name] = i
-				if f, err := strconv.ParseFloat(name, 64); err == nil {
-					d.numLabels[f] = i
-				}
-			}
-		}
 	}
 	if o.Score != nil {
 		sc := *o.Score
@@ -295,30 +284,14 @@ func argmax(row []float64) int {
 func (d *Drift) countLabels(c *liveColumn, t *tensor.Tensor, n int) {
 	counts := c.counts[d.slot]
 	other := len(counts) - 3
-	if rows, ok := t.Data.([][]byte); ok {
-		for r := 0; r < n && r < len(rows); r++ {
-			if i, known := d.labels[string(rows[r])]; known {
-				counts[i]++
-			} else {
-				counts[other]++
-				counts[other+2]++
-			}
+	d.scratch, _ = d.outcome.labelIndex().eachClass(t, n, d.scratch, func(_, class int) {
+		if class >= 0 {
+			counts[class]++
+			return
 		}
-		return
-	}
-	vals := gather(t, 0, 1, n, d.scratch[:0])
-	if vals == nil {
-		return
-	}
-	d.scratch = vals
-	for _, x := range vals {
-		if i, known := d.numLabels[x]; known {
-			counts[i]++
-		} else {
-			counts[other]++
-			counts[other+2]++
-		}
-	}
+		counts[other]++
+		counts[other+2]++
+	})
 }
 
 // gather appends n values of t as float64: element col, col+stride, … It

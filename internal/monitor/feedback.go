@@ -79,6 +79,7 @@ type Feedback struct {
 	byID     map[uint64]int32 // first hash → entry index
 	versions []keptVersion
 	quality  map[string]*quality // by version
+	scratch  []float64           // one output column, converted (under mu)
 }
 
 // entry is one kept request: where its rows are and whose they are.
@@ -163,13 +164,28 @@ func (f *Feedback) Keep(id, version string, o *Outcome, output *tensor.Tensor, n
 	}
 	// The rows, written into the ring from nextRow on.
 	R := f.cfg.MaxRows
-	for r := 0; r < n; r++ {
-		at := (f.nextRow + r) % R
-		dst := f.values[at*w : (at+1)*w]
-		if !readRow(o, output, r, stride, dst) {
-			return // not kept; the rows written are unused ring space
+	row := func(r int) []float64 { at := (f.nextRow + r) % R; return f.values[at*w : (at+1)*w] }
+	ok := true
+	switch o.Kind {
+	case Probabilities:
+		ok = gatherRows(output, n, w, row)
+	case Values:
+		var vals []float64
+		if vals = gather(output, 0, stride, n, f.scratch[:0]); vals != nil {
+			f.scratch = vals
+			for r, v := range vals {
+				row(r)[0] = v
+			}
 		}
-		f.labelled[at] = false
+		ok = vals != nil
+	case Labels:
+		f.scratch, ok = o.labelIndex().eachClass(output, n, f.scratch, func(r, class int) { row(r)[0] = float64(class) })
+	}
+	if !ok {
+		return // not kept; the rows written are unused ring space
+	}
+	for r := 0; r < n; r++ {
+		f.labelled[(f.nextRow+r)%R] = false
 	}
 	i := (f.head + f.count) % len(f.entries)
 	f.entries[i] = entry{h1: h1, h2: h2, at: now.UnixNano(), row: int32(f.nextRow), rows: int32(n), version: vi, live: true}
@@ -179,66 +195,24 @@ func (f *Feedback) Keep(id, version string, o *Outcome, output *tensor.Tensor, n
 	f.rows += n
 }
 
-// readRow copies row r of a prediction output into dst.
-func readRow(o *Outcome, t *tensor.Tensor, r, stride int, dst []float64) bool {
-	switch o.Kind {
-	case Probabilities:
-		k := len(dst)
-		switch v := t.Data.(type) {
-		case []float64:
-			copy(dst, v[r*k:(r+1)*k])
-		case []float32:
+// gatherRows copies n rows of k probabilities from t into row(r).
+func gatherRows(t *tensor.Tensor, n, k int, row func(r int) []float64) bool {
+	switch v := t.Data.(type) {
+	case []float64:
+		for r := 0; r < n; r++ {
+			copy(row(r), v[r*k:(r+1)*k])
+		}
+	case []float32:
+		for r := 0; r < n; r++ {
+			dst := row(r)
 			for c := range dst {
 				dst[c] = float64(v[r*k+c])
 			}
-		default:
-			return false
 		}
-	case Values:
-		x, ok := numberAt(t, r*stride)
-		if !ok {
-			return false
-		}
-		dst[0] = x
-	case Labels:
-		dst[0] = float64(labelClass(o, t, r))
+	default:
+		return false
 	}
 	return true
-}
-
-// numberAt is element i of a numeric tensor.
-func numberAt(t *tensor.Tensor, i int) (float64, bool) {
-	switch v := t.Data.(type) {
-	case []float64:
-		return v[i], true
-	case []float32:
-		return float64(v[i]), true
-	case []int64:
-		return float64(v[i]), true
-	case []int32:
-		return float64(v[i]), true
-	}
-	all, err := t.Float64s()
-	if err != nil {
-		return 0, false
-	}
-	return all[i], true
-}
-
-// labelClass is the class index of row r of a labels output (-1: not a class).
-func labelClass(o *Outcome, t *tensor.Tensor, r int) int {
-	var s string
-	if rows, ok := t.Data.([][]byte); ok {
-		s = string(rows[r])
-	} else if x, ok := numberAt(t, r); ok {
-		s = strconv.FormatFloat(x, 'g', -1, 64)
-	}
-	for c, name := range o.Classes {
-		if name == s {
-			return c
-		}
-	}
-	return -1
 }
 
 // reset empties the store and sizes it for rows of width w (a reload whose

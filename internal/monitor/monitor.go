@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/tensor"
@@ -235,6 +236,6 @@ func (h *Hub) Live() []*Monitor {
 // Close flushes the payload log.
 func (h *Hub) Close() {
 	if h.payloads != nil {
-		h.payloads.Close(5e9)
+		h.payloads.Close(5 * time.Second)
 	}
 }

@@ -505,3 +505,40 @@ func TestExportFollowsTheServedVersions(t *testing.T) {
 		t.Errorf("after version 1 stopped serving:\n%s", got)
 	}
 }
+
+// TestNumericLabelsReadAlikeInDriftAndFeedback: a labels output of numbers is
+// read through the same class index by drift and by the feedback store: the
+// class "1" is the answer 1 whatever its numeric type.
+func TestNumericLabelsReadAlikeInDriftAndFeedback(t *testing.T) {
+	md := model.Metadata{
+		Inputs:   []model.TensorSpec{{Name: "input", Datatype: tensor.FP64, Shape: []int64{-1, 2}}},
+		Outputs:  []model.TensorSpec{{Name: "predict", Datatype: tensor.Int64, Shape: []int64{-1}}},
+		Features: []string{"f1", "f2"},
+	}
+	o := &Outcome{Output: "predict", Kind: Labels, Classes: []string{"0", "1"}, Shares: []float64{0.5, 0.5}}
+	p := &Profile{Format: ProfileFormat, Predict: o}
+	if err := p.Validate(md); err != nil {
+		t.Fatal(err)
+	}
+	in := []*tensor.Tensor{{Name: "input", Datatype: tensor.FP64, Shape: []int64{3, 2}, Data: []float64{1, 2, 3, 4, 5, 6}}}
+	out := []*tensor.Tensor{{Name: "predict", Datatype: tensor.Int64, Shape: []int64{3}, Data: []int64{1, 1, 7}}}
+	d := NewDrift(p, md, Window{Rows: 100}, 1)
+	d.Observe(in, out)
+	cl := d.Report().Prediction[0]
+	if cl.Shares[1] != 2.0/3 || *cl.Unseen != 1.0/3 {
+		t.Errorf("class shares %v unseen %v, want 2/3 of class 1 and 1/3 unseen", cl.Shares, *cl.Unseen)
+	}
+	f := NewFeedback(FeedbackConfig{}, FeedbackHooks{})
+	answers := &tensor.Tensor{Name: "predict", Datatype: tensor.Int32, Shape: []int64{3}, Data: []int32{1, 0, 0}}
+	f.Keep("r", "1", o, answers, 3)
+	one, zero := "1", "0"
+	res := f.Apply([]Item{{ID: "r", Row: 0, Label: &one}, {ID: "r", Row: 1, Label: &one}, {ID: "r", Row: 2, Label: &zero}})
+	for _, r := range res {
+		if r.Status != FeedbackOK {
+			t.Fatalf("results %+v", res)
+		}
+	}
+	if q := f.Quality()[0]; *q.Accuracy != 2.0/3 { // rows 0 and 2 right, row 1 answered 0 for a 1
+		t.Errorf("accuracy %v, want 2/3", *q.Accuracy)
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/tensor"
@@ -85,6 +87,61 @@ type Outcome struct {
 	Classes []string  `json:"classes,omitempty"`
 	Shares  []float64 `json:"shares,omitempty"`
 	Score   *Column   `json:"score,omitempty"`
+
+	labelsOnce sync.Once
+	labels     labelIndex // a labels output's answers → classes, made once
+}
+
+// labelIndex maps a labels output's answers to class indices: text answers by
+// their bytes, numeric ones by value (the class "1" is the answer 1, 1.0 or
+// int64 1). Drift and feedback both read labels through it.
+type labelIndex struct {
+	text map[string]int
+	num  map[float64]int
+}
+
+func (o *Outcome) labelIndex() *labelIndex {
+	o.labelsOnce.Do(func() {
+		o.labels = labelIndex{text: map[string]int{}, num: map[float64]int{}}
+		for i, name := range o.Classes {
+			o.labels.text[name] = i
+			if f, err := strconv.ParseFloat(name, 64); err == nil {
+				o.labels.num[f] = i
+			}
+		}
+	})
+	return &o.labels
+}
+
+// eachClass calls fn with the class index of each of t's first n answers (-1:
+// not a class). scratch is reused for numeric answers and returned (nil with
+// false when t is too short or not labels).
+func (x *labelIndex) eachClass(t *tensor.Tensor, n int, scratch []float64, fn func(r, class int)) ([]float64, bool) {
+	if rows, ok := t.Data.([][]byte); ok {
+		if len(rows) < n {
+			return scratch, false
+		}
+		for r := 0; r < n; r++ {
+			class, known := x.text[string(rows[r])]
+			if !known {
+				class = -1
+			}
+			fn(r, class)
+		}
+		return scratch, true
+	}
+	vals := gather(t, 0, 1, n, scratch[:0])
+	if vals == nil {
+		return scratch, false
+	}
+	for r, v := range vals {
+		class, known := x.num[v]
+		if !known {
+			class = -1
+		}
+		fn(r, class)
+	}
+	return vals, true
 }
 
 // ParseProfile reads a profile file's bytes and checks that it is internally

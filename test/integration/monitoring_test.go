@@ -5,10 +5,8 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,8 +52,7 @@ func TestDriftAndAccuracyAlertsFireInPrometheus(t *testing.T) {
 	// Prometheus with the chart's rules, evaluated every second, alerts after 2 s.
 	rules := renderAlertRules(t, helm, "--set", "metrics.prometheusRule.alerts.drift.for=2s",
 		"--set", "metrics.prometheusRule.alerts.accuracy.for=2s", "--set", "metrics.prometheusRule.alerts.accuracy.minRows=150")
-	os.WriteFile(filepath.Join(dir, "rules.yml"), rules, 0o644)
-	prom := startPrometheus(t, promBin, dir, srv.HTTP)
+	prom := startPrometheus(t, promBin, srv.HTTP, rules)
 
 	type sample struct {
 		at       float64
@@ -275,106 +272,4 @@ func renderAlertRules(t *testing.T, helm string, set ...string) []byte {
 		t.Fatalf("rendered rules lack the alerts:\n%s", b)
 	}
 	return b
-}
-
-type promProcess struct {
-	t    *testing.T
-	addr string
-}
-
-func startPrometheus(t *testing.T, bin, dir, target string) *promProcess {
-	t.Helper()
-	addr := servertest.FreeAddr(t)
-	cfg := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: [rules.yml]
-scrape_configs:
-  - job_name: tide
-    static_configs:
-      - targets: [%q]
-        labels: {namespace: ml, pod: fraud-tide-0}
-`, target)
-	os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644)
-	logf, _ := os.Create(filepath.Join(dir, "prometheus.log"))
-	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "prometheus.log"))
-			t.Logf("prometheus log (tail):\n%s", tail(b, 3000))
-		}
-	})
-	p := &promProcess{t: t, addr: addr}
-	waitFor(t, 20*time.Second, "prometheus rules loaded", func() (bool, string) {
-		resp, err := http.Get("http://" + addr + "/api/v1/rules")
-		if err != nil {
-			return false, err.Error()
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return bytes.Contains(b, []byte("TideAccuracyDrop")), string(b)
-	})
-	return p
-}
-
-// value is an instant query's single value, -1 when there is none.
-func (p *promProcess) value(q string) float64 {
-	resp, err := http.Get("http://" + p.addr + "/api/v1/query?query=" + url.QueryEscape(q))
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Data struct {
-			Result []struct {
-				Value []any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if json.NewDecoder(resp.Body).Decode(&out) != nil || len(out.Data.Result) != 1 {
-		return -1
-	}
-	v, err := strconv.ParseFloat(fmt.Sprint(out.Data.Result[0].Value[1]), 64)
-	if err != nil {
-		return -1
-	}
-	return v
-}
-
-// alertState is the alert's state in Prometheus's own rule evaluation:
-// inactive, pending or firing.
-func (p *promProcess) alertState(name string) string {
-	resp, err := http.Get("http://" + p.addr + "/api/v1/rules?type=alert")
-	if err != nil {
-		return "unknown"
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Data struct {
-			Groups []struct {
-				Rules []struct {
-					Name  string `json:"name"`
-					State string `json:"state"`
-				} `json:"rules"`
-			} `json:"groups"`
-		} `json:"data"`
-	}
-	if json.NewDecoder(resp.Body).Decode(&out) != nil {
-		return "unknown"
-	}
-	for _, g := range out.Data.Groups {
-		for _, r := range g.Rules {
-			if r.Name == name {
-				return r.State
-			}
-		}
-	}
-	return "absent"
 }

@@ -5,16 +5,13 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -59,29 +56,7 @@ func TestPrometheusScrapesTide(t *testing.T) {
 	defer stop()
 	go srv.Serve(ctx, tideLn)
 
-	dir := t.TempDir()
-	promLn := listen(t)
-	promAddr := promLn.Addr().String()
-	promLn.Close()
-	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tide\n    static_configs:\n      - targets: [%q]\n", tideLn.Addr().String())
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logf, _ := os.Create(filepath.Join(dir, "prometheus.log"))
-	prom := exec.Command(promBin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+promAddr)
-	prom.Stdout, prom.Stderr = logf, logf
-	if err := prom.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		prom.Process.Kill()
-		prom.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "prometheus.log"))
-			t.Logf("prometheus log:\n%s", b)
-		}
-	}()
+	prom := startPrometheus(t, promBin, tideLn.Addr().String(), nil)
 
 	base := "http://" + tideLn.Addr().String()
 	waitFor(t, 15*time.Second, "tide ready", func() (bool, string) {
@@ -100,27 +75,6 @@ func TestPrometheusScrapesTide(t *testing.T) {
 		post(t, base+"/predict", `{"feature1": 1}`)
 	}
 
-	query := func(q string) (string, error) {
-		resp, err := http.Get("http://" + promAddr + "/api/v1/query?query=" + url.QueryEscape(q))
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		var out struct {
-			Data struct {
-				Result []struct {
-					Value []any `json:"value"`
-				} `json:"result"`
-			} `json:"data"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-			return "", err
-		}
-		if len(out.Data.Result) != 1 || len(out.Data.Result[0].Value) != 2 {
-			return "", fmt.Errorf("%d series", len(out.Data.Result))
-		}
-		return fmt.Sprint(out.Data.Result[0].Value[1]), nil
-	}
 	expect := map[string]string{
 		`up{job="tide"}`: "1",
 		`tide_requests_total{model="fraud_logreg",protocol="predict",code="200"}`:      fmt.Sprint(good),
@@ -131,7 +85,7 @@ func TestPrometheusScrapesTide(t *testing.T) {
 	}
 	for q, want := range expect {
 		waitFor(t, 30*time.Second, q, func() (bool, string) {
-			got, err := query(q)
+			got, err := prom.query(q)
 			if err != nil {
 				return false, err.Error()
 			}

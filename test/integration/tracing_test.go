@@ -99,20 +99,7 @@ exporters:
 	if err := os.WriteFile(filepath.Join(dir, "jaeger.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logf, _ := os.Create(filepath.Join(dir, "jaeger.log"))
-	cmd := exec.Command(bin, "--config", "file:"+filepath.Join(dir, "jaeger.yaml"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "jaeger.log"))
-			t.Logf("jaeger log (last 4 KB):\n%s", tail(b, 4096))
-		}
-	})
+	startLogged(t, dir, "jaeger", exec.Command(bin, "--config", "file:"+filepath.Join(dir, "jaeger.yaml")))
 	waitFor(t, 60*time.Second, "jaeger healthy", func() (bool, string) {
 		resp, err := http.Get("http://" + health + "/status")
 		if err != nil {

@@ -48,6 +48,54 @@ func docsServer(t *testing.T, opts Options) *Server {
 	return s
 }
 
+// documentValidator checks raw against the OpenAPI 3.1 schema (a real
+// validator) and returns the validator of requests and answers it describes.
+func documentValidator(t *testing.T, raw []byte) validator.Validator {
+	t.Helper()
+	doc, err := libopenapi.NewDocument(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, errs := validator.NewValidator(doc)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if ok, verrs := v.ValidateDocument(); !ok {
+		for _, e := range verrs {
+			t.Errorf("document: %s (%s)", e.Message, e.Reason)
+		}
+		t.FailNow()
+	}
+	return v
+}
+
+// exchangeDocumented sends a request to s after checking that the document
+// finds it valid (or not: wantValid), and checks that the answer matches the
+// document whatever its status.
+func exchangeDocumented(t *testing.T, s *Server, v validator.Validator, method, path string, body []byte, wantValid bool) *http.Response {
+	t.Helper()
+	req := httptest.NewRequest(method, "http://tide.test"+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	ok, verrs := v.ValidateHttpRequest(req)
+	if ok != wantValid {
+		t.Fatalf("%s %s %s: valid by the document %v, want %v: %v", method, path, body, ok, wantValid, verrs)
+	}
+	req = httptest.NewRequest(method, path, bytes.NewReader(body))
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	resp := rec.Result()
+	resp.Request = req
+	respBody, _ := io.ReadAll(resp.Body)
+	resp.Body = io.NopCloser(bytes.NewReader(respBody))
+	vreq := httptest.NewRequest(method, "http://tide.test"+path, bytes.NewReader(body))
+	vreq.Header.Set("Content-Type", "application/json")
+	if ok, verrs := v.ValidateHttpResponse(vreq, resp); !ok {
+		t.Fatalf("%s %s: the answer %d %s does not match the document: %v", method, path, resp.StatusCode, respBody, verrs[0].Message)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(respBody))
+	return resp
+}
+
 func getDoc(t *testing.T, s *Server) []byte {
 	t.Helper()
 	rec := httptest.NewRecorder()
@@ -66,20 +114,7 @@ func getDoc(t *testing.T, s *Server) []byte {
 func TestOpenAPIDocumentIsValidAndTrue(t *testing.T) {
 	s := docsServer(t, Options{Version: "1.2.3"})
 	raw := getDoc(t, s)
-	doc, err := libopenapi.NewDocument(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, errs := validator.NewValidator(doc)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	if ok, verrs := v.ValidateDocument(); !ok {
-		for _, e := range verrs {
-			t.Errorf("document: %s (%s)", e.Message, e.Reason)
-		}
-		t.FailNow()
-	}
+	v := documentValidator(t, raw)
 
 	var parsed struct {
 		OpenAPI string `json:"openapi"`
@@ -120,26 +155,7 @@ func TestOpenAPIDocumentIsValidAndTrue(t *testing.T) {
 
 	exchange := func(method, path string, body []byte, wantValid bool) *http.Response {
 		t.Helper()
-		req := httptest.NewRequest(method, "http://tide.test"+path, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		ok, verrs := v.ValidateHttpRequest(req)
-		if ok != wantValid {
-			t.Fatalf("%s %s %s: valid by the document %v, want %v: %v", method, path, body, ok, wantValid, verrs)
-		}
-		req = httptest.NewRequest(method, path, bytes.NewReader(body))
-		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, req)
-		resp := rec.Result()
-		resp.Request = req
-		respBody, _ := io.ReadAll(resp.Body)
-		resp.Body = io.NopCloser(bytes.NewReader(respBody))
-		vreq := httptest.NewRequest(method, "http://tide.test"+path, bytes.NewReader(body))
-		vreq.Header.Set("Content-Type", "application/json")
-		if ok, verrs := v.ValidateHttpResponse(vreq, resp); !ok {
-			t.Fatalf("%s %s: the answer %d %s does not match the document: %v", method, path, resp.StatusCode, respBody, verrs[0].Message)
-		}
-		resp.Body = io.NopCloser(bytes.NewReader(respBody))
-		return resp
+		return exchangeDocumented(t, s, v, method, path, body, wantValid)
 	}
 	rowJSON, _ := json.Marshal(fxRow(fx, 0))
 	if r := exchange("POST", "/predict", rowJSON, true); r.StatusCode != 200 {

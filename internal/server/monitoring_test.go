@@ -14,9 +14,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pb33f/libopenapi"
-	validator "github.com/pb33f/libopenapi-validator"
-
 	"github.com/tideserve/tide/internal/monitor"
 	"github.com/tideserve/tide/internal/oip/pb"
 	"github.com/tideserve/tide/internal/repository"
@@ -399,17 +396,7 @@ func getMonitoringKey(t *testing.T, s *Server, key []string) monitoringJSON {
 func TestOpenAPIDescribesMonitoring(t *testing.T) {
 	s, _ := monitoredServer(t, Options{}, map[string][]byte{"profile.json": fraudProfile(t)})
 	raw := getDoc(t, s)
-	doc, err := libopenapi.NewDocument(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, errs := validator.NewValidator(doc)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	if ok, verrs := v.ValidateDocument(); !ok {
-		t.Fatalf("document: %v", verrs)
-	}
+	v := documentValidator(t, raw)
 	if !strings.Contains(string(raw), `"/v2/models/fraud/feedback"`) || strings.Contains(string(raw), `"/v2/models/plain/feedback"`) {
 		t.Fatal("feedback listed for the wrong models")
 	}
@@ -424,21 +411,8 @@ func TestOpenAPIDescribesMonitoring(t *testing.T) {
 		{"POST", "/v2/models/fraud/feedback", `[{"label": 1}]`, false, 200}, // refused by the document; answered per item
 		{"GET", "/v2/models/fraud/monitoring", ``, true, 200},
 	} {
-		req := httptest.NewRequest(c.method, "http://tide.test"+c.path, strings.NewReader(c.body))
-		req.Header.Set("Content-Type", "application/json")
-		if ok, verrs := v.ValidateHttpRequest(req); ok != c.valid {
-			t.Errorf("%s %s: valid %v, want %v: %v", c.method, c.body, ok, c.valid, verrs)
-		}
-		rec := call(t, s, c.method, c.path, c.body)
-		if rec.Code != c.status {
-			t.Errorf("%s %s: %d %s", c.method, c.path, rec.Code, rec.Body)
-		}
-		resp := rec.Result()
-		vreq := httptest.NewRequest(c.method, "http://tide.test"+c.path, strings.NewReader(c.body))
-		vreq.Header.Set("Content-Type", "application/json")
-		resp.Request = vreq
-		if ok, verrs := v.ValidateHttpResponse(vreq, resp); !ok {
-			t.Errorf("%s %s: answer %s does not match: %v", c.method, c.path, rec.Body, verrs[0].Message)
+		if r := exchangeDocumented(t, s, v, c.method, c.path, []byte(c.body), c.valid); r.StatusCode != c.status {
+			t.Errorf("%s %s: %d", c.method, c.path, r.StatusCode)
 		}
 	}
 }

@@ -23,6 +23,7 @@
 # Needs wrk, taskset and python3 (for free ports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 result=bench/monitoring-$(date -u +%Y%m%dT%H%M%SZ).md
 exec > >(tee "$result") 2>&1
 rounds=${1:-5}
@@ -46,14 +47,11 @@ awk 'BEGIN { srand(7); print "feature1,feature2"
   for (i = 0; i < 5000; i++) { u = rand(); v = rand(); r = sqrt(-2 * log(1 - u)); printf "%.6f,%.6f\n", r * cos(6.283185307 * v) - 1, r * sin(6.283185307 * v) + 1 } }' >"$out/reference.csv"
 "$out/tide" profile --model "$out/on/fraud" "$out/reference.csv" -o "$out/on/fraud/profile.json" 2>/dev/null
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cat >"$out/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.body = '{"feature1": -0.5, "feature2": 1.2}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
-tck=$(getconf CLK_TCK)
-cpu_ns() { awk -v t="$tck" '{printf "%.0f", ($14 + $15) * 1e9 / t}' /proc/"$1"/stat; }
 
 start_server() { # REPO [FLAGS...]: starts it pinned to CPU 0, sets pid and port
   local repo=$1; shift
@@ -85,19 +83,7 @@ for r in $(seq "$rounds"); do
 done
 echo "load after:  $(uptime)"
 echo "payload events written: $(wc -l <"$out/payloads.jsonl")"
-awk '
-  $1 == "off" { round++ }
-  { v[$1] = v[$1] " " $2; r[$1] = r[$1] " " $3; cpu[$1, round] = $2; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
-  function median(s,   a, m, i, j, t) { m = split(s, a, " ")
-    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-    return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2 }
-  END { print ""; print "median over the rounds:"
-    for (k = 1; k <= n; k++) { x = order[k]; printf "  %-5s %8.0f req/server-CPU-s  %8.0f req/s\n", x, median(v[x]), median(r[x]) }
-    print ""; print "each variant against off in the same round (median of the rounds'"'"' ratios, and their range):"
-    for (k = 2; k <= n; k++) { x = order[k]; ratios = ""; lo = 1e9; hi = 0
-      for (i = 1; i <= round; i++) { q = cpu[x, i] / cpu["off", i]; ratios = ratios " " q; if (q < lo) lo = q; if (q > hi) hi = q }
-      q = median(ratios)
-      printf "  %-5s / off: %.3fx requests per server CPU-second (cost %.1f%%; rounds %.3f to %.3f)\n", x, q, 100 * (1 - q), lo, hi } }' "$out/raw.txt"
+summarize_ratios off "$out/raw.txt"
 
 echo
 echo "soak: $soak requests through the monitored server (wrk -c32), RSS every 10 s"

@@ -19,6 +19,7 @@
 # Needs wrk, taskset and the Jaeger that hack/install-test-deps.sh builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 result=bench/tracing-$(date -u +%Y%m%dT%H%M%SZ).md
 exec > >(tee "$result") 2>&1
 rounds=${1:-5}
@@ -36,7 +37,6 @@ git worktree add --detach "$out/base" "$base_ref" >/dev/null 2>&1
 (cd "$out/base" && go build -trimpath -tags grpcnotrace -o "$out/tide-server-base" ./cmd/tide-server)
 go build -trimpath -tags grpcnotrace -o "$out/tide-server" ./cmd/tide-server
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 otlp=$(free_port); query=$(free_port); health=$(free_port)
 cat >"$out/jaeger.yaml" <<YAML
 service:
@@ -61,9 +61,6 @@ wrk.body = '{"feature1": 0.5, "feature2": -1.2}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
-# cpu_ns PID: user plus system time of PID so far, in nanoseconds.
-tck=$(getconf CLK_TCK)
-cpu_ns() { awk -v t="$tck" '{printf "%.0f", ($14 + $15) * 1e9 / t}' /proc/"$1"/stat; }
 
 run_variant() { # NAME BINARY [ENV...]
   local name=$1 bin=$2; shift 2
@@ -93,16 +90,4 @@ done
 echo "load after:  $(uptime)"
 exported=$(curl -fs "http://127.0.0.1:$query/api/services" || true)
 echo "services that exported to Jaeger: $exported"
-awk '
-  $1 == "base" { round++ }
-  { v[$1] = v[$1] " " $2; r[$1] = r[$1] " " $3; cpu[$1, round] = $2; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
-  function median(s,   a, m, i, j, t) { m = split(s, a, " ")
-    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-    return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2 }
-  END { print ""; print "median over the rounds:"
-    for (k = 1; k <= n; k++) { x = order[k]; printf "  %-6s %8.0f req/server-CPU-s  %8.0f req/s\n", x, median(v[x]), median(r[x]) }
-    print ""; print "each variant against base in the same round (median of the rounds'"'"' ratios, and their range):"
-    for (k = 2; k <= n; k++) { x = order[k]; ratios = ""; lo = 1e9; hi = 0
-      for (i = 1; i <= round; i++) { q = cpu[x, i] / cpu["base", i]; ratios = ratios " " q; if (q < lo) lo = q; if (q > hi) hi = q }
-      q = median(ratios)
-      printf "  %-6s / base: %.3fx requests per server CPU-second (cost %.1f%%; rounds %.3f to %.3f)\n", x, q, 100 * (1 - q), lo, hi } }' "$out/raw.txt"
+summarize_ratios base "$out/raw.txt"

@@ -102,7 +102,7 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 	}
 	defer cancel()
 	id := requestIDOf(w)
-	outs, err := m.InferFor(ctx, id, table.tensors(), nil)
+	outs, err := m.Infer(ctx, id, table.tensors(), nil)
 	if err != nil {
 		return s.fail(w, r, err)
 	}

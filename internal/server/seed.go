@@ -84,7 +84,7 @@ func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (stri
 	}
 	defer cancel()
 	id := requestIDOf(w)
-	outs, err := m.InferFor(ctx, id, table.tensors(), nil)
+	outs, err := m.Infer(ctx, id, table.tensors(), nil)
 	if err != nil {
 		return v.Name, s.fail(w, r, err)
 	}

@@ -489,7 +489,7 @@ func (s *Server) infer(ctx context.Context, v *repository.Version, id string, in
 		return nil, nil, err
 	}
 	defer m.Release()
-	outs, err := m.InferFor(ctx, id, inputs, requested)
+	outs, err := m.Infer(ctx, id, inputs, requested)
 	return outs, m.Monitor(), err
 }
 

@@ -228,14 +228,10 @@ func (m *Model) Monitor() *monitor.Monitor { return m.monitor }
 
 // Infer runs the model on inputs through admission control and batching, checking
 // input names against the metadata, and returns the outputs: all of them, or the
-// requested ones in request order.
-func (m *Model) Infer(ctx context.Context, inputs []*tensor.Tensor, requested []string) ([]*tensor.Tensor, error) {
-	return m.InferFor(ctx, "", inputs, requested)
-}
-
-// InferFor is Infer for the request with this id: a monitored model keeps its
-// predictions under the id, for ground truth to be matched with later.
-func (m *Model) InferFor(ctx context.Context, id string, inputs []*tensor.Tensor, requested []string) ([]*tensor.Tensor, error) {
+// requested ones in request order. id is the request's id: a monitored model
+// keeps its predictions under it, for ground truth to be matched with later
+// ("" keeps nothing).
+func (m *Model) Infer(ctx context.Context, id string, inputs []*tensor.Tensor, requested []string) ([]*tensor.Tensor, error) {
 	ordered, err := matchInputs(&m.Meta, inputs)
 	if err != nil {
 		return nil, err

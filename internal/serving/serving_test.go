@@ -74,7 +74,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Hold() // a request in flight
-	if out, err := m.Infer(context.Background(), row(1, 2), nil); err != nil || out[0].Data.([]float64)[1] != 4 {
+	if out, err := m.Infer(context.Background(), "", row(1, 2), nil); err != nil || out[0].Data.([]float64)[1] != 4 {
 		t.Fatalf("infer: %v %v", out, err)
 	}
 	m.Retire() // a reload replaced it
@@ -90,7 +90,7 @@ func TestLifecycle(t *testing.T) {
 	if rt.closes.Load() != 1 {
 		t.Fatalf("runtime closed %d times, want once", rt.closes.Load())
 	}
-	if _, err := m.Infer(context.Background(), row(1, 2), nil); err == nil {
+	if _, err := m.Infer(context.Background(), "", row(1, 2), nil); err == nil {
 		t.Error("a closed model's batcher still ran a request")
 	}
 }
@@ -160,7 +160,7 @@ func TestInferOutputsAndInputs(t *testing.T) {
 	}
 	defer m.Close()
 	ctx := context.Background()
-	out, err := m.Infer(ctx, row(1, 2), []string{"triple", "double"})
+	out, err := m.Infer(ctx, "", row(1, 2), []string{"triple", "double"})
 	if err != nil || len(out) != 2 || out[0].Name != "triple" || out[1].Name != "double" {
 		t.Fatalf("requested outputs: %v %v", out, err)
 	}
@@ -172,7 +172,7 @@ func TestInferOutputsAndInputs(t *testing.T) {
 		{row(1, 2), []string{"quadruple"}, `model m has no output "quadruple" (outputs: double, triple)`},
 		{[]*tensor.Tensor{{Name: "y", Datatype: tensor.FP64, Shape: []int64{1, 2}, Data: []float64{1, 2}}}, nil, `missing input "x" (the model takes: x)`},
 	} {
-		_, err := m.Infer(ctx, c.in, c.req)
+		_, err := m.Infer(ctx, "", c.in, c.req)
 		if !errors.Is(err, model.ErrInvalidInput) || err.Error() != c.want {
 			t.Errorf("err %v, want invalid input %q", err, c.want)
 		}
@@ -212,7 +212,7 @@ func TestMetricsFollowTheModel(t *testing.T) {
 	defer m.Close()
 	f.ObserveLoad("fraud", "3", 250*time.Millisecond, true)
 	done := make(chan error)
-	go func() { _, err := m.Infer(context.Background(), row(1, 2), nil); done <- err }()
+	go func() { _, err := m.Infer(context.Background(), "", row(1, 2), nil); done <- err }()
 	<-rt.started
 	if n := testutil.ToFloat64(set.ForModel("fraud").Inflight); n != 1 {
 		t.Errorf("in flight while running: %v, want 1", n)

@@ -15,6 +15,7 @@ func main() {
 	root.AddCommand(
 		cli.NewServeCommand(version),
 		cli.NewActivatorCommand(),
+		cli.NewFetchCommand(),
 		cli.NewVersionCommand(cli.ServerBinary, version),
 		cli.NewMovedCommand("load", "Drive load at a model server"),
 		cli.NewMovedCommand("image", "Build Tide's container image"),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tideserve/tide/internal/formats"
 	"github.com/tideserve/tide/internal/formats/onnx"
 	"github.com/tideserve/tide/internal/loadmem"
 	"github.com/tideserve/tide/internal/loadpace"
@@ -103,6 +104,7 @@ Flags win over the environment, which wins over the file.`,
 	fl.StringVar(&f.loadMemoryBudget, "load-memory-budget", "auto", `memory one model load may take (the file, what it decompresses to, what is decoded); a larger file fails to load with the reason. "auto": 3/4 of the container's memory limit (1/2 of the machine's outside one), shared by --load-concurrency; 0: unlimited; or a size such as 512Mi, 2Gi`)
 	fl.IntVar(&f.repo.LoadConcurrency, "load-concurrency", 1, "models loaded at once (each at a lower CPU priority than serving, with its own --load-memory-budget)")
 	fl.StringVar(&f.loadCPUShare, "load-cpu-share", "auto", `share of one CPU a model load may keep busy: it works in 2 ms slices and sleeps in between, so that serving keeps its latency (loads take 1/share as long). "auto": a quarter of the CPUs the server may use, at most 1 (0.5 on 2 CPUs, unpaced from 4); or a share such as 0.5, 50%, 1 (unpaced)`)
+	fl.StringVar(&f.repo.Format, "format", "", `runtime of models whose config names no format (sklearn, xgboost, lightgbm, onnx); "" or "auto" picks it by file extension`)
 	fl.BoolVar(&f.repo.FollowSymlinksOutside, "follow-symlinks-outside", false, "serve model folders and files that are symlinks to paths outside the repository (skipped with a warning by default)")
 	fl.IntVar(&f.opts.Admission.MaxInFlight, "max-inflight", 0, "model runs at once, per model (0: unlimited); a model's config.yaml may override")
 	fl.IntVar(&f.opts.Admission.MaxQueue, "max-queue", 0, "requests that may wait for a run slot or batch, per model; one more gets 429")
@@ -125,6 +127,12 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 	}
 	slog.SetDefault(log)
 	budgetWhy := ""
+	if f.repo.Format == "auto" {
+		f.repo.Format = ""
+	}
+	if _, ok := formats.Lookup(f.repo.Format); f.repo.Format != "" && !ok {
+		return fmt.Errorf("--format %q: unknown format (known: %s)", f.repo.Format, strings.Join(formats.Names(), ", "))
+	}
 	if f.repo.LoadMemoryBudget, budgetWhy, err = loadBudget(f.loadMemoryBudget, f.repo.LoadConcurrency); err != nil {
 		return err
 	}

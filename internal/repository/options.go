@@ -36,6 +36,10 @@ type Options struct {
 	// Monitoring are the server's monitoring defaults, which a model's config
 	// overrides (nil: monitor.DefaultSettings).
 	Monitoring *monitor.Settings
+	// Format is the runtime of models whose config names none ("sklearn"); empty
+	// picks it by file extension. The operator sets it from a Model's format, as
+	// its read-only model volumes leave no room for a config file.
+	Format string
 }
 
 func (o Options) withDefaults() Options {
@@ -50,6 +54,7 @@ type scanner struct {
 	root          string // the root as given, for the paths it builds
 	realRoot      string // the root with symlinks resolved, for the policy
 	followOutside bool
+	defaultFormat string   // Options.Format
 	skipped       []string // one line per entry the policy skipped
 }
 

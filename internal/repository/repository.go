@@ -207,7 +207,7 @@ func (r *Repository) ServeWith(f *serving.Factory) { r.serving = f }
 func (r *Repository) scan() (map[string]*modelDir, []string, error) {
 	found := map[string]*modelDir{}
 	if r.single {
-		md, err := scanFile(r.root)
+		md, err := scanFile(r.root, r.opts.Format)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -219,6 +219,7 @@ func (r *Repository) scan() (map[string]*modelDir, []string, error) {
 		return nil, nil, fmt.Errorf("open model repository: %w", err)
 	}
 	sc := newScanner(r.root, r.opts.FollowSymlinksOutside)
+	sc.defaultFormat = r.opts.Format
 	var problems []string
 	for _, d := range dirs {
 		if strings.HasPrefix(d.Name(), ".") {
@@ -244,7 +245,7 @@ func (r *Repository) scan() (map[string]*modelDir, []string, error) {
 	return found, append(sc.skipped, problems...), nil
 }
 
-func scanFile(path string) (*modelDir, error) {
+func scanFile(path, defaultFormat string) (*modelDir, error) {
 	base := strings.TrimSuffix(path, filepath.Ext(path))
 	stem := filepath.Base(base)
 	// Only YAML beside a single file: a JSON file there is as likely a model
@@ -252,6 +253,9 @@ func scanFile(path string) (*modelDir, error) {
 	cfg, cfgStamp, err := sidecarConfig(base, ".yaml", ".yml")
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", path, err)
+	}
+	if cfg.Format == "" {
+		cfg.Format = defaultFormat
 	}
 	name := stem
 	if cfg.Name != "" {
@@ -272,6 +276,9 @@ func (sc *scanner) model(dir string) (*modelDir, error) {
 	cfg, cfgStamp, err := sidecarConfig(filepath.Join(dir, "config"), ".yaml", ".yml", ".json")
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Format == "" {
+		cfg.Format = sc.defaultFormat
 	}
 	name := filepath.Base(dir)
 	if cfg.Name != "" {

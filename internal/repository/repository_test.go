@@ -195,3 +195,34 @@ func TestUnknownNamesAreNotEchoedWhole(t *testing.T) {
 		t.Errorf("LoadModel of an 8000-byte name: %d-byte error", len(err.Error()))
 	}
 }
+
+// TestDefaultFormat: Options.Format (tide-server serve --format, which the
+// operator sets from a Model's format) names the runtime of a file whose
+// extension does not, in a single file and in a repository folder; a config's
+// own format still wins.
+func TestDefaultFormat(t *testing.T) {
+	dir := t.TempDir()
+	p, err := formatstest.Write(dir, "model", formatstest.Spec{Weights: []float64{1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	odd := filepath.Join(dir, "fraud.bin")
+	if err := os.Rename(p, odd); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(odd, Options{}, quiet); err == nil {
+		t.Fatal("a .bin file opened without a format")
+	}
+	r, err := Open(odd, Options{Format: "testlinear"}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.LoadAll(context.Background())
+	if idx := r.Index(); len(idx) != 1 || idx[0].Name != "fraud" || idx[0].State != Ready {
+		t.Fatalf("with Format testlinear: %+v", idx)
+	}
+	write(t, filepath.Join(dir, "fraud.yaml"), "format: elsewhere\n")
+	if _, err := Open(odd, Options{Format: "testlinear"}, quiet); err == nil || !strings.Contains(err.Error(), `unknown format "elsewhere"`) {
+		t.Fatalf("the config's format should win over the default: %v", err)
+	}
+}

@@ -1,0 +1,458 @@
+package controller
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	tidev1 "github.com/tideserve/tide/api/v1alpha1"
+)
+
+// The operator's permissions, generated into its chart's ClusterRole. Secrets are
+// only read (not listed or watched) and only for a Model that names its API keys.
+//
+// +kubebuilder:rbac:groups=serving.tideserve.io,resources=models,verbs=get;list;watch
+// +kubebuilder:rbac:groups=serving.tideserve.io,resources=models/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=keda.sh,resources=scaledobjects,verbs=get;list;watch;create;update;patch;delete
+
+// ModelReconciler makes a Model's objects match its spec and reports its status.
+// It is level-based: every pass renders the whole desired state and converges to
+// it, so a pass after a crash, a lost event or a manual edit does the same thing.
+type ModelReconciler struct {
+	Client client.Client
+	// APIReader reads Secrets directly, so the cache never holds (or watches) them.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  record.EventRecorder
+	Config    Config
+	// Indexer asks a pod for its repository index.
+	Indexer Indexer
+	// KEDA reports whether the cluster serves the ScaledObject kind.
+	KEDA bool
+}
+
+// How often a Model is looked at again without an event: soon while it is not
+// Ready (a pod's load failure changes no Kubernetes object), rarely once it is.
+const (
+	requeueNotReady = 2 * time.Second
+	requeueReady    = 30 * time.Second
+)
+
+// Reconcile is one pass for one Model.
+func (r *ModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var m tidev1.Model
+	if err := r.Client.Get(ctx, req.NamespacedName, &m); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !m.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // owner references let the garbage collector remove the rest
+	}
+	obs, err := r.converge(ctx, &m)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	obs.Pods, err = r.observePods(ctx, &m)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	before := m.Status.DeepCopy()
+	m.Status = DecideStatus(&m, obs)
+	r.recordTransitions(&m, before)
+	if !equality.Semantic.DeepEqual(before, &m.Status) {
+		if err := r.Client.Status().Update(ctx, &m); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+	}
+	if meta.IsStatusConditionTrue(m.Status.Conditions, tidev1.ConditionReady) {
+		return ctrl.Result{RequeueAfter: requeueReady}, nil
+	}
+	return ctrl.Result{RequeueAfter: requeueNotReady}, nil
+}
+
+// SpecHash names the spec that made a pod template; the status uses it to tell
+// the current spec's pods from the previous rollout's.
+func SpecHash(m *tidev1.Model) string {
+	b, _ := json.Marshal(m.Spec)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// converge creates, updates or deletes every object of the Model.
+func (r *ModelReconciler) converge(ctx context.Context, m *tidev1.Model) (Observed, error) {
+	var obs Observed
+	cfg := r.Config
+	if err := r.apply(ctx, m, ServiceAccount(m), func(have, want client.Object) {
+		have.(*corev1.ServiceAccount).AutomountServiceAccountToken = want.(*corev1.ServiceAccount).AutomountServiceAccountToken
+	}); err != nil {
+		return obs, err
+	}
+	deploy := Deployment(m, cfg, SpecHash(m))
+	if err := r.apply(ctx, m, deploy, mutateDeployment(minReplicas(m))); err != nil {
+		return obs, err
+	}
+	obs.Deployment = deploy
+	if err := r.apply(ctx, m, Service(m), mutateService); err != nil {
+		return obs, err
+	}
+	hpa := HPA(m)
+	if err := r.applyOrRemove(ctx, m, hpa, &autoscalingv2.HorizontalPodAutoscaler{}, func(have, want client.Object) {
+		have.(*autoscalingv2.HorizontalPodAutoscaler).Spec = want.(*autoscalingv2.HorizontalPodAutoscaler).Spec
+	}); err != nil {
+		return obs, err
+	}
+	if err := r.applyOrRemove(ctx, m, PDB(m), &policyv1.PodDisruptionBudget{}, func(have, want client.Object) {
+		have.(*policyv1.PodDisruptionBudget).Spec = want.(*policyv1.PodDisruptionBudget).Spec
+	}); err != nil {
+		return obs, err
+	}
+	if err := r.applyOrRemove(ctx, m, NetworkPolicy(m, cfg), &networkingv1.NetworkPolicy{}, func(have, want client.Object) {
+		have.(*networkingv1.NetworkPolicy).Spec = want.(*networkingv1.NetworkPolicy).Spec
+	}); err != nil {
+		return obs, err
+	}
+	actDeploy, actSvc := Activator(m, cfg)
+	if actDeploy != nil && !r.KEDA {
+		actDeploy, actSvc = nil, nil // nothing would wake the model: leave scale to zero off
+		obs.AutoscalerMissing = true
+	}
+	if err := r.applyOrRemove(ctx, m, actDeploy, &appsv1.Deployment{}, mutateDeployment(1)); err != nil {
+		return obs, err
+	}
+	obs.Activator = actDeploy
+	if err := r.applyOrRemove(ctx, m, actSvc, &corev1.Service{}, mutateService); err != nil {
+		return obs, err
+	}
+	if r.KEDA {
+		so := ScaledObject(m, cfg)
+		empty := &unstructured.Unstructured{}
+		empty.SetAPIVersion("keda.sh/v1alpha1")
+		empty.SetKind("ScaledObject")
+		if err := r.applyOrRemove(ctx, m, so, empty, func(have, want client.Object) {
+			h, w := have.(*unstructured.Unstructured), want.(*unstructured.Unstructured)
+			h.Object["spec"] = w.Object["spec"]
+		}); err != nil {
+			return obs, err
+		}
+	}
+	return obs, nil
+}
+
+// mutate copies the fields the operator owns from want onto have (the live object).
+type mutate func(have, want client.Object)
+
+// apply creates want, or updates the live object's owned fields, with the Model
+// as its controller. Labels are merged, so others' labels survive.
+func (r *ModelReconciler) apply(ctx context.Context, m *tidev1.Model, want client.Object, mut mutate) error {
+	have := want.DeepCopyObject().(client.Object)
+	if u, ok := have.(*unstructured.Unstructured); ok {
+		// Start from an empty object of the same kind; CreateOrUpdate fills it.
+		fresh := &unstructured.Unstructured{}
+		fresh.SetGroupVersionKind(u.GroupVersionKind())
+		fresh.SetName(u.GetName())
+		fresh.SetNamespace(u.GetNamespace())
+		have = fresh
+	}
+	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, have, func() error {
+		labels := have.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		for k, v := range want.GetLabels() {
+			labels[k] = v
+		}
+		have.SetLabels(labels)
+		mut(have, want)
+		return controllerutil.SetControllerReference(m, have, r.Scheme)
+	})
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", kindOf(want), want.GetName(), err)
+	}
+	// The caller reads the live state (status, replicas) from want.
+	if u, ok := have.(*unstructured.Unstructured); ok {
+		want.(*unstructured.Unstructured).Object = u.Object
+		return nil
+	}
+	reflectInto(have, want)
+	return nil
+}
+
+// applyOrRemove applies want, or, when want is nil, deletes the kind's object of
+// the Model's name if the Model controls it (a mode change removes the old autoscaler).
+func (r *ModelReconciler) applyOrRemove(ctx context.Context, m *tidev1.Model, want client.Object, kind client.Object, mut mutate) error {
+	if want != nil && !isNilObject(want) {
+		return r.apply(ctx, m, want, mut)
+	}
+	name := m.Name
+	switch kind.(type) {
+	case *appsv1.Deployment, *corev1.Service:
+		name = activatorName(m) // the serving ones always exist; only the activator's come and go
+	}
+	kind.SetName(name)
+	kind.SetNamespace(m.Namespace)
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(kind), kind); err != nil {
+		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+			return nil
+		}
+		return err
+	}
+	if !metav1.IsControlledBy(kind, m) {
+		return nil // not ours: leave it
+	}
+	if err := r.Client.Delete(ctx, kind, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete %s %s: %w", kindOf(kind), name, err)
+	}
+	return nil
+}
+
+func isNilObject(o client.Object) bool {
+	switch v := o.(type) {
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		return v == nil
+	case *policyv1.PodDisruptionBudget:
+		return v == nil
+	case *networkingv1.NetworkPolicy:
+		return v == nil
+	case *appsv1.Deployment:
+		return v == nil
+	case *corev1.Service:
+		return v == nil
+	case *unstructured.Unstructured:
+		return v == nil
+	}
+	return false
+}
+
+func reflectInto(from, to client.Object) {
+	switch t := to.(type) {
+	case *appsv1.Deployment:
+		*t = *from.(*appsv1.Deployment)
+	case *corev1.Service:
+		*t = *from.(*corev1.Service)
+	}
+}
+
+func kindOf(o client.Object) string {
+	if k := o.GetObjectKind().GroupVersionKind().Kind; k != "" {
+		return k
+	}
+	return strings.TrimPrefix(fmt.Sprintf("%T", o), "*")
+}
+
+// mutateDeployment owns the template, strategy and (when no autoscaler owns
+// it) the replica count; the selector is set once, as the API server requires.
+// The template is replaced only when it differs from what the API server holds
+// (which carries defaults the rendering leaves out), so an unchanged spec is no write.
+func mutateDeployment(startReplicas int32) mutate {
+	return func(have, want client.Object) {
+		h, w := have.(*appsv1.Deployment), want.(*appsv1.Deployment)
+		if h.CreationTimestamp.IsZero() {
+			h.Spec.Selector = w.Spec.Selector
+			if w.Spec.Replicas == nil {
+				// An autoscaler takes it from here; start at its minimum.
+				h.Spec.Replicas = &startReplicas
+			}
+		}
+		if w.Spec.Replicas != nil {
+			h.Spec.Replicas = w.Spec.Replicas
+		}
+		h.Spec.Strategy = w.Spec.Strategy
+		h.Spec.RevisionHistoryLimit = w.Spec.RevisionHistoryLimit
+		if !equality.Semantic.DeepDerivative(w.Spec.Template, h.Spec.Template) {
+			h.Spec.Template = w.Spec.Template
+		}
+	}
+}
+
+// mutateService owns the selector and ports; the cluster IP stays the API server's.
+func mutateService(have, want client.Object) {
+	h, w := have.(*corev1.Service), want.(*corev1.Service)
+	h.Spec.Selector = w.Spec.Selector
+	if !equality.Semantic.DeepDerivative(w.Spec.Ports, h.Spec.Ports) {
+		h.Spec.Ports = w.Spec.Ports
+	}
+}
+
+// observePods reports the Model's serving pods. The index is asked of the
+// current spec's pods that are not ready (why not?) and of one ready pod (what
+// version serves?), at most maxIndexQueries per pass, so a large Model costs a
+// pass no more than a few short requests.
+const maxIndexQueries = 3
+
+func (r *ModelReconciler) observePods(ctx context.Context, m *tidev1.Model) ([]PodReport, error) {
+	var pods corev1.PodList
+	if err := r.Client.List(ctx, &pods, client.InNamespace(m.Namespace), client.MatchingLabels(selectorLabels(m))); err != nil {
+		return nil, err
+	}
+	hash := SpecHash(m)
+	key := ""
+	if m.Spec.APIKeySecret != nil {
+		key = r.apiKey(ctx, m)
+	}
+	var reports []PodReport
+	asked, askedReady := 0, false
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if !p.DeletionTimestamp.IsZero() {
+			continue
+		}
+		rep := PodReport{Name: p.Name, Current: p.Annotations[specHashAnnotation] == hash, Ready: podReady(p), Waiting: waitingReason(p)}
+		ask := p.Status.PodIP != "" && asked < maxIndexQueries && runningServer(p) &&
+			((rep.Current && !rep.Ready) || (rep.Ready && !askedReady))
+		if ask {
+			asked++
+			askedReady = askedReady || rep.Ready
+			idx, err := r.Indexer.Index(ctx, p, key)
+			if err != nil {
+				rep.IndexErr = err.Error()
+				log.FromContext(ctx).V(1).Info("repository index not reached", "pod", p.Name, "error", err.Error())
+			}
+			rep.Index = idx
+		}
+		reports = append(reports, rep)
+	}
+	return reports, nil
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// runningServer: the server container has started, so it may answer the index.
+func runningServer(p *corev1.Pod) bool {
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name == "tide" && cs.State.Running != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// apiKey reads the first key of the Model's API-key Secret ("" when unreadable:
+// the index then answers 401 and the status says so).
+func (r *ModelReconciler) apiKey(ctx context.Context, m *tidev1.Model) string {
+	var s corev1.Secret
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: m.Spec.APIKeySecret.Name}, &s); err != nil {
+		return ""
+	}
+	sc := bufio.NewScanner(bytes.NewReader(s.Data[apiKeyKey(m)]))
+	for sc.Scan() {
+		if k := strings.TrimSpace(sc.Text()); k != "" && !strings.HasPrefix(k, "#") {
+			return k
+		}
+	}
+	return ""
+}
+
+// recordTransitions emits an Event when the model fails to load (with Tide's
+// reason) and when the Model becomes Ready.
+func (r *ModelReconciler) recordTransitions(m *tidev1.Model, before *tidev1.ModelStatus) {
+	if r.Recorder == nil {
+		return
+	}
+	now := meta.FindStatusCondition(m.Status.Conditions, tidev1.ConditionModelLoaded)
+	was := meta.FindStatusCondition(before.Conditions, tidev1.ConditionModelLoaded)
+	if now != nil && now.Status == metav1.ConditionFalse && (was == nil || was.Status != now.Status || was.Message != now.Message) {
+		r.Recorder.Event(m, corev1.EventTypeWarning, now.Reason, now.Message)
+	}
+	rNow := meta.FindStatusCondition(m.Status.Conditions, tidev1.ConditionReady)
+	rWas := meta.FindStatusCondition(before.Conditions, tidev1.ConditionReady)
+	if rNow != nil && rNow.Status == metav1.ConditionTrue && (rWas == nil || rWas.Status != metav1.ConditionTrue) {
+		r.Recorder.Event(m, corev1.EventTypeNormal, "Ready", rNow.Message)
+	}
+}
+
+// Indexer asks a serving pod for its repository index.
+type Indexer interface {
+	Index(ctx context.Context, pod *corev1.Pod, apiKey string) ([]IndexEntry, error)
+}
+
+// HTTPIndexer asks POST /v2/repository/index on the pod's HTTP port.
+type HTTPIndexer struct {
+	Client *http.Client
+	// Addr maps a pod to HOST:PORT; nil is the pod IP and the serving port.
+	Addr func(*corev1.Pod) string
+}
+
+// Index implements Indexer. Answers are bounded (1 MiB) and short (the client's timeout).
+func (h HTTPIndexer) Index(ctx context.Context, pod *corev1.Pod, apiKey string) ([]IndexEntry, error) {
+	addr := net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(httpPort))
+	if h.Addr != nil {
+		addr = h.Addr(pod)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v2/repository/index", strings.NewReader("{}"))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+	}
+	c := h.Client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("repository index: %s", resp.Status)
+	}
+	var idx []IndexEntry
+	if err := json.Unmarshal(body, &idx); err != nil {
+		return nil, errors.New("repository index: not a JSON list")
+	}
+	return idx, nil
+}
+
+// isNoMatch: the API server does not serve the kind (KEDA not installed).
+func isNoMatch(err error) bool { return meta.IsNoMatchError(err) }

@@ -81,6 +81,11 @@ onnx_image() {
     --tag tide.local/tide:onnx-mlp --output "$ONNX_IMAGE_TAR") && "$CLUSTER" load-image "$ONNX_IMAGE_TAR"
 }
 
+# envtest_suite: the operator against a real kube-apiserver and etcd (internal/controller).
+envtest_suite() {
+  (cd "$ROOT" && TIDE_REQUIRE_ENVTEST=1 go test -count=1 -run 'TestEnv' ./internal/controller/)
+}
+
 ARTIFACTS=${TIDE_E2E_ARTIFACTS:-$ROOT/bin/e2e-artifacts}
 e2e_tests() {
   local kubeconfig; kubeconfig=$("$CLUSTER" kubeconfig) || return 1
@@ -113,6 +118,9 @@ if [ -d /run/tide-cluster ]; then phase stale-down "$CLUSTER" down --purge; fi
 trap finish EXIT
 trap 'exit 130' INT TERM
 phase build "$CLUSTER" build
+# The operator's envtest suite needs the kube-apiserver the build just made (a cold
+# `make test` ran before it and skipped the suite); here it must run.
+phase envtest envtest_suite
 phase up env TIDE_CLUSTER_SKIP_BUILD=1 "$CLUSTER" up
 phase tide-image tide_image
 phase cli-image cli_image

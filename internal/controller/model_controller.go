@@ -94,11 +94,15 @@ func (r *ModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	}
 	before := m.Status.DeepCopy()
 	m.Status = DecideStatus(&m, obs)
-	r.recordTransitions(&m, before)
 	if !equality.Semantic.DeepEqual(before, &m.Status) {
 		if err := r.Client.Status().Update(ctx, &m); err != nil {
+			if apierrors.IsConflict(err) {
+				// The cache was behind (a spec edit or our own last write): look again.
+				return ctrl.Result{Requeue: true}, nil
+			}
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
+		r.recordTransitions(&m, before) // once written, so a retried pass does not repeat it
 	}
 	if meta.IsStatusConditionTrue(m.Status.Conditions, tidev1.ConditionReady) {
 		return ctrl.Result{RequeueAfter: requeueReady}, nil

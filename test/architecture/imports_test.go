@@ -51,8 +51,13 @@ var allowed = map[string][]string{
 	"internal/activator": {"internal/tracing"},
 	// What the binaries mount.
 	"internal/cli": {"internal/server", "internal/repository", "internal/activator", "internal/tracing", "internal/monitor", "internal/loadmem", "internal/loadpace",
-		"internal/formats/sklearn", "internal/formats/lightgbm", "internal/formats/xgboost", "internal/formats/onnx"},
+		"internal/formats", "internal/formats/sklearn", "internal/formats/lightgbm", "internal/formats/xgboost", "internal/formats/onnx"},
 	"cmd/tide-server": {"internal/cli"},
+	// The operator: its own binary, linking no runtime and nothing of the server.
+	"api/v1alpha1":        nil,
+	"internal/controller": {"api/v1alpha1"},
+	"cmd/tide-operator":   {"internal/controller"},
+	"hack/gen-operator":   nil,
 	// The people's CLI and its tools; nothing above may import them.
 	"internal/loadgen":         {"internal/oip", "internal/oip/pb"},
 	"internal/loadgen/watch":   nil,

@@ -5,7 +5,7 @@
 # nothing was left behind. Prints progress and a timing summary.
 #
 # Environment: TIDE_CLUSTER_ADDONS (add-on set, see hack/cluster/cluster; CI runs them all),
-#              TIDE_E2E_RUN (a -run pattern for the e2e tests), TIDE_E2E_TIMEOUT (default 25m),
+#              TIDE_E2E_RUN (a -run pattern for the e2e tests), TIDE_E2E_TIMEOUT (default 40m),
 #              TIDE_E2E_ARTIFACTS (where the tests keep their reports, plots and
 #              timelines, and the run its log; default bin/e2e-artifacts, emptied each run)
 set -uo pipefail
@@ -51,7 +51,7 @@ finish() {
   TIMES+=("$(printf '%-14s %5ds' down "$(( $(date +%s) - t0 ))")")
   log "== check-clean"
   "$CLUSTER" check-clean "$SNAPSHOT" || { log "leftovers found after down"; rc=1; }
-  rm -f "$SNAPSHOT" "$TIDE_IMAGE_TAR" "$ONNX_IMAGE_TAR" "$CLI_IMAGE_TAR"
+  rm -f "$SNAPSHOT" "$TIDE_IMAGE_TAR" "$ONNX_IMAGE_TAR" "$CLI_IMAGE_TAR" "$OPERATOR_IMAGE_TAR"
   log "timings:"; printf '  %s\n' "${TIMES[@]}"
   log "total $(( $(date +%s) - T_ALL ))s, exit $rc"
   exit $rc
@@ -86,6 +86,13 @@ envtest_suite() {
   (cd "$ROOT" && TIDE_REQUIRE_ENVTEST=1 go test -count=1 -run 'TestEnv' ./internal/controller/)
 }
 
+# operator_image: the operator (cmd/tide-operator) in an image, for TestOperator.
+OPERATOR_IMAGE_TAR=/tmp/tide-e2e-operator.tar
+operator_image() {
+  (cd "$ROOT" && go run ./cmd/tide image build --package ./cmd/tide-operator \
+    --tag tide.local/tide-operator:e2e --output "$OPERATOR_IMAGE_TAR") && "$CLUSTER" load-image "$OPERATOR_IMAGE_TAR"
+}
+
 ARTIFACTS=${TIDE_E2E_ARTIFACTS:-$ROOT/bin/e2e-artifacts}
 e2e_tests() {
   local kubeconfig; kubeconfig=$("$CLUSTER" kubeconfig) || return 1
@@ -97,10 +104,11 @@ e2e_tests() {
     TIDE_E2E_TIDE_IMAGE_TAR=$TIDE_IMAGE_TAR \
     TIDE_E2E_ONNX_IMAGE_TAR=$ONNX_IMAGE_TAR \
     TIDE_E2E_CLI_IMAGE_TAR=$CLI_IMAGE_TAR \
+    TIDE_E2E_OPERATOR_IMAGE_TAR=$OPERATOR_IMAGE_TAR \
     TIDE_E2E_KUBECTL=${TIDE_CLUSTER_CACHE:-/var/cache/tide-cluster}/bin/kubectl \
     TIDE_E2E_HELM=${TIDE_CLUSTER_CACHE:-/var/cache/tide-cluster}/bin/helm \
     TIDE_E2E_HOST_REACHES_CLUSTER_IP=1 \
-    go test -tags e2e -count=1 -v -timeout "${TIDE_E2E_TIMEOUT:-25m}" ${TIDE_E2E_RUN:+-run "$TIDE_E2E_RUN"} ./test/e2e/...) \
+    go test -tags e2e -count=1 -v -timeout "${TIDE_E2E_TIMEOUT:-40m}" ${TIDE_E2E_RUN:+-run "$TIDE_E2E_RUN"} ./test/e2e/...) \
     2>&1 | tee "$ARTIFACTS/e2e.log"
   local rc=${PIPESTATUS[0]}
   # The counts come from the run (top-level tests; subtests are indented).
@@ -125,4 +133,5 @@ phase up env TIDE_CLUSTER_SKIP_BUILD=1 "$CLUSTER" up
 phase tide-image tide_image
 phase cli-image cli_image
 phase onnx-image onnx_image
+phase operator-image operator_image
 phase e2e e2e_tests

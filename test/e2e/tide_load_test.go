@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,19 +47,7 @@ func TestTideLoadWatchesTheHPA(t *testing.T) {
 		t.Fatalf("tide load: %v\n%s", err, tail(out, 3000))
 	}
 
-	var summary struct {
-		Sent, OK, Errors int
-	}
-	b, err := os.ReadFile(filepath.Join(report, "summary.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct{ Summary json.RawMessage }
-	if json.Unmarshal(b, &doc) != nil || json.Unmarshal(doc.Summary, &summary) != nil {
-		if err := json.Unmarshal(b, &summary); err != nil {
-			t.Fatalf("summary.json: %v", err)
-		}
-	}
+	summary := readLoadSummary(t, report)
 	if summary.Sent < 50000 || summary.Errors*100 > summary.Sent {
 		t.Fatalf("summary: %+v", summary)
 	}

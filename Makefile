@@ -5,14 +5,15 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # grpcnotrace: tide-server leaves out gRPC's x/net/trace pages (unused), 3 MB less.
 SERVER_TAGS := grpcnotrace
 
-.PHONY: help build build-static demo test test-deps unit fuzz bench e2e clean
+.PHONY: help build build-static demo test test-deps unit fuzz bench e2e generate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-build: ## build bin/tide-server (what pods run) and bin/tide (the CLI), with cgo for ONNX Runtime
+build: ## build bin/tide-server (what pods run), bin/tide (the CLI) and bin/tide-operator
 	$(GO) build -trimpath -tags $(SERVER_TAGS) -ldflags '$(LDFLAGS)' -o bin/tide-server ./cmd/tide-server
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tide ./cmd/tide
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tide-operator ./cmd/tide-operator
 
 build-static: ## build bin/tide-server-static (no cgo: every format but ONNX; runs FROM scratch)
 	CGO_ENABLED=0 $(GO) build -trimpath -tags $(SERVER_TAGS) -ldflags '$(LDFLAGS)' -o bin/tide-server-static ./cmd/tide-server
@@ -24,7 +25,7 @@ test-deps: ## install what the tests need (Debian packages, ONNX Runtime)
 	bash hack/install-test-deps.sh
 
 unit: ## go vet + all unit and integration tests (fuzz seeds included)
-	@test -z "$$(gofmt -l cmd internal test)" || { echo "gofmt needed:"; gofmt -l cmd internal test; exit 1; }
+	@test -z "$$(gofmt -l cmd internal test api deploy hack/gen-operator)" || { echo "gofmt needed:"; gofmt -l cmd internal test api deploy hack/gen-operator; exit 1; }
 	$(GO) vet ./...
 	TIDE_REQUIRE_INTEGRATION=1 $(GO) test -count=1 ./...
 
@@ -38,6 +39,9 @@ bench: ## Go benchmarks of the hot paths
 
 e2e: ## bring up the local Kubernetes, run the e2e tests, tear it down
 	bash hack/ci-e2e.sh
+
+generate: ## regenerate the operator's deepcopy, CRD, RBAC rules, kubectl bundle and spec reference
+	bash hack/gen-operator.sh
 
 clean:
 	rm -rf bin

@@ -95,7 +95,7 @@ func renderBundle() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(h, "template", "tide-operator", chartDir, "--namespace", namespace, "--kube-version", "1.34.0", "--include-crds")
+	cmd := exec.Command(h, "template", "tide-operator", chartDir, "--namespace", namespace, "--kube-version", "1.34.4", "--include-crds")
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {

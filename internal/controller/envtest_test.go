@@ -28,6 +28,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 
 	tidev1 "github.com/tideserve/tide/api/v1alpha1"
 )
@@ -49,7 +50,17 @@ func clusterCache() string {
 type suite struct {
 	client client.Client
 	pods   *fakePods
-	ns     string
+	stop   func() // the manager, the API server and etcd, the scratch folder
+}
+
+// TestMain stops the suite's API server and etcd after the package's tests, so
+// no process outlives the run (CI checks that nothing is left behind).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if theSuite != nil {
+		theSuite.stop()
+	}
+	os.Exit(code)
 }
 
 var (
@@ -97,7 +108,14 @@ func startSuite(apiserver, etcd, kedaCRD string) (*suite, error) {
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		os.RemoveAll(assets)
 		return nil, fmt.Errorf("envtest: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := func() {
+		cancel()
+		_ = env.Stop()
+		os.RemoveAll(assets)
 	}
 	pods := &fakePods{answers: map[string]string{}, servers: map[string]*httptest.Server{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -111,14 +129,16 @@ func startSuite(apiserver, etcd, kedaCRD string) (*suite, error) {
 		Indexer: HTTPIndexer{Addr: pods.addr},
 	}, log)
 	if err != nil {
+		stop()
 		return nil, err
 	}
-	go func() { _ = mgr.Start(context.Background()) }()
+	go func() { _ = mgr.Start(ctx) }()
 	c, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme()})
 	if err != nil {
+		stop()
 		return nil, err
 	}
-	return &suite{client: c, pods: pods, ns: "default"}, nil
+	return &suite{client: c, pods: pods, stop: stop}, nil
 }
 
 // fakePods stands in for Tide pods: one HTTP server per pod name, answering
@@ -517,4 +537,34 @@ func TestEnvStatusFromPods(t *testing.T) {
 	}
 	waitCondition(tidev1.ConditionScaled, "True", ReasonAtDesired, "1 of 1")
 	waitCondition(tidev1.ConditionDegraded, "False", ReasonAsExpected, "")
+}
+
+// TestEnvExamplesAreValid: every Model in examples/operator is admitted by the
+// API server as written (a server-side dry run: nothing is created).
+func TestEnvExamplesAreValid(t *testing.T) {
+	s := envSuite(t)
+	ns := s.namespace(t)
+	files, _ := filepath.Glob("../../examples/operator/*.yaml")
+	if len(files) < 3 {
+		t.Fatalf("examples: %v", files)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range strings.Split(string(data), "\n---\n") {
+			u := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if u.GetKind() != "Model" {
+				continue
+			}
+			u.SetNamespace(ns)
+			if err := s.client.Create(context.Background(), u, client.DryRunAll); err != nil {
+				t.Errorf("%s: %v", filepath.Base(f), err)
+			}
+		}
+	}
 }

@@ -256,8 +256,8 @@ func Deployment(m *tidev1.Model, cfg Config, specHash string) *appsv1.Deployment
 			// The failure's one line becomes the termination message, which the
 			// operator shows in the Model's status.
 			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-			SecurityContext: restricted.DeepCopy(),
-			VolumeMounts:    []corev1.VolumeMount{{Name: "models", MountPath: "/models"}},
+			SecurityContext:          restricted.DeepCopy(),
+			VolumeMounts:             []corev1.VolumeMount{{Name: "models", MountPath: "/models"}},
 			Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
 				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")},
@@ -421,7 +421,7 @@ func ScaledObject(m *tidev1.Model, cfg Config) *unstructured.Unstructured {
 			"maxReplicaCount": int64(maxReplicas(m)),
 			"pollingInterval": int64(5),
 			"cooldownPeriod":  int64(durationOr(s.IdlePeriod, 5*time.Minute).Seconds()),
-			"advanced": map[string]any{"horizontalPodAutoscalerConfig": map[string]any{"behavior": behaviorMap}},
+			"advanced":        map[string]any{"horizontalPodAutoscalerConfig": map[string]any{"behavior": behaviorMap}},
 			"triggers": []any{map[string]any{
 				"type": "prometheus",
 				"metadata": map[string]any{
@@ -467,9 +467,9 @@ func Activator(m *tidev1.Model, cfg Config) (*appsv1.Deployment, *corev1.Service
 						Args: []string{"activator", fmt.Sprintf("--listen=:%d", httpPort), fmt.Sprintf("--metrics-addr=:%d", metricsPort),
 							fmt.Sprintf("--target=http://%s.%s.svc:%d", m.Name, m.Namespace, httpPort),
 							fmt.Sprintf("--hold-timeout=%ds", activatorHoldSecs), "--max-held=1000", "--log-format=json"},
-						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: httpPort, Protocol: corev1.ProtocolTCP}, {Name: "metrics", ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP}},
-						ReadinessProbe:  probe("/healthz", "metrics", 5, 3),
-						LivenessProbe:   probe("/healthz", "metrics", 10, 3),
+						Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: httpPort, Protocol: corev1.ProtocolTCP}, {Name: "metrics", ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP}},
+						ReadinessProbe: probe("/healthz", "metrics", 5, 3),
+						LivenessProbe:  probe("/healthz", "metrics", 10, 3),
 						Resources: corev1.ResourceRequirements{
 							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
 							Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")},
@@ -482,7 +482,7 @@ func Activator(m *tidev1.Model, cfg Config) (*appsv1.Deployment, *corev1.Service
 	}
 	svc := &corev1.Service{
 		ObjectMeta: objectMeta(m, activatorName(m), objectLabels(m, sel)),
-		Spec: corev1.ServiceSpec{Selector: sel, Ports: []corev1.ServicePort{{Name: "http", Port: httpPort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}}},
+		Spec:       corev1.ServiceSpec{Selector: sel, Ports: []corev1.ServicePort{{Name: "http", Port: httpPort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}}},
 	}
 	return d, svc
 }

@@ -45,7 +45,9 @@ func TestRenderSources(t *testing.T) {
 			image: "reg/fraud:v3", path: "/models/model.pkl", noVolumes: true},
 		{name: "pvc", src: tidev1.ModelSource{PVC: &tidev1.PVCSource{ClaimName: "models", Path: "repo"}},
 			image: testConfig.DefaultImage, path: "/models/repo",
-			volume: func(v corev1.Volume) bool { return v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == "models" && v.PersistentVolumeClaim.ReadOnly }},
+			volume: func(v corev1.Volume) bool {
+				return v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == "models" && v.PersistentVolumeClaim.ReadOnly
+			}},
 		{name: "configMap", src: tidev1.ModelSource{ConfigMap: &tidev1.ConfigMapSource{Name: "cm", Key: "model.pkl"}},
 			image: testConfig.DefaultImage, path: "/models/model.pkl",
 			volume: func(v corev1.Volume) bool { return v.ConfigMap != nil && v.ConfigMap.Name == "cm" }},

@@ -44,14 +44,14 @@ func TestDecideStatus(t *testing.T) {
 			want: map[string]string{"Ready": "False/Loading", "ModelLoaded": "Unknown/Loading", "Scaled": "False/Scaling"}},
 		{name: "serving", obs: Observed{Deployment: deployment(2, 2, 2), Pods: []PodReport{{Name: "p1", Current: true, Ready: true, Index: readyIndex}}},
 			want: map[string]string{"Ready": "True/Serving", "ModelLoaded": "True/Loaded", "Scaled": "True/AtDesiredReplicas", "Degraded": "False/AsExpected"},
-			msg: "fraud/1", ver: "fraud/1", ready: 2},
+			msg:  "fraud/1", ver: "fraud/1", ready: 2},
 		{name: "malicious first version", obs: Observed{Deployment: deployment(1, 1, 0), Pods: []PodReport{{Name: "p1", Current: true, Index: failedIndex}}},
 			want: map[string]string{"Ready": "False/LoadFailed", "ModelLoaded": "False/LoadFailed", "Degraded": "True/LoadFailed"},
-			msg: `refusing to load "posix.system"`},
+			msg:  `refusing to load "posix.system"`},
 		{name: "malicious update, old serving", obs: Observed{Deployment: deployment(1, 1, 1), Pods: []PodReport{
 			{Name: "old", Ready: true, Index: readyIndex}, {Name: "new", Current: true, Index: failedIndex}}},
 			want: map[string]string{"Ready": "False/LoadFailed", "Degraded": "True/PreviousSpecServing"},
-			msg: `refusing to load "posix.system"`, ver: "fraud/1", ready: 1},
+			msg:  `refusing to load "posix.system"`, ver: "fraud/1", ready: 1},
 		{name: "image cannot be pulled", obs: Observed{Deployment: deployment(1, 1, 0), Pods: []PodReport{{Name: "p1", Current: true, Waiting: "ErrImageNeverPull: not present"}}},
 			want: map[string]string{"Ready": "False/PodFailing", "ModelLoaded": "False/PodFailing"}, msg: "ErrImageNeverPull"},
 		{name: "rolling out", obs: Observed{Deployment: deployment(2, 1, 2), Pods: []PodReport{{Name: "p1", Ready: true, Index: readyIndex}}},
@@ -60,7 +60,7 @@ func TestDecideStatus(t *testing.T) {
 			want: map[string]string{"Ready": "True/ScaledToZero", "Scaled": "True/ScaledToZero", "ModelLoaded": "Unknown/ScaledToZero"}},
 		{name: "no KEDA", m: zero, obs: Observed{Deployment: deployment(1, 1, 1), AutoscalerMissing: true, Pods: []PodReport{{Name: "p", Current: true, Ready: true, Index: readyIndex}}},
 			want: map[string]string{"Scaled": "False/AutoscalerMissing", "Degraded": "True/AutoscalerMissing", "Ready": "True/Serving"},
-			ver: "fraud/1", ready: 1},
+			ver:  "fraud/1", ready: 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -15,7 +15,9 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !has(self.autoscaling.scaleToZero) || !self.autoscaling.scaleToZero.enabled || self.autoscaling.mode == 'rps'",message="autoscaling.scaleToZero needs autoscaling.mode rps: with no pod running only the activator's request count can wake the model"
 // +kubebuilder:validation:XValidation:rule="!has(self.source.image) || !has(self.image)",message="image and source.image are exclusive: a baked model image is the server image"
 type ModelSpec struct {
-	// Format of the model file; auto detects it from the file name and content.
+	// Format of the model file (tide-server serve --format); auto recognises it as
+	// tide serve does: by extension (.pkl/.joblib sklearn, .ubj/.xgb xgboost, .onnx
+	// onnx) or by content (an XGBoost JSON document, a LightGBM text model).
 	// +kubebuilder:validation:Enum=auto;sklearn;xgboost;lightgbm;onnx
 	// +kubebuilder:default=auto
 	// +optional
@@ -273,10 +275,13 @@ type SecretKey struct {
 
 // Placement is where the serving pods may run.
 type Placement struct {
+	// NodeSelector the serving (and activator) pods' nodes must match.
 	// +optional
 	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// Tolerations of the serving (and activator) pods.
 	// +optional
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+	// Affinity of the serving pods.
 	// +optional
 	Affinity *corev1.Affinity `json:"affinity,omitempty"`
 	// TopologySpreadConstraints; their labelSelector defaults to this Model's pods.
@@ -310,8 +315,10 @@ type NetworkPolicy struct {
 
 // NetworkPolicyPeer is one admitted source.
 type NetworkPolicyPeer struct {
+	// PodSelector picks pods (in the Model's namespace, or in those namespaceSelector picks).
 	// +optional
 	PodSelector *metav1.LabelSelector `json:"podSelector,omitempty"`
+	// NamespaceSelector picks namespaces whose pods (all, or those podSelector picks) are admitted.
 	// +optional
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 }

@@ -98,7 +98,7 @@ func (r *ModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		if err := r.Client.Status().Update(ctx, &m); err != nil {
 			if apierrors.IsConflict(err) {
 				// The cache was behind (a spec edit or our own last write): look again.
-				return ctrl.Result{Requeue: true}, nil
+				return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 			}
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
@@ -137,17 +137,20 @@ func (r *ModelReconciler) converge(ctx context.Context, m *tidev1.Model) (Observ
 	}
 	hpa := HPA(m)
 	if err := r.applyOrRemove(ctx, m, hpa, &autoscalingv2.HorizontalPodAutoscaler{}, func(have, want client.Object) {
-		have.(*autoscalingv2.HorizontalPodAutoscaler).Spec = want.(*autoscalingv2.HorizontalPodAutoscaler).Spec
+		h, w := have.(*autoscalingv2.HorizontalPodAutoscaler), want.(*autoscalingv2.HorizontalPodAutoscaler)
+		replaceUnlessDerived(&h.Spec, w.Spec)
 	}); err != nil {
 		return obs, err
 	}
 	if err := r.applyOrRemove(ctx, m, PDB(m), &policyv1.PodDisruptionBudget{}, func(have, want client.Object) {
-		have.(*policyv1.PodDisruptionBudget).Spec = want.(*policyv1.PodDisruptionBudget).Spec
+		h, w := have.(*policyv1.PodDisruptionBudget), want.(*policyv1.PodDisruptionBudget)
+		replaceUnlessDerived(&h.Spec, w.Spec)
 	}); err != nil {
 		return obs, err
 	}
 	if err := r.applyOrRemove(ctx, m, NetworkPolicy(m, cfg), &networkingv1.NetworkPolicy{}, func(have, want client.Object) {
-		have.(*networkingv1.NetworkPolicy).Spec = want.(*networkingv1.NetworkPolicy).Spec
+		h, w := have.(*networkingv1.NetworkPolicy), want.(*networkingv1.NetworkPolicy)
+		replaceUnlessDerived(&h.Spec, w.Spec)
 	}); err != nil {
 		return obs, err
 	}
@@ -170,7 +173,9 @@ func (r *ModelReconciler) converge(ctx context.Context, m *tidev1.Model) (Observ
 		empty.SetKind("ScaledObject")
 		if err := r.applyOrRemove(ctx, m, so, empty, func(have, want client.Object) {
 			h, w := have.(*unstructured.Unstructured), want.(*unstructured.Unstructured)
-			h.Object["spec"] = w.Object["spec"]
+			spec, _ := h.Object["spec"].(map[string]any) // nil on create
+			replaceUnlessDerived(&spec, w.Object["spec"].(map[string]any))
+			h.Object["spec"] = spec
 		}); err != nil {
 			return obs, err
 		}
@@ -298,9 +303,16 @@ func mutateDeployment(startReplicas int32) mutate {
 		}
 		h.Spec.Strategy = w.Spec.Strategy
 		h.Spec.RevisionHistoryLimit = w.Spec.RevisionHistoryLimit
-		if !equality.Semantic.DeepDerivative(w.Spec.Template, h.Spec.Template) {
-			h.Spec.Template = w.Spec.Template
-		}
+		replaceUnlessDerived(&h.Spec.Template, w.Spec.Template)
+	}
+}
+
+// replaceUnlessDerived sets *live to want unless live already holds every field
+// want sets (the API server adds defaults the rendering leaves out): an unchanged
+// spec then makes no write at all, and a changed one replaces the field whole.
+func replaceUnlessDerived[T any](live *T, want T) {
+	if !equality.Semantic.DeepDerivative(want, *live) {
+		*live = want
 	}
 }
 
@@ -308,9 +320,7 @@ func mutateDeployment(startReplicas int32) mutate {
 func mutateService(have, want client.Object) {
 	h, w := have.(*corev1.Service), want.(*corev1.Service)
 	h.Spec.Selector = w.Spec.Selector
-	if !equality.Semantic.DeepDerivative(w.Spec.Ports, h.Spec.Ports) {
-		h.Spec.Ports = w.Spec.Ports
-	}
+	replaceUnlessDerived(&h.Spec.Ports, w.Spec.Ports)
 }
 
 // observePods reports the Model's serving pods. The index is asked of the

@@ -170,15 +170,7 @@ func TestOperator(t *testing.T) {
 	want := sklearnPredictions(t, rows)
 	checkAnswers := func(t *testing.T, url string) {
 		t.Helper()
-		for i, r := range rows {
-			got, err := predict(t.Context(), url, r[0], r[1])
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != want[i] {
-				t.Errorf("predict(%v) = %d through the Model's Service, sklearn says %d", r, got, want[i])
-			}
-		}
+		expectSklearnAnswers(t, url, "the Model's Service", rows, want)
 	}
 
 	t.Run("ConfigMapModelReady", func(t *testing.T) {

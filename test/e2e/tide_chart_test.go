@@ -287,17 +287,23 @@ func TestTideFraudPredictThroughService(t *testing.T) {
 	c := testCluster
 	url := c.installFraud(t, "fraud")
 	rows := [][2]float64{{1, 2}, {-1, -1}, {0.5, -2}, {3, 3}, {-2, 1.5}, {0, 0}, {2, -3}, {-3, -3}}
-	want := sklearnPredictions(t, rows)
+	expectSklearnAnswers(t, url, "the NodePort", rows, sklearnPredictions(t, rows))
+	t.Logf("%d rows through %s match sklearn", len(rows), url)
+}
+
+// expectSklearnAnswers asks /predict at url for each row and compares with
+// sklearn's answers (want); via names the path in the failure message.
+func expectSklearnAnswers(t *testing.T, url, via string, rows [][2]float64, want []int) {
+	t.Helper()
 	for i, r := range rows {
 		got, err := predict(t.Context(), url, r[0], r[1])
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got != want[i] {
-			t.Errorf("predict(%v) = %d through the NodePort, sklearn says %d", r, got, want[i])
+			t.Errorf("predict(%v) = %d through %s, sklearn says %d", r, got, via, want[i])
 		}
 	}
-	t.Logf("%d rows through %s match sklearn", len(rows), url)
 }
 
 // loadResult counts a bounded closed-loop load run.

@@ -314,6 +314,8 @@ type NetworkPolicy struct {
 }
 
 // NetworkPolicyPeer is one admitted source.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.podSelector) || has(self.namespaceSelector)",message="networkPolicy.allowedClients: each entry needs a podSelector or a namespaceSelector"
 type NetworkPolicyPeer struct {
 	// PodSelector picks pods (in the Model's namespace, or in those namespaceSelector picks).
 	// +optional

@@ -530,6 +530,9 @@ func NetworkPolicy(m *tidev1.Model, cfg Config) *networkingv1.NetworkPolicy {
 	sel := selectorLabels(m)
 	peers := []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}} // the Model's namespace
 	for _, c := range m.Spec.NetworkPolicy.AllowedClients {
+		if c.PodSelector == nil && c.NamespaceSelector == nil {
+			continue // the schema refuses it; an empty peer would make the policy invalid
+		}
 		peers = append(peers, networkingv1.NetworkPolicyPeer{PodSelector: c.PodSelector.DeepCopy(), NamespaceSelector: c.NamespaceSelector.DeepCopy()})
 	}
 	if cfg.OperatorNamespace != "" && cfg.OperatorNamespace != m.Namespace {

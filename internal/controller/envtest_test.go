@@ -631,3 +631,35 @@ func TestEnvAdmittedSpecsReconcileWithoutPanic(t *testing.T) {
 		t.Fatalf("%v reconcile panics on admitted specs", n)
 	}
 }
+
+// TestEnvNeverTakesOverAnotherObject: a Service of the Model's name that the
+// Model does not control is left as it is, and the Model says why it cannot serve.
+func TestEnvNeverTakesOverAnotherObject(t *testing.T) {
+	s := envSuite(t)
+	ns := s.namespace(t)
+	ctx := context.Background()
+	theirs := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "taken", Namespace: ns, Labels: map[string]string{"team": "other"}},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "other"}, Ports: []corev1.ServicePort{{Name: "web", Port: 80}}}}
+	if err := s.client.Create(ctx, theirs); err != nil {
+		t.Fatal(err)
+	}
+	createModel(t, s, ns, "taken", configMapSpec())
+	eventually(t, 15*time.Second, "ReconcileFailed in the status", func() error {
+		var m tidev1.Model
+		if err := s.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "taken"}, &m); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(m.Status.Conditions, tidev1.ConditionReady)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonReconcileFailed || !strings.Contains(c.Message, "Service taken: exists and is not controlled by this Model") {
+			return fmt.Errorf("Ready %+v", c)
+		}
+		return nil
+	})
+	var svc corev1.Service
+	if err := s.client.Get(ctx, client.ObjectKeyFromObject(theirs), &svc); err != nil {
+		t.Fatal(err)
+	}
+	if len(svc.OwnerReferences) != 0 || svc.Spec.Selector["app"] != "other" || svc.Spec.Ports[0].Name != "web" || svc.Labels[labelManagedBy] != "" {
+		t.Fatalf("the other Service was changed: %+v %+v", svc.ObjectMeta, svc.Spec)
+	}
+}

@@ -86,7 +86,8 @@ func (r *ModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	}
 	obs, err := r.converge(ctx, &m)
 	if err != nil {
-		return ctrl.Result{}, err
+		r.reportFailure(ctx, &m, err)
+		return ctrl.Result{}, err // retried with backoff
 	}
 	obs.Pods, err = r.observePods(ctx, &m)
 	if err != nil {
@@ -199,6 +200,10 @@ func (r *ModelReconciler) apply(ctx context.Context, m *tidev1.Model, want clien
 		have = fresh
 	}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, have, func() error {
+		if created := have.GetCreationTimestamp(); !created.IsZero() && !metav1.IsControlledBy(have, m) {
+			// Someone else's object of the same name: never adopt or overwrite it.
+			return errNotOurs
+		}
 		labels := have.GetLabels()
 		if labels == nil {
 			labels = map[string]string{}
@@ -210,6 +215,14 @@ func (r *ModelReconciler) apply(ctx context.Context, m *tidev1.Model, want clien
 		mut(have, want)
 		return controllerutil.SetControllerReference(m, have, r.Scheme)
 	})
+	if apierrors.IsAlreadyExists(err) {
+		// The cache holds only the operator's own objects, so an object of this name
+		// without its label reads as absent and the create collides with it.
+		live := want.DeepCopyObject().(client.Object)
+		if getErr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(want), live); getErr == nil && !metav1.IsControlledBy(live, m) {
+			err = errNotOurs
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", kindOf(want), want.GetName(), err)
 	}
@@ -220,6 +233,35 @@ func (r *ModelReconciler) apply(ctx context.Context, m *tidev1.Model, want clien
 	}
 	reflectInto(have, want)
 	return nil
+}
+
+// errNotOurs refuses to take over an object the Model does not control.
+var errNotOurs = errors.New("exists and is not controlled by this Model; delete or rename it, or rename the Model")
+
+// ReasonReconcileFailed: an object of the Model could not be created or updated.
+const ReasonReconcileFailed = "ReconcileFailed"
+
+// reportFailure puts a failed pass's one-line reason in the Model's Ready and
+// Degraded conditions (and a Warning Event when the reason is new), so that
+// `kubectl get models` shows it instead of a status that never appears.
+func (r *ModelReconciler) reportFailure(ctx context.Context, m *tidev1.Model, cause error) {
+	msg := oneLine(cause.Error())
+	was := meta.FindStatusCondition(m.Status.Conditions, tidev1.ConditionReady)
+	for _, typ := range []string{tidev1.ConditionReady, tidev1.ConditionDegraded} {
+		status := metav1.ConditionFalse
+		if typ == tidev1.ConditionDegraded {
+			status = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&m.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: ReasonReconcileFailed, Message: msg, ObservedGeneration: m.Generation})
+	}
+	m.Status.ObservedGeneration = m.Generation
+	m.Status.URL = URL(m)
+	if err := r.Client.Status().Update(ctx, m); err != nil {
+		return // the next pass tries again
+	}
+	if r.Recorder != nil && (was == nil || was.Message != msg) {
+		r.Recorder.Event(m, corev1.EventTypeWarning, ReasonReconcileFailed, msg)
+	}
 }
 
 // applyOrRemove applies want, or, when want is nil, deletes the kind's object of
@@ -281,7 +323,8 @@ func kindOf(o client.Object) string {
 	if k := o.GetObjectKind().GroupVersionKind().Kind; k != "" {
 		return k
 	}
-	return strings.TrimPrefix(fmt.Sprintf("%T", o), "*")
+	t := fmt.Sprintf("%T", o) // *v1.Service
+	return t[strings.LastIndex(t, ".")+1:]
 }
 
 // mutateDeployment owns the template, strategy and (when no autoscaler owns

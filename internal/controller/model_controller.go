@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,7 +87,7 @@ func (r *ModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		r.reportFailure(ctx, &m, err)
 		return ctrl.Result{}, err // retried with backoff
 	}
-	obs.Pods, err = r.observePods(ctx, &m)
+	obs.Pods, err = r.observePods(ctx, &m, obs.Deployment.Spec.Template.Annotations[templateHashAnnotation])
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -111,14 +109,6 @@ func (r *ModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	return ctrl.Result{RequeueAfter: requeueNotReady}, nil
 }
 
-// SpecHash names the spec that made a pod template; the status uses it to tell
-// the current spec's pods from the previous rollout's.
-func SpecHash(m *tidev1.Model) string {
-	b, _ := json.Marshal(m.Spec)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
-}
-
 // converge creates, updates or deletes every object of the Model.
 func (r *ModelReconciler) converge(ctx context.Context, m *tidev1.Model) (Observed, error) {
 	var obs Observed
@@ -128,7 +118,7 @@ func (r *ModelReconciler) converge(ctx context.Context, m *tidev1.Model) (Observ
 	}); err != nil {
 		return obs, err
 	}
-	deploy := Deployment(m, cfg, SpecHash(m))
+	deploy := Deployment(m, cfg)
 	if err := r.apply(ctx, m, deploy, mutateDeployment(minReplicas(m))); err != nil {
 		return obs, err
 	}
@@ -372,12 +362,11 @@ func mutateService(have, want client.Object) {
 // pass no more than a few short requests.
 const maxIndexQueries = 3
 
-func (r *ModelReconciler) observePods(ctx context.Context, m *tidev1.Model) ([]PodReport, error) {
+func (r *ModelReconciler) observePods(ctx context.Context, m *tidev1.Model, hash string) ([]PodReport, error) {
 	var pods corev1.PodList
 	if err := r.Client.List(ctx, &pods, client.InNamespace(m.Namespace), client.MatchingLabels(selectorLabels(m))); err != nil {
 		return nil, err
 	}
-	hash := SpecHash(m)
 	key := ""
 	if m.Spec.APIKeySecret != nil {
 		key = r.apiKey(ctx, m)
@@ -389,7 +378,7 @@ func (r *ModelReconciler) observePods(ctx context.Context, m *tidev1.Model) ([]P
 		if !p.DeletionTimestamp.IsZero() {
 			continue
 		}
-		rep := PodReport{Name: p.Name, Current: p.Annotations[specHashAnnotation] == hash, Ready: podReady(p), Waiting: waitingReason(p)}
+		rep := PodReport{Name: p.Name, Current: hash != "" && p.Annotations[templateHashAnnotation] == hash, Ready: podReady(p), Waiting: waitingReason(p)}
 		ask := p.Status.PodIP != "" && asked < maxIndexQueries && runningServer(p) &&
 			((rep.Current && !rep.Ready) || (rep.Ready && !askedReady))
 		if ask {

@@ -1,6 +1,9 @@
 package controller
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"path"
 	"strconv"
@@ -64,9 +67,11 @@ const (
 	labelComponent = "app.kubernetes.io/component"
 	labelManagedBy = "app.kubernetes.io/managed-by"
 	managedBy      = "tide-operator"
-	// specHashAnnotation on the pod template records the spec that made it, so the
-	// status can tell the current spec's pods from the previous rollout's.
-	specHashAnnotation = "serving.tideserve.io/spec-hash"
+	// templateHashAnnotation on the pod template is a hash of the rest of the
+	// template, so the status can tell the current spec's pods from the previous
+	// rollout's. It covers the template only: a change of replicas or autoscaling
+	// restarts no pod.
+	templateHashAnnotation = "serving.tideserve.io/template-hash"
 )
 
 func selectorLabels(m *tidev1.Model) map[string]string {
@@ -205,7 +210,7 @@ func probe(path string, port string, period, failures int32) *corev1.Probe {
 // Deployment renders the serving Deployment. replicas is nil when an autoscaler
 // owns the count: the reconciler then leaves .spec.replicas alone, and so never
 // fights the HPA, KEDA or a person's `kubectl scale`.
-func Deployment(m *tidev1.Model, cfg Config, specHash string) *appsv1.Deployment {
+func Deployment(m *tidev1.Model, cfg Config) *appsv1.Deployment {
 	sel := selectorLabels(m)
 	image := serverImage(m, cfg)
 	pull := m.Spec.ImagePullPolicy
@@ -289,7 +294,6 @@ func Deployment(m *tidev1.Model, cfg Config, specHash string) *appsv1.Deployment
 					Labels: objectLabels(m, sel),
 					Annotations: map[string]string{
 						"prometheus.io/scrape": "true", "prometheus.io/port": strconv.Itoa(httpPort), "prometheus.io/path": "/metrics",
-						specHashAnnotation: specHash,
 					},
 				},
 				Spec: corev1.PodSpec{
@@ -317,7 +321,17 @@ func Deployment(m *tidev1.Model, cfg Config, specHash string) *appsv1.Deployment
 	if m.Spec.Autoscaling.Mode == tidev1.AutoscaleNone || m.Spec.Autoscaling.Mode == "" {
 		d.Spec.Replicas = ptr.To(minReplicas(m))
 	}
+	d.Spec.Template.Annotations[templateHashAnnotation] = TemplateHash(&d.Spec.Template)
 	return d
+}
+
+// TemplateHash names a pod template by its content (without this annotation).
+func TemplateHash(t *corev1.PodTemplateSpec) string {
+	c := t.DeepCopy()
+	delete(c.Annotations, templateHashAnnotation)
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
 
 func minReplicas(m *tidev1.Model) int32 { return max(1, m.Spec.Replicas.Min) }

@@ -60,7 +60,7 @@ func TestRenderSources(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d := Deployment(model(tidev1.ModelSpec{Source: c.src}), testConfig, "h1")
+			d := Deployment(model(tidev1.ModelSpec{Source: c.src}), testConfig)
 			pod := d.Spec.Template.Spec
 			ctr := pod.Containers[0]
 			if ctr.Image != c.image {
@@ -109,7 +109,7 @@ func TestRenderServerSettings(t *testing.T) {
 		},
 	}
 	m := model(spec)
-	d := Deployment(m, testConfig, "h1")
+	d := Deployment(m, testConfig)
 	pod := d.Spec.Template.Spec
 	ctr := pod.Containers[0]
 	for _, want := range []string{"serve", "--format=xgboost", "--max-batch-size=64", "--max-queue-delay=3ms", "--max-inflight=8", "--max-queue=100",
@@ -133,7 +133,7 @@ func TestRenderServerSettings(t *testing.T) {
 	if *pod.TerminationGracePeriodSeconds != 30 || *pod.AutomountServiceAccountToken || !*pod.SecurityContext.RunAsNonRoot {
 		t.Errorf("pod settings %+v", pod)
 	}
-	if d.Spec.Template.Annotations[specHashAnnotation] != "h1" || *d.Spec.Replicas != 1 {
+	if d.Spec.Template.Annotations[templateHashAnnotation] != TemplateHash(&d.Spec.Template) || *d.Spec.Replicas != 1 {
 		t.Errorf("template annotations %v, replicas %v", d.Spec.Template.Annotations, d.Spec.Replicas)
 	}
 	if v := pod.Volumes[slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.Name == "api-keys" })]; v.Secret.SecretName != "keys" {
@@ -162,7 +162,7 @@ func TestRenderAutoscaling(t *testing.T) {
 				spec.Autoscaling.ScaleToZero = &tidev1.ScaleToZero{Enabled: true, IdlePeriod: metav1.Duration{Duration: 90 * time.Second}}
 			}
 			m := model(spec)
-			d := Deployment(m, testConfig, "h")
+			d := Deployment(m, testConfig)
 			if c.fixedCount != (d.Spec.Replicas != nil) {
 				t.Errorf("replicas %v: the count is the spec's only without an autoscaler", d.Spec.Replicas)
 			}
@@ -233,5 +233,38 @@ func TestRenderPDBAndNetworkPolicy(t *testing.T) {
 	if len(from) != 3 || from[1].NamespaceSelector.MatchLabels["team"] != "payments" ||
 		from[2].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "tide-system" {
 		t.Errorf("peers %+v", from)
+	}
+}
+
+// TestTemplateHashFollowsThePodTemplateOnly: a new image or source restarts pods
+// (a new hash); replica bounds, autoscaling, PDB and NetworkPolicy do not.
+func TestTemplateHashFollowsThePodTemplateOnly(t *testing.T) {
+	base := model(tidev1.ModelSpec{})
+	hash := func(edit func(*tidev1.Model)) string {
+		m := base.DeepCopy()
+		edit(m)
+		return Deployment(m, testConfig).Spec.Template.Annotations[templateHashAnnotation]
+	}
+	same := hash(func(*tidev1.Model) {})
+	for name, edit := range map[string]func(*tidev1.Model){
+		"replicas": func(m *tidev1.Model) { m.Spec.Replicas.Max = 9 },
+		"autoscaling": func(m *tidev1.Model) {
+			m.Spec.Autoscaling = tidev1.Autoscaling{Mode: tidev1.AutoscaleCPU, Target: ptr.To[int32](50)}
+		},
+		"pdb":           func(m *tidev1.Model) { m.Spec.PodDisruptionBudget.Enabled = true },
+		"networkPolicy": func(m *tidev1.Model) { m.Spec.NetworkPolicy.Enabled = true },
+	} {
+		if h := hash(edit); h != same {
+			t.Errorf("%s changed the template hash: pods would restart", name)
+		}
+	}
+	for name, edit := range map[string]func(*tidev1.Model){
+		"source": func(m *tidev1.Model) { m.Spec.Source.ConfigMap.Name = "v2" },
+		"image":  func(m *tidev1.Model) { m.Spec.Image = "other" },
+		"env":    func(m *tidev1.Model) { m.Spec.Env = []corev1.EnvVar{{Name: "A", Value: "1"}} },
+	} {
+		if h := hash(edit); h == same {
+			t.Errorf("%s kept the template hash", name)
+		}
 	}
 }

@@ -108,7 +108,7 @@ func FuzzRenderAndDecide(f *testing.F) {
 		var idx []IndexEntry
 		_ = json.Unmarshal([]byte(indexJSON), &idx)
 		m := &tidev1.Model{ObjectMeta: metav1.ObjectMeta{Name: "m", Namespace: "ns"}, Spec: spec}
-		_ = Deployment(m, testConfig, SpecHash(m))
+		_ = Deployment(m, testConfig)
 		_, _ = Service(m), ServiceAccount(m)
 		_, _, _ = HPA(m), PDB(m), NetworkPolicy(m, testConfig)
 		_ = ScaledObject(m, testConfig)

@@ -272,17 +272,32 @@ func TestOperator(t *testing.T) {
 			n, _ := strconv.Atoi(c.jsonpath(t.Context(), "deployment/cpu", "{.spec.replicas}"))
 			return n
 		}
-		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+		// tide load drives it open loop: 400 requests/s (well over 30% of the 100m
+		// request) then 5/s, watching the Deployment, so its report plots the
+		// replicas going up and back down.
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 		defer cancel()
+		type result struct {
+			s   loadReport
+			out []byte
+		}
+		done := make(chan result, 1)
 		start := time.Now()
-		load := drive(ctx, url, 4)
+		go func() {
+			s, out := runTideLoad(t, ctx, "--stages", "45s:400,100s:5",
+				"--watch", "deployment/cpu", "--namespace", c.namespace, "--kubeconfig", c.kubeconfig,
+				"--template", `{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}}`, url+"/predict")
+			done <- result{s, out}
+		}()
 		eventually(t, "scale up on CPU", 3*time.Minute, 3*time.Second, func() bool { return replicas() > 1 })
-		up := time.Since(start)
-		cancel()
-		t.Logf("cpu: scaled to %d after %s of load; %d ok, %d failed", replicas(), up.Round(time.Second), load.ok.Load(), load.failed.Load())
-		idle := time.Now()
+		t.Logf("cpu: scaled to %d after %s of load", replicas(), time.Since(start).Round(time.Second))
+		r := <-done
+		t.Logf("cpu: tide load %+v", r.s)
+		if r.s.Errors != 0 || r.s.Sent < 15000 {
+			t.Errorf("tide load through the scaling: %+v\n%s", r.s, tail(r.out, 2000))
+		}
 		eventually(t, "scale back down", 4*time.Minute, 5*time.Second, func() bool { return replicas() == 1 })
-		t.Logf("cpu: back to 1 replica %s after the load", time.Since(idle).Round(time.Second))
+		t.Logf("cpu: back to 1 replica %s after the 400/s stage ended", time.Since(start.Add(45*time.Second)).Round(time.Second))
 		c.kubectl(t, "delete", "model", "cpu", "--wait=true")
 	})
 

@@ -5,10 +5,8 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -100,46 +98,6 @@ open(sys.argv[1], "wb").write(pickle.dumps(E()))`
 	return p
 }
 
-// loadReport is the part of tide load's summary.json the tests check.
-type loadReport struct {
-	Sent, OK, Errors int
-}
-
-// runTideLoad runs tide load (built from this tree) with a report folder (the
-// test's artifact folder when there is one) and returns its summary.
-func runTideLoad(t *testing.T, ctx context.Context, args ...string) (loadReport, []byte) {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "tide")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/tideserve/tide/cmd/tide").CombinedOutput(); err != nil {
-		t.Fatalf("build tide: %v\n%s", err, out)
-	}
-	report := filepath.Join(t.TempDir(), "report")
-	if a := artifactDir(t); a != "" {
-		report = a
-	}
-	out, err := exec.CommandContext(ctx, bin, append([]string{"load", "--report", report}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("tide load: %v\n%s", err, tail(out, 3000))
-	}
-	return readLoadSummary(t, report), out
-}
-
-func readLoadSummary(t *testing.T, report string) loadReport {
-	t.Helper()
-	var s loadReport
-	b, err := os.ReadFile(filepath.Join(report, "summary.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct{ Summary json.RawMessage }
-	if json.Unmarshal(b, &doc) != nil || json.Unmarshal(doc.Summary, &s) != nil {
-		if err := json.Unmarshal(b, &s); err != nil {
-			t.Fatalf("summary.json: %v", err)
-		}
-	}
-	return s
-}
-
 // operatorRSS reads the operator's resident memory from its own metrics.
 func (c *cluster) operatorRSS(t *testing.T) float64 {
 	ip := c.jsonpath(t.Context(), "pods", `{.items[?(@.metadata.labels.app\.kubernetes\.io/name=="tide-operator")].status.podIP}`)
@@ -198,15 +156,11 @@ func TestOperator(t *testing.T) {
 		url := c.serviceURL(t, "fraud")
 		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 		defer cancel()
-		type result struct {
-			s   loadReport
-			out []byte
-		}
-		done := make(chan result, 1)
+		bin, report := tideBinary(t), reportDir(t)
+		done := make(chan tideLoadRun, 1)
 		go func() {
-			s, out := runTideLoad(t, ctx, "--rate", "100", "--duration", "50s",
+			done <- runTideLoad(ctx, bin, report, "--rate", "100", "--duration", "50s",
 				"--template", `{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}}`, url+"/predict")
-			done <- result{s, out}
 		}()
 		time.Sleep(8 * time.Second)
 		gen := c.jsonpath(t.Context(), "model/fraud", "{.metadata.generation}")
@@ -220,9 +174,12 @@ func TestOperator(t *testing.T) {
 		c.waitModelReady(t, "fraud", 2*time.Minute)
 		c.kubectl(t, "rollout", "status", "deployment/fraud", "--timeout=120s")
 		r := <-done
-		t.Logf("tide load through the rollout: %+v", r.s)
-		if r.s.Errors != 0 || r.s.Sent < 4000 {
-			t.Errorf("rollout under open-loop load: %+v\n%s", r.s, tail(r.out, 2000))
+		if r.err != nil {
+			t.Fatalf("tide load: %v\n%s", r.err, tail(r.out, 3000))
+		}
+		t.Logf("tide load through the rollout: %+v", r.summary)
+		if r.summary.Errors != 0 || r.summary.Sent < 4000 {
+			t.Errorf("rollout under open-loop load: %+v\n%s", r.summary, tail(r.out, 2000))
 		}
 		// Converged without duplicates: one of each object, the template on v2.
 		for _, kind := range []string{"deployments", "services", "poddisruptionbudgets", "serviceaccounts"} {
@@ -277,25 +234,25 @@ func TestOperator(t *testing.T) {
 		// replicas going up and back down.
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 		defer cancel()
-		type result struct {
-			s   loadReport
-			out []byte
-		}
-		done := make(chan result, 1)
+		bin, report := tideBinary(t), reportDir(t)
+		done := make(chan tideLoadRun, 1)
 		start := time.Now()
 		go func() {
-			s, out := runTideLoad(t, ctx, "--stages", "45s:400,100s:5",
+			done <- runTideLoad(ctx, bin, report, "--stages", "45s:400,100s:5",
 				"--watch", "deployment/cpu", "--namespace", c.namespace, "--kubeconfig", c.kubeconfig,
 				"--template", `{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}}`, url+"/predict")
-			done <- result{s, out}
 		}()
 		eventually(t, "scale up on CPU", 3*time.Minute, 3*time.Second, func() bool { return replicas() > 1 })
 		t.Logf("cpu: scaled to %d after %s of load", replicas(), time.Since(start).Round(time.Second))
 		r := <-done
-		t.Logf("cpu: tide load %+v", r.s)
-		if r.s.Errors != 0 || r.s.Sent < 15000 {
-			t.Errorf("tide load through the scaling: %+v\n%s", r.s, tail(r.out, 2000))
+		if r.err != nil {
+			t.Fatalf("tide load: %v\n%s", r.err, tail(r.out, 3000))
 		}
+		t.Logf("cpu: tide load %+v", r.summary)
+		if r.summary.Errors != 0 || r.summary.Sent < 15000 {
+			t.Errorf("tide load through the scaling: %+v\n%s", r.summary, tail(r.out, 2000))
+		}
+		checkWatchedScaling(t, r.report, 1)
 		eventually(t, "scale back down", 4*time.Minute, 5*time.Second, func() bool { return replicas() == 1 })
 		t.Logf("cpu: back to 1 replica %s after the 400/s stage ended", time.Since(start.Add(45*time.Second)).Round(time.Second))
 		c.kubectl(t, "delete", "model", "cpu", "--wait=true")

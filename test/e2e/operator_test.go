@@ -191,14 +191,7 @@ func TestOperator(t *testing.T) {
 		})
 		c.waitModelReady(t, "fraud", 2*time.Minute)
 		c.kubectl(t, "rollout", "status", "deployment/fraud", "--timeout=120s")
-		r := <-done
-		if r.err != nil {
-			t.Fatalf("tide load: %v\n%s", r.err, tail(r.out, 3000))
-		}
-		t.Logf("tide load through the rollout: %+v", r.summary)
-		if r.summary.Errors != 0 || r.summary.Sent < 4000 {
-			t.Errorf("rollout under open-loop load: %+v\n%s", r.summary, tail(r.out, 2000))
-		}
+		(<-done).expectNoFailures(t, "through the rollout", 4000)
 		// Converged without duplicates: one of each object, the template on v2.
 		for _, kind := range []string{"deployments", "services", "poddisruptionbudgets", "serviceaccounts"} {
 			names := strings.Fields(c.jsonpath(t.Context(), kind, `{.items[?(@.metadata.labels.app\.kubernetes\.io/instance=="fraud")].metadata.name}`))
@@ -263,13 +256,7 @@ func TestOperator(t *testing.T) {
 		eventually(t, "scale up on CPU", 3*time.Minute, 3*time.Second, func() bool { return replicas() > 1 })
 		t.Logf("cpu: scaled to %d after %s of load", replicas(), time.Since(start).Round(time.Second))
 		r := <-done
-		if r.err != nil {
-			t.Fatalf("tide load: %v\n%s", r.err, tail(r.out, 3000))
-		}
-		t.Logf("cpu: tide load %+v", r.summary)
-		if r.summary.Errors != 0 || r.summary.Sent < 15000 {
-			t.Errorf("tide load through the scaling: %+v\n%s", r.summary, tail(r.out, 2000))
-		}
+		r.expectNoFailures(t, "through the CPU scaling", 15000)
 		checkWatchedScaling(t, r.report, 1)
 		eventually(t, "scale back down", 4*time.Minute, 5*time.Second, func() bool { return replicas() == 1 })
 		t.Logf("cpu: back to 1 replica %s after the 400/s stage ended", time.Since(start.Add(45*time.Second)).Round(time.Second))

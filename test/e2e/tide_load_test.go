@@ -60,6 +60,19 @@ func runTideLoad(ctx context.Context, bin, report string, args ...string) tideLo
 	return r
 }
 
+// expectNoFailures fails the test unless the run ended well, sent at least
+// minSent requests and none failed; what says which run it was.
+func (r tideLoadRun) expectNoFailures(t *testing.T, what string, minSent int) {
+	t.Helper()
+	if r.err != nil {
+		t.Fatalf("tide load %s: %v\n%s", what, r.err, tail(r.out, 3000))
+	}
+	t.Logf("tide load %s: %+v", what, r.summary)
+	if r.summary.Errors != 0 || r.summary.Sent < minSent {
+		t.Errorf("tide load %s: %+v (want 0 errors of at least %d)\n%s", what, r.summary, minSent, tail(r.out, 2000))
+	}
+}
+
 func readLoadSummary(report string) (loadReport, error) {
 	var s loadReport
 	b, err := os.ReadFile(filepath.Join(report, "summary.json"))

@@ -306,8 +306,6 @@ func absent(s *suite, ns string, obj client.Object) error {
 	return fmt.Errorf("%s %s still exists (%v)", kindOf(obj), obj.GetName(), err)
 }
 
-func named[T client.Object](obj T, name string) T { obj.SetName(name); return obj }
-
 func scaledObject(name string) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(scaledObjectGVK)

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -119,7 +120,7 @@ func servesScaledObjects(mgr ctrl.Manager) (bool, error) {
 	if err == nil {
 		return true, nil
 	}
-	if isNoMatch(err) {
+	if meta.IsNoMatchError(err) { // KEDA not installed
 		return false, nil
 	}
 	return false, fmt.Errorf("discover keda.sh ScaledObject: %w", err)

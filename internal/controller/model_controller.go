@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -109,37 +110,37 @@ func (r *ModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	return ctrl.Result{RequeueAfter: requeueNotReady}, nil
 }
 
-// converge creates, updates or deletes every object of the Model.
+// converge creates, updates or deletes every object of the Model. Observed
+// carries the live Deployments (with their status) the passes wrote.
 func (r *ModelReconciler) converge(ctx context.Context, m *tidev1.Model) (Observed, error) {
 	var obs Observed
 	cfg := r.Config
-	if err := r.apply(ctx, m, ServiceAccount(m), func(have, want client.Object) {
+	if _, err := r.apply(ctx, m, ServiceAccount(m), func(have, want client.Object) {
 		have.(*corev1.ServiceAccount).AutomountServiceAccountToken = want.(*corev1.ServiceAccount).AutomountServiceAccountToken
 	}); err != nil {
 		return obs, err
 	}
-	deploy := Deployment(m, cfg)
-	if err := r.apply(ctx, m, deploy, mutateDeployment(minReplicas(m))); err != nil {
+	live, err := r.apply(ctx, m, Deployment(m, cfg), mutateDeployment(minReplicas(m)))
+	if err != nil {
 		return obs, err
 	}
-	obs.Deployment = deploy
-	if err := r.apply(ctx, m, Service(m), mutateService); err != nil {
+	obs.Deployment = live.(*appsv1.Deployment)
+	if _, err := r.apply(ctx, m, Service(m), mutateService); err != nil {
 		return obs, err
 	}
-	hpa := HPA(m)
-	if err := r.applyOrRemove(ctx, m, hpa, &autoscalingv2.HorizontalPodAutoscaler{}, func(have, want client.Object) {
+	if _, err := r.applyOrRemove(ctx, m, HPA(m), named(&autoscalingv2.HorizontalPodAutoscaler{}, m.Name), func(have, want client.Object) {
 		h, w := have.(*autoscalingv2.HorizontalPodAutoscaler), want.(*autoscalingv2.HorizontalPodAutoscaler)
 		replaceUnlessDerived(&h.Spec, w.Spec)
 	}); err != nil {
 		return obs, err
 	}
-	if err := r.applyOrRemove(ctx, m, PDB(m), &policyv1.PodDisruptionBudget{}, func(have, want client.Object) {
+	if _, err := r.applyOrRemove(ctx, m, PDB(m), named(&policyv1.PodDisruptionBudget{}, m.Name), func(have, want client.Object) {
 		h, w := have.(*policyv1.PodDisruptionBudget), want.(*policyv1.PodDisruptionBudget)
 		replaceUnlessDerived(&h.Spec, w.Spec)
 	}); err != nil {
 		return obs, err
 	}
-	if err := r.applyOrRemove(ctx, m, NetworkPolicy(m, cfg), &networkingv1.NetworkPolicy{}, func(have, want client.Object) {
+	if _, err := r.applyOrRemove(ctx, m, NetworkPolicy(m, cfg), named(&networkingv1.NetworkPolicy{}, m.Name), func(have, want client.Object) {
 		h, w := have.(*networkingv1.NetworkPolicy), want.(*networkingv1.NetworkPolicy)
 		replaceUnlessDerived(&h.Spec, w.Spec)
 	}); err != nil {
@@ -150,19 +151,19 @@ func (r *ModelReconciler) converge(ctx context.Context, m *tidev1.Model) (Observ
 		actDeploy, actSvc = nil, nil // nothing would wake the model: leave scale to zero off
 		obs.AutoscalerMissing = true
 	}
-	if err := r.applyOrRemove(ctx, m, actDeploy, &appsv1.Deployment{}, mutateDeployment(1)); err != nil {
+	if live, err = r.applyOrRemove(ctx, m, actDeploy, named(&appsv1.Deployment{}, activatorName(m)), mutateDeployment(1)); err != nil {
 		return obs, err
 	}
-	obs.Activator = actDeploy
-	if err := r.applyOrRemove(ctx, m, actSvc, &corev1.Service{}, mutateService); err != nil {
+	if live != nil {
+		obs.Activator = live.(*appsv1.Deployment)
+	}
+	if _, err := r.applyOrRemove(ctx, m, actSvc, named(&corev1.Service{}, activatorName(m)), mutateService); err != nil {
 		return obs, err
 	}
 	if r.KEDA {
-		so := ScaledObject(m, cfg)
-		empty := &unstructured.Unstructured{}
-		empty.SetAPIVersion("keda.sh/v1alpha1")
-		empty.SetKind("ScaledObject")
-		if err := r.applyOrRemove(ctx, m, so, empty, func(have, want client.Object) {
+		absent := &unstructured.Unstructured{}
+		absent.SetGroupVersionKind(scaledObjectGVK)
+		if _, err := r.applyOrRemove(ctx, m, ScaledObject(m, cfg), named(absent, m.Name), func(have, want client.Object) {
 			h, w := have.(*unstructured.Unstructured), want.(*unstructured.Unstructured)
 			spec, _ := h.Object["spec"].(map[string]any) // nil on create
 			replaceUnlessDerived(&spec, w.Object["spec"].(map[string]any))
@@ -174,12 +175,19 @@ func (r *ModelReconciler) converge(ctx context.Context, m *tidev1.Model) (Observ
 	return obs, nil
 }
 
+// named sets an object's name (its namespace comes with the Model).
+func named[T client.Object](o T, name string) T {
+	o.SetName(name)
+	return o
+}
+
 // mutate copies the fields the operator owns from want onto have (the live object).
 type mutate func(have, want client.Object)
 
 // apply creates want, or updates the live object's owned fields, with the Model
-// as its controller. Labels are merged, so others' labels survive.
-func (r *ModelReconciler) apply(ctx context.Context, m *tidev1.Model, want client.Object, mut mutate) error {
+// as its controller, and returns the live object (with its status). Labels are
+// merged, so others' labels survive.
+func (r *ModelReconciler) apply(ctx context.Context, m *tidev1.Model, want client.Object, mut mutate) (client.Object, error) {
 	have := want.DeepCopyObject().(client.Object)
 	if u, ok := have.(*unstructured.Unstructured); ok {
 		// Start from an empty object of the same kind; CreateOrUpdate fills it.
@@ -214,15 +222,9 @@ func (r *ModelReconciler) apply(ctx context.Context, m *tidev1.Model, want clien
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", kindOf(want), want.GetName(), err)
+		return nil, fmt.Errorf("%s %s: %w", kindOf(want), want.GetName(), err)
 	}
-	// The caller reads the live state (status, replicas) from want.
-	if u, ok := have.(*unstructured.Unstructured); ok {
-		want.(*unstructured.Unstructured).Object = u.Object
-		return nil
-	}
-	reflectInto(have, want)
-	return nil
+	return have, nil
 }
 
 // errNotOurs refuses to take over an object the Model does not control.
@@ -254,59 +256,28 @@ func (r *ModelReconciler) reportFailure(ctx context.Context, m *tidev1.Model, ca
 	}
 }
 
-// applyOrRemove applies want, or, when want is nil, deletes the kind's object of
-// the Model's name if the Model controls it (a mode change removes the old autoscaler).
-func (r *ModelReconciler) applyOrRemove(ctx context.Context, m *tidev1.Model, want client.Object, kind client.Object, mut mutate) error {
-	if want != nil && !isNilObject(want) {
+// applyOrRemove applies want and returns the live object or, when want is a
+// nil pointer (the spec asks for none), deletes absent (an empty object of the
+// kind, named) if the Model controls it, and returns nil: a mode change removes
+// the old autoscaler.
+func (r *ModelReconciler) applyOrRemove(ctx context.Context, m *tidev1.Model, want, absent client.Object, mut mutate) (client.Object, error) {
+	if !reflect.ValueOf(want).IsNil() {
 		return r.apply(ctx, m, want, mut)
 	}
-	name := m.Name
-	switch kind.(type) {
-	case *appsv1.Deployment, *corev1.Service:
-		name = activatorName(m) // the serving ones always exist; only the activator's come and go
-	}
-	kind.SetName(name)
-	kind.SetNamespace(m.Namespace)
-	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(kind), kind); err != nil {
+	absent.SetNamespace(m.Namespace)
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(absent), absent); err != nil {
 		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
-			return nil
+			return nil, nil
 		}
-		return err
+		return nil, err
 	}
-	if !metav1.IsControlledBy(kind, m) {
-		return nil // not ours: leave it
+	if !metav1.IsControlledBy(absent, m) {
+		return nil, nil // not ours: leave it
 	}
-	if err := r.Client.Delete(ctx, kind, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete %s %s: %w", kindOf(kind), name, err)
+	if err := r.Client.Delete(ctx, absent, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("delete %s %s: %w", kindOf(absent), absent.GetName(), err)
 	}
-	return nil
-}
-
-func isNilObject(o client.Object) bool {
-	switch v := o.(type) {
-	case *autoscalingv2.HorizontalPodAutoscaler:
-		return v == nil
-	case *policyv1.PodDisruptionBudget:
-		return v == nil
-	case *networkingv1.NetworkPolicy:
-		return v == nil
-	case *appsv1.Deployment:
-		return v == nil
-	case *corev1.Service:
-		return v == nil
-	case *unstructured.Unstructured:
-		return v == nil
-	}
-	return false
-}
-
-func reflectInto(from, to client.Object) {
-	switch t := to.(type) {
-	case *appsv1.Deployment:
-		*t = *from.(*appsv1.Deployment)
-	case *corev1.Service:
-		*t = *from.(*corev1.Service)
-	}
+	return nil, nil
 }
 
 func kindOf(o client.Object) string {
@@ -499,6 +470,3 @@ func (h HTTPIndexer) Index(ctx context.Context, pod *corev1.Pod, apiKey string) 
 	}
 	return idx, nil
 }
-
-// isNoMatch: the API server does not serve the kind (KEDA not installed).
-func isNoMatch(err error) bool { return meta.IsNoMatchError(err) }

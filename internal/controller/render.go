@@ -213,10 +213,7 @@ func probe(path string, port string, period, failures int32) *corev1.Probe {
 func Deployment(m *tidev1.Model, cfg Config) *appsv1.Deployment {
 	sel := selectorLabels(m)
 	image := serverImage(m, cfg)
-	pull := m.Spec.ImagePullPolicy
-	if pull == "" {
-		pull = corev1.PullIfNotPresent
-	}
+	pull := orPull(m.Spec.ImagePullPolicy)
 	container := corev1.Container{
 		Name:            "tide",
 		Image:           image,

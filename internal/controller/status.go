@@ -89,11 +89,11 @@ func DecideStatus(m *tidev1.Model, obs Observed) tidev1.ModelStatus {
 	activatorReady := obs.Activator != nil && obs.Activator.Status.ReadyReplicas > 0
 
 	// ModelLoaded: from the current spec's pods' own index.
-	loaded, failure, oldServing := loadState(obs.Pods)
+	loaded, failure, failReason, oldServing := loadState(obs.Pods)
 	st.ModelVersion = servingVersion(obs.Pods)
 	switch {
 	case failure != "":
-		set(tidev1.ConditionModelLoaded, metav1.ConditionFalse, failureReason(obs.Pods), failure)
+		set(tidev1.ConditionModelLoaded, metav1.ConditionFalse, failReason, failure)
 	case loaded != "":
 		set(tidev1.ConditionModelLoaded, metav1.ConditionTrue, ReasonLoaded, loaded)
 	case atZero:
@@ -120,7 +120,7 @@ func DecideStatus(m *tidev1.Model, obs Observed) tidev1.ModelStatus {
 	modelOK := meta.IsStatusConditionTrue(st.Conditions, tidev1.ConditionModelLoaded)
 	switch {
 	case failure != "":
-		set(tidev1.ConditionReady, metav1.ConditionFalse, failureReason(obs.Pods), failure)
+		set(tidev1.ConditionReady, metav1.ConditionFalse, failReason, failure)
 	case atZero && activatorReady:
 		set(tidev1.ConditionReady, metav1.ConditionTrue, ReasonScaledToZero, "idle at zero replicas; the activator holds the next request while a pod starts")
 	case rolledOut && d.Status.ReadyReplicas > 0 && modelOK:
@@ -139,7 +139,7 @@ func DecideStatus(m *tidev1.Model, obs Observed) tidev1.ModelStatus {
 	case obs.AutoscalerMissing:
 		set(tidev1.ConditionDegraded, metav1.ConditionTrue, ReasonAutoscalerMissing, "scale to zero is off: this cluster has no KEDA")
 	case failure != "":
-		set(tidev1.ConditionDegraded, metav1.ConditionTrue, failureReason(obs.Pods), failure)
+		set(tidev1.ConditionDegraded, metav1.ConditionTrue, failReason, failure)
 	default:
 		set(tidev1.ConditionDegraded, metav1.ConditionFalse, ReasonAsExpected, "")
 	}
@@ -148,8 +148,10 @@ func DecideStatus(m *tidev1.Model, obs Observed) tidev1.ModelStatus {
 
 // loadState reads the current spec's pods: a "loaded" message when one of them
 // serves its models, the first failure (the model's own reason, or the
-// kubelet's), and how many ready pods of an earlier spec are serving meanwhile.
-func loadState(pods []PodReport) (loaded, failure string, oldServing int) {
+// kubelet's) with its condition reason (LoadFailed when a model itself failed,
+// else PodFailing), and how many ready pods of an earlier spec are serving meanwhile.
+func loadState(pods []PodReport) (loaded, failure, reason string, oldServing int) {
+	reason = ReasonPodFailing
 	for _, p := range pods {
 		if !p.Current {
 			if p.Ready {
@@ -158,7 +160,8 @@ func loadState(pods []PodReport) (loaded, failure string, oldServing int) {
 			continue
 		}
 		for _, e := range p.Index {
-			if e.State == "FAILED" || (e.State == "UNAVAILABLE" && e.Reason != "" && e.Reason != "unloaded") {
+			if indexFailed(e) {
+				reason = ReasonLoadFailed
 				if failure == "" {
 					failure = fmt.Sprintf("pod %s: model %s version %s failed to load: %s", p.Name, e.Name, orDefault(e.Version, "-"), e.Reason)
 				}
@@ -167,33 +170,17 @@ func loadState(pods []PodReport) (loaded, failure string, oldServing int) {
 		if failure == "" && p.Waiting != "" {
 			failure = fmt.Sprintf("pod %s: %s", p.Name, p.Waiting)
 		}
-		if p.Ready && loaded == "" && allReady(p.Index) {
-			loaded = fmt.Sprintf("pod %s loaded %s", p.Name, versions(p.Index))
+		if served := versions(p.Index); p.Ready && loaded == "" && served != "" {
+			loaded = fmt.Sprintf("pod %s loaded %s", p.Name, served)
 		}
 	}
-	return loaded, failure, oldServing
+	return loaded, failure, reason, oldServing
 }
 
-// failureReason is LoadFailed when the model itself failed, else PodFailing.
-func failureReason(pods []PodReport) string {
-	for _, p := range pods {
-		for _, e := range p.Index {
-			if p.Current && (e.State == "FAILED" || (e.State == "UNAVAILABLE" && e.Reason != "" && e.Reason != "unloaded")) {
-				return ReasonLoadFailed
-			}
-		}
-	}
-	return ReasonPodFailing
-}
-
-func allReady(idx []IndexEntry) bool {
-	n := 0
-	for _, e := range idx {
-		if e.State == "READY" {
-			n++
-		}
-	}
-	return n > 0
+// indexFailed: the entry is a model version that failed to load, or is
+// unavailable for a reason other than having been unloaded.
+func indexFailed(e IndexEntry) bool {
+	return e.State == "FAILED" || (e.State == "UNAVAILABLE" && e.Reason != "" && e.Reason != "unloaded")
 }
 
 // versions names what an index serves: "fraud/1", or several comma-separated.

@@ -90,3 +90,25 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestServeFormatFlag: --format names a known runtime or stops the server at
+// start with one line naming the known ones; "auto" means by extension.
+func TestServeFormatFlag(t *testing.T) {
+	run := func(format string) error {
+		cmd := NewServeCommand("test")
+		cmd.SetArgs([]string{"--format", format, "--http-addr", "127.0.0.1:0", "--grpc-addr", "", "--log-level", "error", filepath.Join(t.TempDir(), "absent.pkl")})
+		cmd.SetOut(&strings.Builder{})
+		cmd.SetErr(&strings.Builder{})
+		return cmd.Execute()
+	}
+	err := run("pytorch")
+	if err == nil || !strings.Contains(err.Error(), `--format "pytorch": unknown format (known: `) || !strings.Contains(err.Error(), "sklearn") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("unknown format: %v", err)
+	}
+	// Known formats get past the check (and fail later, on the absent model).
+	for _, f := range []string{"auto", "sklearn", "xgboost", "lightgbm", "onnx"} {
+		if err := run(f); err == nil || strings.Contains(err.Error(), "--format") {
+			t.Errorf("--format %s: %v", f, err)
+		}
+	}
+}

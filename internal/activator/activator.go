@@ -24,6 +24,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -49,6 +50,17 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxHeld caps the requests held at once; more are refused with 503.
 	MaxHeld int
+	// ControlToken, when set, lets a caller holding it set the route (PUT
+	// /v1/route on the ops port); empty, the route cannot be changed.
+	ControlToken string
+	// MirrorQueue bounds the mirrored requests waiting to be sent; more are
+	// dropped (and counted), so mirroring never delays or piles up behind answers.
+	MirrorQueue int
+	// MirrorWorkers send mirrored requests.
+	MirrorWorkers int
+	// MaxAnswerBytes of an answer are kept to compare the versions' predictions;
+	// a longer answer is passed on but not compared.
+	MaxAnswerBytes int
 }
 
 // withDefaults fills the zero fields with values that suit a pod start of a few seconds.
@@ -68,6 +80,15 @@ func (c Config) withDefaults() Config {
 	if c.MaxHeld <= 0 {
 		c.MaxHeld = 1000
 	}
+	if c.MirrorQueue <= 0 {
+		c.MirrorQueue = 256
+	}
+	if c.MirrorWorkers <= 0 {
+		c.MirrorWorkers = 8
+	}
+	if c.MaxAnswerBytes <= 0 {
+		c.MaxAnswerBytes = 1 << 20
+	}
 	return c
 }
 
@@ -78,6 +99,13 @@ type Proxy struct {
 	log     *slog.Logger
 	held    atomic.Int64
 	metrics *metrics
+	router  *routerMetrics
+
+	route   atomic.Pointer[liveRoute]
+	meas    measurement
+	mirrors chan mirrorJob
+	mirrorC *http.Client
+	workers sync.WaitGroup
 }
 
 type metrics struct {
@@ -110,14 +138,17 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Proxy, error
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120},
 		}),
 	}
+	rm := newRouterMetrics()
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.held, m.wait} {
+		for _, c := range append([]prometheus.Collector{m.requests, m.held, m.wait}, rm.collectors()...) {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("activator: register metrics: %w", err)
 			}
 		}
 	}
-	p := &Proxy{cfg: cfg, log: log, metrics: m}
+	p := &Proxy{cfg: cfg, log: log, metrics: m, router: rm, mirrors: make(chan mirrorJob, cfg.MirrorQueue)}
+	p.route.Store(&liveRoute{})
+	p.meas.reset(Route{}, time.Now())
 	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	base := &http.Transport{
 		Proxy:               nil, // the target is inside the cluster: never via an HTTP proxy
@@ -128,7 +159,7 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Proxy, error
 	}
 	p.proxy = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(cfg.Target)
+			r.SetURL(routedOf(r.In.Context()).target)
 			r.SetXForwarded()
 			if tracing.On() {
 				// The backend's span is a child of the activator's. Off, the client's
@@ -136,8 +167,15 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Proxy, error
 				tracing.Inject(r.Out.Context(), r.Out.Header)
 			}
 		},
-		Transport:    &holdingTransport{p: p, base: base},
-		ErrorHandler: p.proxyError,
+		Transport:      &holdingTransport{p: p, base: base},
+		ErrorHandler:   p.proxyError,
+		ModifyResponse: p.markAnswer,
+	}
+	// Mirrors are not held: a version that refuses a mirror has failed it.
+	p.mirrorC = &http.Client{Transport: base, Timeout: 30 * time.Second}
+	for range cfg.MirrorWorkers {
+		p.workers.Add(1)
+		go p.mirrorLoop()
 	}
 	return p, nil
 }
@@ -172,8 +210,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		r.ContentLength = int64(len(body))
+		p.serveRouted(rec, r, body)
+		return
 	}
-	p.proxy.ServeHTTP(rec, r)
+	p.serveRouted(rec, r, nil)
 }
 
 // errNoBackend is returned when the hold timeout passed without a backend.

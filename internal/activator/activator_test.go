@@ -45,7 +45,7 @@ func newProxy(t *testing.T, target string, cfg Config) (*Proxy, *httptest.Server
 		t.Fatal(err)
 	}
 	front := httptest.NewServer(p)
-	t.Cleanup(front.Close)
+	t.Cleanup(func() { front.Close(); p.Close() })
 	return p, front, reg
 }
 

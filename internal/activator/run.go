@@ -18,7 +18,7 @@ import (
 type Addrs struct {
 	// Proxy receives the traffic meant for the model (the Service's port).
 	Proxy string
-	// Ops serves /metrics (what KEDA's trigger reads) and /healthz.
+	// Ops serves /metrics (what KEDA's trigger reads), /healthz and the route (/v1/route).
 	Ops string
 }
 
@@ -36,6 +36,7 @@ func Run(ctx context.Context, addrs Addrs, cfg Config, log *slog.Logger, ready f
 	ops := http.NewServeMux()
 	ops.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	proxy.registerControl(ops)
 
 	// A held request may wait for HoldTimeout before the backend even starts to
 	// answer, so the write timeout leaves room for it.
@@ -69,6 +70,7 @@ func Run(ctx context.Context, addrs Addrs, cfg Config, log *slog.Logger, ready f
 	defer cancel()
 	front.Shutdown(sctx)
 	opsSrv.Shutdown(sctx)
+	proxy.Close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -1,0 +1,53 @@
+package activator
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// control.go is the route's API on the ops port. Reading the route and its
+// measurement is open, like /metrics; changing it needs the control token
+// (Config.ControlToken, a Secret the operator creates), and without one the
+// route cannot be changed at all.
+
+// RoutePath is where the route is read (GET) and set (PUT).
+const RoutePath = "/v1/route"
+
+func (p *Proxy) registerControl(ops *http.ServeMux) {
+	ops.HandleFunc("GET "+RoutePath, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(p.Report())
+	})
+	ops.HandleFunc("PUT "+RoutePath, p.putRoute)
+}
+
+func (p *Proxy) putRoute(w http.ResponseWriter, r *http.Request) {
+	if p.cfg.ControlToken == "" {
+		writeError(w, http.StatusForbidden, "route control is off: start the activator with --control-token-file")
+		return
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(p.cfg.ControlToken)) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tide-router"`)
+		writeError(w, http.StatusUnauthorized, "a valid control token is required to set the route")
+		return
+	}
+	rt, cand, err := ParseRoute(http.MaxBytesReader(w, r.Body, maxRouteBytes))
+	if err != nil {
+		code := http.StatusUnprocessableEntity
+		switch {
+		case errors.Is(err, ErrRouteTooLarge):
+			code = http.StatusRequestEntityTooLarge
+		case strings.HasPrefix(err.Error(), "route is not") || strings.HasPrefix(err.Error(), "route: one JSON"):
+			code = http.StatusBadRequest
+		}
+		writeError(w, code, err.Error())
+		return
+	}
+	p.SetRoute(rt, cand)
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(p.Report())
+}

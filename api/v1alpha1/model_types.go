@@ -84,6 +84,105 @@ type ModelSpec struct {
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// Canary rolls a candidate version out in steps through the Model's router,
+	// judged on live traffic (errors, latency, agreement with the stable
+	// version's predictions), and promotes or rolls it back. Clients use
+	// status.url, the router, while a Model has a canary.
+	// +optional
+	Canary *Canary `json:"canary,omitempty"`
+}
+
+// Canary is a judged rollout of a candidate version.
+type Canary struct {
+	// Source of the candidate model. When it equals spec.source there is nothing
+	// to roll out; a new source starts a new rollout.
+	Source ModelSource `json:"source"`
+	// Batching of the candidate when it differs from spec.batching (promoted with it).
+	// +optional
+	Batching *Batching `json:"batching,omitempty"`
+	// Resources of the candidate when they differ from spec.resources (promoted with it).
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+	// Replicas of the candidate while it is judged.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:default=1
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// Steps are the candidate's traffic percentages (of mirrored traffic in
+	// shadow mode), each held for stepInterval; after the last the candidate is
+	// promoted.
+	// +kubebuilder:default={5,25,50,100}
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:Minimum=1
+	// +kubebuilder:validation:items:Maximum=100
+	// +optional
+	Steps []int32 `json:"steps,omitempty"`
+	// StepInterval each step lasts (at least; a step also waits for analysis.minRequests).
+	// +kubebuilder:default="1m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5s') && duration(self) <= duration('24h')",message="canary.stepInterval must be between 5s and 24h"
+	// +optional
+	StepInterval metav1.Duration `json:"stepInterval,omitempty"`
+	// Shadow answers every request from the stable version and mirrors the
+	// step's percentage to the candidate, whose answers are only compared.
+	// +optional
+	Shadow bool `json:"shadow,omitempty"`
+	// Analysis are the thresholds that roll the candidate back; each is checked only when set.
+	// +kubebuilder:default={minRequests:20}
+	// +optional
+	Analysis CanaryAnalysis `json:"analysis,omitempty"`
+	// StickyHeader names a request header (e.g. X-Customer-Id) whose value keeps
+	// one client on one version; as the weight grows clients only move to the candidate.
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[-!#$%&'*+.^_|~0-9A-Za-z]*$`
+	// +optional
+	StickyHeader string `json:"stickyHeader,omitempty"`
+	// StickyCookie names a cookie that does the same (the header wins when both are sent).
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[-!#$%&'*+.^_|~0-9A-Za-z]*$`
+	// +optional
+	StickyCookie string `json:"stickyCookie,omitempty"`
+	// Action is a person's command: pause (hold the current step), promote (make
+	// the candidate the stable version now) or abort (roll it back now). Empty
+	// resumes a paused rollout.
+	// +kubebuilder:validation:Enum="";pause;promote;abort
+	// +optional
+	Action string `json:"action,omitempty"`
+}
+
+// CanaryAnalysis are a rollout's thresholds. Ratios are decimal strings ("0.01").
+type CanaryAnalysis struct {
+	// MaxErrorRatio of the candidate's requests that may fail (5xx, timeouts, refused).
+	// +kubebuilder:validation:Pattern=`^(0(\.[0-9]{1,6})?|1(\.0*)?)$`
+	// +optional
+	MaxErrorRatio *string `json:"maxErrorRatio,omitempty"`
+	// MaxP99 is the highest p99 latency the candidate may have, as the router measures it.
+	// +kubebuilder:validation:Type=string
+	// +optional
+	MaxP99 *metav1.Duration `json:"maxP99,omitempty"`
+	// MaxP99Ratio is the highest p99 latency relative to the stable version's ("2" is twice).
+	// +kubebuilder:validation:Pattern=`^[0-9]{1,4}(\.[0-9]{1,4})?$`
+	// +optional
+	MaxP99Ratio *string `json:"maxP99Ratio,omitempty"`
+	// MinAgreement is the least share of compared predictions in which the
+	// candidate agrees with the stable version (same label; regressors within tolerance).
+	// +kubebuilder:validation:Pattern=`^(0(\.[0-9]{1,6})?|1(\.0*)?)$`
+	// +optional
+	MinAgreement *string `json:"minAgreement,omitempty"`
+	// Tolerance is the relative difference within which a regressor's two values agree.
+	// +kubebuilder:validation:Pattern=`^(0(\.[0-9]{1,9})?|1(\.0*)?)$`
+	// +optional
+	Tolerance *string `json:"tolerance,omitempty"`
+	// MinRequests the candidate must answer (and, for agreement, have compared)
+	// in a step before it is judged or the step may pass.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000000
+	// +kubebuilder:default=20
+	// +optional
+	MinRequests int64 `json:"minRequests,omitempty"`
 }
 
 // ModelSource is where the model file or repository comes from.
@@ -360,6 +459,52 @@ type ModelStatus struct {
 	// ModelVersion the ready pods serve (the repository's version name).
 	// +optional
 	ModelVersion string `json:"modelVersion,omitempty"`
+	// Canary is the state of the canary rollout, when spec.canary is set.
+	// +optional
+	Canary *CanaryStatus `json:"canary,omitempty"`
+}
+
+// CanaryStatus is where a canary rollout is; it is also the operator's memory,
+// so a restarted operator resumes from the recorded step.
+type CanaryStatus struct {
+	// Candidate names the candidate being rolled out (a hash of its spec); a new
+	// one starts a new rollout.
+	Candidate string `json:"candidate"`
+	// Phase: Progressing, Paused, Promoted or RolledBack.
+	Phase string `json:"phase,omitempty"`
+	// Step is the current step (1-based); 0 while the candidate starts.
+	Step int32 `json:"step"`
+	// StepStarted is when the current step began.
+	// +optional
+	StepStarted *metav1.Time `json:"stepStarted,omitempty"`
+	// Weight is the candidate's share of traffic now (of mirrored traffic in shadow mode), in percent.
+	Weight int32 `json:"weight"`
+	// Reason for the last decision.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// Steps are the measurements of each step so far.
+	// +kubebuilder:validation:MaxItems=20
+	// +optional
+	Steps []CanaryStep `json:"steps,omitempty"`
+}
+
+// CanaryStep is one step's measurement of the candidate.
+type CanaryStep struct {
+	Step   int32 `json:"step"`
+	Weight int32 `json:"weight"`
+	// Requests the candidate answered (or was mirrored) and those that failed.
+	Requests int64 `json:"requests"`
+	Errors   int64 `json:"errors"`
+	// ErrorRatio, P99 and StableP99 (seconds) and Agreement, as decimal strings.
+	ErrorRatio string `json:"errorRatio,omitempty"`
+	P99        string `json:"p99,omitempty"`
+	StableP99  string `json:"stableP99,omitempty"`
+	// Compared predictions and their Agreement share.
+	Compared  int64  `json:"compared"`
+	Agreement string `json:"agreement,omitempty"`
+	// MirrorsDropped because the router's mirror queue was full.
+	// +optional
+	MirrorsDropped int64 `json:"mirrorsDropped,omitempty"`
 }
 
 // Model is one served model: `kubectl apply` it and the operator runs the
@@ -372,6 +517,8 @@ type ModelStatus struct {
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.status.readyReplicas`
 // +kubebuilder:printcolumn:name="Format",type=string,JSONPath=`.spec.format`
+// +kubebuilder:printcolumn:name="Canary",type=integer,JSONPath=`.status.canary.weight`
+// +kubebuilder:printcolumn:name="Rollout",type=string,JSONPath=`.status.canary.phase`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 52",message="metadata.name of a Model must be at most 52 characters (its objects add suffixes)"
 type Model struct {

@@ -33,6 +33,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tideserve/tide/internal/rollout"
 	"github.com/tideserve/tide/internal/tracing"
 )
 
@@ -148,7 +149,7 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Proxy, error
 	}
 	p := &Proxy{cfg: cfg, log: log, metrics: m, router: rm, mirrors: make(chan mirrorJob, cfg.MirrorQueue)}
 	p.route.Store(&liveRoute{})
-	p.meas.reset(Route{}, time.Now())
+	p.meas.reset(rollout.Route{}, time.Now())
 	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	base := &http.Transport{
 		Proxy:               nil, // the target is inside the cluster: never via an HTTP proxy

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/tideserve/tide/internal/rollout"
 )
 
 // control.go is the route's API on the ops port. Reading the route and its
@@ -13,15 +15,12 @@ import (
 // (Config.ControlToken, a Secret the operator creates), and without one the
 // route cannot be changed at all.
 
-// RoutePath is where the route is read (GET) and set (PUT).
-const RoutePath = "/v1/route"
-
 func (p *Proxy) registerControl(ops *http.ServeMux) {
-	ops.HandleFunc("GET "+RoutePath, func(w http.ResponseWriter, _ *http.Request) {
+	ops.HandleFunc("GET "+rollout.RoutePath, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(p.Report())
 	})
-	ops.HandleFunc("PUT "+RoutePath, p.putRoute)
+	ops.HandleFunc("PUT "+rollout.RoutePath, p.putRoute)
 }
 
 func (p *Proxy) putRoute(w http.ResponseWriter, r *http.Request) {
@@ -35,11 +34,11 @@ func (p *Proxy) putRoute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "a valid control token is required to set the route")
 		return
 	}
-	rt, cand, err := ParseRoute(http.MaxBytesReader(w, r.Body, maxRouteBytes))
+	rt, cand, err := rollout.ParseRoute(http.MaxBytesReader(w, r.Body, rollout.MaxRouteBytes))
 	if err != nil {
 		code := http.StatusUnprocessableEntity
 		switch {
-		case errors.Is(err, ErrRouteTooLarge):
+		case errors.Is(err, rollout.ErrRouteTooLarge):
 			code = http.StatusRequestEntityTooLarge
 		case strings.HasPrefix(err.Error(), "route is not") || strings.HasPrefix(err.Error(), "route: one JSON"):
 			code = http.StatusBadRequest

@@ -51,45 +51,10 @@ func (h *latencyHist) quantile(q float64) time.Duration {
 	return time.Duration(float64(latencyBase) * math.Pow(latencyGrowth, latencyBuckets-1))
 }
 
-// BackendReport is one version's share of a measurement.
-type BackendReport struct {
-	Requests int64 `json:"requests"`
-	Errors   int64 `json:"errors"`
-	// P50 and P99 are seconds, within 10%.
-	P50 float64 `json:"p50Seconds"`
-	P99 float64 `json:"p99Seconds"`
-}
-
-// MirrorReport counts mirrored requests.
-type MirrorReport struct {
-	Sent    int64 `json:"sent"`
-	Dropped int64 `json:"dropped"` // the mirror queue was full
-	Failed  int64 `json:"failed"`  // the mirror could not be sent or answered
-}
-
-// AgreementReport is the comparison of the two versions' answers.
-type AgreementReport struct {
-	Compared int64 `json:"compared"`
-	Agreed   int64 `json:"agreed"`
-	// Incomparable answers could not be read or did not match in shape.
-	Incomparable        int64   `json:"incomparable"`
-	MeanProbabilityDiff float64 `json:"meanProbabilityDiff"`
-}
-
-// Report is GET /v1/route's answer: the route and what it has seen since it was set.
-type Report struct {
-	Route     Route           `json:"route"`
-	Since     time.Time       `json:"since"`
-	Stable    BackendReport   `json:"stable"`
-	Candidate BackendReport   `json:"candidate"`
-	Agreement AgreementReport `json:"agreement"`
-	Mirrors   MirrorReport    `json:"mirrors"`
-}
-
 // measurement is the live, locked form of a Report.
 type measurement struct {
 	mu                sync.Mutex
-	route             Route
+	route             rollout.Route
 	since             time.Time
 	stable, candidate struct {
 		requests, errors int64
@@ -97,17 +62,17 @@ type measurement struct {
 	}
 	agreement    rollout.Agreement
 	incomparable int64
-	mirrors      MirrorReport
+	mirrors      rollout.MirrorReport
 }
 
 // reset starts a new measurement for rt.
-func (m *measurement) reset(rt Route, now time.Time) {
+func (m *measurement) reset(rt rollout.Route, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.route, m.since = rt, now
 	m.stable.requests, m.stable.errors, m.stable.hist = 0, 0, latencyHist{}
 	m.candidate.requests, m.candidate.errors, m.candidate.hist = 0, 0, latencyHist{}
-	m.agreement, m.incomparable, m.mirrors = rollout.Agreement{}, 0, MirrorReport{}
+	m.agreement, m.incomparable, m.mirrors = rollout.Agreement{}, 0, rollout.MirrorReport{}
 }
 
 func (m *measurement) observe(b backend, code int, took time.Duration) {
@@ -142,17 +107,17 @@ func (m *measurement) mirror(sent, dropped, failed int64) {
 	m.mirrors.Failed += failed
 }
 
-func (m *measurement) report() Report {
+func (m *measurement) report() rollout.Report {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	br := func(requests, errors int64, h *latencyHist) BackendReport {
-		return BackendReport{Requests: requests, Errors: errors, P50: h.quantile(0.5).Seconds(), P99: h.quantile(0.99).Seconds()}
+	br := func(requests, errors int64, h *latencyHist) rollout.BackendReport {
+		return rollout.BackendReport{Requests: requests, Errors: errors, P50: h.quantile(0.5).Seconds(), P99: h.quantile(0.99).Seconds()}
 	}
-	return Report{
+	return rollout.Report{
 		Route: m.route, Since: m.since,
 		Stable:    br(m.stable.requests, m.stable.errors, &m.stable.hist),
 		Candidate: br(m.candidate.requests, m.candidate.errors, &m.candidate.hist),
-		Agreement: AgreementReport{Compared: m.agreement.Compared, Agreed: m.agreement.Agreed, Incomparable: m.incomparable,
+		Agreement: rollout.AgreementReport{Compared: m.agreement.Compared, Agreed: m.agreement.Agreed, Incomparable: m.incomparable,
 			MeanProbabilityDiff: m.agreement.MeanProbabilityDiff()},
 		Mirrors: m.mirrors,
 	}

@@ -19,10 +19,6 @@ import (
 // router.go is the request path of a route: pick the version, forward, count,
 // and hand a copy to the mirror workers when the answer is to be compared.
 
-// RouteHeader on every answer names the version that gave it while a candidate
-// is routed (stable or candidate), so a client or a test can tell them apart.
-const RouteHeader = "X-Tide-Route"
-
 // MirrorHeader marks a mirrored request, for the backend's logs.
 const MirrorHeader = "X-Tide-Mirror"
 
@@ -34,7 +30,7 @@ type routed struct {
 	// answer collects the answer body (up to MaxAnswerBytes) while a candidate
 	// is routed, for the comparison and the prediction export; nil otherwise.
 	answer *capture
-	label  bool // set RouteHeader
+	label  bool // set rollout.RouteHeader
 }
 
 type routedKey struct{}
@@ -91,7 +87,7 @@ func (p *Proxy) serveRouted(rec *statusRecorder, r *http.Request, body []byte) {
 func (p *Proxy) markAnswer(resp *http.Response) error {
 	rd := routedOf(resp.Request.Context())
 	if rd.label {
-		resp.Header.Set(RouteHeader, string(rd.backend))
+		resp.Header.Set(rollout.RouteHeader, string(rd.backend))
 	}
 	if rd.answer != nil {
 		resp.Body = &teeBody{ReadCloser: resp.Body, c: rd.answer}
@@ -262,7 +258,7 @@ func hopByHop(h string) bool {
 
 // SetRoute installs rt. A new ID starts a new measurement; the same ID (the
 // operator sets its route on every pass) changes nothing.
-func (p *Proxy) SetRoute(rt Route, candidate *url.URL) {
+func (p *Proxy) SetRoute(rt rollout.Route, candidate *url.URL) {
 	cur := p.route.Load()
 	if cur.ID == rt.ID && cur.Route == rt {
 		return
@@ -280,7 +276,7 @@ func (p *Proxy) SetRoute(rt Route, candidate *url.URL) {
 }
 
 // Report is the current route's measurement.
-func (p *Proxy) Report() Report { return p.meas.report() }
+func (p *Proxy) Report() rollout.Report { return p.meas.report() }
 
 // Close stops the mirror workers after the mirrors already queued.
 func (p *Proxy) Close() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/tideserve/tide/internal/rollout"
 )
 
 // version is a backend answering /predict as a classifier that always says label.
@@ -48,7 +49,7 @@ func routedPost(t *testing.T, url string, header map[string]string) (int, string
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get(RouteHeader)
+	return resp.StatusCode, resp.Header.Get(rollout.RouteHeader)
 }
 
 func TestRouterSplitsByWeightAndComparesAnswers(t *testing.T) {
@@ -62,7 +63,7 @@ func TestRouterSplitsByWeightAndComparesAnswers(t *testing.T) {
 	if code, route := routedPost(t, front.URL, nil); code != 200 || route != "" {
 		t.Fatalf("no route: %d %q", code, route)
 	}
-	p.SetRoute(Route{ID: "step-1", Candidate: cand.URL, Weight: 30}, mustURL(t, cand.URL))
+	p.SetRoute(rollout.Route{ID: "step-1", Candidate: cand.URL, Weight: 30}, mustURL(t, cand.URL))
 	n, toCand := 1000, 0
 	for range n {
 		code, route := routedPost(t, front.URL, nil)
@@ -95,11 +96,11 @@ func TestRouterSplitsByWeightAndComparesAnswers(t *testing.T) {
 		t.Error(err)
 	}
 	// The same ID again keeps the measurement; a new one starts it afresh.
-	p.SetRoute(Route{ID: "step-1", Candidate: cand.URL, Weight: 30}, mustURL(t, cand.URL))
+	p.SetRoute(rollout.Route{ID: "step-1", Candidate: cand.URL, Weight: 30}, mustURL(t, cand.URL))
 	if p.Report().Candidate.Requests != int64(toCand) {
 		t.Error("re-setting the same route reset its measurement")
 	}
-	p.SetRoute(Route{ID: "step-2", Candidate: cand.URL, Weight: 100}, mustURL(t, cand.URL))
+	p.SetRoute(rollout.Route{ID: "step-2", Candidate: cand.URL, Weight: 100}, mustURL(t, cand.URL))
 	if r := p.Report(); r.Candidate.Requests != 0 || r.Stable.Requests != 0 {
 		t.Errorf("a new route kept the old measurement: %+v", r)
 	}
@@ -114,7 +115,7 @@ func TestRouterStickyKeyKeepsOneVersion(t *testing.T) {
 	defer stable.Close()
 	defer cand.Close()
 	p, front, _ := newProxy(t, stable.URL, Config{})
-	p.SetRoute(Route{ID: "s", Candidate: cand.URL, Weight: 50, StickyHeader: "X-Customer-Id"}, mustURL(t, cand.URL))
+	p.SetRoute(rollout.Route{ID: "s", Candidate: cand.URL, Weight: 50, StickyHeader: "X-Customer-Id"}, mustURL(t, cand.URL))
 	seen := map[string]map[string]bool{}
 	for i := range 1000 {
 		id := fmt.Sprintf("customer-%d", i%50)
@@ -137,7 +138,7 @@ func TestRouterStickyKeyKeepsOneVersion(t *testing.T) {
 		t.Errorf("50 ids at weight 50 all went one way: %v", versions)
 	}
 	// A cookie works the same, and a larger weight only moves ids to the candidate.
-	p.SetRoute(Route{ID: "s2", Candidate: cand.URL, Weight: 80, StickyCookie: "cust"}, mustURL(t, cand.URL))
+	p.SetRoute(rollout.Route{ID: "s2", Candidate: cand.URL, Weight: 80, StickyCookie: "cust"}, mustURL(t, cand.URL))
 	for id, routes := range seen {
 		req, _ := http.NewRequest(http.MethodPost, front.URL+"/predict", strings.NewReader(`{}`))
 		req.AddCookie(&http.Cookie{Name: "cust", Value: id})
@@ -146,7 +147,7 @@ func TestRouterStickyKeyKeepsOneVersion(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if routes["candidate"] && resp.Header.Get(RouteHeader) != "candidate" {
+		if routes["candidate"] && resp.Header.Get(rollout.RouteHeader) != "candidate" {
 			t.Errorf("%s moved back to the stable version as the weight grew", id)
 		}
 	}
@@ -158,7 +159,7 @@ func TestRouterShadowAnswersFromStableAndMeasuresCandidate(t *testing.T) {
 	defer stable.Close()
 	defer cand.Close()
 	p, front, _ := newProxy(t, stable.URL, Config{})
-	p.SetRoute(Route{ID: "shadow", Candidate: cand.URL, Weight: 100, Shadow: true}, mustURL(t, cand.URL))
+	p.SetRoute(rollout.Route{ID: "shadow", Candidate: cand.URL, Weight: 100, Shadow: true}, mustURL(t, cand.URL))
 	for range 100 {
 		if code, route := routedPost(t, front.URL, nil); code != 200 || route != "stable" {
 			t.Fatalf("shadow answered %d from %q", code, route)
@@ -180,7 +181,7 @@ func TestRouterMirrorQueueIsBoundedAndNeverDelaysAnswers(t *testing.T) {
 	defer stable.Close()
 	defer cand.Close()
 	p, front, _ := newProxy(t, stable.URL, Config{MirrorQueue: 2, MirrorWorkers: 1})
-	p.SetRoute(Route{ID: "shadow", Candidate: cand.URL, Weight: 100, Shadow: true}, mustURL(t, cand.URL))
+	p.SetRoute(rollout.Route{ID: "shadow", Candidate: cand.URL, Weight: 100, Shadow: true}, mustURL(t, cand.URL))
 	start := time.Now()
 	for range 50 {
 		routedPost(t, front.URL, nil)
@@ -203,7 +204,7 @@ func TestRouteControlNeedsTheToken(t *testing.T) {
 		ops := http.NewServeMux()
 		p.registerControl(ops)
 		rec := httptest.NewRecorder()
-		req := httptest.NewRequest(http.MethodPut, RoutePath, strings.NewReader(body))
+		req := httptest.NewRequest(http.MethodPut, rollout.RoutePath, strings.NewReader(body))
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
@@ -227,7 +228,7 @@ func TestRouteControlNeedsTheToken(t *testing.T) {
 		{"s3cret", `{"id":"a","weight":5,"candidate":"ftp://x"}`, 422},
 		{"s3cret", `{"id":"a","weight":5,"candidate":"http://x","extra":1}`, 400},
 		{"s3cret", `{"id":"a","weight":5,"candidate":"http://x","stickyHeader":"bad header"}`, 422},
-		{"s3cret", `{"id":"a","weight":5,"candidate":"http://x"}` + strings.Repeat(" ", maxRouteBytes), 413},
+		{"s3cret", `{"id":"a","weight":5,"candidate":"http://x"}` + strings.Repeat(" ", rollout.MaxRouteBytes), 413},
 		{"s3cret", good, 200},
 	} {
 		code, body := put(p, tc.token, tc.body)
@@ -241,23 +242,4 @@ func TestRouteControlNeedsTheToken(t *testing.T) {
 	if r := p.Report().Route; r.Weight != 25 || r.Candidate != cand.URL {
 		t.Errorf("route after PUT: %+v", r)
 	}
-}
-
-func FuzzParseRoute(f *testing.F) {
-	for _, s := range []string{`{"id":"a","candidate":"http://c:8080","weight":25,"shadow":true,"stickyHeader":"X-Id","tolerance":0.01}`,
-		`{"id":"a"}`, `{"id":"","weight":-1}`, `[]`, `{"id":"a","candidate":"http://%zz"}`, `{"id":"a","tolerance":1e999}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		rt, cand, err := ParseRoute(strings.NewReader(string(body)))
-		if err != nil {
-			if strings.Contains(err.Error(), "\n") {
-				t.Fatalf("error is not one line: %q", err)
-			}
-			return
-		}
-		if rt.Weight < 0 || rt.Weight > 100 || rt.ID == "" || (rt.Weight > 0 && cand == nil) {
-			t.Fatalf("accepted an invalid route %+v", rt)
-		}
-	})
 }

@@ -48,14 +48,14 @@ var allowed = map[string][]string{
 	// Protocol front ends.
 	"internal/server": {"internal/repository", "internal/serving", "internal/oip", "internal/oip/pb", "internal/batcher",
 		"internal/metrics", "internal/tracing", "internal/apidocs", "internal/model", "internal/tensor", "internal/jsonwire", "internal/monitor"},
-	"internal/activator": {"internal/tracing"},
+	"internal/activator": {"internal/tracing", "internal/rollout"},
 	// What the binaries mount.
 	"internal/cli": {"internal/server", "internal/repository", "internal/activator", "internal/tracing", "internal/monitor", "internal/loadmem", "internal/loadpace",
 		"internal/formats", "internal/formats/sklearn", "internal/formats/lightgbm", "internal/formats/xgboost", "internal/formats/onnx"},
 	"cmd/tide-server": {"internal/cli"},
 	// The operator: its own binary, linking no runtime and nothing of the server.
 	"api/v1alpha1":        nil,
-	"internal/controller": {"api/v1alpha1"},
+	"internal/controller": {"api/v1alpha1", "internal/rollout"},
 	"internal/rollout":    nil,
 	"cmd/tide-operator":   {"internal/controller"},
 	"hack/gen-operator":   nil,

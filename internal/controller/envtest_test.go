@@ -247,6 +247,13 @@ func TestEnvCELRejections(t *testing.T) {
 		{"queue delay", `{"source":{"configMap":{"name":"a"}},"batching":{"maxBatchSize":8,"maxQueueDelay":"5s"}}`, "maxQueueDelay must be between 0s and 1s"},
 		{"empty client", `{"source":{"configMap":{"name":"a"}},"networkPolicy":{"enabled":true,"allowedClients":[{}]}}`, "each entry needs a podSelector or a namespaceSelector"},
 		{"unknown mode", `{"source":{"configMap":{"name":"a"}},"autoscaling":{"mode":"gpu","target":1}}`, `Unsupported value: "gpu"`},
+		{"canary two sources", `{"source":{"configMap":{"name":"a"}},"canary":{"source":{"configMap":{"name":"b"},"pvc":{"claimName":"c"}}}}`, "set exactly one of image, pvc, configMap, url"},
+		{"canary step over 100", `{"source":{"configMap":{"name":"a"}},"canary":{"source":{"configMap":{"name":"b"}},"steps":[50,150]}}`, "should be less than or equal to 100"},
+		{"canary interval", `{"source":{"configMap":{"name":"a"}},"canary":{"source":{"configMap":{"name":"b"}},"stepInterval":"1s"}}`, "stepInterval must be between 5s and 24h"},
+		{"canary ratio", `{"source":{"configMap":{"name":"a"}},"canary":{"source":{"configMap":{"name":"b"}},"analysis":{"maxErrorRatio":"5%"}}}`, "analysis.maxErrorRatio"},
+		{"canary agreement over 1", `{"source":{"configMap":{"name":"a"}},"canary":{"source":{"configMap":{"name":"b"}},"analysis":{"minAgreement":"1.5"}}}`, "analysis.minAgreement"},
+		{"canary action", `{"source":{"configMap":{"name":"a"}},"canary":{"source":{"configMap":{"name":"b"}},"action":"rollback"}}`, `Unsupported value: "rollback"`},
+		{"canary sticky header", `{"source":{"configMap":{"name":"a"}},"canary":{"source":{"configMap":{"name":"b"}},"stickyHeader":"X Customer"}}`, "canary.stickyHeader"},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -284,6 +291,64 @@ func TestEnvDefaults(t *testing.T) {
 		sp.Source.URL.FileName != "model.pkl" || sp.NetworkPolicy.Enabled {
 		t.Fatalf("defaults: %+v", sp)
 	}
+	spec := configMapSpec()
+	spec["canary"] = map[string]any{"source": map[string]any{"configMap": map[string]any{"name": "v2"}}}
+	createModel(t, s, ns, "canary", spec)
+	if err := s.client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "canary"}, &m); err != nil {
+		t.Fatal(err)
+	}
+	if c := m.Spec.Canary; fmt.Sprint(c.Steps) != "[5 25 50 100]" || c.StepInterval.Duration != time.Minute || c.Replicas != 1 || c.Analysis.MinRequests != 20 {
+		t.Fatalf("canary defaults: %+v", c)
+	}
+}
+
+// TestEnvCanaryObjects: a canary brings the candidate's Deployment and Service,
+// the router with its control-token Secret (created once, owned by the Model),
+// and status.url moves to the router; with no router reachable and the
+// candidate not ready, the rollout waits at weight 0. Without the canary the
+// candidate goes.
+func TestEnvCanaryObjects(t *testing.T) {
+	s := envSuite(t)
+	ns := s.namespace(t)
+	spec := configMapSpec()
+	spec["canary"] = map[string]any{"source": map[string]any{"configMap": map[string]any{"name": "fraud-v2", "key": "model.pkl"}}, "steps": []any{int64(10), int64(100)}}
+	createModel(t, s, ns, "c", spec)
+	var m tidev1.Model
+	eventually(t, 20*time.Second, "candidate objects and status", func() error {
+		if err := s.client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "c"}, &m); err != nil {
+			return err
+		}
+		for _, o := range []client.Object{named(&appsv1.Deployment{}, "c-canary"), named(&corev1.Service{}, "c-canary"), named(&appsv1.Deployment{}, "c-activator"), named(&corev1.Secret{}, "c-router")} {
+			if err := owned(t, s, &m, o); err != nil {
+				return err
+			}
+		}
+		if st := m.Status.Canary; st == nil || st.Phase != "Progressing" || st.Weight != 0 || st.Reason != "waiting for the candidate to load" {
+			return fmt.Errorf("status.canary %+v", st)
+		}
+		if m.Status.URL != "http://c-activator."+ns+".svc:8080" {
+			return fmt.Errorf("url %s", m.Status.URL)
+		}
+		return nil
+	})
+	var secret corev1.Secret
+	if err := s.client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "c-router"}, &secret); err != nil || len(secret.Data["token"]) != 64 {
+		t.Fatalf("router token: %v %d bytes", err, len(secret.Data["token"]))
+	}
+	var cand appsv1.Deployment
+	if err := s.client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "c-canary"}, &cand); err != nil ||
+		cand.Spec.Template.Spec.Volumes[1].ConfigMap.Name != "fraud-v2" {
+		t.Fatalf("candidate: %v", err)
+	}
+	updateModel(t, s, ns, "c", func(m *tidev1.Model) { m.Spec.Canary = nil })
+	eventually(t, 20*time.Second, "candidate and router gone", func() error {
+		for _, o := range []client.Object{named(&appsv1.Deployment{}, "c-canary"), named(&corev1.Service{}, "c-canary"), named(&appsv1.Deployment{}, "c-activator")} {
+			if err := absent(s, ns, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func owned(t *testing.T, s *suite, m *tidev1.Model, obj client.Object) error {

@@ -42,6 +42,8 @@ type Options struct {
 	Concurrency int
 	// Indexer overrides how pods are asked for their index (tests).
 	Indexer Indexer
+	// Router overrides how router pods are read and set (tests).
+	Router RouterClient
 }
 
 // NewScheme knows Kubernetes' built-in kinds and Model.
@@ -102,6 +104,10 @@ func NewManager(restConfig *rest.Config, o Options, log *slog.Logger) (ctrl.Mana
 	if indexer == nil {
 		indexer = HTTPIndexer{Client: &http.Client{Timeout: time.Second}}
 	}
+	router := o.Router
+	if router == nil {
+		router = HTTPRouter{Client: &http.Client{Timeout: time.Second}}
+	}
 	r := &ModelReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -110,6 +116,7 @@ func NewManager(restConfig *rest.Config, o Options, log *slog.Logger) (ctrl.Mana
 		Config:    o.Config,
 		Indexer:   indexer,
 		KEDA:      keda,
+		Router:    router,
 	}
 	return mgr, r.SetupWithManager(mgr, max(1, o.Concurrency))
 }

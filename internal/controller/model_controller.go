@@ -37,14 +37,15 @@ import (
 )
 
 // The operator's permissions, generated into its chart's ClusterRole. Secrets are
-// only read (not listed or watched) and only for a Model that names its API keys.
+// never listed or watched: read for a Model that names its API keys, and read or
+// created (once, never updated) for a router's control token.
 //
 // +kubebuilder:rbac:groups=serving.tideserve.io,resources=models,verbs=get;list;watch
 // +kubebuilder:rbac:groups=serving.tideserve.io,resources=models/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=services;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
@@ -65,6 +66,8 @@ type ModelReconciler struct {
 	Indexer Indexer
 	// KEDA reports whether the cluster serves the ScaledObject kind.
 	KEDA bool
+	// Router reads and sets the route of the Model's router pods.
+	Router RouterClient
 }
 
 // How often a Model is looked at again without an event: soon while it is not
@@ -83,16 +86,23 @@ func (r *ModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	if !m.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // owner references let the garbage collector remove the rest
 	}
-	obs, err := r.converge(ctx, &m)
+	before := m.Status.DeepCopy()
+	cobs, err := r.observeCanary(ctx, &m)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	plan := DecideCanary(&m, r.Config, cobs, time.Now())
+	m.Status.Canary = plan.Status // the stable Deployment renders from it (a promotion)
+	obs, token, err := r.converge(ctx, &m, plan)
 	if err != nil {
 		r.reportFailure(ctx, &m, err)
 		return ctrl.Result{}, err // retried with backoff
 	}
-	obs.Pods, err = r.observePods(ctx, &m, obs.Deployment.Spec.Template.Annotations[templateHashAnnotation])
+	r.setRoutes(ctx, plan.Route, cobs.Routers, token)
+	obs.Pods, err = r.observePods(ctx, &m, selectorLabels(&m), obs.Deployment.Spec.Template.Annotations[templateHashAnnotation])
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	before := m.Status.DeepCopy()
 	m.Status = DecideStatus(&m, obs)
 	if !equality.Semantic.DeepEqual(before, &m.Status) {
 		if err := r.Client.Status().Update(ctx, &m); err != nil {
@@ -103,6 +113,12 @@ func (r *ModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
 		r.recordTransitions(&m, before) // once written, so a retried pass does not repeat it
+		if e := plan.Event; e != nil && r.Recorder != nil {
+			r.Recorder.Event(&m, e.Type, e.Reason, e.Message)
+		}
+	}
+	if canaryBusy(plan) {
+		return ctrl.Result{RequeueAfter: canaryRequeue}, nil
 	}
 	if meta.IsStatusConditionTrue(m.Status.Conditions, tidev1.ConditionReady) {
 		return ctrl.Result{RequeueAfter: requeueReady}, nil
@@ -112,53 +128,70 @@ func (r *ModelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 
 // converge creates, updates or deletes every object of the Model. Observed
 // carries the live Deployments (with their status) the passes wrote.
-func (r *ModelReconciler) converge(ctx context.Context, m *tidev1.Model) (Observed, error) {
-	var obs Observed
+func (r *ModelReconciler) converge(ctx context.Context, m *tidev1.Model, plan CanaryPlan) (obs Observed, routerToken string, err error) {
 	cfg := r.Config
 	if _, err := r.apply(ctx, m, ServiceAccount(m), func(have, want client.Object) {
 		have.(*corev1.ServiceAccount).AutomountServiceAccountToken = want.(*corev1.ServiceAccount).AutomountServiceAccountToken
 	}); err != nil {
-		return obs, err
+		return obs, "", err
 	}
 	live, err := r.apply(ctx, m, Deployment(m, cfg), mutateDeployment(minReplicas(m)))
 	if err != nil {
-		return obs, err
+		return obs, "", err
 	}
 	obs.Deployment = live.(*appsv1.Deployment)
 	if _, err := r.apply(ctx, m, Service(m), mutateService); err != nil {
-		return obs, err
+		return obs, "", err
 	}
 	if _, err := r.applyOrRemove(ctx, m, HPA(m), named(&autoscalingv2.HorizontalPodAutoscaler{}, m.Name), func(have, want client.Object) {
 		h, w := have.(*autoscalingv2.HorizontalPodAutoscaler), want.(*autoscalingv2.HorizontalPodAutoscaler)
 		replaceUnlessDerived(&h.Spec, w.Spec)
 	}); err != nil {
-		return obs, err
+		return obs, "", err
 	}
 	if _, err := r.applyOrRemove(ctx, m, PDB(m), named(&policyv1.PodDisruptionBudget{}, m.Name), func(have, want client.Object) {
 		h, w := have.(*policyv1.PodDisruptionBudget), want.(*policyv1.PodDisruptionBudget)
 		replaceUnlessDerived(&h.Spec, w.Spec)
 	}); err != nil {
-		return obs, err
+		return obs, "", err
 	}
 	if _, err := r.applyOrRemove(ctx, m, NetworkPolicy(m, cfg), named(&networkingv1.NetworkPolicy{}, m.Name), func(have, want client.Object) {
 		h, w := have.(*networkingv1.NetworkPolicy), want.(*networkingv1.NetworkPolicy)
 		replaceUnlessDerived(&h.Spec, w.Spec)
 	}); err != nil {
-		return obs, err
+		return obs, "", err
+	}
+	var candDeploy *appsv1.Deployment
+	var candSvc *corev1.Service
+	if plan.Candidate && m.Spec.Canary != nil {
+		candDeploy, candSvc = CandidateDeployment(m, cfg), CandidateService(m)
+	}
+	if _, err := r.applyOrRemove(ctx, m, candDeploy, named(&appsv1.Deployment{}, candidateName(m)), mutateDeployment(1)); err != nil {
+		return obs, "", err
+	}
+	if _, err := r.applyOrRemove(ctx, m, candSvc, named(&corev1.Service{}, candidateName(m)), mutateService); err != nil {
+		return obs, "", err
 	}
 	actDeploy, actSvc := Activator(m, cfg)
-	if actDeploy != nil && !r.KEDA {
-		actDeploy, actSvc = nil, nil // nothing would wake the model: leave scale to zero off
+	if actDeploy != nil && scaleToZero(m) && !r.KEDA {
+		if m.Spec.Canary == nil {
+			actDeploy, actSvc = nil, nil // nothing would wake the model: leave scale to zero off
+		}
 		obs.AutoscalerMissing = true
 	}
+	if actDeploy != nil {
+		if routerToken, err = r.routerToken(ctx, m); err != nil {
+			return obs, "", err
+		}
+	}
 	if live, err = r.applyOrRemove(ctx, m, actDeploy, named(&appsv1.Deployment{}, activatorName(m)), mutateDeployment(1)); err != nil {
-		return obs, err
+		return obs, "", err
 	}
 	if live != nil {
 		obs.Activator = live.(*appsv1.Deployment)
 	}
 	if _, err := r.applyOrRemove(ctx, m, actSvc, named(&corev1.Service{}, activatorName(m)), mutateService); err != nil {
-		return obs, err
+		return obs, "", err
 	}
 	if r.KEDA {
 		absent := &unstructured.Unstructured{}
@@ -169,10 +202,10 @@ func (r *ModelReconciler) converge(ctx context.Context, m *tidev1.Model) (Observ
 			replaceUnlessDerived(&spec, w.Object["spec"].(map[string]any))
 			h.Object["spec"] = spec
 		}); err != nil {
-			return obs, err
+			return obs, "", err
 		}
 	}
-	return obs, nil
+	return obs, routerToken, nil
 }
 
 // named sets an object's name (its namespace comes with the Model).
@@ -333,9 +366,9 @@ func mutateService(have, want client.Object) {
 // pass no more than a few short requests.
 const maxIndexQueries = 3
 
-func (r *ModelReconciler) observePods(ctx context.Context, m *tidev1.Model, hash string) ([]PodReport, error) {
+func (r *ModelReconciler) observePods(ctx context.Context, m *tidev1.Model, sel map[string]string, hash string) ([]PodReport, error) {
 	var pods corev1.PodList
-	if err := r.Client.List(ctx, &pods, client.InNamespace(m.Namespace), client.MatchingLabels(selectorLabels(m))); err != nil {
+	if err := r.Client.List(ctx, &pods, client.InNamespace(m.Namespace), client.MatchingLabels(sel)); err != nil {
 		return nil, err
 	}
 	key := ""

@@ -103,11 +103,15 @@ func scaleToZero(m *tidev1.Model) bool {
 	return s != nil && s.Enabled
 }
 
+// hasRouter: the Model runs the activator, which holds requests while a pod
+// starts (scale to zero) and routes between the versions of a canary.
+func hasRouter(m *tidev1.Model) bool { return scaleToZero(m) || m.Spec.Canary != nil }
+
 // URL is the in-cluster address clients use: the activator's Service when the
-// Model scales to zero (it holds requests while a pod starts), else the Model's.
+// Model has one (scale to zero, a canary), else the Model's.
 func URL(m *tidev1.Model) string {
 	name := m.Name
-	if scaleToZero(m) {
+	if hasRouter(m) {
 		name = activatorName(m)
 	}
 	return fmt.Sprintf("http://%s.%s.svc:%d", name, m.Namespace, httpPort)
@@ -211,7 +215,12 @@ func probe(path string, port string, period, failures int32) *corev1.Probe {
 // owns the count: the reconciler then leaves .spec.replicas alone, and so never
 // fights the HPA, KEDA or a person's `kubectl scale`.
 func Deployment(m *tidev1.Model, cfg Config) *appsv1.Deployment {
-	sel := selectorLabels(m)
+	return serverDeployment(servingModel(m), cfg, m.Name, selectorLabels(m))
+}
+
+// serverDeployment renders a Deployment of serving pods named name, selected by
+// sel: the stable version's or the canary candidate's.
+func serverDeployment(m *tidev1.Model, cfg Config, name string, sel map[string]string) *appsv1.Deployment {
 	image := serverImage(m, cfg)
 	pull := orPull(m.Spec.ImagePullPolicy)
 	container := corev1.Container{
@@ -278,7 +287,7 @@ func Deployment(m *tidev1.Model, cfg Config) *appsv1.Deployment {
 		}
 	}
 	d := &appsv1.Deployment{
-		ObjectMeta: objectMeta(m, m.Name, objectLabels(m, sel)),
+		ObjectMeta: objectMeta(m, name, objectLabels(m, sel)),
 		Spec: appsv1.DeploymentSpec{
 			RevisionHistoryLimit: ptr.To[int32](5),
 			Selector:             &metav1.LabelSelector{MatchLabels: sel},
@@ -447,9 +456,11 @@ func ScaledObject(m *tidev1.Model, cfg Config) *unstructured.Unstructured {
 	return u
 }
 
-// Activator renders the activator Deployment and Service for scale to zero, or nils.
+// Activator renders the activator Deployment and Service for scale to zero or a
+// canary, or nils. It mounts the router's control token (RouterSecret), with
+// which the operator sets its route.
 func Activator(m *tidev1.Model, cfg Config) (*appsv1.Deployment, *corev1.Service) {
-	if !scaleToZero(m) {
+	if !hasRouter(m) {
 		return nil, nil
 	}
 	sel := activatorSelectorLabels(m)
@@ -470,6 +481,8 @@ func Activator(m *tidev1.Model, cfg Config) (*appsv1.Deployment, *corev1.Service
 						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
 					NodeSelector: m.Spec.Placement.NodeSelector,
 					Tolerations:  m.Spec.Placement.Tolerations,
+					Volumes: []corev1.Volume{{Name: "router-token", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+						SecretName: routerSecretName(m), DefaultMode: ptr.To[int32](0o444)}}}},
 					Containers: []corev1.Container{{
 						Name:            "activator",
 						Image:           serverImage(m, cfg),
@@ -477,7 +490,9 @@ func Activator(m *tidev1.Model, cfg Config) (*appsv1.Deployment, *corev1.Service
 						Command:         []string{"/usr/local/bin/tide-server"},
 						Args: []string{"activator", fmt.Sprintf("--listen=:%d", httpPort), fmt.Sprintf("--metrics-addr=:%d", metricsPort),
 							fmt.Sprintf("--target=http://%s.%s.svc:%d", m.Name, m.Namespace, httpPort),
-							fmt.Sprintf("--hold-timeout=%ds", activatorHoldSecs), "--max-held=1000", "--log-format=json"},
+							fmt.Sprintf("--hold-timeout=%ds", activatorHoldSecs), "--max-held=1000", "--log-format=json",
+							"--control-token-file=/etc/tide/router/" + routerTokenKey},
+						VolumeMounts:   []corev1.VolumeMount{{Name: "router-token", MountPath: "/etc/tide/router", ReadOnly: true}},
 						Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: httpPort, Protocol: corev1.ProtocolTCP}, {Name: "metrics", ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP}},
 						ReadinessProbe: probe("/healthz", "metrics", 5, 3),
 						LivenessProbe:  probe("/healthz", "metrics", 10, 3),

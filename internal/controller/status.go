@@ -64,11 +64,12 @@ const (
 	ReasonPreviousServing   = "PreviousSpecServing"
 	ReasonAutoscalerMissing = "AutoscalerMissing"
 	ReasonAsExpected        = "AsExpected"
+	ReasonCanaryRolledBack  = "CanaryRolledBack"
 )
 
 // DecideStatus fills the status for generation gen of m from obs.
 func DecideStatus(m *tidev1.Model, obs Observed) tidev1.ModelStatus {
-	st := tidev1.ModelStatus{ObservedGeneration: m.Generation, URL: URL(m), Conditions: m.Status.Conditions}
+	st := tidev1.ModelStatus{ObservedGeneration: m.Generation, URL: URL(m), Conditions: m.Status.Conditions, Canary: m.Status.Canary}
 	set := func(typ string, ok metav1.ConditionStatus, reason, msg string) {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: ok, Reason: reason, Message: oneLine(msg), ObservedGeneration: m.Generation})
 	}
@@ -140,6 +141,9 @@ func DecideStatus(m *tidev1.Model, obs Observed) tidev1.ModelStatus {
 		set(tidev1.ConditionDegraded, metav1.ConditionTrue, ReasonAutoscalerMissing, "scale to zero is off: this cluster has no KEDA")
 	case failure != "":
 		set(tidev1.ConditionDegraded, metav1.ConditionTrue, failReason, failure)
+	case st.Canary != nil && st.Canary.Phase == "RolledBack":
+		set(tidev1.ConditionDegraded, metav1.ConditionTrue, ReasonCanaryRolledBack,
+			"the canary was rolled back; the stable version serves: "+st.Canary.Reason)
 	default:
 		set(tidev1.ConditionDegraded, metav1.ConditionFalse, ReasonAsExpected, "")
 	}

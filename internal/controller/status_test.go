@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -100,6 +101,7 @@ func FuzzRenderAndDecide(f *testing.F) {
 	f.Add(`{"source":{"url":{"url":"http://x","sha256":"`+strings.Repeat("0", 64)+`"}},"autoscaling":{"mode":"rps","scaleToZero":{"enabled":true}}}`, `[]`)
 	f.Add(`{"source":{},"replicas":{"min":0,"max":-4},"autoscaling":{"mode":"cpu"},"placement":{"topologySpreadConstraints":[{}]}}`, `null`)
 	f.Add(`{"networkPolicy":{"enabled":true,"allowedClients":[{}]},"podDisruptionBudget":{"enabled":true},"apiKeySecret":{"name":""}}`, `[{}]`)
+	f.Add(`{"source":{"configMap":{"name":"m"}},"canary":{"source":{"configMap":{"name":"n"}},"steps":[0,-5,300],"stepInterval":"-1s","analysis":{"maxErrorRatio":"x","minAgreement":"NaN","maxP99":"-1s"},"action":"promote"}}`, `[{"state":"READY"}]`)
 	f.Fuzz(func(t *testing.T, specJSON, indexJSON string) {
 		var spec tidev1.ModelSpec
 		if json.Unmarshal([]byte(specJSON), &spec) != nil {
@@ -114,5 +116,20 @@ func FuzzRenderAndDecide(f *testing.F) {
 		_ = ScaledObject(m, testConfig)
 		_, _ = Activator(m, testConfig)
 		_ = DecideStatus(m, Observed{Deployment: deployment(1, 0, 0), Pods: []PodReport{{Name: "p", Current: true, Index: idx}, {Name: "q", Ready: true, Index: idx}}})
+		if m.Spec.Canary != nil {
+			_, _ = CandidateDeployment(m, testConfig), CandidateService(m)
+			obs := CanaryObserved{Candidate: deployment(1, 1, 1), Pods: []PodReport{{Name: "c", Current: true, Ready: true, Index: idx}},
+				Routers: []RouterState{router(stepRouteID(CandidateHash(m), 1), 30, 3, 30, 20)}}
+			now := time.Unix(1_000_000, 0)
+			for range 6 { // walk it: every pass's status feeds the next
+				p := DecideCanary(m, testConfig, obs, now)
+				if p.Status != nil && (p.Status.Weight < 0 || p.Status.Weight > 100) {
+					t.Fatalf("weight %d", p.Status.Weight)
+				}
+				m.Status.Canary = p.Status
+				_ = Deployment(m, testConfig)
+				now = now.Add(time.Minute)
+			}
+		}
 	})
 }

@@ -80,7 +80,7 @@ second and a final {"summary": ...} line to stdout, and the text summary to stde
 	fl.Uint64Var(&f.Seed, "seed", 0, "seed for random bodies (0: from the clock)")
 	fl.Float64Var(&f.TraceSample, "trace-sample", 0, "share of requests (0 to 1) that start a sampled W3C trace (a traceparent header or gRPC metadata), which a traced server continues")
 	fl.StringVar(&f.ReportDir, "report", "", "write summary.json, timeseries.csv, load.png and load.svg to this folder")
-	fl.StringVar(&f.WatchRef, "watch", "", "follow deployment/NAME's replicas, HPA and events during the run")
+	fl.StringVar(&f.WatchRef, "watch", "", "follow deployment/NAME's replicas, HPA and events during the run; model/NAME adds the Model's canary rollout (weight, error ratio, agreement)")
 	fl.StringVar(&f.Namespace, "namespace", "", "namespace of the watched deployment (default: the kubeconfig context's)")
 	fl.StringVar(&f.Kubeconfig, "kubeconfig", "", "kubeconfig for --watch (default: $KUBECONFIG or ~/.kube/config)")
 	return cmd

@@ -131,6 +131,11 @@ func (r *Report) panels() ([]*plot.Plot, error) {
 		replicas.Y.Tick.Marker = integerTicks{}
 		panels = append(panels, replicas)
 	}
+	if canary, err := r.canaryPanel(); err != nil {
+		return nil, err
+	} else if canary != nil {
+		panels = append(panels, canary)
+	}
 	// One time axis for every panel, and a label only on the last.
 	for i, p := range panels {
 		p.X.Min, p.X.Max = 0, max(float64(len(r.Samples)), 1)
@@ -146,6 +151,53 @@ func (r *Report) panels() ([]*plot.Plot, error) {
 		p.Y.Max = max(p.Y.Max*1.3, 1)
 	}
 	return panels, nil
+}
+
+// canaryPanel draws a watched Model's canary rollout: the candidate's weight,
+// and the current step's agreement and error ratio, as the operator recorded
+// them; nil when no canary was seen.
+func (r *Report) canaryPanel() (*plot.Plot, error) {
+	if r.Cluster == nil {
+		return nil, nil
+	}
+	var weight, agreement, errorRatio plotter.XYs
+	phase := ""
+	for _, pt := range r.Cluster.Points {
+		c := pt.Canary
+		if c == nil {
+			continue
+		}
+		weight = append(weight, plotter.XY{X: pt.T, Y: float64(c.Weight)})
+		if c.Agreement >= 0 {
+			agreement = append(agreement, plotter.XY{X: pt.T, Y: 100 * c.Agreement})
+		}
+		if c.ErrorRatio >= 0 {
+			errorRatio = append(errorRatio, plotter.XY{X: pt.T, Y: 100 * c.ErrorRatio})
+		}
+		phase = c.Phase
+	}
+	if len(weight) == 0 {
+		return nil, nil
+	}
+	// Hold the last values to the end of the run: the status changes in steps.
+	end := float64(len(r.Samples))
+	for _, xys := range []*plotter.XYs{&weight, &agreement, &errorRatio} {
+		if n := len(*xys); n > 0 && (*xys)[n-1].X < end {
+			*xys = append(*xys, plotter.XY{X: end, Y: (*xys)[n-1].Y})
+		}
+	}
+	p := newPanel("Canary rollout — "+phase, "%")
+	for _, l := range []struct {
+		name  string
+		xys   plotter.XYs
+		c     color.Color
+		style lineStyle
+	}{{"candidate weight", weight, purple, step}, {"agreement (step)", agreement, green, step}, {"error ratio (step)", errorRatio, red, step}} {
+		if err := addLine(p, l.name, l.xys, l.c, l.style); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 func newPanel(title, ylabel string) *plot.Plot {

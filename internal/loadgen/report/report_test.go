@@ -198,3 +198,31 @@ func TestLive(t *testing.T) {
 		}
 	}
 }
+
+// TestPlotCanaryPanel: a watched Model's canary adds a fourth panel (weight,
+// agreement and error ratio), and its absence none.
+func TestPlotCanaryPanel(t *testing.T) {
+	r := sampleReport(true)
+	panels, err := r.panels()
+	if err != nil || len(panels) != 3 {
+		t.Fatalf("without a canary: %d panels, %v", len(panels), err)
+	}
+	r.Cluster.Points = append(r.Cluster.Points,
+		watch.Point{T: 6, State: watch.State{Desired: 2, Ready: 2, Canary: &watch.CanaryState{Phase: "Progressing", Step: 1, Weight: 10, ErrorRatio: -1, Agreement: -1}}},
+		watch.Point{T: 8, State: watch.State{Desired: 2, Ready: 2, Canary: &watch.CanaryState{Phase: "Progressing", Step: 1, Weight: 10, ErrorRatio: 0, Agreement: 0.62}}},
+		watch.Point{T: 9, State: watch.State{Desired: 2, Ready: 2, Canary: &watch.CanaryState{Phase: "RolledBack", Step: 1, Weight: 0, ErrorRatio: 0, Agreement: 0.61}}})
+	panels, err = r.panels()
+	if err != nil || len(panels) != 4 {
+		t.Fatalf("with a canary: %d panels, %v", len(panels), err)
+	}
+	if title := panels[3].Title.Text; title != "Canary rollout — RolledBack" {
+		t.Errorf("panel title %q", title)
+	}
+	var buf bytes.Buffer
+	if err := r.Plot(&buf, "png"); err != nil {
+		t.Fatal(err)
+	}
+	if img, err := png.Decode(&buf); err != nil || img.Bounds().Dy() != 4*3*96 {
+		t.Fatalf("png: %v %v", img.Bounds(), err)
+	}
+}

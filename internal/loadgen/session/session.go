@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"golang.org/x/term"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -231,7 +232,7 @@ func ParseHeaders(lines []string) (http.Header, error) {
 }
 
 func startWatcher(ctx context.Context, o Options) (*watch.Watcher, error) {
-	name, err := watch.ParseRef(o.WatchRef)
+	name, model, err := watch.ParseRef(o.WatchRef)
 	if err != nil {
 		return nil, err
 	}
@@ -251,6 +252,13 @@ func startWatcher(ctx context.Context, o Options) (*watch.Watcher, error) {
 		return nil, fmt.Errorf("watch: %w", err)
 	}
 	w := watch.New(client, ns, name)
+	if model {
+		dyn, err := dynamic.NewForConfig(rc)
+		if err != nil {
+			return nil, fmt.Errorf("watch: %w", err)
+		}
+		w.WithModel(dyn)
+	}
 	if err := w.Start(ctx, 15*time.Second); err != nil {
 		return nil, err
 	}

@@ -2,7 +2,8 @@
 // while load runs: desired and ready replicas, the HorizontalPodAutoscaler's
 // current and target metrics, and the events of the Deployment, its
 // ReplicaSets, its Pods and its HPA, each stamped with the time it was seen so
-// that it lines up with the load's own time series.
+// that it lines up with the load's own time series. Watching a Model adds its
+// canary rollout: phase, weight, and the step's error ratio and agreement.
 package watch
 
 import (
@@ -17,27 +18,35 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
 
 // ParseRef reads what --watch names: deployment/NAME (also deploy/NAME,
-// deployments/NAME, deployment.apps/NAME) or a bare NAME.
-func ParseRef(ref string) (string, error) {
+// deployments/NAME, deployment.apps/NAME), a bare NAME, or model/NAME (also
+// models/NAME, tm/NAME, model.serving.tideserve.io/NAME): a Model's serving
+// Deployment (it has the Model's name) and the Model's canary rollout.
+func ParseRef(ref string) (name string, model bool, err error) {
 	kind, name, ok := strings.Cut(ref, "/")
 	if !ok {
 		kind, name = "deployment", ref
 	}
 	switch strings.ToLower(kind) {
 	case "deployment", "deployments", "deploy", "deployment.apps", "deployments.apps":
+	case "model", "models", "tm", "model.serving.tideserve.io", "models.serving.tideserve.io":
+		model = true
 	default:
-		return "", fmt.Errorf("watch %q: only deployments can be watched (deployment/NAME)", ref)
+		return "", false, fmt.Errorf("watch %q: only deployments and Models can be watched (deployment/NAME, model/NAME)", ref)
 	}
 	if name == "" || strings.Contains(name, "/") {
-		return "", fmt.Errorf("watch %q: want deployment/NAME", ref)
+		return "", false, fmt.Errorf("watch %q: want deployment/NAME or model/NAME", ref)
 	}
-	return name, nil
+	return name, model, nil
 }
 
 // Metric is one autoscaler metric as kubectl shows it: "cpu" at "85%" against "50%".
@@ -56,6 +65,18 @@ type State struct {
 	Available int `json:"available"`
 	// HPA is nil when no autoscaler targets the Deployment.
 	HPA *HPAState `json:"hpa,omitempty"`
+	// Canary is a watched Model's canary rollout, nil when none is running.
+	Canary *CanaryState `json:"canary,omitempty"`
+}
+
+// CanaryState is a Model's status.canary as the operator last wrote it.
+type CanaryState struct {
+	Phase  string `json:"phase"`
+	Step   int    `json:"step"`
+	Weight int    `json:"weight"`
+	// ErrorRatio and Agreement are the current step's, so far (-1: not measured yet).
+	ErrorRatio float64 `json:"error_ratio"`
+	Agreement  float64 `json:"agreement"`
 }
 
 // HPAState is an autoscaler's view of its target.
@@ -101,6 +122,8 @@ type Watcher struct {
 	origin    time.Time
 	now       func() time.Time
 
+	dyn dynamic.Interface // set by WithModel: the Model is watched too
+
 	mu       sync.Mutex
 	found    bool
 	state    State
@@ -119,6 +142,15 @@ func New(client kubernetes.Interface, namespace, name string) *Watcher {
 		hpas: map[string]*HPAState{}, seenEvts: map[string]int32{},
 	}
 }
+
+// WithModel watches the Model of the Deployment's name too (its canary), through dyn.
+func (w *Watcher) WithModel(dyn dynamic.Interface) *Watcher {
+	w.dyn = dyn
+	return w
+}
+
+// ModelGVR is the Model resource.
+var ModelGVR = schema.GroupVersionResource{Group: "serving.tideserve.io", Version: "v1alpha1", Resource: "models"}
 
 // SetOrigin sets the time that timeline offsets count from.
 func (w *Watcher) SetOrigin(t time.Time) {
@@ -158,10 +190,19 @@ func (w *Watcher) Start(ctx context.Context, timeout time.Duration) error {
 		}
 	}
 	factory.Start(ctx.Done())
+	synced := []cache.InformerSynced{deployments.HasSynced, hpas.HasSynced, events.HasSynced}
+	if w.dyn != nil {
+		models := dynamicinformer.NewFilteredDynamicSharedInformerFactory(w.dyn, 0, w.namespace, nil).ForResource(ModelGVR).Informer()
+		if _, err := models.AddEventHandler(handler(w.onModel)); err != nil {
+			return fmt.Errorf("watch model %s/%s: %w", w.namespace, w.name, err)
+		}
+		go models.Run(ctx.Done())
+		synced = append(synced, models.HasSynced)
+	}
 
 	syncCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if !cache.WaitForCacheSync(syncCtx.Done(), deployments.HasSynced, hpas.HasSynced, events.HasSynced) {
+	if !cache.WaitForCacheSync(syncCtx.Done(), synced...) {
 		return fmt.Errorf("watch deployment/%s in namespace %s: no answer from the cluster within %s (check --kubeconfig, the context and RBAC)", w.name, w.namespace, timeout)
 	}
 	w.mu.Lock()
@@ -227,6 +268,44 @@ func (w *Watcher) onDeployment(obj any, deleted bool) {
 	w.recordLocked()
 }
 
+// onModel records the watched Model's canary: phase, step, weight and the
+// current step's error ratio and agreement.
+func (w *Watcher) onModel(obj any, deleted bool) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok || u.GetName() != w.name {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.state.Canary = nil
+	if c, found, _ := unstructured.NestedMap(u.Object, "status", "canary"); found && !deleted {
+		w.state.Canary = canaryState(c)
+	}
+	w.recordLocked()
+}
+
+func canaryState(c map[string]any) *CanaryState {
+	st := &CanaryState{ErrorRatio: -1, Agreement: -1}
+	st.Phase, _, _ = unstructured.NestedString(c, "phase")
+	step, _, _ := unstructured.NestedInt64(c, "step")
+	weight, _, _ := unstructured.NestedInt64(c, "weight")
+	st.Step, st.Weight = int(step), int(weight)
+	steps, _, _ := unstructured.NestedSlice(c, "steps")
+	for _, s := range steps {
+		m, ok := s.(map[string]any)
+		if n, _, _ := unstructured.NestedInt64(m, "step"); !ok || int(n) != st.Step {
+			continue
+		}
+		if v, ok, _ := unstructured.NestedString(m, "errorRatio"); ok {
+			st.ErrorRatio, _ = strconv.ParseFloat(v, 64)
+		}
+		if v, ok, _ := unstructured.NestedString(m, "agreement"); ok {
+			st.Agreement, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	return st
+}
+
 func (w *Watcher) onHPA(obj any, deleted bool) {
 	h, ok := obj.(*autoscalingv2.HorizontalPodAutoscaler)
 	if !ok {
@@ -278,11 +357,18 @@ func (w *Watcher) copyState() State {
 		h.Metrics = append([]Metric(nil), h.Metrics...)
 		st.HPA = &h
 	}
+	if st.Canary != nil {
+		c := *st.Canary
+		st.Canary = &c
+	}
 	return st
 }
 
 func sameState(a, b State) bool {
 	if a.Desired != b.Desired || a.Updated != b.Updated || a.Ready != b.Ready || a.Available != b.Available {
+		return false
+	}
+	if (a.Canary == nil) != (b.Canary == nil) || (a.Canary != nil && *a.Canary != *b.Canary) {
 		return false
 	}
 	if (a.HPA == nil) != (b.HPA == nil) {
@@ -335,6 +421,8 @@ func (w *Watcher) concerns(ref corev1.ObjectReference) bool {
 	switch ref.Kind {
 	case "Deployment":
 		return ref.Name == w.name
+	case "Model":
+		return w.dyn != nil && ref.Name == w.name
 	case "HorizontalPodAutoscaler":
 		w.mu.Lock()
 		_, ok := w.hpas[ref.Name]

@@ -11,30 +11,39 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
 func TestParseRef(t *testing.T) {
-	tests := []struct{ in, want, wantErr string }{
+	tests := []struct {
+		in, want, wantErr string
+		model             bool
+	}{
 		{in: "deployment/tide", want: "tide"},
 		{in: "deploy/tide", want: "tide"},
 		{in: "deployments.apps/tide", want: "tide"},
 		{in: "Deployment/tide", want: "tide"},
 		{in: "tide", want: "tide"},
+		{in: "model/fraud", want: "fraud", model: true},
+		{in: "tm/fraud", want: "fraud", model: true},
 		{in: "statefulset/tide", wantErr: "only deployments"},
 		{in: "deployment/", wantErr: "want deployment/NAME"},
 		{in: "deployment/a/b", wantErr: "want deployment/NAME"},
 	}
 	for _, tt := range tests {
-		got, err := ParseRef(tt.in)
+		got, model, err := ParseRef(tt.in)
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("ParseRef(%q) error = %v, want %q", tt.in, err, tt.wantErr)
 			}
 			continue
 		}
-		if err != nil || got != tt.want {
+		if err != nil || got != tt.want || model != tt.model {
 			t.Errorf("ParseRef(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
@@ -239,5 +248,41 @@ func TestTimelineStartsWithTheDeployment(t *testing.T) {
 	}
 	if d, r := w.Replicas(); d != -1 || r != -1 {
 		t.Errorf("after deletion Replicas() = %d, %d, want -1, -1", d, r)
+	}
+}
+
+func canaryModel(weight, step int64, phase, agreement string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "serving.tideserve.io/v1alpha1", "kind": "Model",
+		"metadata": map[string]any{"name": "tide", "namespace": "ml"},
+		"status": map[string]any{"canary": map[string]any{"phase": phase, "step": step, "weight": weight,
+			"steps": []any{map[string]any{"step": int64(1), "errorRatio": "0.0100", "agreement": "0.9000"},
+				map[string]any{"step": step, "errorRatio": "0.0000", "agreement": agreement}}}},
+	}}
+}
+
+// TestWatcherFollowsAModelsCanary: watching a Model records its canary's phase,
+// weight and the current step's error ratio and agreement as they change.
+func TestWatcherFollowsAModelsCanary(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	scheme := runtime.NewScheme()
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, map[schema.GroupVersionResource]string{ModelGVR: "ModelList"},
+		canaryModel(25, 2, "Progressing", "0.9990"))
+	w := New(fake.NewClientset(deployment("tide", 2, 2)), "ml", "tide").WithModel(dyn)
+	if err := w.Start(ctx, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the canary", func() bool { return w.Current().Canary != nil })
+	if c := *w.Current().Canary; c != (CanaryState{Phase: "Progressing", Step: 2, Weight: 25, ErrorRatio: 0, Agreement: 0.999}) {
+		t.Fatalf("canary %+v", c)
+	}
+	if _, err := dyn.Resource(ModelGVR).Namespace("ml").Update(ctx, canaryModel(0, 2, "RolledBack", "0.6000"), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the rollback", func() bool { c := w.Current().Canary; return c != nil && c.Phase == "RolledBack" })
+	pts := w.Timeline().Points
+	if last := pts[len(pts)-1].Canary; last.Weight != 0 || last.Agreement != 0.6 {
+		t.Errorf("last point %+v", last)
 	}
 }

@@ -38,8 +38,10 @@ HTTP/2 connections, with --timeout as its deadline. Calls are counted by gRPC
 status code (OK, RESOURCE_EXHAUSTED, ...) as HTTP responses are by status.
 
 With --watch deployment/NAME it follows the Deployment's replicas, its
-HorizontalPodAutoscaler and their events while the load runs. --report DIR
-writes summary.json, timeseries.csv, load.png and load.svg.
+HorizontalPodAutoscaler and their events while the load runs; --watch model/NAME
+also follows the Model's canary rollout (weight, error ratio, agreement), which
+the report plots in a panel of its own. --report DIR writes summary.json,
+timeseries.csv, load.png and load.svg.
 
 On a terminal it shows a live table; otherwise it writes one JSON line per
 second and a final {"summary": ...} line to stdout, and the text summary to stderr.`,

@@ -58,6 +58,17 @@ func TestDecideCanaryWalksTheSteps(t *testing.T) {
 	}
 	m.Status.Canary = p.Status
 
+	// Ready only a moment ago: the nodes' Service rules may not know the pod yet.
+	fresh := readyCandidate()
+	fresh.Pods[0].ReadySince = t0.Add(-time.Second)
+	if p = DecideCanary(m, testConfig, fresh, t0); p.Status.Step != 0 || p.Route.Candidate != "" {
+		t.Fatalf("routed to a candidate ready for 1s: %+v", p.Status)
+	}
+	fresh.Pods[0].ReadySince = t0.Add(-candidateSettle)
+	if p = DecideCanary(m, testConfig, fresh, t0); p.Status.Step != 1 {
+		t.Fatalf("a settled candidate did not start: %+v", p.Status)
+	}
+
 	// Ready: step 1 at 10%.
 	p = DecideCanary(m, testConfig, readyCandidate(), t0)
 	if p.Status.Step != 1 || p.Status.Weight != 10 || p.Route.ID != stepRouteID(hash, 1) || p.Route.Weight != 10 || p.Route.Candidate != CandidateURL(m) || p.Event == nil {

@@ -382,7 +382,8 @@ func (r *ModelReconciler) observePods(ctx context.Context, m *tidev1.Model, sel 
 		if !p.DeletionTimestamp.IsZero() {
 			continue
 		}
-		rep := PodReport{Name: p.Name, Current: hash != "" && p.Annotations[templateHashAnnotation] == hash, Ready: podReady(p), Waiting: waitingReason(p)}
+		rep := PodReport{Name: p.Name, Current: hash != "" && p.Annotations[templateHashAnnotation] == hash, Waiting: waitingReason(p)}
+		rep.Ready, rep.ReadySince = podReady(p)
 		ask := p.Status.PodIP != "" && asked < maxIndexQueries && runningServer(p) &&
 			((rep.Current && !rep.Ready) || (rep.Ready && !askedReady))
 		if ask {
@@ -400,13 +401,14 @@ func (r *ModelReconciler) observePods(ctx context.Context, m *tidev1.Model, sel 
 	return reports, nil
 }
 
-func podReady(p *corev1.Pod) bool {
+// podReady reports whether the pod is ready, and since when.
+func podReady(p *corev1.Pod) (bool, time.Time) {
 	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return true, c.LastTransitionTime.Time
 		}
 	}
-	return false
+	return false, time.Time{}
 }
 
 // runningServer: the server container has started, so it may answer the index.

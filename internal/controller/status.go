@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"time"
 	"sort"
 	"strings"
 
@@ -31,6 +32,8 @@ type PodReport struct {
 	Name    string
 	Current bool // made from the Model's current spec (its spec-hash annotation)
 	Ready   bool
+	// ReadySince is when the pod last became ready (zero when not ready).
+	ReadySince time.Time
 	// Waiting is a container's or the fetch step's failure the kubelet reports
 	// (ImagePullBackOff, CrashLoopBackOff, a fetch that exited with its message).
 	Waiting string

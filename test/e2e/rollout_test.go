@@ -98,9 +98,10 @@ func TestCanaryRollouts(t *testing.T) {
 	rows := [][2]float64{{1, 2}, {-1, -1}, {0.5, -2}, {3, 3}, {-2, 1.5}}
 	bin := tideBinary(t)
 	var url string
-	// load drives the router open loop at 100 requests/s for d, watching the Model.
-	load := func(ctx context.Context, d time.Duration) tideLoadRun {
-		return runTideLoad(ctx, bin, reportDir(t), "--rate", "100", "--duration", d.String(),
+	// load drives the router open loop at 100 requests/s for d, watching the
+	// Model, and writes its report to report.
+	load := func(ctx context.Context, report string, d time.Duration) tideLoadRun {
+		return runTideLoad(ctx, bin, report, "--rate", "100", "--duration", d.String(),
 			"--watch", "model/ro", "--namespace", c.namespace, "--kubeconfig", c.kubeconfig,
 			"--template", `{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}}`, url+"/predict")
 	}
@@ -125,7 +126,8 @@ func TestCanaryRollouts(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 		defer cancel()
 		done := make(chan tideLoadRun, 1)
-		go func() { done <- load(ctx, 100*time.Second) }()
+		report := reportDir(t)
+		go func() { done <- load(ctx, report, 100*time.Second) }()
 		time.Sleep(5 * time.Second)
 		start := time.Now()
 		c.apply(t, canaryManifest("canary-v1", canarySource("canary-v2")+"    steps: [10, 25, 50, 100]\n"))
@@ -205,7 +207,8 @@ func TestCanaryRollouts(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 		defer cancel()
 		done := make(chan tideLoadRun, 1)
-		go func() { done <- load(ctx, 45*time.Second) }()
+		report := reportDir(t)
+		go func() { done <- load(ctx, report, 45*time.Second) }()
 		time.Sleep(3 * time.Second)
 		// The same model as stable, but a batching delay that makes each answer wait 500 ms.
 		c.apply(t, canaryManifest("canary-v2", canarySource("canary-v1")+"    batching: {maxBatchSize: 4096, maxQueueDelay: 500ms}\n    steps: [10, 50, 100]\n"))
@@ -233,7 +236,8 @@ func TestCanaryRollouts(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 		defer cancel()
 		done := make(chan tideLoadRun, 1)
-		go func() { done <- load(ctx, 40*time.Second) }()
+		report := reportDir(t)
+		go func() { done <- load(ctx, report, 40*time.Second) }()
 		time.Sleep(3 * time.Second)
 		c.apply(t, canaryManifest("canary-v2", canarySource("canary-shuffled")+"    shadow: true\n    steps: [50, 100]\n"))
 		reason := c.waitCanaryPhase(t, "RolledBack", 2*time.Minute)

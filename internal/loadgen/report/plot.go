@@ -153,18 +153,21 @@ func (r *Report) panels() ([]*plot.Plot, error) {
 	return panels, nil
 }
 
-// canaryPanel draws a watched Model's canary rollout: the candidate's weight,
-// and the current step's agreement and error ratio, as the operator recorded
-// them; nil when no canary was seen.
-func (r *Report) canaryPanel() (*plot.Plot, error) {
+// canarySeries are the canary panel's lines (percent over seconds), each held
+// to the end of the run, and the rollout's last phase.
+func (r *Report) canarySeries() (weight, agreement, errorRatio plotter.XYs, phase string) {
 	if r.Cluster == nil {
-		return nil, nil
+		return nil, nil, nil, ""
 	}
-	var weight, agreement, errorRatio plotter.XYs
-	phase := ""
+	last := ""
+	for _, pt := range r.Cluster.Points {
+		if pt.Canary != nil {
+			last = pt.Canary.Candidate
+		}
+	}
 	for _, pt := range r.Cluster.Points {
 		c := pt.Canary
-		if c == nil {
+		if c == nil || c.Candidate != last {
 			continue
 		}
 		weight = append(weight, plotter.XY{X: pt.T, Y: float64(c.Weight)})
@@ -176,9 +179,6 @@ func (r *Report) canaryPanel() (*plot.Plot, error) {
 		}
 		phase = c.Phase
 	}
-	if len(weight) == 0 {
-		return nil, nil
-	}
 	// Hold the last values to the end of the run: the status changes in steps.
 	end := float64(len(r.Samples))
 	for _, xys := range []*plotter.XYs{&weight, &agreement, &errorRatio} {
@@ -186,13 +186,25 @@ func (r *Report) canaryPanel() (*plot.Plot, error) {
 			*xys = append(*xys, plotter.XY{X: end, Y: (*xys)[n-1].Y})
 		}
 	}
+	return weight, agreement, errorRatio, phase
+}
+
+// canaryPanel draws a watched Model's canary rollout: the candidate's weight,
+// and the current step's agreement and error ratio, as the operator recorded
+// them; nil when no canary was seen. It draws the run's last rollout only: the
+// status at the start may still describe an earlier one.
+func (r *Report) canaryPanel() (*plot.Plot, error) {
+	weight, agreement, errorRatio, phase := r.canarySeries()
+	if len(weight) == 0 {
+		return nil, nil
+	}
 	p := newPanel("Canary rollout — "+phase, "%")
 	for _, l := range []struct {
 		name  string
 		xys   plotter.XYs
 		c     color.Color
 		style lineStyle
-	}{{"candidate weight", weight, purple, step}, {"agreement (step)", agreement, green, step}, {"error ratio (step)", errorRatio, red, step}} {
+	}{{"candidate weight", weight, purple, postStep}, {"agreement (step)", agreement, green, postStep}, {"error ratio (step)", errorRatio, red, postStep}} {
 		if err := addLine(p, l.name, l.xys, l.c, l.style); err != nil {
 			return nil, err
 		}
@@ -215,6 +227,7 @@ type lineStyle uint8
 const (
 	dashed lineStyle = 1 << iota
 	step             // hold each value over the second before it
+	postStep         // hold each value from its time on (a state seen then)
 	wide             // a broad band under the other lines: a target they should cover
 )
 
@@ -236,6 +249,9 @@ func addLine(p *plot.Plot, name string, xys plotter.XYs, c color.Color, style li
 	}
 	if style&step != 0 {
 		l.StepStyle = plotter.PreStep
+	}
+	if style&postStep != 0 {
+		l.StepStyle = plotter.PostStep
 	}
 	p.Add(l)
 	p.Legend.Add(name, l)

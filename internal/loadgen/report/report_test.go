@@ -13,6 +13,7 @@ import (
 
 	"github.com/tideserve/tide/internal/loadgen"
 	"github.com/tideserve/tide/internal/loadgen/watch"
+	"gonum.org/v1/plot/plotter"
 )
 
 // sampleReport is a 20-second open-loop run whose middle seconds stall, with
@@ -208,6 +209,7 @@ func TestPlotCanaryPanel(t *testing.T) {
 		t.Fatalf("without a canary: %d panels, %v", len(panels), err)
 	}
 	r.Cluster.Points = append(r.Cluster.Points,
+		watch.Point{T: 1, State: watch.State{Desired: 2, Ready: 2, Canary: &watch.CanaryState{Candidate: "old", Phase: "Promoted", Step: 4, Weight: 0, ErrorRatio: 0, Agreement: 1}}},
 		watch.Point{T: 6, State: watch.State{Desired: 2, Ready: 2, Canary: &watch.CanaryState{Phase: "Progressing", Step: 1, Weight: 10, ErrorRatio: -1, Agreement: -1}}},
 		watch.Point{T: 8, State: watch.State{Desired: 2, Ready: 2, Canary: &watch.CanaryState{Phase: "Progressing", Step: 1, Weight: 10, ErrorRatio: 0, Agreement: 0.62}}},
 		watch.Point{T: 9, State: watch.State{Desired: 2, Ready: 2, Canary: &watch.CanaryState{Phase: "RolledBack", Step: 1, Weight: 0, ErrorRatio: 0, Agreement: 0.61}}})
@@ -217,6 +219,13 @@ func TestPlotCanaryPanel(t *testing.T) {
 	}
 	if title := panels[3].Title.Text; title != "Canary rollout — RolledBack" {
 		t.Errorf("panel title %q", title)
+	}
+	// Only the last rollout is drawn: three lines from t=6 on, none from the earlier one at t=1.
+	weight, agreement, errorRatio, _ := r.canarySeries()
+	for name, xys := range map[string]plotter.XYs{"weight": weight, "agreement": agreement, "error ratio": errorRatio} {
+		if len(xys) == 0 || xys[0].X < 8 && name != "weight" || xys[0].X < 6 || xys[len(xys)-1].X != 20 {
+			t.Errorf("%s series %v: want the last rollout only (from t=6, measured from t=8), held to the end", name, xys)
+		}
 	}
 	var buf bytes.Buffer
 	if err := r.Plot(&buf, "png"); err != nil {

@@ -71,7 +71,9 @@ type State struct {
 
 // CanaryState is a Model's status.canary as the operator last wrote it.
 type CanaryState struct {
-	Phase  string `json:"phase"`
+	// Candidate names the rollout (a new candidate is a new rollout).
+	Candidate string `json:"candidate"`
+	Phase     string `json:"phase"`
 	Step   int    `json:"step"`
 	Weight int    `json:"weight"`
 	// ErrorRatio and Agreement are the current step's, so far (-1: not measured yet).
@@ -287,6 +289,7 @@ func (w *Watcher) onModel(obj any, deleted bool) {
 func canaryState(c map[string]any) *CanaryState {
 	st := &CanaryState{ErrorRatio: -1, Agreement: -1}
 	st.Phase, _, _ = unstructured.NestedString(c, "phase")
+	st.Candidate, _, _ = unstructured.NestedString(c, "candidate")
 	step, _, _ := unstructured.NestedInt64(c, "step")
 	weight, _, _ := unstructured.NestedInt64(c, "weight")
 	st.Step, st.Weight = int(step), int(weight)

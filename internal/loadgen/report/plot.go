@@ -225,10 +225,10 @@ func newPanel(title, ylabel string) *plot.Plot {
 type lineStyle uint8
 
 const (
-	dashed lineStyle = 1 << iota
-	step             // hold each value over the second before it
-	postStep         // hold each value from its time on (a state seen then)
-	wide             // a broad band under the other lines: a target they should cover
+	dashed   lineStyle = 1 << iota
+	step               // hold each value over the second before it
+	postStep           // hold each value from its time on (a state seen then)
+	wide               // a broad band under the other lines: a target they should cover
 )
 
 func addLine(p *plot.Plot, name string, xys plotter.XYs, c color.Color, style lineStyle) error {

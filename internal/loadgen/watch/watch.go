@@ -74,8 +74,8 @@ type CanaryState struct {
 	// Candidate names the rollout (a new candidate is a new rollout).
 	Candidate string `json:"candidate"`
 	Phase     string `json:"phase"`
-	Step   int    `json:"step"`
-	Weight int    `json:"weight"`
+	Step      int    `json:"step"`
+	Weight    int    `json:"weight"`
 	// ErrorRatio and Agreement are the current step's, so far (-1: not measured yet).
 	ErrorRatio float64 `json:"error_ratio"`
 	Agreement  float64 `json:"agreement"`

@@ -83,7 +83,7 @@ s = json.load(open(sys.argv[1]))["summary"]
 cpu = (int(sys.argv[4]) - int(sys.argv[3])) / 1e9
 v = sys.argv[2]
 per = s["completed"] / cpu if v != "direct" and cpu > 0 else 0
-print(f'{v:<8} {s["latency"]["pct"]["50"]:8.3f} {s["latency"]["pct"]["99"]:8.3f} {s["errors"]:8d} {cpu:12.2f} {per:10.0f} {sys.argv[5]:>10}')
+print(f'{v:<8} {s["latency_ms"]["percentiles"]["50"]:8.3f} {s["latency_ms"]["percentiles"]["99"]:8.3f} {s["errors"]:8d} {cpu:12.2f} {per:10.0f} {sys.argv[5]:>10}')
 PY
   done
 done

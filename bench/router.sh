@@ -2,7 +2,9 @@
 # What the router costs, measured side by side in one run: the latency a client
 # sees and the router's own CPU per request, for
 #   direct   tide load straight at the stable tide-server (the Service);
-#   router   through the activator/router with no canary (everything to stable);
+#   before   through the activator built from BASE_REF, the last commit before it
+#            became a router (it only held and forwarded);
+#   router   through this tree's activator/router with no canary (everything to stable);
 #   split50  through the router with a candidate at 50%: the candidate's answers
 #            are mirrored to the stable version and compared (agreement);
 #   shadow   through the router answering from stable and mirroring 100% to the
@@ -25,15 +27,18 @@ secs=${2:-10}
 rate=${3:-1000}
 out=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$out"; }
+base_ref=${BASE_REF:-664c4d0}
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; git worktree remove --force "$out/base" >/dev/null 2>&1 || true; rm -rf "$out"; }
 trap cleanup EXIT
 
-echo "building tide-server and tide"
+echo "building tide-server at $base_ref (before the router) and at this tree, and tide"
+git worktree add --detach "$out/base" "$base_ref" >/dev/null 2>&1
+(cd "$out/base" && go build -trimpath -o "$out/tide-server-base" ./cmd/tide-server)
 go build -trimpath -o "$out/tide-server" ./cmd/tide-server
 go build -trimpath -o "$out/tide" ./cmd/tide
 /usr/bin/python3 examples/fraud/train_candidates.py "$out" >/dev/null
 
-stable=$(free_port); cand=$(free_port); front=$(free_port); ops=$(free_port)
+stable=$(free_port); cand=$(free_port); front=$(free_port); ops=$(free_port); front0=$(free_port); ops0=$(free_port)
 taskset -c 0 "$out/tide-server" serve --http-addr "127.0.0.1:$stable" --grpc-addr "127.0.0.1:$(free_port)" --log-level warn examples/fraud/model.pkl >"$out/stable.log" 2>&1 &
 pids+=($!)
 taskset -c 0 "$out/tide-server" serve --http-addr "127.0.0.1:$cand" --grpc-addr "127.0.0.1:$(free_port)" --log-level warn "$out/model_v2.pkl" >"$out/cand.log" 2>&1 &
@@ -43,10 +48,16 @@ taskset -c 1 "$out/tide-server" activator --listen "127.0.0.1:$front" --metrics-
   --target "http://127.0.0.1:$stable" --control-token-file "$out/token" --log-level warn >"$out/router.log" 2>&1 &
 router=$!
 pids+=($router)
+taskset -c 1 "$out/tide-server-base" activator --listen "127.0.0.1:$front0" --metrics-addr "127.0.0.1:$ops0" \
+  --target "http://127.0.0.1:$stable" --log-level warn >"$out/router0.log" 2>&1 &
+router0=$!
+pids+=($router0)
 for port in "$stable" "$cand"; do
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
 done
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$ops/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+for port in "$ops" "$ops0"; do
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+done
 
 route() { # ID WEIGHT SHADOW
   curl -fsS -X PUT -H "Authorization: Bearer $(cat "$out/token")" "http://127.0.0.1:$ops/v1/route" \
@@ -60,21 +71,23 @@ echo
 printf '%-8s %8s %8s %8s %12s %10s %10s\n' variant p50_ms p99_ms errors router_cpu_s req/cpu_s agreement
 raw=$out/raw
 for round in $(seq "$rounds"); do
-  for v in direct router split50 shadow; do
+  for v in direct before router split50 shadow; do
     url="http://127.0.0.1:$front/predict"
+    pid=$router
     case $v in
       direct) url="http://127.0.0.1:$stable/predict" ;;
+      before) url="http://127.0.0.1:$front0/predict"; pid=$router0 ;;
       router) route "r$round-$v" 0 false ;;
       split50) route "r$round-$v" 50 false ;;
       shadow) route "r$round-$v" 100 true ;;
     esac
-    before=$(cpu_ns "$router")
+    before=$(cpu_ns "$pid")
     taskset -c 1 "$out/tide" load -r "$rate" -d "${secs}s" --report "$out/rep" \
       --template '{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}}' "$url" >/dev/null 2>&1
-    after=$(cpu_ns "$router")
+    after=$(cpu_ns "$pid")
     sleep 0.5 # let the last mirrors land before the report is read
     agreement=-
-    if [ "$v" != direct ]; then
+    if [ "$v" != direct ] && [ "$v" != before ]; then
       agreement=$(curl -fs "http://127.0.0.1:$ops/v1/route" | python3 -c 'import json,sys; a=json.load(sys.stdin)["agreement"]; print("%.4f/%d" % (a["agreed"]/a["compared"], a["compared"]) if a["compared"] else "-")')
     fi
     python3 - "$out/rep/summary.json" "$v" "$before" "$after" "$agreement" <<'PY' | tee -a "$raw"
@@ -101,7 +114,7 @@ for v, rs in by.items():
 print()
 print("added latency against direct in the same round (median of the rounds):")
 n = len(by["direct"])
-for v in ("router", "split50", "shadow"):
+for v in ("before", "router", "split50", "shadow"):
     d50 = st.median(float(by[v][i][1]) - float(by["direct"][i][1]) for i in range(n))
     d99 = st.median(float(by[v][i][2]) - float(by["direct"][i][2]) for i in range(n))
     print(f"  {v:<8} +{d50:.3f} ms at p50, {d99:+.3f} ms at p99")

@@ -495,13 +495,18 @@ type CanaryStep struct {
 	// Requests the candidate answered (or was mirrored) and those that failed.
 	Requests int64 `json:"requests"`
 	Errors   int64 `json:"errors"`
-	// ErrorRatio, P99 and StableP99 (seconds) and Agreement, as decimal strings.
+	// ErrorRatio of the candidate's requests, a decimal string ("0.0100").
 	ErrorRatio string `json:"errorRatio,omitempty"`
-	P99        string `json:"p99,omitempty"`
-	StableP99  string `json:"stableP99,omitempty"`
-	// Compared predictions and their Agreement share.
+	// P99 latency of the candidate and of the stable version, as durations ("12.3ms").
+	P99       string `json:"p99,omitempty"`
+	StableP99 string `json:"stableP99,omitempty"`
+	// Compared predictions and the share that agreed, a decimal string.
 	Compared  int64  `json:"compared"`
 	Agreement string `json:"agreement,omitempty"`
+	// ProbabilityDiff is the mean absolute difference of the two versions' class
+	// probabilities over the compared predictions (classifiers that return them).
+	// +optional
+	ProbabilityDiff string `json:"probabilityDiff,omitempty"`
 	// MirrorsDropped because the router's mirror queue was full.
 	// +optional
 	MirrorsDropped int64 `json:"mirrorsDropped,omitempty"`

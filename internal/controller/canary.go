@@ -288,8 +288,15 @@ func recordStep(st *tidev1.CanaryStatus, m rollout.Measurement, reports []rollou
 	if m.Compared > 0 {
 		step.Agreement = strconv.FormatFloat(float64(m.Agreed)/float64(m.Compared), 'f', 4, 64)
 	}
+	var diffSum float64
+	var diffN int64
 	for _, r := range reports {
 		step.MirrorsDropped += r.Mirrors.Dropped
+		diffSum += r.Agreement.MeanProbabilityDiff * float64(r.Agreement.Compared)
+		diffN += r.Agreement.Compared
+	}
+	if diffN > 0 && diffSum > 0 {
+		step.ProbabilityDiff = strconv.FormatFloat(diffSum/float64(diffN), 'f', 4, 64)
 	}
 	for i := range st.Steps {
 		if st.Steps[i].Step == step.Step {

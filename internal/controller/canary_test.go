@@ -39,7 +39,7 @@ func router(id string, requests, errors, compared, agreed int64) RouterState {
 		Route:     rollout.Route{ID: id},
 		Candidate: rollout.BackendReport{Requests: requests, Errors: errors, P99: 0.004},
 		Stable:    rollout.BackendReport{Requests: 4 * requests, P99: 0.003},
-		Agreement: rollout.AgreementReport{Compared: compared, Agreed: agreed},
+		Agreement: rollout.AgreementReport{Compared: compared, Agreed: agreed, MeanProbabilityDiff: 0.0125},
 	}}
 }
 
@@ -90,7 +90,7 @@ func TestDecideCanaryWalksTheSteps(t *testing.T) {
 	if p.Status.Step != 2 || p.Status.Weight != 50 || p.Route.ID != stepRouteID(hash, 2) || len(p.Status.Steps) != 1 {
 		t.Fatalf("step 2: %+v", p.Status)
 	}
-	if s := p.Status.Steps[0]; s.Requests != 100 || s.Errors != 1 || s.ErrorRatio != "0.0100" || s.Agreement != "1.0000" || s.P99 != "4ms" || s.StableP99 != "3ms" {
+	if s := p.Status.Steps[0]; s.Requests != 100 || s.Errors != 1 || s.ErrorRatio != "0.0100" || s.Agreement != "1.0000" || s.P99 != "4ms" || s.StableP99 != "3ms" || s.ProbabilityDiff != "0.0125" {
 		t.Errorf("step 1 recorded as %+v", s)
 	}
 	m.Status.Canary = p.Status

@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,10 +13,10 @@ import (
 	"github.com/tideserve/tide/internal/rollout"
 )
 
-// version is a backend answering /predict as a classifier that always says label.
-func version(label string, hits *atomic.Int64, delay time.Duration, code int) *httptest.Server {
+// version is a backend answering /predict as a classifier that always says
+// label, after delay, with status code (an error body unless 200).
+func version(t *testing.T, label string, delay time.Duration, code int) *httptest.Server {
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
 		time.Sleep(delay)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
@@ -27,6 +26,7 @@ func version(label string, hits *atomic.Int64, delay time.Duration, code int) *h
 			w.Write([]byte(`{"error":"boom"}`))
 		}
 	}))
+	t.Cleanup(s.Close)
 	return s
 }
 
@@ -53,10 +53,7 @@ func routedPost(t *testing.T, url string, header map[string]string) (int, string
 }
 
 func TestRouterSplitsByWeightAndComparesAnswers(t *testing.T) {
-	var sh, ch atomic.Int64
-	stable, cand := version("0", &sh, 0, 200), version("1", &ch, 0, 200)
-	defer stable.Close()
-	defer cand.Close()
+	stable, cand := version(t, "0", 0, 200), version(t, "1", 0, 200)
 	p, front, reg := newProxy(t, stable.URL, Config{})
 
 	// No route: every request to the stable version, unlabelled.
@@ -110,10 +107,7 @@ func TestRouterSplitsByWeightAndComparesAnswers(t *testing.T) {
 }
 
 func TestRouterStickyKeyKeepsOneVersion(t *testing.T) {
-	var sh, ch atomic.Int64
-	stable, cand := version("0", &sh, 0, 200), version("0", &ch, 0, 200)
-	defer stable.Close()
-	defer cand.Close()
+	stable, cand := version(t, "0", 0, 200), version(t, "0", 0, 200)
 	p, front, _ := newProxy(t, stable.URL, Config{})
 	p.SetRoute(rollout.Route{ID: "s", Candidate: cand.URL, Weight: 50, StickyHeader: "X-Customer-Id"}, mustURL(t, cand.URL))
 	seen := map[string]map[string]bool{}
@@ -154,10 +148,7 @@ func TestRouterStickyKeyKeepsOneVersion(t *testing.T) {
 }
 
 func TestRouterShadowAnswersFromStableAndMeasuresCandidate(t *testing.T) {
-	var sh, ch atomic.Int64
-	stable, cand := version("0", &sh, 0, 200), version("0", &ch, 0, 500)
-	defer stable.Close()
-	defer cand.Close()
+	stable, cand := version(t, "0", 0, 200), version(t, "0", 0, 500)
 	p, front, _ := newProxy(t, stable.URL, Config{})
 	p.SetRoute(rollout.Route{ID: "shadow", Candidate: cand.URL, Weight: 100, Shadow: true}, mustURL(t, cand.URL))
 	for range 100 {
@@ -176,10 +167,7 @@ func TestRouterShadowAnswersFromStableAndMeasuresCandidate(t *testing.T) {
 }
 
 func TestRouterMirrorQueueIsBoundedAndNeverDelaysAnswers(t *testing.T) {
-	var sh, ch atomic.Int64
-	stable, cand := version("0", &sh, 0, 200), version("0", &ch, 300*time.Millisecond, 200)
-	defer stable.Close()
-	defer cand.Close()
+	stable, cand := version(t, "0", 0, 200), version(t, "0", 300*time.Millisecond, 200)
 	p, front, _ := newProxy(t, stable.URL, Config{MirrorQueue: 2, MirrorWorkers: 1})
 	p.SetRoute(rollout.Route{ID: "shadow", Candidate: cand.URL, Weight: 100, Shadow: true}, mustURL(t, cand.URL))
 	start := time.Now()
@@ -196,10 +184,7 @@ func TestRouterMirrorQueueIsBoundedAndNeverDelaysAnswers(t *testing.T) {
 }
 
 func TestRouteControlNeedsTheToken(t *testing.T) {
-	var sh, ch atomic.Int64
-	stable, cand := version("0", &sh, 0, 200), version("1", &ch, 0, 200)
-	defer stable.Close()
-	defer cand.Close()
+	stable, cand := version(t, "0", 0, 200), version(t, "1", 0, 200)
 	put := func(p *Proxy, token, body string) (int, string) {
 		ops := http.NewServeMux()
 		p.registerControl(ops)

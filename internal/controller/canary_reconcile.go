@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -171,35 +170,13 @@ func (h HTTPRouter) url(pod *corev1.Pod) string {
 	return "http://" + addr + rollout.RoutePath
 }
 
-func (h HTTPRouter) do(ctx context.Context, req *http.Request) ([]byte, error) {
-	c := h.Client
-	if c == nil {
-		c = http.DefaultClient
-	}
-	resp, err := c.Do(req.WithContext(ctx))
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("router: %s: %s", resp.Status, oneLine(string(body)))
-	}
-	return body, nil
-}
-
 // Report implements RouterClient.
 func (h HTTPRouter) Report(ctx context.Context, pod *corev1.Pod) (rollout.Report, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
 	req, err := http.NewRequest(http.MethodGet, h.url(pod), nil)
 	if err != nil {
 		return rollout.Report{}, err
 	}
-	body, err := h.do(ctx, req)
+	body, err := askPod(ctx, h.Client, req, "router")
 	if err != nil {
 		return rollout.Report{}, err
 	}
@@ -212,8 +189,6 @@ func (h HTTPRouter) Report(ctx context.Context, pod *corev1.Pod) (rollout.Report
 
 // SetRoute implements RouterClient.
 func (h HTTPRouter) SetRoute(ctx context.Context, pod *corev1.Pod, token string, rt rollout.Route) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
 	b, _ := json.Marshal(rt)
 	req, err := http.NewRequest(http.MethodPut, h.url(pod), bytes.NewReader(b))
 	if err != nil {
@@ -221,6 +196,6 @@ func (h HTTPRouter) SetRoute(ctx context.Context, pod *corev1.Pod, token string,
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
-	_, err = h.do(ctx, req)
+	_, err = askPod(ctx, h.Client, req, "router")
 	return err
 }

@@ -467,15 +467,13 @@ type HTTPIndexer struct {
 	Addr func(*corev1.Pod) string
 }
 
-// Index implements Indexer. Answers are bounded (1 MiB) and short (the client's timeout).
+// Index implements Indexer.
 func (h HTTPIndexer) Index(ctx context.Context, pod *corev1.Pod, apiKey string) ([]IndexEntry, error) {
 	addr := net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(httpPort))
 	if h.Addr != nil {
 		addr = h.Addr(pod)
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v2/repository/index", strings.NewReader("{}"))
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/v2/repository/index", strings.NewReader("{}"))
 	if err != nil {
 		return nil, err
 	}
@@ -483,11 +481,28 @@ func (h HTTPIndexer) Index(ctx context.Context, pod *corev1.Pod, apiKey string) 
 	if apiKey != "" {
 		req.Header.Set("Authorization", "Bearer "+apiKey)
 	}
-	c := h.Client
+	body, err := askPod(ctx, h.Client, req, "repository index")
+	if err != nil {
+		return nil, err
+	}
+	var idx []IndexEntry
+	if err := json.Unmarshal(body, &idx); err != nil {
+		return nil, errors.New("repository index: not a JSON list")
+	}
+	return idx, nil
+}
+
+// askPod sends req to a pod with c (nil: the default client) within a second
+// and returns the answer's body, read up to 1 MiB: a pod is asked in every pass,
+// so a slow or oversized answer must not hold one up. An answer other than 200
+// is an error naming what was asked, with its status and first line.
+func askPod(ctx context.Context, c *http.Client, req *http.Request, what string) ([]byte, error) {
 	if c == nil {
 		c = http.DefaultClient
 	}
-	resp, err := c.Do(req)
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	resp, err := c.Do(req.WithContext(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -497,11 +512,10 @@ func (h HTTPIndexer) Index(ctx context.Context, pod *corev1.Pod, apiKey string) 
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("repository index: %s", resp.Status)
+		if line := oneLine(string(body)); line != "" {
+			return nil, fmt.Errorf("%s: %s: %.200s", what, resp.Status, line)
+		}
+		return nil, fmt.Errorf("%s: %s", what, resp.Status)
 	}
-	var idx []IndexEntry
-	if err := json.Unmarshal(body, &idx); err != nil {
-		return nil, errors.New("repository index: not a JSON list")
-	}
-	return idx, nil
+	return body, nil
 }

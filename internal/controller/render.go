@@ -546,9 +546,10 @@ func PDB(m *tidev1.Model) *policyv1.PodDisruptionBudget {
 	}
 }
 
-// NetworkPolicy renders the serving pods' ingress policy, or nil when off. The
-// Model's namespace, the listed clients, the activator and the operator's
-// namespace (which reads the repository index) may reach the serving ports.
+// NetworkPolicy renders the serving pods' ingress policy (the stable and the
+// canary candidate's), or nil when off. The Model's namespace, the listed
+// clients, the activator and the operator's namespace (which reads the
+// repository index) may reach the serving ports.
 func NetworkPolicy(m *tidev1.Model, cfg Config) *networkingv1.NetworkPolicy {
 	if !m.Spec.NetworkPolicy.Enabled {
 		return nil
@@ -565,10 +566,16 @@ func NetworkPolicy(m *tidev1.Model, cfg Config) *networkingv1.NetworkPolicy {
 		peers = append(peers, networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": cfg.OperatorNamespace}}})
 	}
 	tcp := corev1.ProtocolTCP
+	// The policy covers the canary's candidate pods too; the activator's pods,
+	// which clients call, stay open.
+	pods := metav1.LabelSelector{
+		MatchLabels:      map[string]string{labelName: sel[labelName], labelInstance: sel[labelInstance]},
+		MatchExpressions: []metav1.LabelSelectorRequirement{{Key: labelComponent, Operator: metav1.LabelSelectorOpIn, Values: []string{sel[labelComponent], candidateSelectorLabels(m)[labelComponent]}}},
+	}
 	return &networkingv1.NetworkPolicy{
 		ObjectMeta: objectMeta(m, m.Name, objectLabels(m, sel)),
 		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: sel},
+			PodSelector: pods,
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{
 				From:  peers,

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
@@ -233,6 +234,16 @@ func TestRenderPDBAndNetworkPolicy(t *testing.T) {
 	if len(from) != 3 || from[1].NamespaceSelector.MatchLabels["team"] != "payments" ||
 		from[2].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "tide-system" {
 		t.Errorf("peers %+v", from)
+	}
+	// It covers the stable and the canary candidate's pods, not the activator's.
+	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for comp, want := range map[string]bool{"server": true, "canary": true, "activator": false} {
+		if got := sel.Matches(labels.Set{labelName: "tide", labelInstance: "fraud", labelComponent: comp}); got != want {
+			t.Errorf("policy covers component %s: %v", comp, got)
+		}
 	}
 }
 

@@ -89,6 +89,19 @@ func (m *measurement) observe(b backend, code int, took time.Duration) {
 	s.hist.observe(took)
 }
 
+// observeLatency adds a latency without a request: the stable version's answer
+// to a mirror (split mode), so its p99 is known even at a 100% step, when it
+// answers no client.
+func (m *measurement) observeLatency(b backend, took time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b == candidateBackend {
+		m.candidate.hist.observe(took)
+		return
+	}
+	m.stable.hist.observe(took)
+}
+
 func (m *measurement) compared(a rollout.Agreement, incomparable bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

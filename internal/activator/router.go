@@ -208,10 +208,13 @@ func (p *Proxy) sendMirror(job mirrorJob) {
 		p.meas.mirror(0, 0, 1)
 		p.router.mirrors.WithLabelValues("failed").Inc()
 	}
-	if job.to == candidateBackend && job.route.Shadow {
+	switch {
+	case job.to == candidateBackend && job.route.Shadow:
 		p.meas.observe(candidateBackend, code, took)
 		p.router.requests.WithLabelValues(string(candidateBackend), strconv.Itoa(code)).Inc()
 		p.router.latency.WithLabelValues(string(candidateBackend)).Observe(took.Seconds())
+	case job.to == stableBackend && code == http.StatusOK:
+		p.meas.observeLatency(stableBackend, took)
 	}
 	if code != http.StatusOK || job.primaryCode != http.StatusOK {
 		return // an error is counted as one; only two answers compare

@@ -104,6 +104,11 @@ func TestRouterSplitsByWeightAndComparesAnswers(t *testing.T) {
 	if _, route := routedPost(t, front.URL, nil); route != "candidate" {
 		t.Errorf("weight 100 answered from %q", route)
 	}
+	// At 100% the stable version answers only the mirror; its latency is still known.
+	waitFor(t, "the mirror's comparison", func() bool { return p.Report().Agreement.Compared == 1 })
+	if r := p.Report(); r.Stable.Requests != 0 || r.Stable.P99 <= 0 {
+		t.Errorf("stable at a 100%% step: %+v", r.Stable)
+	}
 }
 
 func TestRouterStickyKeyKeepsOneVersion(t *testing.T) {

@@ -154,3 +154,34 @@ func (p *promProcess) alertState(name string) string {
 	}
 	return "absent"
 }
+
+// vector is an instant query's series, by their "backend" label.
+func (p *promProcess) vector(q string) (map[string]float64, error) {
+	resp, err := http.Get("http://" + p.addr + "/api/v1/query?query=" + url.QueryEscape(q))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Value  []any             `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, err
+	}
+	v := map[string]float64{}
+	for _, r := range out.Data.Result {
+		if len(r.Value) == 2 {
+			f, err := strconv.ParseFloat(fmt.Sprint(r.Value[1]), 64)
+			if err != nil {
+				return nil, err
+			}
+			v[r.Metric["backend"]] = f
+		}
+	}
+	return v, nil
+}

@@ -125,14 +125,14 @@ func TestPrometheusComparesTheVersions(t *testing.T) {
 		t.Errorf("a logistic regression and a forest should agree often but not always: %+v", rep.Agreement)
 	}
 	expect := map[string]float64{
-		`sum(tide_router_agreement_total{result="agree"})`:                     float64(rep.Agreement.Agreed),
-		`sum(tide_router_agreement_total{result="disagree"})`:                  float64(n - rep.Agreement.Agreed),
-		`sum(tide_router_predictions_total{backend="stable"})`:                 n,
-		`sum(tide_router_predictions_total{backend="candidate"})`:              n,
-		`sum(tide_router_predictions_total{backend="stable",label="1"})`:       float64(ones),
-		`sum(tide_router_backend_requests_total{backend="candidate"})`:         n,
-		`sum(tide_router_mirrors_total{result="sent"})`:                        n,
-		`tide_router_candidate_weight_percent`:                                 100,
+		`sum(tide_router_agreement_total{result="agree"})`:                    float64(rep.Agreement.Agreed),
+		`sum(tide_router_agreement_total{result="disagree"})`:                 float64(n - rep.Agreement.Agreed),
+		`sum(tide_router_predictions_total{backend="stable"})`:                n,
+		`sum(tide_router_predictions_total{backend="candidate"})`:             n,
+		`sum(tide_router_predictions_total{backend="stable",label="1"})`:      float64(ones),
+		`sum(tide_router_backend_requests_total{backend="candidate"})`:        n,
+		`sum(tide_router_mirrors_total{result="sent"})`:                       n,
+		`tide_router_candidate_weight_percent`:                                100,
 		`sum(tide_router_backend_latency_seconds_count{backend="candidate"})`: n,
 	}
 	for q, want := range expect {

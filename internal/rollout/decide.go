@@ -8,6 +8,7 @@ package rollout
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -141,12 +142,17 @@ func Decide(p Plan, th Thresholds, s State, m Measurement, cmd Manual, now time.
 }
 
 // breach names the first threshold the measurement crosses, once the candidate
-// has answered MinRequests (agreement: once MinRequests were compared).
+// has answered MinRequests (agreement: once MinRequests were compared). The
+// error ratio and the agreement are counts, so a few events in a small step
+// are chance as much as evidence: each is judged by its 95% Wilson score
+// interval, rolled back only when even the interval's kinder end is past the
+// threshold. One disagreement in 80 (0.9875) does not fail a 0.99 agreement;
+// 30 in 80 does. The latencies are judged as measured.
 func breach(th Thresholds, m Measurement) string {
 	if m.Requests >= max(th.MinRequests, 1) {
 		ratio := float64(m.Errors) / float64(m.Requests)
-		if th.MaxErrorRatio != nil && ratio > *th.MaxErrorRatio {
-			return fmt.Sprintf("error ratio %.4f over %.4f (%d of %d requests)", ratio, *th.MaxErrorRatio, m.Errors, m.Requests)
+		if lo, _ := wilson(m.Errors, m.Requests); th.MaxErrorRatio != nil && lo > *th.MaxErrorRatio {
+			return fmt.Sprintf("error ratio %.4f over %.4f (%d of %d requests; at least %.4f at 95%% confidence)", ratio, *th.MaxErrorRatio, m.Errors, m.Requests, lo)
 		}
 		if th.MaxP99 != nil && m.P99 > *th.MaxP99 {
 			return fmt.Sprintf("p99 %s over %s", m.P99, *th.MaxP99)
@@ -156,11 +162,24 @@ func breach(th Thresholds, m Measurement) string {
 		}
 	}
 	if th.MinAgreement != nil && m.Compared >= max(th.MinRequests, 1) {
-		if a := float64(m.Agreed) / float64(m.Compared); a < *th.MinAgreement {
-			return fmt.Sprintf("agreement %.4f under %.4f (%d of %d predictions agree)", a, *th.MinAgreement, m.Agreed, m.Compared)
+		a := float64(m.Agreed) / float64(m.Compared)
+		if _, hi := wilson(m.Agreed, m.Compared); hi < *th.MinAgreement {
+			return fmt.Sprintf("agreement %.4f under %.4f (%d of %d predictions agree; at most %.4f at 95%% confidence)", a, *th.MinAgreement, m.Agreed, m.Compared, hi)
 		}
 	}
 	return ""
+}
+
+// wilson is the 95% Wilson score interval of k events in n trials.
+func wilson(k, n int64) (lo, hi float64) {
+	if n <= 0 {
+		return 0, 1
+	}
+	const z = 1.959963984540054
+	p, nf := float64(min(max(k, 0), n))/float64(n), float64(n)
+	center := (p + z*z/(2*nf)) / (1 + z*z/nf)
+	half := z / (1 + z*z/nf) * math.Sqrt(p*(1-p)/nf+z*z/(4*nf*nf))
+	return max(0, center-half), min(1, center+half)
 }
 
 func summary(m Measurement) string {

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -40,10 +41,13 @@ func TestDecide(t *testing.T) {
 		{name: "advance after the interval", state: at(0, 0), m: good, now: time.Minute, phase: Progressing, step: 1, weight: 25, changed: true, reason: "step 1 passed"},
 		{name: "wait for enough requests", state: at(1, 0), m: Measurement{Requests: 40}, now: 2 * time.Minute, phase: Progressing, step: 1, weight: 25, reason: "waiting for 100 requests (40 so far)"},
 		{name: "promote after the last step", state: at(3, 0), m: good, now: time.Minute, phase: Promoted, step: 3, weight: 100, changed: true, reason: "all 4 steps passed"},
-		{name: "errors roll back mid-step", state: at(1, 0), m: Measurement{Requests: 200, Errors: 3, P99: time.Millisecond}, now: 10 * time.Second, phase: RolledBack, step: 1, weight: 0, changed: true, reason: "error ratio 0.0150 over 0.0100 (3 of 200 requests)"},
+		{name: "errors roll back mid-step", state: at(1, 0), m: Measurement{Requests: 200, Errors: 12, P99: time.Millisecond}, now: 10 * time.Second, phase: RolledBack, step: 1, weight: 0, changed: true, reason: "error ratio 0.0600 over 0.0100 (12 of 200 requests; at least 0.0347 at 95% confidence)"},
+		{name: "a few errors may be chance", state: at(1, 0), m: Measurement{Requests: 200, Errors: 3, P99: time.Millisecond}, now: 10 * time.Second, phase: Progressing, step: 1, weight: 25, reason: "step 2 of 4"},
+		{name: "one disagreement in a small step is chance", state: at(0, 0), m: Measurement{Requests: 100, P99: time.Millisecond, Compared: 100, Agreed: 99}, now: time.Second, phase: Progressing, weight: 5, reason: "step 1 of 4"},
+		{name: "a shuffled model at the first evidence", th: Thresholds{MinAgreement: f(0.99), MinRequests: 20}, state: at(0, 0), m: Measurement{Requests: 20, Compared: 20, Agreed: 13}, now: time.Second, phase: RolledBack, changed: true, reason: "agreement 0.6500 under 0.9900"},
 		{name: "slow absolute", state: at(0, 0), m: Measurement{Requests: 100, P99: time.Second}, now: time.Second, phase: RolledBack, changed: true, reason: "p99 1s over 200ms"},
 		{name: "slow relative to stable", th: Thresholds{MaxP99Ratio: f(3), MinRequests: 100}, state: at(0, 0), m: Measurement{Requests: 100, P99: 100 * time.Millisecond, StableP99: 10 * time.Millisecond}, phase: RolledBack, changed: true, reason: "p99 100ms over 3.00× the stable version's 10ms"},
-		{name: "disagreement", state: at(2, 0), m: Measurement{Requests: 300, P99: time.Millisecond, Compared: 300, Agreed: 150}, now: time.Second, phase: RolledBack, step: 2, changed: true, reason: "agreement 0.5000 under 0.9900 (150 of 300 predictions agree)"},
+		{name: "disagreement", state: at(2, 0), m: Measurement{Requests: 300, P99: time.Millisecond, Compared: 300, Agreed: 150}, now: time.Second, phase: RolledBack, step: 2, changed: true, reason: "agreement 0.5000 under 0.9900 (150 of 300 predictions agree; at most 0.5562 at 95% confidence)"},
 		{name: "too little evidence is no breach", state: at(0, 0), m: Measurement{Requests: 10, Errors: 10, Compared: 10}, now: time.Second, phase: Progressing, weight: 5, reason: "step 1 of 4"},
 		{name: "thresholds off", th: Thresholds{}, state: at(0, 0), m: Measurement{Requests: 10, Errors: 10, P99: time.Hour, Compared: 10}, now: time.Minute, phase: Progressing, step: 1, weight: 25, changed: true},
 		{name: "candidate cannot load", state: at(0, 0), m: Measurement{CandidateFailure: `refusing to load "posix.system"`}, phase: RolledBack, changed: true, reason: `the candidate cannot serve: refusing to load "posix.system"`},
@@ -75,6 +79,20 @@ func TestDecide(t *testing.T) {
 				t.Errorf("reason %q lacks %q", got.Reason, c.reason)
 			}
 		})
+	}
+}
+
+// TestWilson: the interval against scipy's
+// binomtest(k, n).proportion_ci(method="wilson"), rounded to 4 places.
+func TestWilson(t *testing.T) {
+	for _, c := range []struct {
+		k, n   int64
+		lo, hi float64
+	}{{0, 10, 0, 0.2775}, {79, 80, 0.9325, 0.9978}, {150, 300, 0.4438, 0.5562}, {12, 200, 0.0347, 0.1019}, {5, 0, 0, 1}} {
+		lo, hi := wilson(c.k, c.n)
+		if math.Abs(lo-c.lo) > 5e-5 || math.Abs(hi-c.hi) > 5e-5 {
+			t.Errorf("wilson(%d, %d) = %.4f, %.4f; want %.4f, %.4f", c.k, c.n, lo, hi, c.lo, c.hi)
+		}
 	}
 }
 

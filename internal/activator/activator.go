@@ -9,6 +9,10 @@
 //
 // It only retries when the connection could not be made, so a request is never sent
 // to a backend twice.
+//
+// It is also the router of a canary rollout (route.go, router.go): a route set
+// on its ops port sends a share of requests to a candidate version, or mirrors
+// them to it, measures both versions and compares their answers.
 package activator
 
 import (
@@ -228,7 +232,7 @@ func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, errNoBackend):
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable,
-			fmt.Sprintf("no %s backend became ready within %s", p.cfg.Target.Host, p.cfg.HoldTimeout))
+			fmt.Sprintf("no %s backend became ready within %s", routedOf(r.Context()).target.Host, p.cfg.HoldTimeout))
 	case errors.Is(err, errTooManyHeld):
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable,
@@ -237,7 +241,7 @@ func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		// The client went away: nobody reads the answer. 499 is what proxies log for it.
 		w.WriteHeader(499)
 	default:
-		p.log.Warn("backend request failed", "target", p.cfg.Target.Host, "path", r.URL.Path, "err", err)
+		p.log.Warn("backend request failed", "target", routedOf(r.Context()).target.Host, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusBadGateway, "backend request failed: "+err.Error())
 	}
 }
@@ -293,7 +297,7 @@ func (t *holdingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		resp, err = t.base.RoundTrip(retry)
 		if err == nil || !backendAbsent(err) {
 			if err == nil {
-				p.log.Info("backend answered after holding", "target", p.cfg.Target.Host,
+				p.log.Info("backend answered after holding", "target", req.URL.Host,
 					"waited", time.Since(start).Round(time.Millisecond))
 			}
 			return resp, err

@@ -214,8 +214,12 @@ func (c *cluster) installFraud(t *testing.T, name string, extra ...string) strin
 	args := append([]string{"install", name, chartDir, "--wait", "--timeout", "4m",
 		"-f", filepath.Join(chartDir, "ci", "cpu-nodeport-values.yaml"),
 		"--set", "image.repository=" + repo, "--set", "image.tag=" + tag,
-		// One node: drain quickly so the test does not wait on grace periods.
-		"--set", "server.drainDelaySeconds=3", "--set", "server.drainTimeoutSeconds=10"}, extra...)
+		// One node: drain quickly so the test does not wait on grace periods, but
+		// not quicker than the node's Service rules drop a terminating pod: with
+		// 3 s, a rolling update under a saturating closed loop once met 0.65 s of
+		// refused connections (the old pod had closed its listener while
+		// kube-proxy, starved of CPU, still sent it new ones).
+		"--set", "server.drainDelaySeconds=5", "--set", "server.drainTimeoutSeconds=10"}, extra...)
 	c.helm(t, args...)
 	// Free the node's CPU for the next test; the namespace goes at the end anyway.
 	helm := helmBin(t)
@@ -243,11 +247,17 @@ func (c *cluster) nodeIP(t *testing.T) string {
 // sklearnPredictions asks scikit-learn itself for the reference answers.
 func sklearnPredictions(t *testing.T, rows [][2]float64) []int {
 	t.Helper()
+	return predictionsOf(t, "../../examples/fraud/model.pkl", rows)
+}
+
+// predictionsOf is sklearn's own answers of the pickle at path for rows.
+func predictionsOf(t *testing.T, path string, rows [][2]float64) []int {
+	t.Helper()
 	in, _ := json.Marshal(rows)
 	script := `import sys, json, joblib
-m = joblib.load("../../examples/fraud/model.pkl")
-print(json.dumps([int(p) for p in m.predict(json.loads(sys.argv[1]))]))`
-	out, err := exec.CommandContext(t.Context(), "/usr/bin/python3", "-c", script, string(in)).Output()
+m = joblib.load(sys.argv[1])
+print(json.dumps([int(p) for p in m.predict(json.loads(sys.argv[2]))]))`
+	out, err := exec.CommandContext(t.Context(), "/usr/bin/python3", "-c", script, path, string(in)).Output()
 	if err != nil {
 		t.Skipf("scikit-learn unavailable for reference predictions: %v", err)
 	}

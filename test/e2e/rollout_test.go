@@ -152,8 +152,8 @@ func TestCanaryRollouts(t *testing.T) {
 		if len(steps) != 4 {
 			t.Fatalf("status.canary.steps %v: want the 4 steps measured", steps)
 		}
+		logSteps(t, "good", steps)
 		for i, s := range steps {
-			t.Logf("good: step %v at %v%%: %v requests, %v errors, p99 %v (stable %v), agreement %v of %v", s["step"], s["weight"], s["requests"], s["errors"], s["p99"], s["stableP99"], s["agreement"], s["compared"])
 			if n, _ := s["step"].(float64); int(n) != i+1 {
 				t.Errorf("step %d recorded as %v", i+1, s["step"])
 			}
@@ -211,9 +211,7 @@ func TestCanaryRollouts(t *testing.T) {
 		if !strings.Contains(reason, "p99") {
 			t.Errorf("reason %q", reason)
 		}
-		for _, s := range c.canarySteps(t) {
-			t.Logf("slow: step %v at %v%%: %v requests, %v errors, p99 %v (stable %v)", s["step"], s["weight"], s["requests"], s["errors"], s["p99"], s["stableP99"])
-		}
+		logSteps(t, "slow", c.canarySteps(t))
 		r := wait()
 		// A slow answer is still an answer: nothing may fail (the bound is 10%
 		// of the requests sent while it was detected).
@@ -227,9 +225,7 @@ func TestCanaryRollouts(t *testing.T) {
 		if !strings.Contains(reason, "agreement") {
 			t.Errorf("reason %q", reason)
 		}
-		for _, s := range c.canarySteps(t) {
-			t.Logf("shadow: step %v at %v%% mirrored: %v requests, agreement %v of %v compared, %v mirrors dropped", s["step"], s["weight"], s["requests"], s["agreement"], s["compared"], s["mirrorsDropped"])
-		}
+		logSteps(t, "shadow", c.canarySteps(t))
 		r := wait()
 		r.expectNoFailures(t, "through the shadow rollout", 3000)
 		checkCanaryPlot(t, r.report)
@@ -285,6 +281,15 @@ func TestCanaryRollouts(t *testing.T) {
 			return strings.TrimSpace(out) == ""
 		})
 	})
+}
+
+// logSteps logs each recorded step's measurement (what docs/rollouts.md quotes).
+func logSteps(t *testing.T, what string, steps []map[string]any) {
+	t.Helper()
+	for _, s := range steps {
+		t.Logf("%s: step %v at %v%%: %v requests, %v errors, p99 %v (stable %v), agreement %v of %v compared, probability difference %v, %v mirrors dropped",
+			what, s["step"], s["weight"], s["requests"], s["errors"], s["p99"], s["stableP99"], s["agreement"], s["compared"], s["probabilityDiff"], s["mirrorsDropped"])
+	}
 }
 
 // checkCanaryPlot: the run's report recorded the canary (its plot has the panel).

@@ -59,14 +59,7 @@ func TestPrometheusScrapesTide(t *testing.T) {
 	prom := startPrometheus(t, promBin, tideLn.Addr().String(), nil)
 
 	base := "http://" + tideLn.Addr().String()
-	waitFor(t, 15*time.Second, "tide ready", func() (bool, string) {
-		resp, err := http.Get(base + "/v2/health/ready")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200, resp.Status
-	})
+	waitTideReady(t, base)
 	const good, bad = 25, 4
 	for i := 0; i < good; i++ {
 		post(t, base+"/predict", fmt.Sprintf(`{"feature1": %d, "feature2": -1.2}`, i))
@@ -92,6 +85,19 @@ func TestPrometheusScrapesTide(t *testing.T) {
 			return got == want, "got " + got + ", want " + want
 		})
 	}
+}
+
+// waitTideReady waits until the Tide server at base reports ready.
+func waitTideReady(t *testing.T, base string) {
+	t.Helper()
+	waitFor(t, 15*time.Second, "tide ready", func() (bool, string) {
+		resp, err := http.Get(base + "/v2/health/ready")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, resp.Status
+	})
 }
 
 func post(t *testing.T, u, body string) {

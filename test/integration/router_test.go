@@ -58,14 +58,7 @@ func TestPrometheusComparesTheVersions(t *testing.T) {
 	stable := serveModel(t, ctx, "../../internal/server/testdata/fraud_logreg.joblib")
 	candidate := serveModel(t, ctx, "../../internal/server/testdata/fraud_rf.joblib")
 	for _, base := range []string{stable, candidate} {
-		waitFor(t, 15*time.Second, "tide ready", func() (bool, string) {
-			resp, err := http.Get(base + "/v2/health/ready")
-			if err != nil {
-				return false, err.Error()
-			}
-			resp.Body.Close()
-			return resp.StatusCode == 200, resp.Status
-		})
+		waitTideReady(t, base)
 	}
 	token := "integration-control-token-0123456789"
 	target, _ := url.Parse(stable)

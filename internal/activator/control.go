@@ -37,10 +37,11 @@ func (p *Proxy) putRoute(w http.ResponseWriter, r *http.Request) {
 	rt, cand, err := rollout.ParseRoute(http.MaxBytesReader(w, r.Body, rollout.MaxRouteBytes))
 	if err != nil {
 		code := http.StatusUnprocessableEntity
+		var syntax rollout.RouteSyntaxError
 		switch {
 		case errors.Is(err, rollout.ErrRouteTooLarge):
 			code = http.StatusRequestEntityTooLarge
-		case strings.HasPrefix(err.Error(), "route is not") || strings.HasPrefix(err.Error(), "route: one JSON"):
+		case errors.As(err, &syntax):
 			code = http.StatusBadRequest
 		}
 		writeError(w, code, err.Error())

@@ -59,15 +59,15 @@ func ParseRoute(r io.Reader) (Route, *url.URL, error) {
 		return Route{}, nil, ErrRouteTooLarge
 	}
 	if err != nil {
-		return Route{}, nil, fmt.Errorf("route is not readable: %s", oneLine(err.Error()))
+		return Route{}, nil, RouteSyntaxError("route is not readable: " + oneLine(err.Error()))
 	}
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&rt); err != nil {
-		return Route{}, nil, fmt.Errorf("route is not a JSON route document: %s", oneLine(err.Error()))
+		return Route{}, nil, RouteSyntaxError("route is not a JSON route document: " + oneLine(err.Error()))
 	}
 	if d.More() {
-		return Route{}, nil, errors.New("route: one JSON document expected")
+		return Route{}, nil, RouteSyntaxError("route: one JSON document expected")
 	}
 	if rt.ID == "" || len(rt.ID) > 253 {
 		return Route{}, nil, errors.New("route.id must be 1 to 253 characters")
@@ -95,6 +95,12 @@ func ParseRoute(r io.Reader) (Route, *url.URL, error) {
 	}
 	return rt, cand, nil
 }
+
+// RouteSyntaxError: the route document could not be read as one JSON route
+// (a 400, where a readable but invalid route is a 422).
+type RouteSyntaxError string
+
+func (e RouteSyntaxError) Error() string { return string(e) }
 
 // ErrRouteTooLarge: the route document is over 64 KiB.
 var ErrRouteTooLarge = fmt.Errorf("route document larger than %d bytes", MaxRouteBytes)

@@ -1,9 +1,10 @@
 package activator
 
 import (
-	"math"
 	"sync"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/tideserve/tide/internal/rollout"
 )
@@ -14,55 +15,44 @@ import (
 // to the same request. The operator reads it (GET /v1/route) to judge a step; a
 // new route ID starts it again.
 
-// latency buckets: upper bounds 50µs·1.1^i, so a quantile is within 10%.
-const (
-	latencyBase    = 50 * time.Microsecond
-	latencyGrowth  = 1.1
-	latencyBuckets = 160 // up to ~2.4 minutes
-)
+// Latencies are kept as tide load keeps its own: an HDR histogram of
+// microseconds, here with 2 significant digits (quantiles within 1%), up to
+// ten minutes (longer ones count as ten minutes).
+const maxLatencyMicros = int64(10 * time.Minute / time.Microsecond)
 
-type latencyHist struct {
-	counts [latencyBuckets]int64
-	n      int64
-}
-
-func (h *latencyHist) observe(d time.Duration) {
-	i := 0
-	if d > latencyBase {
-		i = int(math.Ceil(math.Log(float64(d)/float64(latencyBase)) / math.Log(latencyGrowth)))
-	}
-	h.counts[min(max(i, 0), latencyBuckets-1)]++
-	h.n++
-}
-
-// quantile is the upper bound of the bucket holding the q-th observation (0 with none).
-func (h *latencyHist) quantile(q float64) time.Duration {
-	if h.n == 0 {
-		return 0
-	}
-	rank := int64(math.Ceil(q * float64(h.n)))
-	var seen int64
-	for i, c := range h.counts {
-		seen += c
-		if seen >= rank {
-			return time.Duration(float64(latencyBase) * math.Pow(latencyGrowth, float64(i)))
-		}
-	}
-	return time.Duration(float64(latencyBase) * math.Pow(latencyGrowth, latencyBuckets-1))
-}
+func newLatencyHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(1, maxLatencyMicros, 2) }
 
 // measurement is the live, locked form of a Report.
 type measurement struct {
 	mu                sync.Mutex
 	route             rollout.Route
 	since             time.Time
-	stable, candidate struct {
-		requests, errors int64
-		hist             latencyHist
+	stable, candidate versionCounts
+	agreement         rollout.Agreement
+	incomparable      int64
+	mirrors           rollout.MirrorReport
+}
+
+// versionCounts is one version's share of a measurement.
+type versionCounts struct {
+	requests, errors int64
+	latency          *hdrhistogram.Histogram
+}
+
+func (v *versionCounts) record(took time.Duration) {
+	v.latency.RecordValue(min(max(took.Microseconds(), 1), maxLatencyMicros))
+}
+
+func (v *versionCounts) report() rollout.BackendReport {
+	return rollout.BackendReport{Requests: v.requests, Errors: v.errors,
+		P50: float64(v.latency.ValueAtQuantile(50)) / 1e6, P99: float64(v.latency.ValueAtQuantile(99)) / 1e6}
+}
+
+func (m *measurement) of(b backend) *versionCounts {
+	if b == candidateBackend {
+		return &m.candidate
 	}
-	agreement    rollout.Agreement
-	incomparable int64
-	mirrors      rollout.MirrorReport
+	return &m.stable
 }
 
 // reset starts a new measurement for rt.
@@ -70,23 +60,40 @@ func (m *measurement) reset(rt rollout.Route, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.route, m.since = rt, now
-	m.stable.requests, m.stable.errors, m.stable.hist = 0, 0, latencyHist{}
-	m.candidate.requests, m.candidate.errors, m.candidate.hist = 0, 0, latencyHist{}
+	for _, v := range []*versionCounts{&m.stable, &m.candidate} {
+		v.requests, v.errors = 0, 0
+		if v.latency == nil {
+			v.latency = newLatencyHistogram()
+		}
+		v.latency.Reset()
+	}
 	m.agreement, m.incomparable, m.mirrors = rollout.Agreement{}, 0, rollout.MirrorReport{}
 }
 
+// follow makes rt the measured route: a new ID starts a new measurement, the
+// same ID (with, say, another weight) keeps the counts.
+func (m *measurement) follow(rt rollout.Route, now time.Time) {
+	m.mu.Lock()
+	same := m.route.ID == rt.ID
+	if same {
+		m.route = rt
+	}
+	m.mu.Unlock()
+	if !same {
+		m.reset(rt, now)
+	}
+}
+
+// observe counts one answer of version b.
 func (m *measurement) observe(b backend, code int, took time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s := &m.stable
-	if b == candidateBackend {
-		s = &m.candidate
-	}
-	s.requests++
+	v := m.of(b)
+	v.requests++
 	if code >= 500 {
-		s.errors++
+		v.errors++
 	}
-	s.hist.observe(took)
+	v.record(took)
 }
 
 // observeLatency adds a latency without a request: the stable version's answer
@@ -95,41 +102,48 @@ func (m *measurement) observe(b backend, code int, took time.Duration) {
 func (m *measurement) observeLatency(b backend, took time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if b == candidateBackend {
-		m.candidate.hist.observe(took)
-		return
-	}
-	m.stable.hist.observe(took)
+	m.of(b).record(took)
 }
 
-func (m *measurement) compared(a rollout.Agreement, incomparable bool) {
+func (m *measurement) compared(a rollout.Agreement) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if incomparable {
-		m.incomparable++
-		return
-	}
 	m.agreement.Add(a)
 }
 
-func (m *measurement) mirror(sent, dropped, failed int64) {
+func (m *measurement) incomparableAnswers() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.mirrors.Sent += sent
-	m.mirrors.Dropped += dropped
-	m.mirrors.Failed += failed
+	m.incomparable++
+}
+
+// A mirror's fate, as tide_router_mirrors_total{result} and the report count it.
+const (
+	mirrorSent    = "sent"
+	mirrorDropped = "dropped"
+	mirrorFailed  = "failed"
+)
+
+func (m *measurement) mirror(result string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch result {
+	case mirrorSent:
+		m.mirrors.Sent++
+	case mirrorDropped:
+		m.mirrors.Dropped++
+	case mirrorFailed:
+		m.mirrors.Failed++
+	}
 }
 
 func (m *measurement) report() rollout.Report {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	br := func(requests, errors int64, h *latencyHist) rollout.BackendReport {
-		return rollout.BackendReport{Requests: requests, Errors: errors, P50: h.quantile(0.5).Seconds(), P99: h.quantile(0.99).Seconds()}
-	}
 	return rollout.Report{
 		Route: m.route, Since: m.since,
-		Stable:    br(m.stable.requests, m.stable.errors, &m.stable.hist),
-		Candidate: br(m.candidate.requests, m.candidate.errors, &m.candidate.hist),
+		Stable:    m.stable.report(),
+		Candidate: m.candidate.report(),
 		Agreement: rollout.AgreementReport{Compared: m.agreement.Compared, Agreed: m.agreement.Agreed, Incomparable: m.incomparable,
 			MeanProbabilityDiff: m.agreement.MeanProbabilityDiff()},
 		Mirrors: m.mirrors,

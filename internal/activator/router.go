@@ -60,27 +60,39 @@ func (p *Proxy) serveRouted(rec *statusRecorder, r *http.Request, body []byte) {
 	if rec.code == 499 {
 		return // the client left: neither version is to blame
 	}
-	p.meas.observe(primary, rec.code, took)
-	p.router.requests.WithLabelValues(string(primary), strconv.Itoa(rec.code)).Inc()
-	p.router.latency.WithLabelValues(string(primary)).Observe(took.Seconds())
+	p.observe(primary, rec.code, took)
 	if rd.answer == nil {
 		return
 	}
-	answer, complete := rd.answer.bytes()
-	if complete && rec.code == http.StatusOK {
-		p.router.export(primary, answer)
+	// The answer is read once: for the prediction export and, with a mirror,
+	// for the comparison (nil: not whole, not a 200, or not readable).
+	var prediction *rollout.Prediction
+	if raw, complete := rd.answer.bytes(); complete && rec.code == http.StatusOK {
+		prediction = p.router.export(primary, raw)
 	}
 	if mirror == "" {
 		return
 	}
 	job := mirrorJob{route: rt, to: mirror, method: r.Method, path: r.URL.RequestURI(), header: r.Header.Clone(), body: body,
-		primaryCode: rec.code, primaryAnswer: answer, primaryComplete: complete}
+		primaryCode: rec.code, primary: prediction}
 	select {
 	case p.mirrors <- job:
 	default:
-		p.meas.mirror(0, 1, 0)
-		p.router.mirrors.WithLabelValues("dropped").Inc()
+		p.countMirror(mirrorDropped)
 	}
+}
+
+// observe counts one answer of version b, in the measurement and the metrics.
+func (p *Proxy) observe(b backend, code int, took time.Duration) {
+	p.meas.observe(b, code, took)
+	p.router.requests.WithLabelValues(string(b), strconv.Itoa(code)).Inc()
+	p.router.latency.WithLabelValues(string(b)).Observe(took.Seconds())
+}
+
+// countMirror counts a mirror's fate, in the measurement and the metrics.
+func (p *Proxy) countMirror(result string) {
+	p.meas.mirror(result)
+	p.router.mirrors.WithLabelValues(result).Inc()
 }
 
 // markAnswer names the answering version and starts capturing its body.
@@ -140,14 +152,14 @@ func (t *teeBody) Read(b []byte) (int, error) {
 // mirrorJob is a request to send again to the other version, with the answer
 // the client got, to compare.
 type mirrorJob struct {
-	route           *liveRoute
-	to              backend
-	method, path    string
-	header          http.Header
-	body            []byte
-	primaryCode     int
-	primaryAnswer   []byte
-	primaryComplete bool
+	route        *liveRoute
+	to           backend
+	method, path string
+	header       http.Header
+	body         []byte
+	primaryCode  int
+	// primary is the client's answer read, nil when it cannot be compared.
+	primary *rollout.Prediction
 }
 
 func (p *Proxy) mirrorLoop() {
@@ -186,8 +198,7 @@ func (p *Proxy) sendMirror(job mirrorJob) {
 		}
 	}
 	req.Header.Set(MirrorHeader, "1")
-	p.meas.mirror(1, 0, 0)
-	p.router.mirrors.WithLabelValues("sent").Inc()
+	p.countMirror(mirrorSent)
 	start := time.Now()
 	resp, err := p.mirrorC.Do(req)
 	code := http.StatusBadGateway // a mirror that was not answered failed
@@ -204,50 +215,42 @@ func (p *Proxy) sendMirror(job mirrorJob) {
 		answer, complete = c.bytes()
 	}
 	took := time.Since(start)
-	if code >= 500 || err != nil {
-		p.meas.mirror(0, 0, 1)
-		p.router.mirrors.WithLabelValues("failed").Inc()
+	if code >= 500 {
+		p.countMirror(mirrorFailed)
 	}
 	switch {
 	case job.to == candidateBackend && job.route.Shadow:
-		p.meas.observe(candidateBackend, code, took)
-		p.router.requests.WithLabelValues(string(candidateBackend), strconv.Itoa(code)).Inc()
-		p.router.latency.WithLabelValues(string(candidateBackend)).Observe(took.Seconds())
+		p.observe(candidateBackend, code, took)
 	case job.to == stableBackend && code == http.StatusOK:
 		p.meas.observeLatency(stableBackend, took)
 	}
 	if code != http.StatusOK || job.primaryCode != http.StatusOK {
 		return // an error is counted as one; only two answers compare
 	}
+	var mirrored *rollout.Prediction
 	if complete {
-		p.router.export(job.to, answer)
+		mirrored = p.router.export(job.to, answer)
 	}
-	if !complete || !job.primaryComplete {
+	if mirrored == nil || job.primary == nil {
 		p.incomparable()
 		return
 	}
-	stableBody, candBody := job.primaryAnswer, answer
+	stable, candidate := *job.primary, *mirrored
 	if job.to == stableBackend {
-		stableBody, candBody = answer, job.primaryAnswer
+		stable, candidate = candidate, stable
 	}
-	sp, err1 := rollout.ReadAnswer(stableBody)
-	cp, err2 := rollout.ReadAnswer(candBody)
-	if err1 != nil || err2 != nil {
-		p.incomparable()
-		return
-	}
-	a, err := rollout.Compare(sp, cp, rollout.Tolerance{Relative: job.route.Tolerance, Absolute: 1e-12})
+	a, err := rollout.Compare(stable, candidate, rollout.Tolerance{Relative: job.route.Tolerance, Absolute: 1e-12})
 	if err != nil {
 		p.incomparable()
 		return
 	}
-	p.meas.compared(a, false)
+	p.meas.compared(a)
 	p.router.agreement.WithLabelValues("agree").Add(float64(a.Agreed))
 	p.router.agreement.WithLabelValues("disagree").Add(float64(a.Compared - a.Agreed))
 }
 
 func (p *Proxy) incomparable() {
-	p.meas.compared(rollout.Agreement{}, true)
+	p.meas.incomparableAnswers()
 	p.router.agreement.WithLabelValues("incomparable").Inc()
 }
 
@@ -262,19 +265,12 @@ func hopByHop(h string) bool {
 // SetRoute installs rt. A new ID starts a new measurement; the same ID (the
 // operator sets its route on every pass) changes nothing.
 func (p *Proxy) SetRoute(rt rollout.Route, candidate *url.URL) {
-	cur := p.route.Load()
-	if cur.ID == rt.ID && cur.Route == rt {
+	if p.route.Load().Route == rt {
 		return
 	}
 	p.route.Store(&liveRoute{Route: rt, candidate: candidate})
 	p.router.weight.Set(float64(rt.Weight))
-	if cur.ID != rt.ID {
-		p.meas.reset(rt, time.Now())
-	} else {
-		p.meas.mu.Lock()
-		p.meas.route = rt
-		p.meas.mu.Unlock()
-	}
+	p.meas.follow(rt, time.Now())
 	p.log.Info("route set", "id", rt.ID, "candidate", rt.Candidate, "weight", rt.Weight, "shadow", rt.Shadow)
 }
 
@@ -331,11 +327,12 @@ func (m *routerMetrics) collectors() []prometheus.Collector {
 }
 
 // export counts one answer's predictions, so Prometheus can compare the two
-// versions' distributions even for requests that were not mirrored.
-func (m *routerMetrics) export(b backend, answer []byte) {
+// versions' distributions even for requests that were not mirrored, and
+// returns them read (nil when the answer cannot be read).
+func (m *routerMetrics) export(b backend, answer []byte) *rollout.Prediction {
 	p, err := rollout.ReadAnswer(answer)
 	if err != nil {
-		return
+		return nil
 	}
 	for _, l := range p.Labels {
 		m.predictions.WithLabelValues(string(b), m.exportedLabel(b, l)).Inc()
@@ -346,6 +343,7 @@ func (m *routerMetrics) export(b backend, answer []byte) {
 			o.Observe(v)
 		}
 	}
+	return &p
 }
 
 func (m *routerMetrics) exportedLabel(b backend, l string) string {

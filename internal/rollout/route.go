@@ -109,7 +109,7 @@ var ErrRouteTooLarge = fmt.Errorf("route document larger than %d bytes", MaxRout
 type BackendReport struct {
 	Requests int64 `json:"requests"`
 	Errors   int64 `json:"errors"`
-	// P50 and P99 are seconds, within 10%. The stable version's include its
+	// P50 and P99 are seconds, within 1%. The stable version's include its
 	// answers to mirrors (split mode), so they are known at a 100% step too.
 	P50 float64 `json:"p50Seconds"`
 	P99 float64 `json:"p99Seconds"`

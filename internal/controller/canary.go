@@ -74,19 +74,8 @@ func DecideCanary(m *tidev1.Model, cfg Config, obs CanaryObserved, now time.Time
 		}
 		return CanaryPlan{Status: st, Candidate: !routersClear(obs.Routers), Route: stableRoute("stable-" + hash)}
 	}
-	switch rollout.Phase(st.Phase) {
-	case rollout.Promoted:
-		// The stable Deployment rolls to the candidate's version while the
-		// candidate answers everything; then the candidate goes.
-		if !stableAt(obs.Stable, Deployment(m, cfg)) {
-			return CanaryPlan{Status: st, Candidate: true, Route: candidateRoute(m, "promoting-"+hash, 100, false)}
-		}
-		id := "promoted-" + hash
-		st.Weight = 0
-		return CanaryPlan{Status: st, Candidate: !routersOn(obs.Routers, id), Route: stableRoute(id)}
-	case rollout.RolledBack:
-		id := "rolledback-" + hash
-		return CanaryPlan{Status: st, Candidate: !routersOn(obs.Routers, id), Route: stableRoute(id)}
+	if finished(st) {
+		return afterRollout(m, cfg, st, obs)
 	}
 
 	plan := rollout.Plan{Steps: c.Steps, StepInterval: durationOr(c.StepInterval, time.Minute), Shadow: c.Shadow}
@@ -115,17 +104,13 @@ func DecideCanary(m *tidev1.Model, cfg Config, obs CanaryObserved, now time.Time
 	th := thresholds(c.Analysis)
 	d := rollout.Decide(plan, th, state, meas, cmd, now)
 	st.Phase, st.Weight, st.Reason = string(d.State.Phase), d.Weight, d.Reason
-	out := CanaryPlan{Status: st, Candidate: true}
-	switch d.State.Phase {
-	case rollout.Progressing, rollout.Paused:
+	var out CanaryPlan
+	if finished(st) {
+		out = afterRollout(m, cfg, st, obs)
+	} else {
 		st.Step = int32(d.State.Step + 1)
 		st.StepStarted = &metav1.Time{Time: d.State.StepStarted}
-		out.Route = candidateRoute(m, stepRouteID(hash, st.Step), d.Weight, c.Shadow)
-	case rollout.Promoted:
-		out.Route = candidateRoute(m, "promoting-"+hash, 100, false)
-	case rollout.RolledBack:
-		st.Weight = 0
-		out.Route = stableRoute("rolledback-" + hash)
+		out = CanaryPlan{Status: st, Candidate: true, Route: candidateRoute(m, stepRouteID(hash, st.Step), d.Weight, c.Shadow)}
 	}
 	if d.Changed {
 		out.Event = &CanaryEvent{Type: corev1.EventTypeNormal, Reason: "Canary" + string(d.State.Phase), Message: d.Reason}
@@ -137,6 +122,29 @@ func DecideCanary(m *tidev1.Model, cfg Config, obs CanaryObserved, now time.Time
 		}
 	}
 	return out
+}
+
+func finished(st *tidev1.CanaryStatus) bool {
+	return st.Phase == string(rollout.Promoted) || st.Phase == string(rollout.RolledBack)
+}
+
+// afterRollout is the plan once a rollout has ended. Promoted: the stable
+// Deployment rolls to the candidate's version while the candidate answers
+// everything, then the routers go back to the stable version. Rolled back: the
+// routers go back at once. Either way the candidate goes only once every router
+// carries that route.
+func afterRollout(m *tidev1.Model, cfg Config, st *tidev1.CanaryStatus, obs CanaryObserved) CanaryPlan {
+	id := "rolledback-" + st.Candidate
+	if st.Phase == string(rollout.Promoted) {
+		serving := m.DeepCopy()
+		serving.Status.Canary = st
+		if !stableAt(obs.Stable, Deployment(serving, cfg)) {
+			return CanaryPlan{Status: st, Candidate: true, Route: candidateRoute(m, "promoting-"+st.Candidate, 100, false)}
+		}
+		id = "promoted-" + st.Candidate
+	}
+	st.Weight = 0
+	return CanaryPlan{Status: st, Candidate: !routersOn(obs.Routers, id), Route: stableRoute(id)}
 }
 
 // stepRouteID names step n (1-based) of candidate hash; the router measures a

@@ -9,7 +9,8 @@
 #            are mirrored to the stable version and compared (agreement);
 #   shadow   through the router answering from stable and mirroring 100% to the
 #            candidate, compared.
-# Each round runs every variant in turn for SECONDS at RATE requests/s, open loop
+# Each round runs every variant in turn (the order rotating from round to round)
+# for SECONDS at RATE requests/s, open loop
 # (tide load measures from each request's intended send time). The two
 # tide-servers are pinned to CPU 0; the router and tide load to CPU 1. The
 # router's CPU time is its user plus system time from /proc/PID/stat. Prints
@@ -71,7 +72,11 @@ echo
 printf '%-8s %8s %8s %8s %12s %10s %10s\n' variant p50_ms p99_ms errors router_cpu_s req/cpu_s agreement
 raw=$out/raw
 for round in $(seq "$rounds"); do
-  for v in direct before router split50 shadow; do
+  # Each round starts one variant later, so no variant always runs first or
+  # right after another (the order alone moved the router's figure by 10-20%).
+  order=(direct before router split50 shadow)
+  for k in 0 1 2 3 4; do
+    v=${order[$(( (k + round - 1) % 5 ))]}
     url="http://127.0.0.1:$front/predict"
     pid=$router
     case $v in
@@ -118,4 +123,9 @@ for v in ("before", "router", "split50", "shadow"):
     d50 = st.median(float(by[v][i][1]) - float(by["direct"][i][1]) for i in range(n))
     d99 = st.median(float(by[v][i][2]) - float(by["direct"][i][2]) for i in range(n))
     print(f"  {v:<8} +{d50:.3f} ms at p50, {d99:+.3f} ms at p99")
+print()
+print("router requests per CPU-second against before in the same round (median of the rounds' ratios, and their range):")
+for v in ("router", "split50", "shadow"):
+    q = sorted(float(by[v][i][5]) / float(by["before"][i][5]) for i in range(n))
+    print(f"  {v:<8} {st.median(q):.3f}x (rounds {q[0]:.3f} to {q[-1]:.3f})")
 PY

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates internal/oip/pb from proto/grpc_predict_v2.proto.
+# Regenerates internal/oip/pb from proto/grpc_predict_v2.proto and
+# internal/autoscaler/externalscaler from proto/externalscaler.proto (KEDA's).
 #
 # Needs protoc (Debian: apt-get install protobuf-compiler). The Go plugins are built
 # at pinned versions into a cache folder, so the generated code does not depend on
@@ -23,5 +24,10 @@ PATH="$bin:$PATH" protoc \
   --go_out=internal/oip/pb --go_opt=paths=source_relative \
   --go-grpc_out=internal/oip/pb --go-grpc_opt=paths=source_relative \
   grpc_predict_v2.proto
-gofmt -l internal/oip/pb | xargs -r gofmt -w
-echo "generated: $(ls internal/oip/pb)"
+PATH="$bin:$PATH" protoc \
+  --proto_path=proto \
+  --go_out=internal/autoscaler/externalscaler --go_opt=paths=source_relative \
+  --go-grpc_out=internal/autoscaler/externalscaler --go-grpc_opt=paths=source_relative \
+  externalscaler.proto
+gofmt -l internal/oip/pb internal/autoscaler/externalscaler | xargs -r gofmt -w
+echo "generated: $(ls internal/oip/pb internal/autoscaler/externalscaler)"

@@ -1,5 +1,6 @@
-// Command tide-server is what Tide's pods run: `serve` (the model server) and
-// `activator` (the proxy that makes scale to zero safe). It carries only serving —
+// Command tide-server is what Tide's pods run: `serve` (the model server),
+// `activator` (the proxy that makes scale to zero safe) and `autoscaler` (the KEDA
+// push scaler that scales in seconds). It carries only serving —
 // no Kubernetes client, plotting or image-registry code — so the image is small and
 // a pod starts in milliseconds. The people's CLI, with `tide load` and
 // `tide image build`, is cmd/tide.
@@ -15,6 +16,7 @@ func main() {
 	root.AddCommand(
 		cli.NewServeCommand(version),
 		cli.NewActivatorCommand(),
+		cli.NewAutoscalerCommand(),
 		cli.NewFetchCommand(),
 		cli.NewVersionCommand(cli.ServerBinary, version),
 		cli.NewMovedCommand("load", "Drive load at a model server"),

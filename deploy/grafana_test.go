@@ -15,13 +15,14 @@ import (
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
-	for _, file := range []string{"../internal/metrics/metrics.go", "../internal/metrics/monitoring.go"} {
+	for _, file := range []string{"../internal/metrics/metrics.go", "../internal/metrics/monitoring.go", "../internal/autoscaler/scaler.go"} {
 		src, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Series declared inline (Name: "tide_…") or as named constants (= "tide_…").
-		for _, m := range regexp.MustCompile(`(?:Name:|=)\s*"(tide_[a-z_]+)"`).FindAllSubmatch(src, -1) {
+		// Series declared inline (Name: "tide_…"), as named constants (= "tide_…") or
+		// through a constructor's first argument (g("tide_…", help)).
+		for _, m := range regexp.MustCompile(`(?:Name:|=|\()\s*"(tide_[a-z_]+)"`).FindAllSubmatch(src, -1) {
 			names[string(m[1])] = true
 		}
 	}
@@ -69,7 +70,7 @@ func TestDashboardAndRulesUseExportedMetrics(t *testing.T) {
 		t.Fatalf("dashboard JSON: %v", err)
 	}
 	want := []string{"Requests per second", "Latency", "Errors", "In-flight", "Replicas", "CPU per pod",
-		"Feature drift", "Accuracy and ROC AUC", "Prediction distribution", "Feedback matched"}
+		"Feature drift", "Accuracy and ROC AUC", "Prediction distribution", "Feedback matched", "Scaler demand", "Scaler decision"}
 	for _, w := range want {
 		found := false
 		for _, p := range dash.Panels {

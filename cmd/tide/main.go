@@ -24,6 +24,7 @@ func newRootCommand() *cobra.Command {
 		newImageCommand(),
 		newProfileCommand(),
 		cli.NewActivatorCommand(),
+		cli.NewAutoscalerCommand(),
 		cli.NewFetchCommand(),
 	)
 	return root

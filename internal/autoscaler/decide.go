@@ -80,6 +80,10 @@ type Decision struct {
 	StableConcurrency, StableRate float64
 	PanicConcurrency, PanicRate   float64
 	ReadyPods                     int
+	// Warm: the scaler has watched for a whole stable window (set by Scaler, not
+	// Decide). Until then its decision may only raise: a scaler restarted under load
+	// has seen too little to let the HPA scale down on its word.
+	Warm bool
 }
 
 // Decide is the policy. samples are in time order, newest last; those older than the

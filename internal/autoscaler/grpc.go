@@ -70,8 +70,14 @@ func (g *grpcService) GetMetricSpec(context.Context, *externalscaler.ScaledObjec
 	}}, nil
 }
 
+// GetMetrics answers Unavailable until the scaler is warm: the HPA then keeps the
+// count it has (scale-ups still go through the raiser and KEDA's activation).
 func (g *grpcService) GetMetrics(_ context.Context, req *externalscaler.GetMetricsRequest) (*externalscaler.GetMetricsResponse, error) {
-	d := g.s.Last().Desired
+	last := g.s.Last()
+	if !last.Warm {
+		return nil, status.Errorf(codes.Unavailable, "warming up: the scaler has not yet watched a whole %s stable window", g.s.policy.StableWindow)
+	}
+	d := last.Desired
 	return &externalscaler.GetMetricsResponse{MetricValues: []*externalscaler.MetricValue{
 		{MetricName: req.GetMetricName(), MetricValue: int64(d), MetricValueFloat: float64(d)},
 	}}, nil

@@ -37,6 +37,7 @@ type Scaler struct {
 	state    State
 	last     Decision
 	raisedTo int // the count last seen or set on the Deployment; raise only above it
+	started  time.Time
 	watchers map[chan struct{}]struct{}
 }
 
@@ -76,11 +77,15 @@ func (s *Scaler) Tick(ctx context.Context, now time.Time) Decision {
 		s.log.Warn("autoscaler: no sample this tick", "err", err)
 	}
 	s.mu.Lock()
+	if s.started.IsZero() {
+		s.started = now
+	}
 	if err == nil {
 		s.samples = append(s.samples, sample)
 	}
 	s.samples = trim(s.samples, now.Add(-s.policy.StableWindow))
 	d, st := Decide(now, s.samples, s.state, s.policy)
+	d.Warm = !now.Before(s.started.Add(s.policy.StableWindow))
 	wasActive := s.last.Active
 	s.state, s.last = st, d
 	raise := s.raise != nil && d.Desired > s.raisedTo

@@ -196,9 +196,14 @@ func TestExternalScalerOverGRPC(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no push within 5 s of the demand")
 	}
-	v, err := c.GetMetrics(t.Context(), &externalscaler.GetMetricsRequest{ScaledObjectRef: ref, MetricName: "s0-" + MetricName})
+	req := &externalscaler.GetMetricsRequest{ScaledObjectRef: ref, MetricName: "s0-" + MetricName}
+	if _, err := c.GetMetrics(t.Context(), req); status.Code(err) != codes.Unavailable {
+		t.Fatalf("GetMetrics 2 s into a 1 min stable window: %v; want Unavailable (the HPA keeps its count)", err)
+	}
+	s.Tick(t.Context(), t0.Add(time.Minute))
+	v, err := c.GetMetrics(t.Context(), req)
 	if err != nil || len(v.MetricValues) != 1 || v.MetricValues[0].MetricValueFloat != 4 || v.MetricValues[0].MetricName != "s0-"+MetricName {
-		t.Fatalf("GetMetrics: %v, %v; want 4 replicas (1400/s at 350 each) under KEDA's metric name", v, err)
+		t.Fatalf("GetMetrics: %v, %v; want 4 replicas (1400/s at 350 each, a minute on) under KEDA's metric name", v, err)
 	}
 
 	// Streams are bounded.

@@ -49,8 +49,11 @@ var allowed = map[string][]string{
 	"internal/server": {"internal/repository", "internal/serving", "internal/oip", "internal/oip/pb", "internal/batcher",
 		"internal/metrics", "internal/tracing", "internal/apidocs", "internal/model", "internal/tensor", "internal/jsonwire", "internal/monitor"},
 	"internal/activator": {"internal/tracing", "internal/rollout"},
+	// The fast scaler: KEDA's side through its generated interface, the pods' through /metrics.
+	"internal/autoscaler":                {"internal/autoscaler/externalscaler"},
+	"internal/autoscaler/externalscaler": nil,
 	// What the binaries mount.
-	"internal/cli": {"internal/server", "internal/repository", "internal/activator", "internal/tracing", "internal/monitor", "internal/loadmem", "internal/loadpace",
+	"internal/cli": {"internal/server", "internal/repository", "internal/activator", "internal/autoscaler", "internal/tracing", "internal/monitor", "internal/loadmem", "internal/loadpace",
 		"internal/formats", "internal/formats/sklearn", "internal/formats/lightgbm", "internal/formats/xgboost", "internal/formats/onnx"},
 	"cmd/tide-server": {"internal/cli"},
 	// The operator: its own binary, linking no runtime and nothing of the server.

@@ -25,8 +25,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{- /* Non-empty when the activator is rendered: KEDA mode that may scale to zero. */}}
 {{- define "tide.activatorEnabled" -}}
-{{- $k := .Values.autoscaling.keda }}
-{{- if and (eq .Values.autoscaling.mode "keda") $k.activator.enabled (eq (int $k.minReplicas) 0) }}true{{ end }}
+{{- $a := .Values.autoscaling }}
+{{- if and $a.keda.activator.enabled (or (and (eq $a.mode "keda") (eq (int $a.keda.minReplicas) 0)) (and (eq $a.mode "fast") (eq (int $a.fast.minReplicas) 0))) }}true{{ end }}
+{{- end }}
+
+{{/* The fast scaler (autoscaling.mode fast): its name, and its pods' labels. */}}
+{{- define "tide.autoscalerSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "tide.name" . }}-autoscaler
+app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{- /* Model control (load/unload) on a port of its own, so that the NetworkPolicy can
@@ -81,7 +87,7 @@ namespace="{{ .Release.Namespace }}",pod=~"{{ include "tide.fullname" . }}-.*"
 {{- end }}
 
 {{- define "tide.validate" -}}
-{{- $modes := list "none" "cpu" "rps" "inflight" "keda" "gpu" }}
+{{- $modes := list "none" "cpu" "rps" "inflight" "keda" "gpu" "fast" }}
 {{- if not (has .Values.autoscaling.mode $modes) }}
 {{- fail (printf "autoscaling.mode %q: want one of %s" .Values.autoscaling.mode (join ", " $modes)) }}
 {{- end }}

@@ -47,7 +47,7 @@ func TestFastScalerChart(t *testing.T) {
 
 	dep := decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide-autoscaler")
 	c := dep.Spec.Template.Spec.Containers[0]
-	for _, want := range []string{"--pods=fraud-tide-pods.ml.svc.cluster.local:8080", "--activators=fraud-tide-activator-pods.ml.svc.cluster.local:9091",
+	for _, want := range []string{"--pods=fraud-tide-pods.ml.svc:8080", "--activators=fraud-tide-activator-pods.ml.svc:9091",
 		"--scale-deployment=fraud-tide", "--target-rate=350", "--target-concurrency=4", "--max-replicas=6", "--min-replicas=0"} {
 		if !slices.Contains(c.Args, want) {
 			t.Errorf("scaler args %v lack %s", c.Args, want)
@@ -117,7 +117,7 @@ func TestFastScalerChart(t *testing.T) {
 		t.Error("raise off: the scaler needs no API token")
 	}
 	c = decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide-autoscaler").Spec.Template.Spec.Containers[0]
-	if slices.ContainsFunc(c.Args, func(a string) bool { return a == "--scale-deployment=fraud-tide" || a == "--activators=fraud-tide-activator-pods.ml.svc.cluster.local:9091" }) {
+	if slices.ContainsFunc(c.Args, func(a string) bool { return a == "--scale-deployment=fraud-tide" || a == "--activators=fraud-tide-activator-pods.ml.svc:9091" }) {
 		t.Errorf("raise off, minReplicas 1: args %v", c.Args)
 	}
 }

@@ -65,8 +65,9 @@ func TestFastScalerChart(t *testing.T) {
 		t.Errorf("headless Service %v (clusterIP %q) must select Tide's pods only", headless.Spec.Selector, headless.Spec.ClusterIP)
 	}
 	svc := decode[corev1.Service](t, r, "Service", "fraud-tide-autoscaler")
-	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(dep.Spec.Template.Labels)) {
-		t.Errorf("scaler Service %v misses its pods", svc.Spec.Selector)
+	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(dep.Spec.Template.Labels)) || svc.Spec.ClusterIP != "None" {
+		t.Errorf("scaler Service %v (clusterIP %q): want a headless Service selecting its pods, so KEDA's gRPC connection goes to a pod, never to a ClusterIP kube-proxy has not programmed yet",
+			svc.Spec.Selector, svc.Spec.ClusterIP)
 	}
 
 	sa := decode[corev1.ServiceAccount](t, r, "ServiceAccount", "fraud-tide-autoscaler")

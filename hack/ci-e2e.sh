@@ -5,7 +5,7 @@
 # nothing was left behind. Prints progress and a timing summary.
 #
 # Environment: TIDE_CLUSTER_ADDONS (add-on set, see hack/cluster/cluster; CI runs them all),
-#              TIDE_E2E_RUN (a -run pattern for the e2e tests), TIDE_E2E_TIMEOUT (default 40m),
+#              TIDE_E2E_RUN (a -run pattern for the e2e tests), TIDE_E2E_TIMEOUT (default 60m),
 #              TIDE_E2E_ARTIFACTS (where the tests keep their reports, plots and
 #              timelines, and the run its log; default bin/e2e-artifacts, emptied each run)
 set -uo pipefail
@@ -108,7 +108,7 @@ e2e_tests() {
     TIDE_E2E_KUBECTL=${TIDE_CLUSTER_CACHE:-/var/cache/tide-cluster}/bin/kubectl \
     TIDE_E2E_HELM=${TIDE_CLUSTER_CACHE:-/var/cache/tide-cluster}/bin/helm \
     TIDE_E2E_HOST_REACHES_CLUSTER_IP=1 \
-    go test -tags e2e -count=1 -v -timeout "${TIDE_E2E_TIMEOUT:-40m}" ${TIDE_E2E_RUN:+-run "$TIDE_E2E_RUN"} ./test/e2e/...) \
+    go test -tags e2e -count=1 -v -timeout "${TIDE_E2E_TIMEOUT:-60m}" ${TIDE_E2E_RUN:+-run "$TIDE_E2E_RUN"} ./test/e2e/...) \
     2>&1 | tee "$ARTIFACTS/e2e.log"
   local rc=${PIPESTATUS[0]}
   # The counts come from the run (top-level tests; subtests are indented).

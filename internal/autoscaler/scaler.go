@@ -101,7 +101,7 @@ func (s *Scaler) Tick(ctx context.Context, now time.Time) Decision {
 		}
 	}
 	s.mu.Unlock()
-	s.series.observe(sample, d)
+	s.series.observe(d)
 
 	if raise {
 		s.raiseTo(ctx, d)
@@ -196,7 +196,7 @@ func newSeries(reg prometheus.Registerer) *series {
 	return s
 }
 
-func (s *series) observe(sample Sample, d Decision) {
+func (s *series) observe(d Decision) {
 	s.concurrency.WithLabelValues("stable").Set(d.StableConcurrency)
 	s.concurrency.WithLabelValues("panic").Set(d.PanicConcurrency)
 	s.rate.WithLabelValues("stable").Set(d.StableRate)

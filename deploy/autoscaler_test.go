@@ -118,7 +118,9 @@ func TestFastScalerChart(t *testing.T) {
 		t.Error("raise off: the scaler needs no API token")
 	}
 	c = decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide-autoscaler").Spec.Template.Spec.Containers[0]
-	if slices.ContainsFunc(c.Args, func(a string) bool { return a == "--scale-deployment=fraud-tide" || a == "--activators=fraud-tide-activator-pods.ml.svc:9091" }) {
+	if slices.ContainsFunc(c.Args, func(a string) bool {
+		return a == "--scale-deployment=fraud-tide" || a == "--activators=fraud-tide-activator-pods.ml.svc:9091"
+	}) {
 		t.Errorf("raise off, minReplicas 1: args %v", c.Args)
 	}
 }

@@ -19,19 +19,20 @@ const MetricName = "tide-desired-replicas"
 // replica is what KEDA opens; more is a client gone wrong).
 const maxStreams = 64
 
+// streamHeartbeat: a push stream also repeats the state this often, so KEDA
+// re-checks the ScaledObject even if a change was missed.
+const streamHeartbeat = 10 * time.Second
+
 // grpcService answers KEDA's external scaler calls from the scaler's last decision.
 type grpcService struct {
 	externalscaler.UnimplementedExternalScalerServer
 	s       *Scaler
 	streams chan struct{} // a slot per open stream
-	// heartbeat: a stream also repeats the state this often, so KEDA re-checks
-	// the ScaledObject even if a change was missed.
-	heartbeat time.Duration
 }
 
 // Register serves the scaler's ExternalScaler service on g.
 func (s *Scaler) Register(g *grpc.Server) {
-	externalscaler.RegisterExternalScalerServer(g, &grpcService{s: s, streams: make(chan struct{}, maxStreams), heartbeat: 10 * time.Second})
+	externalscaler.RegisterExternalScalerServer(g, &grpcService{s: s, streams: make(chan struct{}, maxStreams)})
 }
 
 func (g *grpcService) IsActive(context.Context, *externalscaler.ScaledObjectRef) (*externalscaler.IsActiveResponse, error) {
@@ -49,7 +50,7 @@ func (g *grpcService) StreamIsActive(_ *externalscaler.ScaledObjectRef, stream e
 	}
 	changed, stop := g.s.watch()
 	defer stop()
-	beat := time.NewTicker(g.heartbeat)
+	beat := time.NewTicker(streamHeartbeat)
 	defer beat.Stop()
 	for {
 		if err := stream.Send(&externalscaler.IsActiveResponse{Result: g.s.Last().Active}); err != nil {

@@ -183,23 +183,30 @@ func (w *Watcher) Start(ctx context.Context, timeout time.Duration) error {
 			},
 		}
 	}
+	// Wait on each handler registration, not on the informer: an informer
+	// has synced once its store holds the first list, but the handlers
+	// receive those objects asynchronously, and the "not found" check below
+	// reads what the deployment handler has seen.
+	var synced []cache.InformerSynced
 	for _, reg := range []struct {
 		inf cache.SharedIndexInformer
 		fn  func(any, bool)
 	}{{deployments, w.onDeployment}, {hpas, w.onHPA}, {events, w.onEvent}} {
-		if _, err := reg.inf.AddEventHandler(handler(reg.fn)); err != nil {
+		r, err := reg.inf.AddEventHandler(handler(reg.fn))
+		if err != nil {
 			return fmt.Errorf("watch %s/%s: %w", w.namespace, w.name, err)
 		}
+		synced = append(synced, r.HasSynced)
 	}
 	factory.Start(ctx.Done())
-	synced := []cache.InformerSynced{deployments.HasSynced, hpas.HasSynced, events.HasSynced}
 	if w.dyn != nil {
 		models := dynamicinformer.NewFilteredDynamicSharedInformerFactory(w.dyn, 0, w.namespace, nil).ForResource(ModelGVR).Informer()
-		if _, err := models.AddEventHandler(handler(w.onModel)); err != nil {
+		r, err := models.AddEventHandler(handler(w.onModel))
+		if err != nil {
 			return fmt.Errorf("watch model %s/%s: %w", w.namespace, w.name, err)
 		}
 		go models.Run(ctx.Done())
-		synced = append(synced, models.HasSynced)
+		synced = append(synced, r.HasSynced)
 	}
 
 	syncCtx, cancel := context.WithTimeout(ctx, timeout)

@@ -21,7 +21,7 @@ func (s *Server) registerAPIDocs() {
 // version. Models not ready are left out until they are.
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
 	srv := apidocs.Server{Version: s.opts.Version, APIKeys: s.inferenceKeys() != nil}
-	if v, err := s.seedVersion(); err == nil {
+	if v, err := s.seedVersion(r.Context()); err == nil {
 		srv.PredictModel = v.Name
 	}
 	var models []apidocs.Model

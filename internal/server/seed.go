@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
@@ -28,18 +29,30 @@ func (s *Server) registerSeed() {
 	s.mux.HandleFunc("POST /predict", s.seedPredict)
 }
 
-// seedVersion picks the model /predict serves: the only one, or the configured default.
-func (s *Server) seedVersion() (*repository.Version, error) {
-	name := s.opts.DefaultModel
+// seedVersion picks the model /predict serves: the one a Local request names,
+// else the configured default, else the only one.
+func (s *Server) seedVersion(ctx context.Context) (*repository.Version, error) {
+	name := localModel(ctx)
 	if name == "" {
-		names := s.repo.Names()
-		if len(names) != 1 {
-			return nil, fmt.Errorf("%w: /predict needs a default model when several are served (set --default-model); models: %s",
-				repository.ErrNotFound, strings.Join(names, ", "))
-		}
-		name = names[0]
+		name = s.DefaultModel()
+	}
+	if name == "" {
+		return nil, fmt.Errorf("%w: /predict needs a default model when several are served (set --default-model); models: %s",
+			repository.ErrNotFound, strings.Join(s.repo.Names(), ", "))
 	}
 	return s.repo.Get(name, "")
+}
+
+// DefaultModel is the model a request that names none is for: --default-model,
+// else the only model served; "" when there are several and no default.
+func (s *Server) DefaultModel() string {
+	if s.opts.DefaultModel != "" {
+		return s.opts.DefaultModel
+	}
+	if names := s.repo.Names(); len(names) == 1 {
+		return names[0]
+	}
+	return ""
 }
 
 func (s *Server) seedPredict(w http.ResponseWriter, r *http.Request) {
@@ -49,7 +62,7 @@ func (s *Server) seedPredict(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (string, int) {
-	v, err := s.seedVersion()
+	v, err := s.seedVersion(r.Context())
 	if err != nil {
 		discard(r)
 		return "", s.fail(w, r, err)

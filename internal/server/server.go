@@ -162,6 +162,17 @@ type Server struct {
 	monitoring *monitor.Hub
 	// peers are the replicas feedback is forwarded to (nil: none).
 	peers *peerSet
+	// background are the in-process consumers Serve runs and drains (Background).
+	background []func(ctx context.Context) error
+}
+
+// Background adds fn to what Serve runs beside its listeners (the queue
+// worker). Its ctx ends when the server starts to drain; Serve waits for it,
+// within the drain timeout, before the models close, so that what it holds is
+// finished by models that are still there. An error it returns before the
+// drain stops the server. Call before Serve.
+func (s *Server) Background(fn func(ctx context.Context) error) {
+	s.background = append(s.background, fn)
 }
 
 // New builds a server for repo. Call LoadModels (or Serve, which does) to load.
@@ -232,7 +243,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ridHeader := requestIDHeader(r.Header.Get(headerRequestID))
 	w.Header()[headerRequestID] = ridHeader
 	rid := ridHeader[0]
-	if !s.authorizeHTTP(w, r) {
+	if !isLocal(r.Context()) && !s.authorizeHTTP(w, r) {
 		return
 	}
 	if s.refuseUncleanPath(w, r) {
@@ -259,6 +270,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mux.ServeHTTP(w, r) // (not h: only the mux's own ServeHTTP sets path values)
 }
+
+// Local is the handler for requests made inside the process: the queue
+// worker's. They are answered exactly as over HTTP, with two differences. No
+// API key is asked: the caller is the process itself, and its broker
+// connection is the boundary it was let in through. And /predict serves the
+// model a Tide-Model header names, since a message, unlike a URL, has no
+// other place to name it.
+func (s *Server) Local() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), localKey{}, r.Header.Get(localModelHeader))))
+	})
+}
+
+// localModelHeader names /predict's model on a Local request (the queue's message header).
+const localModelHeader = "Tide-Model"
+
+type localKey struct{}
+
+func isLocal(ctx context.Context) bool { _, ok := ctx.Value(localKey{}).(string); return ok }
+
+// localModel is the model a Local request's header named, or "".
+func localModel(ctx context.Context) string { name, _ := ctx.Value(localKey{}).(string); return name }
 
 // refuseUncleanPath answers an unclean path ("/../x", "//v2", "/v2/") with a JSON
 // 404 and reports that it did: ServeMux would answer it with a redirect to the
@@ -402,12 +435,27 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	s.log.Info("serving", "addr", ln.Addr().String(), "models", s.repo.Names())
 	s.logAccess()
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	bgFailed := make(chan error, len(s.background))
+	var bg sync.WaitGroup
+	for _, fn := range s.background {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			if err := fn(bgCtx); err != nil && bgCtx.Err() == nil {
+				bgFailed <- err
+			}
+		}()
+	}
 
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case err := <-gf.failed():
 		return fmt.Errorf("serve gRPC: %w", err)
+	case err := <-bgFailed:
+		return err
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)
@@ -424,6 +472,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if derr := <-grpcDrained; err == nil {
 		err = derr
+	}
+	stopBackground()
+	bgDone := make(chan struct{})
+	go func() { bg.Wait(); close(bgDone) }()
+	select {
+	case <-bgDone:
+	case <-shutCtx.Done():
+		if err == nil {
+			err = fmt.Errorf("in-process consumers: %w", shutCtx.Err())
+		}
 	}
 	s.repo.Close() // each model's batcher runs what it still holds, then closes
 	s.monitoring.Close()

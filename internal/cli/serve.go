@@ -41,6 +41,7 @@ type serveFlags struct {
 	feedbackTTL       time.Duration
 	repo              repository.Options
 	opts              server.Options
+	queue             queueFlags
 }
 
 // NewServeCommand is `serve`, the same in tide-server (what pods run) and the tide CLI.
@@ -117,6 +118,7 @@ Flags win over the environment, which wins over the file.`,
 	fl.StringVar(&f.monitoringWindow, "monitoring-window", "1000", "drift window of monitored models unless their config says: a number of rows (1000) or a duration (10m)")
 	fl.StringVar(&f.opts.FeedbackPeers, "feedback-peers", "", "forward feedback this replica did not make the prediction for to these replicas: HOST:PORT of a headless Service (resolved at each use) or a comma-separated list")
 	fl.DurationVar(&f.feedbackTTL, "feedback-ttl", monitor.DefaultFeedback.TTL, "how long a monitored model's predictions wait for ground truth (POST /v2/models/NAME/feedback) unless its config says")
+	f.queue.register(fl)
 	return cmd
 }
 
@@ -181,6 +183,11 @@ func runServe(ctx context.Context, f serveFlags, path string) error {
 	}
 	defer stopTracing()
 	srv := server.New(repo, f.opts, log)
+	closeQueue, err := f.queue.start(ctx, srv, f.opts.Admission.MaxBatchSize, log)
+	if err != nil {
+		return err
+	}
+	defer closeQueue()
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return srv.Serve(ctx, ln)

@@ -8,6 +8,7 @@ package metrics
 import (
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +36,10 @@ type Set struct {
 	feedbackTotal *prometheus.CounterVec   // model, result
 	feedbackDelay *prometheus.HistogramVec // model
 	payloadLog    *prometheus.CounterVec   // result
+
+	// The queue worker's (queue.go), registered on first use.
+	queueOnce sync.Once
+	queue     *QueueSeries
 }
 
 // latencyBuckets span 50µs (a tree on one row) to 10s (a stalled request).

@@ -52,8 +52,10 @@ var allowed = map[string][]string{
 	// The fast scaler: KEDA's side through its generated interface, the pods' through /metrics.
 	"internal/autoscaler":                {"internal/autoscaler/externalscaler"},
 	"internal/autoscaler/externalscaler": nil,
+	// Asynchronous inference: a broker's messages answered through the server's handler.
+	"internal/queue": {"internal/metrics"},
 	// What the binaries mount.
-	"internal/cli": {"internal/server", "internal/repository", "internal/activator", "internal/autoscaler", "internal/tracing", "internal/monitor", "internal/loadmem", "internal/loadpace",
+	"internal/cli": {"internal/server", "internal/repository", "internal/activator", "internal/autoscaler", "internal/queue", "internal/tracing", "internal/monitor", "internal/loadmem", "internal/loadpace",
 		"internal/formats", "internal/formats/sklearn", "internal/formats/lightgbm", "internal/formats/xgboost", "internal/formats/onnx"},
 	"cmd/tide-server": {"internal/cli"},
 	// The operator: its own binary, linking no runtime and nothing of the server.

@@ -16,13 +16,15 @@ dpkg -s libonnx-testdata >/dev/null 2>&1 || need+=(libonnx-testdata)
 /usr/bin/python3 -c 'import sklearn, joblib' 2>/dev/null || need+=(python3-sklearn)
 # A real browser drives the /docs page (test/integration/docs_browser_test.go).
 command -v chromium >/dev/null || need+=(chromium)
+# A real Redis: the queue worker's Redis Streams tests (test/integration/queue_test.go).
+command -v redis-server >/dev/null || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${need[@]}" >/dev/null
   # Debian starts the packaged service; the tests start their own instance.
-  systemctl disable --now prometheus >/dev/null 2>&1 || true
+  systemctl disable --now prometheus redis-server >/dev/null 2>&1 || true
 fi
 bash hack/install-onnxruntime.sh
 # helm, for the chart tests (lint, template): the harness pins and builds it from its
@@ -46,4 +48,15 @@ if [ ! -x "$cache/bin/jaeger-$jaeger_version" ]; then
   mv "$cache/bin/jaeger-$jaeger_version.tmp" "$cache/bin/jaeger-$jaeger_version"
 fi
 ln -sfn "jaeger-$jaeger_version" "$cache/bin/jaeger"
+# nats-server with JetStream, the broker of the queue worker's NATS tests and of
+# the cluster's queue add-on: pinned in hack/tools/nats-server, built like Jaeger
+# (about a minute cold).
+nats_version=$(awk '$1 == "github.com/nats-io/nats-server/v2" {print $2}' hack/tools/nats-server/go.mod)
+if [ ! -x "$cache/bin/nats-server-$nats_version" ]; then
+  echo "building nats-server $nats_version (pinned in hack/tools/nats-server) into $cache/bin"
+  mkdir -p "$cache/bin"
+  (cd hack/tools/nats-server && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$cache/bin/nats-server-$nats_version.tmp" github.com/nats-io/nats-server/v2)
+  mv "$cache/bin/nats-server-$nats_version.tmp" "$cache/bin/nats-server-$nats_version"
+fi
+ln -sfn "nats-server-$nats_version" "$cache/bin/nats-server"
 echo "test dependencies present"

@@ -15,7 +15,7 @@ import (
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
-	for _, file := range []string{"../internal/metrics/metrics.go", "../internal/metrics/monitoring.go", "../internal/autoscaler/scaler.go"} {
+	for _, file := range []string{"../internal/metrics/metrics.go", "../internal/metrics/monitoring.go", "../internal/autoscaler/scaler.go", "../internal/metrics/queue.go"} {
 		src, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)

@@ -87,7 +87,7 @@ namespace="{{ .Release.Namespace }}",pod=~"{{ include "tide.fullname" . }}-.*"
 {{- end }}
 
 {{- define "tide.validate" -}}
-{{- $modes := list "none" "cpu" "rps" "inflight" "keda" "gpu" "fast" }}
+{{- $modes := list "none" "cpu" "rps" "inflight" "keda" "gpu" "fast" "queue" }}
 {{- if not (has .Values.autoscaling.mode $modes) }}
 {{- fail (printf "autoscaling.mode %q: want one of %s" .Values.autoscaling.mode (join ", " $modes)) }}
 {{- end }}
@@ -103,6 +103,14 @@ namespace="{{ .Release.Namespace }}",pod=~"{{ include "tide.fullname" . }}-.*"
 {{- end }}
 {{- if and (eq .Values.model.source "url") (not .Values.model.url.href) }}
 {{- fail "model.source url needs model.url.href" }}
+{{- end }}
+{{- if include "tide.queueEnabled" . }}
+{{- if not (has .Values.queue.broker (list "nats" "redis")) }}
+{{- fail (printf "queue.broker %q: want nats or redis" .Values.queue.broker) }}
+{{- end }}
+{{- if not .Values.queue.urlSecret.name }}
+{{- fail "the queue worker needs queue.urlSecret.name: a Secret whose key queue.urlSecret.key holds the broker URL" }}
+{{- end }}
 {{- end }}
 {{- if not (has .Values.server.drainMode (list "server" "preStopSleep")) }}
 {{- fail (printf "server.drainMode %q: want server or preStopSleep" .Values.server.drainMode) }}
@@ -152,4 +160,11 @@ and the trace collector when tracing is on.
   ports:
     - {port: {{ .Values.tracing.collector.port }}, protocol: TCP}
 {{- end }}
+{{- end }}
+
+{{/*
+"true" when the pods consume from a broker: autoscaling.mode queue, or queue.enabled.
+*/}}
+{{- define "tide.queueEnabled" -}}
+{{- if or .Values.queue.enabled (eq .Values.autoscaling.mode "queue") }}true{{ end }}
 {{- end }}

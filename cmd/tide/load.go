@@ -37,6 +37,13 @@ Each request is a ModelInfer call, built from an OIP JSON body (--body-file,
 HTTP/2 connections, with --timeout as its deadline. Calls are counted by gRPC
 status code (OK, RESOURCE_EXHAUSTED, ...) as HTTP responses are by status.
 
+A nats:// URL publishes each request to a JetStream subject, for queue workers
+(tide serve --queue-url) to answer: nats://HOST:PORT/SUBJECT. A request's latency
+is the stream's ack; --queue-consumer NAME follows that consumer's backlog
+(waiting + unacked) each second, in the live view, the CSV and the plot. A rate-0
+stage after the burst keeps the run, its backlog and --watch going while the
+workers drain it (--stages 10s:2000,120s:0).
+
 With --watch deployment/NAME it follows the Deployment's replicas, its
 HorizontalPodAutoscaler and their events while the load runs; --watch model/NAME
 also follows the Model's canary rollout (weight, error ratio, agreement), which
@@ -49,6 +56,8 @@ second and a final {"summary": ...} line to stdout, and the text summary to stde
   tide load -r 200 -d 1m --report out/ http://127.0.0.1:8080/v2/models/fraud/infer
   tide load -c 32 -d 30s --grpc-conns 2 grpc://127.0.0.1:8081/models/fraud
   tide load --stages 30s:10,60s:200,30s:10 --watch deployment/fraud --namespace ml --report out/ http://fraud.example/predict
+  tide load --stages 10s:2000,120s:0 --queue-consumer tide --watch deployment/fraud-tide --report out/ \
+      --template '{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}}' nats://127.0.0.1:4222/tide-requests
   tide load -c 4 -n 1000 --template '{"feature1": {{rand -3 3}}, "feature2": {{rand 0 1}}}' http://127.0.0.1:8080/predict`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -84,6 +93,7 @@ second and a final {"summary": ...} line to stdout, and the text summary to stde
 	fl.StringVar(&f.ReportDir, "report", "", "write summary.json, timeseries.csv, load.png and load.svg to this folder")
 	fl.StringVar(&f.WatchRef, "watch", "", "follow deployment/NAME's replicas, HPA and events during the run; model/NAME adds the Model's canary rollout (weight, error ratio, agreement)")
 	fl.StringVar(&f.Namespace, "namespace", "", "namespace of the watched deployment (default: the kubeconfig context's)")
+	fl.StringVar(&f.Consumer, "queue-consumer", "", "nats:// targets: follow this JetStream consumer's backlog (the workers' --queue-group)")
 	fl.StringVar(&f.Kubeconfig, "kubeconfig", "", "kubeconfig for --watch (default: $KUBECONFIG or ~/.kube/config)")
 	return cmd
 }

@@ -70,6 +70,11 @@ type Config struct {
 	// GRPC carries a gRPC target's calls, and must be set for one; the
 	// caller closes it. Its GRPCOptions.Header is the calls' metadata.
 	GRPC *GRPCClient
+	// Publisher carries a NATS target's requests, and must be set for one.
+	Publisher Publisher
+	// Backlog, if set, is asked once a second for the broker's backlog
+	// (-1 when unknown); it must not block.
+	Backlog func() int64
 	// OnSample, if set, is called once a second from the sampling goroutine.
 	OnSample func(Sample)
 	// Replicas, if set, is asked once a second for the watched deployment's
@@ -202,6 +207,17 @@ func (c *Config) fill() error {
 	if c.TraceSample < 0 || c.TraceSample > 1 {
 		return fmt.Errorf("trace sample %g: want a share from 0 to 1", c.TraceSample)
 	}
+	if c.Target.Protocol == ProtocolNATS {
+		switch {
+		case c.Publisher == nil:
+			return fmt.Errorf("a NATS target needs a Publisher (NewNATSPublisher)")
+		case c.Body == nil:
+			return fmt.Errorf("a NATS target needs a body for each message (--template or --body-file)")
+		case c.Method != "" || len(c.Header) > 0:
+			return fmt.Errorf("a NATS target takes no HTTP method or headers")
+		}
+		return nil
+	}
 	if c.Target.Protocol == ProtocolGRPC {
 		switch {
 		case c.Method != "":
@@ -253,6 +269,16 @@ func (r *run) openLoop(ctx context.Context) {
 	for {
 		rate, ok := r.cfg.Plan.Target(next)
 		if !ok {
+			// A plan that ends idle (a rate-0 stage) runs to its end all the
+			// same: the samples, the backlog and the watched replicas go on
+			// while the server works off what was sent.
+			if wait := time.Until(r.start.Add(next)); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-ctx.Done():
+				case <-timer.C:
+				}
+			}
 			return
 		}
 		if rate <= 0 {
@@ -359,6 +385,10 @@ func (r *run) do(intended time.Time, late bool, rng *rand.Rand, seq uint64) {
 		r.doGRPC(intended, late, rng, seq)
 		return
 	}
+	if r.cfg.Publisher != nil {
+		r.doPublish(intended, late, rng, seq)
+		return
+	}
 	var body io.Reader
 	if r.cfg.Body != nil {
 		body = bytes.NewReader(r.cfg.Body.Render(nil, rng, seq))
@@ -404,6 +434,9 @@ func (r *run) sample(stop <-chan struct{}) {
 		s := r.rec.tick(second, span, target)
 		if r.cfg.Replicas != nil {
 			s.DesiredReplicas, s.ReadyReplicas = r.cfg.Replicas()
+		}
+		if r.cfg.Backlog != nil {
+			s.Backlog = r.cfg.Backlog()
 		}
 		r.samples = append(r.samples, s)
 		if r.cfg.OnSample != nil {

@@ -327,3 +327,28 @@ func TestTraceSampleStartsTraces(t *testing.T) {
 		t.Fatal("a trace share of 2 was accepted")
 	}
 }
+
+// TestOpenLoopRunsAnIdleTail: a plan that ends with a rate-0 stage keeps the
+// run, and its samples, going to the plan's end (a queue's backlog drains
+// then), and the backlog is sampled each second.
+func TestOpenLoopRunsAnIdleTail(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	backlog := int64(500)
+	res, err := Run(context.Background(), Config{
+		Target: mustTarget(t, srv.URL), Mode: Open, Plan: Plan{{time.Second, 100, 100}, {2 * time.Second, 0, 0}},
+		Backlog: func() int64 { backlog -= 100; return backlog },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(res.Samples); n < 3 {
+		t.Fatalf("%d samples; the idle 2 s were cut off", n)
+	}
+	if s := res.Summary.Sent; s < 95 || s > 101 {
+		t.Errorf("sent %d, want 100 in the first second only", s)
+	}
+	if res.Samples[0].Backlog != 400 || res.Samples[2].Backlog != 200 {
+		t.Errorf("backlog samples %d, %d; want 400 then 200", res.Samples[0].Backlog, res.Samples[2].Backlog)
+	}
+}

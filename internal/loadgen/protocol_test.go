@@ -34,7 +34,15 @@ func TestParseTarget(t *testing.T) {
 		{url: "grpc://u:p@h:8081/models/a", err: "user info"},
 		{url: "grpc://h:8081/models/a?x=1", err: "no query"},
 		{url: "grpc:h:8081/models/a", err: "no host"},
-		{url: "ftp://h/x", err: "scheme must be http, https, grpc or grpcs"},
+		{url: "nats://nats.nats.svc:4222/tide-requests", protocol: ProtocolNATS, host: "nats.nats.svc:4222"},
+		{url: "nats://u:p@h:4222/a.b", protocol: ProtocolNATS, host: "h:4222"},
+		{url: "nats://h:4222", err: "the path must be one subject"},
+		{url: "nats://h:4222/a.*", err: "no wildcards"},
+		{url: "nats://h:4222/a/b", err: "the path must be one subject"},
+		{url: "nats://h:4222/a?x=1", err: "no query"},
+		{url: "nats:///a", err: "no host"},
+		{url: "nats://user:secret@h:4222/a.*", err: "redacted"},
+		{url: "ftp://h/x", err: "scheme must be http, https, grpc, grpcs or nats"},
 		{url: "http:///predict", err: "no host"},
 	}
 	for _, tt := range tests {
@@ -42,6 +50,9 @@ func TestParseTarget(t *testing.T) {
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("ParseTarget(%q) error = %v, want %q", tt.url, err, tt.err)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret") {
+				t.Errorf("ParseTarget(%q) error shows the password: %v", tt.url, err)
 			}
 			continue
 		}

@@ -43,6 +43,9 @@ type Sample struct {
 	// Replicas is filled only when a cluster is watched; -1 means unknown.
 	DesiredReplicas int `json:"desired_replicas"`
 	ReadyReplicas   int `json:"ready_replicas"`
+	// Backlog is the broker's count of messages not yet answered, for a
+	// queue target; -1 means unknown.
+	Backlog int64 `json:"backlog"`
 }
 
 // Summary is the whole run, the numbers a report leads with.
@@ -190,7 +193,7 @@ func (r *recorder) tick(second int, span, target float64) Sample {
 	s := Sample{
 		Second: second, Span: span, Target: target,
 		Sent: r.secSent, OK: r.secOK, Errors: r.secErrs, InFlight: r.inFlight,
-		DesiredReplicas: -1, ReadyReplicas: -1,
+		DesiredReplicas: -1, ReadyReplicas: -1, Backlog: -1,
 	}
 	if r.interval.TotalCount() > 0 {
 		s.P50 = ms(r.interval.ValueAtQuantile(50))

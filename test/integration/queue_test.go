@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -67,7 +68,10 @@ type queueBroker struct {
 	extra     []string                                    // worker flags
 }
 
-func TestQueueWorkerNATS(t *testing.T) {
+// startNATS runs a nats-server with JetStream and returns its address and a
+// connection to it.
+func startNATS(t *testing.T) (string, *nats.Conn) {
+	t.Helper()
 	bin := natsServerBin(t)
 	dir := t.TempDir()
 	addr := servertest.FreeAddr(t)
@@ -79,7 +83,12 @@ func TestQueueWorkerNATS(t *testing.T) {
 		nc, err = nats.Connect("nats://" + addr)
 		return err == nil, fmt.Sprint(err)
 	})
-	defer nc.Close()
+	t.Cleanup(nc.Close)
+	return addr, nc
+}
+
+func TestQueueWorkerNATS(t *testing.T) {
+	addr, nc := startNATS(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -361,4 +370,46 @@ func metricValue(t *testing.T, addr, series string) float64 {
 		}
 	}
 	return 0
+}
+
+// TestTideLoadPublishesToNATS: tide load's publisher mode puts a planned rate of
+// messages on a subject, follows the workers' consumer backlog each second, and
+// the report has it; the worker answers every message.
+func TestTideLoadPublishesToNATS(t *testing.T) {
+	addr, _ := startNATS(t)
+	tide := buildTideCLI(t)
+	worker := servertest.Serve(t, servertest.Build(t), "../../internal/server/testdata/fraud_logreg.joblib",
+		"--queue-url", "nats://"+addr, "--queue-create-stream")
+	waitFor(t, 20*time.Second, "the worker's consumer", func() (bool, string) {
+		return strings.Contains(worker.Logs(), "queue worker consuming"), "not yet consuming"
+	})
+	report := filepath.Join(t.TempDir(), "report")
+	out, err := exec.Command(tide, "load", "--stages", "2s:250,3s:0", "--queue-consumer", "tide", "--report", report,
+		"--template", `{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}}`, "nats://"+addr+"/tide-requests").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tide load: %v\n%s", err, out)
+	}
+	var rep struct {
+		Summary struct{ Sent, OK int64 }
+	}
+	b, err := os.ReadFile(filepath.Join(report, "summary.json"))
+	summary := &rep.Summary
+	if err != nil || json.Unmarshal(b, &rep) != nil || summary.Sent != 500 || summary.OK != 500 {
+		t.Fatalf("summary %+v (%v): want 500 sent and acked by the stream\n%s", summary, err, out)
+	}
+	csvText, err := os.ReadFile(filepath.Join(report, "timeseries.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(csvText)), "\n")
+	if !strings.HasSuffix(lines[0], ",backlog") || !strings.HasSuffix(lines[len(lines)-1], ",0") {
+		t.Errorf("timeseries.csv: want a backlog column ending at 0 (drained):\n%s", csvText)
+	}
+	waitFor(t, 20*time.Second, "the worker answers all 500", func() (bool, string) {
+		n := metricValue(t, worker.HTTP, `tide_queue_messages_total{result="ok"}`)
+		return n == 500, fmt.Sprintf("%g answered", n)
+	})
+	if _, err := os.Stat(filepath.Join(report, "load.png")); err != nil {
+		t.Errorf("no plot: %v", err)
+	}
 }

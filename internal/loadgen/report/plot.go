@@ -64,7 +64,7 @@ func (r *Report) Plot(w io.Writer, format string) error {
 
 func (r *Report) panels() ([]*plot.Plot, error) {
 	s := r.Summary
-	var sent, ok, errs, target, p50, p90, p99, desired, ready plotter.XYs
+	var sent, ok, errs, target, p50, p90, p99, desired, ready, backlog plotter.XYs
 	for _, sm := range r.Samples {
 		// The last sample covers only the tail of the run, often a few
 		// milliseconds of requests draining; as a rate it would be noise.
@@ -89,6 +89,9 @@ func (r *Report) panels() ([]*plot.Plot, error) {
 			end := float64(sm.Second)
 			desired = append(desired, plotter.XY{X: end, Y: float64(sm.DesiredReplicas)})
 			ready = append(ready, plotter.XY{X: end, Y: float64(sm.ReadyReplicas)})
+		}
+		if sm.Backlog >= 0 {
+			backlog = append(backlog, plotter.XY{X: float64(sm.Second), Y: float64(sm.Backlog)})
 		}
 	}
 
@@ -119,6 +122,14 @@ func (r *Report) panels() ([]*plot.Plot, error) {
 		}
 	}
 	panels := []*plot.Plot{throughput, latency}
+
+	if len(backlog) > 0 {
+		queue := newPanel("Queue backlog (the workers' consumer: waiting + unacked)", "messages")
+		if err := addLine(queue, "backlog", backlog, orange, 0); err != nil {
+			return nil, err
+		}
+		panels = append(panels, queue)
+	}
 
 	if len(desired) > 0 {
 		replicas := newPanel("Replicas", "pods")

@@ -77,8 +77,15 @@ func (r *Report) WriteJSON(w io.Writer) error {
 }
 
 // CSVHeader is the time series' columns. Replica columns are empty when no
-// Deployment was watched.
-var CSVHeader = []string{"second", "span_s", "target", "sent", "ok", "errors", "p50_ms", "p90_ms", "p99_ms", "max_ms", "in_flight", "desired_replicas", "ready_replicas"}
+// Deployment was watched, backlog when the target is not a queue.
+var CSVHeader = []string{"second", "span_s", "target", "sent", "ok", "errors", "p50_ms", "p90_ms", "p99_ms", "max_ms", "in_flight", "desired_replicas", "ready_replicas", "backlog"}
+
+func unknownEmpty(v int64) string {
+	if v < 0 {
+		return ""
+	}
+	return strconv.FormatInt(v, 10)
+}
 
 // WriteCSV writes one row per second of the run.
 func (r *Report) WriteCSV(w io.Writer) error {
@@ -98,7 +105,7 @@ func (r *Report) WriteCSV(w io.Writer) error {
 		row := []string{
 			strconv.Itoa(s.Second), f(s.Span), f(s.Target), i(s.Sent), i(s.OK), i(s.Errors),
 			f(s.P50), f(s.P90), f(s.P99), f(s.Max), i(s.InFlight),
-			replicas(s.DesiredReplicas), replicas(s.ReadyReplicas),
+			replicas(s.DesiredReplicas), replicas(s.ReadyReplicas), unknownEmpty(s.Backlog),
 		}
 		if err := cw.Write(row); err != nil {
 			return err

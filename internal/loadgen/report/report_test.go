@@ -27,7 +27,7 @@ func sampleReport(watched bool) *Report {
 	}}
 	for i := 1; i <= 20; i++ {
 		s := loadgen.Sample{Second: i, Span: 1, Target: 100, Sent: 100, OK: 99, Errors: 1, P50: 1.5, P90: 2, P99: 3, Max: 4, InFlight: 1,
-			DesiredReplicas: -1, ReadyReplicas: -1}
+			DesiredReplicas: -1, ReadyReplicas: -1, Backlog: -1}
 		if i == 10 {
 			s.P99, s.Max = 900, 1000
 		}
@@ -233,5 +233,32 @@ func TestPlotCanaryPanel(t *testing.T) {
 	}
 	if img, err := png.Decode(&buf); err != nil || img.Bounds().Dy() != 4*3*96 {
 		t.Fatalf("png: %v %v", img.Bounds(), err)
+	}
+}
+
+// TestQueueBacklog: a queue run's backlog is a CSV column and a panel of its
+// own; a run without one has neither.
+func TestQueueBacklog(t *testing.T) {
+	r := sampleReport(true)
+	if panels, _ := r.panels(); len(panels) != 3 {
+		t.Fatalf("without a backlog: %d panels, want 3", len(panels))
+	}
+	for i := range r.Samples {
+		r.Samples[i].Backlog = int64(max(0, 5000-400*i))
+	}
+	panels, err := r.panels()
+	if err != nil || len(panels) != 4 || !strings.Contains(panels[2].Title.Text, "backlog") {
+		t.Fatalf("with a backlog: %d panels (%v), want the backlog third", len(panels), err)
+	}
+	var csvOut strings.Builder
+	if err := r.WriteCSV(&csvOut); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(csvOut.String())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := rows[0][len(rows[0])-1]; h != "backlog" || rows[1][13] != "5000" || rows[20][13] != "0" {
+		t.Errorf("backlog column %q: second 1 = %q, second 20 = %q; want 5000 and 0", h, rows[1][13], rows[20][13])
 	}
 }

@@ -105,8 +105,8 @@ func (l *Live) Sample(s loadgen.Sample) {
 	l.sent += s.Sent
 	l.errs += s.Errors
 	if !l.terminal {
-		fmt.Fprintf(l.w, `{"t":%d,"target":%g,"sent":%d,"ok":%d,"errors":%d,"p50_ms":%g,"p90_ms":%g,"p99_ms":%g,"in_flight":%d,"desired_replicas":%d,"ready_replicas":%d}`+"\n",
-			s.Second, s.Target, s.Sent, s.OK, s.Errors, s.P50, s.P90, s.P99, s.InFlight, s.DesiredReplicas, s.ReadyReplicas)
+		fmt.Fprintf(l.w, `{"t":%d,"target":%g,"sent":%d,"ok":%d,"errors":%d,"p50_ms":%g,"p90_ms":%g,"p99_ms":%g,"in_flight":%d,"desired_replicas":%d,"ready_replicas":%d,"backlog":%d}`+"\n",
+			s.Second, s.Target, s.Sent, s.OK, s.Errors, s.P50, s.P90, s.P99, s.InFlight, s.DesiredReplicas, s.ReadyReplicas, s.Backlog)
 		return
 	}
 	var b strings.Builder
@@ -123,6 +123,10 @@ func (l *Live) Sample(s loadgen.Sample) {
 			rep = fmt.Sprintf("%d/%d", s.ReadyReplicas, s.DesiredReplicas)
 		}
 		row += fmt.Sprintf(" %9s", rep)
+	}
+	if s.Backlog >= 0 {
+		head += fmt.Sprintf(" %9s", "backlog")
+		row += fmt.Sprintf(" %9d", s.Backlog)
 	}
 	b.WriteString("\x1b[2K" + head + "\n\x1b[2K" + row + "\n")
 	l.lines = 2

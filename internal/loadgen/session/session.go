@@ -52,6 +52,7 @@ type Options struct {
 	WatchRef    string        // --watch deployment/NAME
 	Namespace   string        // --namespace of the watched Deployment
 	Kubeconfig  string        // --kubeconfig
+	Consumer    string        // --queue-consumer: whose backlog a nats:// run follows
 }
 
 // Run drives the load at rawURL until the plan ends or ctx is cancelled (the
@@ -74,8 +75,23 @@ func Run(ctx context.Context, o Options, rawURL string, stdout, stderr io.Writer
 
 	var client *http.Client
 	var grpcClient *loadgen.GRPCClient
+	var publisher *loadgen.NATSPublisher
 	var metadata func(context.Context) (*loadgen.ModelMetadata, error)
-	if target.Protocol == loadgen.ProtocolGRPC {
+	switch target.Protocol {
+	case loadgen.ProtocolNATS:
+		if o.BodyFile == "" && o.Template == "" {
+			return errors.New("a nats:// target needs each message's body: give --template or --body-file (the worker's model is not asked for its metadata)")
+		}
+		if publisher, err = loadgen.NewNATSPublisher(ctx, target); err != nil {
+			return err
+		}
+		defer publisher.Close()
+		if o.Consumer != "" {
+			followCtx, stopFollowing := context.WithCancel(ctx)
+			defer stopFollowing()
+			go publisher.FollowBacklog(followCtx, o.Consumer)
+		}
+	case loadgen.ProtocolGRPC:
 		if o.GRPCConns < 1 {
 			return fmt.Errorf("--grpc-conns %d: want at least 1", o.GRPCConns)
 		}
@@ -87,7 +103,7 @@ func Run(ctx context.Context, o Options, rawURL string, stdout, stderr io.Writer
 		defer grpcClient.Close()
 		header = nil // sent as the calls' metadata
 		metadata = func(ctx context.Context) (*loadgen.ModelMetadata, error) { return grpcClient.Metadata(ctx, target) }
-	} else {
+	default:
 		client = loadgen.NewClient(loadgen.ClientOptions{Timeout: o.Timeout, HTTP2: o.HTTP2, Insecure: o.Insecure})
 		metadata = func(ctx context.Context) (*loadgen.ModelMetadata, error) {
 			return loadgen.FetchMetadata(ctx, client, target, o.Model)
@@ -115,6 +131,12 @@ func Run(ctx context.Context, o Options, rawURL string, stdout, stderr io.Writer
 		MaxRequests: o.Requests, MaxInFlight: o.MaxInFlight, Client: client, GRPC: grpcClient, Seed: o.Seed,
 		TraceSample: o.TraceSample,
 		OnSample:    live.Sample,
+	}
+	if publisher != nil {
+		cfg.Publisher = publisher
+		if o.Consumer != "" {
+			cfg.Backlog = publisher.Backlog
+		}
 	}
 	if watcher != nil {
 		cfg.Replicas = watcher.Replicas

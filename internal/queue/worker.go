@@ -145,6 +145,12 @@ func (w *Worker) handle(ctx context.Context, m *Message) {
 	} else if !m.Published.IsZero() {
 		w.Series.ObserveLag(time.Since(m.Published))
 	}
+	if m.Deliveries > w.MaxDeliveries {
+		// Delivered past the limit without being settled: the workers that
+		// held it stopped (a crash, an OOM kill). Asking again could stop this one.
+		w.deadLetter(ctx, m, 0, fmt.Sprintf("delivered %d times and never settled: the workers that held it stopped", m.Deliveries))
+		return
+	}
 	a := w.Answerer.Answer(ctx, m)
 	switch a.Outcome {
 	case Answered:

@@ -49,13 +49,13 @@ if [ ! -x "$cache/bin/jaeger-$jaeger_version" ]; then
 fi
 ln -sfn "jaeger-$jaeger_version" "$cache/bin/jaeger"
 # nats-server with JetStream, the broker of the queue worker's NATS tests and of
-# the cluster's queue add-on: pinned in hack/tools/nats-server, built like Jaeger
+# the cluster's queue add-on: pinned in hack/cluster/modules/nats-server (the cluster add-on nats builds the same), built like helm
 # (about a minute cold).
-nats_version=$(awk '$1 == "github.com/nats-io/nats-server/v2" {print $2}' hack/tools/nats-server/go.mod)
+nats_version=$(awk '$1 == "github.com/nats-io/nats-server/v2" {print $2}' hack/cluster/modules/nats-server/go.mod)
 if [ ! -x "$cache/bin/nats-server-$nats_version" ]; then
-  echo "building nats-server $nats_version (pinned in hack/tools/nats-server) into $cache/bin"
+  echo "building nats-server $nats_version (pinned in hack/cluster/modules/nats-server) into $cache/bin"
   mkdir -p "$cache/bin"
-  (cd hack/tools/nats-server && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$cache/bin/nats-server-$nats_version.tmp" github.com/nats-io/nats-server/v2)
+  (cd hack/cluster/modules/nats-server && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$cache/bin/nats-server-$nats_version.tmp" github.com/nats-io/nats-server/v2)
   mv "$cache/bin/nats-server-$nats_version.tmp" "$cache/bin/nats-server-$nats_version"
 fi
 ln -sfn "nats-server-$nats_version" "$cache/bin/nats-server"

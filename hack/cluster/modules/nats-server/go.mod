@@ -1,4 +1,4 @@
-module github.com/tideserve/tide/hack/tools/nats-server
+module github.com/tideserve/tide/hack/cluster/modules/nats-server
 
 go 1.26.0
 

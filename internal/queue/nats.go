@@ -105,7 +105,11 @@ func (b *NATS) setUp(ctx context.Context) error {
 				return
 			}
 			if err != nil {
-				continue // heartbeats missed, a reconnect: the iterator goes on
+				// Heartbeats missed, a reconnect: the iterator goes on. A
+				// pause keeps a lasting failure (the consumer deleted) from
+				// spinning; Fetch meanwhile finds nothing.
+				time.Sleep(100 * time.Millisecond)
+				continue
 			}
 			b.msgs <- m
 		}

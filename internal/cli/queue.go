@@ -37,7 +37,7 @@ func (q *queueFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&q.subject, "queue-subject", "tide-requests", "NATS: the requests' subject (the consumer's filter)")
 	fl.StringVar(&q.group, "queue-group", "tide", "the consumer the workers share: a JetStream durable consumer or a Redis consumer group")
 	fl.StringVar(&q.consumer, "queue-consumer", "", "Redis: this worker's name in the group (default: the host name, which is the pod's)")
-	fl.StringVar(&q.results, "queue-results", "tide-results", "where answers go: a NATS subject or a Redis stream key, each answer carrying the request's Tide-Request-Id")
+	fl.StringVar(&q.results, "queue-results", "tide-results", "where answers go: a NATS subject, a Redis stream key, or an http(s):// URL each answer is POSTed to; each carries the request's Tide-Request-Id")
 	fl.StringVar(&q.deadLetters, "queue-dead-letters", "tide-dead-letters", "where refused messages go, with their one-line reason: a NATS subject or a Redis stream key")
 	fl.IntVar(&q.concurrency, "queue-concurrency", 0, "messages handled at once (0: 64, or twice --max-batch-size when that is more); the batcher joins them into model runs")
 	fl.IntVar(&q.maxDeliveries, "queue-max-deliveries", 5, "a message still failing with overload, a timeout or a server fault at this delivery is dead-lettered")
@@ -46,7 +46,7 @@ func (q *queueFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&q.createStream, "queue-create-stream", false, "NATS: create --queue-stream, capturing the request, result and dead-letter subjects, when it does not exist")
 }
 
-// dialQueue connects to --queue-url's broker; nil when the flag is unset.
+// dial connects to --queue-url's broker (with --queue-results' HTTP sink when it is a URL); nil when the flag is unset.
 func (q *queueFlags) dial(ctx context.Context) (queue.Broker, error) {
 	if q.url == "" {
 		return nil, nil
@@ -57,23 +57,40 @@ func (q *queueFlags) dial(ctx context.Context) (queue.Broker, error) {
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	switch u.Scheme {
+	results, sink := q.results, ""
+	if r, err := url.Parse(q.results); err == nil && (r.Scheme == "http" || r.Scheme == "https") {
+		results, sink = "", q.results // answers go to the HTTP sink, not to the broker
+	}
+	b, err := q.dialBroker(dialCtx, u.Scheme, results)
+	if err != nil || sink == "" {
+		return b, err
+	}
+	h, err := queue.NewHTTPResults(b, sink)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("--queue-results: %w", err)
+	}
+	return h, nil
+}
+
+func (q *queueFlags) dialBroker(dialCtx context.Context, scheme, results string) (queue.Broker, error) {
+	switch scheme {
 	case "nats", "tls":
 		return queue.DialNATS(dialCtx, queue.NATSOptions{URL: q.url, Stream: q.stream, Consumer: q.group, Subject: q.subject,
-			Results: q.results, DeadLetters: q.deadLetters, AckWait: q.ackWait, CreateStream: q.createStream, Prefetch: q.concurrency})
+			Results: results, DeadLetters: q.deadLetters, AckWait: q.ackWait, CreateStream: q.createStream, Prefetch: q.concurrency})
 	case "redis", "rediss":
 		consumer := q.consumer
 		if consumer == "" {
 			consumer, _ = os.Hostname() // the pod's name: unique in the group, and stable across a container restart
 		}
 		return queue.DialRedis(dialCtx, queue.RedisOptions{URL: q.url, Stream: q.stream, Group: q.group, Consumer: consumer,
-			Results: q.results, DeadLetters: q.deadLetters, ClaimIdle: q.ackWait})
+			Results: results, DeadLetters: q.deadLetters, ClaimIdle: q.ackWait})
 	default:
 		return nil, fmt.Errorf("--queue-url %s: want nats://, tls:// (NATS JetStream), redis:// or rediss:// (Redis Streams)", queue.Redact(q.url))
 	}
 }
 
-// startQueue dials the broker and hands the worker to srv, which runs it and
+// start dials the broker and hands the worker to srv, which runs it and
 // drains it with its requests. The returned close ends the connection after
 // Serve returns.
 func (q *queueFlags) start(ctx context.Context, srv *server.Server, maxBatch int, log *slog.Logger) (func(), error) {

@@ -17,7 +17,7 @@ type NATSOptions struct {
 	Stream       string // the stream that holds the requests
 	Consumer     string // the durable pull consumer the workers share (KEDA reads its pending count)
 	Subject      string // the requests' subject (the consumer's filter)
-	Results      string // subject results are published to; a stream must capture it
+	Results      string // subject results are published to; a stream must capture it ("" when an HTTP sink takes them)
 	DeadLetters  string // subject dead letters are published to; a stream must capture it
 	AckWait      time.Duration
 	CreateStream bool // create Stream capturing Subject, Results and DeadLetters when it is missing
@@ -37,8 +37,8 @@ type NATS struct {
 
 // DialNATS connects, makes sure the consumer exists, and starts pulling.
 func DialNATS(ctx context.Context, o NATSOptions) (*NATS, error) {
-	if o.Stream == "" || o.Consumer == "" || o.Subject == "" || o.Results == "" || o.DeadLetters == "" {
-		return nil, errors.New("nats: stream, consumer, subject, results and dead-letter subjects are all needed")
+	if o.Stream == "" || o.Consumer == "" || o.Subject == "" || o.DeadLetters == "" {
+		return nil, errors.New("nats: stream, consumer, subject and dead-letter subject are all needed")
 	}
 	if o.Prefetch < 1 {
 		o.Prefetch = 64
@@ -66,9 +66,13 @@ func (b *NATS) setUp(ctx context.Context) error {
 	b.js = js
 	stream, err := js.Stream(ctx, b.o.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) && b.o.CreateStream {
+		subjects := []string{b.o.Subject, b.o.DeadLetters}
+		if b.o.Results != "" {
+			subjects = append(subjects, b.o.Results)
+		}
 		stream, err = js.CreateStream(ctx, jetstream.StreamConfig{
 			Name:     b.o.Stream,
-			Subjects: []string{b.o.Subject, b.o.Results, b.o.DeadLetters},
+			Subjects: subjects,
 			Storage:  jetstream.FileStorage,
 		})
 	}

@@ -21,7 +21,7 @@ type RedisOptions struct {
 	Stream      string // the requests' stream key
 	Group       string // the consumer group the workers share (KEDA reads its lag)
 	Consumer    string // this worker's name in the group (the pod's name)
-	Results     string // the results' stream key
+	Results     string // the results' stream key ("" when an HTTP sink takes them)
 	DeadLetters string // the dead letters' stream key
 	// ClaimIdle: an entry delivered this long ago and not acked (its worker
 	// died, or it was handed back) is claimed by the next worker that looks.
@@ -44,8 +44,8 @@ type Redis struct {
 // the stream's beginning, so that requests published before any worker ran
 // are answered.
 func DialRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
-	if o.Stream == "" || o.Group == "" || o.Consumer == "" || o.Results == "" || o.DeadLetters == "" {
-		return nil, errors.New("redis: stream, group, consumer, results and dead-letter streams are all needed")
+	if o.Stream == "" || o.Group == "" || o.Consumer == "" || o.DeadLetters == "" {
+		return nil, errors.New("redis: stream, group, consumer and dead-letter stream are all needed")
 	}
 	if o.ClaimIdle <= 0 {
 		o.ClaimIdle = 30 * time.Second

@@ -58,7 +58,11 @@ func TestQueueWorkerScalesOnBacklog(t *testing.T) {
 		"--set", "queue.results="+results, "--set", "queue.deadLetters="+dead,
 		"--set", "autoscaling.maxReplicas=4", "--set", "autoscaling.queue.targetBacklog=1000",
 		"--set", "autoscaling.queue.pollingInterval=2", "--set", "autoscaling.queue.cooldownPeriod=20",
-		"--set", "server.maxBatchSize=32", "--set", "server.maxQueueDelay=2ms")
+		"--set", "server.maxBatchSize=32", "--set", "server.maxQueueDelay=2ms",
+		// A worker's share of the node's CPU, as a production pod has: one
+		// worker alone would take long enough over the burst that the
+		// backlog asks for more (unlimited, one worker drains it in a second).
+		"--set", "resources.requests.cpu=100m", "--set", "resources.limits.cpu=200m")
 	replicas := func() int {
 		n, _ := strconv.Atoi(c.jsonpath(ctx, "deployment/"+name+"-tide", "{.status.replicas}"))
 		return n
@@ -76,7 +80,7 @@ func TestQueueWorkerScalesOnBacklog(t *testing.T) {
 	run := runTideLoad(runCtx, tideBinary(t), report,
 		"--stages", fmt.Sprintf("%ds:%d,150s:0", queueBurstSeconds, queueBurstRate), "--queue-consumer", "tide",
 		"--watch", "deployment/"+name+"-tide", "--namespace", c.namespace, "--kubeconfig", c.kubeconfig,
-		"--template", `{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}}`, natsURL+"/"+subject)
+		"--template", queueMessageTemplate, natsURL+"/"+subject)
 	run.expectNoFailures(t, "publishing the burst", queueBurst)
 	if run.summary.Sent != queueBurst {
 		t.Errorf("published %d, want %d", run.summary.Sent, queueBurst)
@@ -127,6 +131,10 @@ func TestQueueWorkerScalesOnBacklog(t *testing.T) {
 		}
 	}
 }
+
+// queueMessageTemplate is each message: ten transactions scored together, as a
+// stream consumer would send a micro-batch.
+var queueMessageTemplate = "[" + strings.TrimSuffix(strings.Repeat(`{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}},`, 10), ",") + "]"
 
 // queueFigures are read from tide load's timeseries.csv: seconds since the
 // burst began, -1 for what never happened.

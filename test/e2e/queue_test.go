@@ -78,7 +78,7 @@ func TestQueueWorkerScalesOnBacklog(t *testing.T) {
 	runCtx, cancel := context.WithTimeout(ctx, 8*time.Minute)
 	defer cancel()
 	run := runTideLoad(runCtx, tideBinary(t), report,
-		"--stages", fmt.Sprintf("%ds:%d,150s:0", queueBurstSeconds, queueBurstRate), "--queue-consumer", "tide",
+		"--stages", fmt.Sprintf("%ds:%d,60s:0", queueBurstSeconds, queueBurstRate), "--queue-consumer", "tide",
 		"--watch", "deployment/"+name+"-tide", "--namespace", c.namespace, "--kubeconfig", c.kubeconfig,
 		"--template", queueMessageTemplate, natsURL+"/"+subject)
 	run.expectNoFailures(t, "publishing the burst", queueBurst)

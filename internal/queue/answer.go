@@ -92,6 +92,10 @@ func (a *Answerer) Answer(ctx context.Context, m *Message) Answer {
 // IsOIP reports whether body is a JSON object with a top-level "inputs" key:
 // an OIP v2 inference request rather than /predict's feature object or array.
 func IsOIP(body []byte) bool {
+	// Most bodies never name "inputs": those need no decoder.
+	if !bytes.Contains(body, []byte(`"inputs"`)) {
+		return false
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return false

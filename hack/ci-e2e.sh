@@ -16,9 +16,9 @@ TIMES=()
 T_ALL=$(date +%s)
 
 # Every add-on the e2e tests use: CPU HPA (metrics-server), requests/s HPA (prometheus,
-# prometheus-adapter), scale to zero (keda), the queue worker's broker (nats), NetworkPolicy
+# prometheus-adapter), scale to zero (keda), the queue worker's brokers (nats, redis), NetworkPolicy
 # (network-policies), the chart (helm).
-export TIDE_CLUSTER_ADDONS=${TIDE_CLUSTER_ADDONS:-coredns metrics-server network-policies prometheus prometheus-adapter keda nats helm}
+export TIDE_CLUSTER_ADDONS=${TIDE_CLUSTER_ADDONS:-coredns metrics-server network-policies prometheus prometheus-adapter keda nats redis helm}
 
 log() { printf '[ci-e2e %4ds] %s\n' "$(( $(date +%s) - T_ALL ))" "$*"; }
 

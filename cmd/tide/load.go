@@ -37,9 +37,10 @@ Each request is a ModelInfer call, built from an OIP JSON body (--body-file,
 HTTP/2 connections, with --timeout as its deadline. Calls are counted by gRPC
 status code (OK, RESOURCE_EXHAUSTED, ...) as HTTP responses are by status.
 
-A nats:// URL publishes each request to a JetStream subject, for queue workers
-(tide serve --queue-url) to answer: nats://HOST:PORT/SUBJECT. A request's latency
-is the stream's ack; --queue-consumer NAME follows that consumer's backlog
+A nats:// or redis:// URL publishes each request for queue workers (tide serve
+--queue-url) to answer: nats://HOST:PORT/SUBJECT to a JetStream subject,
+redis://[:PASS@]HOST:PORT/STREAM to a Redis stream. A request's latency is the
+broker's ack; --queue-consumer NAME follows the workers' consumer (group) backlog
 (waiting + unacked) each second, in the live view, the CSV and the plot. A rate-0
 stage after the burst keeps the run, its backlog and --watch going while the
 workers drain it (--stages 10s:2000,120s:0).
@@ -93,7 +94,7 @@ second and a final {"summary": ...} line to stdout, and the text summary to stde
 	fl.StringVar(&f.ReportDir, "report", "", "write summary.json, timeseries.csv, load.png and load.svg to this folder")
 	fl.StringVar(&f.WatchRef, "watch", "", "follow deployment/NAME's replicas, HPA and events during the run; model/NAME adds the Model's canary rollout (weight, error ratio, agreement)")
 	fl.StringVar(&f.Namespace, "namespace", "", "namespace of the watched deployment (default: the kubeconfig context's)")
-	fl.StringVar(&f.Consumer, "queue-consumer", "", "nats:// targets: follow this JetStream consumer's backlog (the workers' --queue-group)")
+	fl.StringVar(&f.Consumer, "queue-consumer", "", "nats:// and redis:// targets: follow this consumer's (group's) backlog, the workers' --queue-group")
 	fl.StringVar(&f.Kubeconfig, "kubeconfig", "", "kubeconfig for --watch (default: $KUBECONFIG or ~/.kube/config)")
 	return cmd
 }

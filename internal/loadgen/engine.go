@@ -70,7 +70,7 @@ type Config struct {
 	// GRPC carries a gRPC target's calls, and must be set for one; the
 	// caller closes it. Its GRPCOptions.Header is the calls' metadata.
 	GRPC *GRPCClient
-	// Publisher carries a NATS target's requests, and must be set for one.
+	// Publisher carries a queue target's requests, and must be set for one.
 	Publisher Publisher
 	// Backlog, if set, is asked once a second for the broker's backlog
 	// (-1 when unknown); it must not block.
@@ -207,14 +207,14 @@ func (c *Config) fill() error {
 	if c.TraceSample < 0 || c.TraceSample > 1 {
 		return fmt.Errorf("trace sample %g: want a share from 0 to 1", c.TraceSample)
 	}
-	if c.Target.Protocol == ProtocolNATS {
+	if c.Target.Protocol.IsQueue() {
 		switch {
 		case c.Publisher == nil:
-			return fmt.Errorf("a NATS target needs a Publisher (NewNATSPublisher)")
+			return fmt.Errorf("a queue target needs a Publisher (NewQueuePublisher)")
 		case c.Body == nil:
-			return fmt.Errorf("a NATS target needs a body for each message (--template or --body-file)")
+			return fmt.Errorf("a queue target needs a body for each message (--template or --body-file)")
 		case c.Method != "" || len(c.Header) > 0:
-			return fmt.Errorf("a NATS target takes no HTTP method or headers")
+			return fmt.Errorf("a queue target takes no HTTP method or headers")
 		}
 		return nil
 	}

@@ -49,11 +49,11 @@ func ParseTarget(raw string) (Target, error) {
 	if u.Scheme == "grpc" || u.Scheme == "grpcs" {
 		return parseGRPCTarget(raw, u)
 	}
-	if u.Scheme == "nats" {
-		return parseNATSTarget(raw, u)
+	if u.Scheme == "nats" || u.Scheme == "redis" {
+		return parseQueueTarget(u)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return Target{}, fmt.Errorf("target %s: scheme must be http, https, grpc, grpcs or nats", redactURL(u))
+		return Target{}, fmt.Errorf("target %s: scheme must be http, https, grpc, grpcs, nats or redis", redactURL(u))
 	}
 	if u.Host == "" {
 		return Target{}, fmt.Errorf("target %q: no host", raw)

@@ -40,9 +40,13 @@ func TestParseTarget(t *testing.T) {
 		{url: "nats://h:4222/a.*", err: "no wildcards"},
 		{url: "nats://h:4222/a/b", err: "the path must be one subject"},
 		{url: "nats://h:4222/a?x=1", err: "no query"},
+		{url: "redis://:pw@redis.redis.svc:6379/tide-requests", protocol: ProtocolRedis, host: "redis.redis.svc:6379"},
+		{url: "redis://h:6379", err: "the path must be one stream key"},
+		{url: "redis://h:6379/a/b", err: "the path must be one stream key"},
+		{url: "redis://:secret@h:6379/", err: "redacted"},
 		{url: "nats:///a", err: "no host"},
 		{url: "nats://user:secret@h:4222/a.*", err: "redacted"},
-		{url: "ftp://h/x", err: "scheme must be http, https, grpc, grpcs or nats"},
+		{url: "ftp://h/x", err: "scheme must be http, https, grpc, grpcs, nats or redis"},
 		{url: "http:///predict", err: "no host"},
 	}
 	for _, tt := range tests {

@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -13,28 +12,46 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 )
 
-// ProtocolNATS publishes each request to a JetStream subject, for a queue
-// worker to answer (serve --queue-url): nats://HOST:PORT/SUBJECT. A request is
-// one publish; its latency is the stream's ack, and the run's backlog comes
-// from the worker's consumer.
-const ProtocolNATS Protocol = "nats-publish"
+// Queue targets publish each request for queue workers to answer (serve
+// --queue-url) instead of sending it: a request is one publish, its latency
+// the broker's acknowledgement, and the run's backlog comes from the workers'
+// consumer group.
+const (
+	// ProtocolNATS publishes to a JetStream subject: nats://HOST:PORT/SUBJECT.
+	ProtocolNATS Protocol = "nats-publish"
+	// ProtocolRedis adds to a Redis stream: redis://[:PASS@]HOST:PORT/STREAM.
+	ProtocolRedis Protocol = "redis-publish"
+)
 
-// natsURLForm is the shape of a NATS target, for error messages.
-const natsURLForm = "nats://[USER:PASS@]HOST:PORT/SUBJECT"
+// IsQueue reports whether the protocol publishes to a broker.
+func (p Protocol) IsQueue() bool { return p == ProtocolNATS || p == ProtocolRedis }
 
-func parseNATSTarget(raw string, u *url.URL) (Target, error) {
-	subject := strings.TrimPrefix(u.Path, "/")
+// Queue URL shapes, for error messages.
+const (
+	natsURLForm  = "nats://[USER:PASS@]HOST:PORT/SUBJECT"
+	redisURLForm = "redis://[:PASS@]HOST:PORT/STREAM"
+)
+
+// parseQueueTarget checks a nats:// or redis:// URL, whose path names the
+// subject or the stream.
+func parseQueueTarget(u *url.URL) (Target, error) {
+	t, form, what := Target{URL: u, Protocol: ProtocolNATS}, natsURLForm, "subject (no wildcards)"
+	if u.Scheme == "redis" {
+		t.Protocol, form, what = ProtocolRedis, redisURLForm, "stream key"
+	}
+	name := strings.TrimPrefix(u.Path, "/")
 	switch {
 	case u.Host == "":
-		return Target{}, fmt.Errorf("target %s: no host; want %s", redactURL(u), natsURLForm)
-	case subject == "" || strings.ContainsAny(subject, "/ *>"):
-		return Target{}, fmt.Errorf("target %s: the path must be one subject (no wildcards); want %s", redactURL(u), natsURLForm)
+		return Target{}, fmt.Errorf("target %s: no host; want %s", redactURL(u), form)
+	case name == "" || strings.ContainsAny(name, "/ ") || (t.Protocol == ProtocolNATS && strings.ContainsAny(name, "*>")):
+		return Target{}, fmt.Errorf("target %s: the path must be one %s; want %s", redactURL(u), what, form)
 	case u.RawQuery != "" || u.Fragment != "":
-		return Target{}, fmt.Errorf("target %s: a NATS URL takes no query or fragment", redactURL(u))
+		return Target{}, fmt.Errorf("target %s: a queue URL takes no query or fragment", redactURL(u))
 	}
-	return Target{URL: u, Protocol: ProtocolNATS}, nil
+	return t, nil
 }
 
 // redactURL leaves a URL's credentials out of messages.
@@ -49,6 +66,44 @@ func redactURL(u *url.URL) string {
 // Publisher sends one request to a broker and returns once the broker has it.
 type Publisher interface {
 	Publish(ctx context.Context, id string, body []byte) error
+}
+
+// QueuePublisher is a Publisher that also reads the workers' backlog.
+type QueuePublisher interface {
+	Publisher
+	// FollowBacklog reads the group's backlog every second until ctx ends.
+	FollowBacklog(ctx context.Context, group string)
+	// Backlog is the last backlog read; -1 when unknown.
+	Backlog() int64
+	Close()
+}
+
+// NewQueuePublisher connects to a nats:// or redis:// target.
+func NewQueuePublisher(ctx context.Context, t Target) (QueuePublisher, error) {
+	if t.Protocol == ProtocolRedis {
+		return NewRedisPublisher(ctx, t)
+	}
+	return NewNATSPublisher(ctx, t)
+}
+
+// runID distinguishes one run's request ids from another's.
+func runID() string { return strconv.FormatUint(rand.Uint64()>>20, 36) }
+
+// pollBacklog calls read every second until ctx ends, storing what it
+// returns (-1 when it fails).
+func pollBacklog(ctx context.Context, into *atomic.Int64, read func(context.Context) (int64, error)) {
+	for {
+		n, err := read(ctx)
+		if err != nil {
+			n = -1
+		}
+		into.Store(n)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // NATSPublisher publishes to a JetStream subject; each message carries a
@@ -77,7 +132,7 @@ func NewNATSPublisher(ctx context.Context, t Target) (*NATSPublisher, error) {
 		nc.Close()
 		return nil, fmt.Errorf("nats: %w", err)
 	}
-	p := &NATSPublisher{nc: nc, js: js, subject: strings.TrimPrefix(t.URL.Path, "/"), run: strconv.FormatUint(rand.Uint64()>>20, 36)}
+	p := &NATSPublisher{nc: nc, js: js, subject: strings.TrimPrefix(t.URL.Path, "/"), run: runID()}
 	p.backlog.Store(-1)
 	if p.stream, err = js.StreamNameBySubject(ctx, p.subject); err != nil {
 		nc.Close()
@@ -99,25 +154,19 @@ func (p *NATSPublisher) Publish(ctx context.Context, id string, body []byte) err
 
 // FollowBacklog reads the consumer's backlog (messages not yet acked: pending
 // plus in hand, what KEDA's nats-jetstream scaler reads) every second until ctx
-// ends. A consumer that does not exist yet reads as 0 once the stream is empty.
+// ends; -1 while the consumer does not exist.
 func (p *NATSPublisher) FollowBacklog(ctx context.Context, consumer string) {
-	for {
+	pollBacklog(ctx, &p.backlog, func(ctx context.Context) (int64, error) {
 		c, err := p.js.Consumer(ctx, p.stream, consumer)
-		if err == nil {
-			var info *jetstream.ConsumerInfo
-			if info, err = c.Info(ctx); err == nil {
-				p.backlog.Store(int64(info.NumPending) + int64(info.NumAckPending))
-			}
+		if err != nil {
+			return 0, err
 		}
-		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			p.backlog.Store(-1)
+		info, err := c.Info(ctx)
+		if err != nil {
+			return 0, err
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
-	}
+		return int64(info.NumPending) + int64(info.NumAckPending), nil
+	})
 }
 
 // Backlog is the last backlog read; -1 when unknown.
@@ -142,3 +191,58 @@ func (r *run) doPublish(intended time.Time, late bool, rng *rand.Rand, seq uint6
 	}
 	r.rec.finished(time.Since(intended), time.Since(sent), 200, 0, nil)
 }
+
+// RedisPublisher adds each request to a Redis stream as an entry with "id"
+// (its run and sequence number) and "body" fields, the queue worker's format.
+type RedisPublisher struct {
+	rdb     *redis.Client
+	stream  string
+	run     string
+	backlog atomic.Int64
+}
+
+// NewRedisPublisher connects to the target's server (database 0).
+func NewRedisPublisher(ctx context.Context, t Target) (*RedisPublisher, error) {
+	u := *t.URL
+	u.Path = ""
+	opts, err := redis.ParseURL(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("redis: %s: %w", redactURL(&u), err)
+	}
+	p := &RedisPublisher{rdb: redis.NewClient(opts), stream: strings.TrimPrefix(t.URL.Path, "/"), run: runID()}
+	p.backlog.Store(-1)
+	if err := p.rdb.Ping(ctx).Err(); err != nil {
+		p.rdb.Close()
+		return nil, fmt.Errorf("redis: connect to %s: %w", redactURL(&u), err)
+	}
+	return p, nil
+}
+
+// Publish adds one entry; Redis has taken it when XADD answers.
+func (p *RedisPublisher) Publish(ctx context.Context, id string, body []byte) error {
+	return p.rdb.XAdd(ctx, &redis.XAddArgs{Stream: p.stream, Values: []any{"id", "load-" + p.run + "-" + id, "body", body}}).Err()
+}
+
+// FollowBacklog reads the group's backlog (entries not yet delivered plus
+// delivered and unacked) every second until ctx ends; -1 while the group
+// does not exist.
+func (p *RedisPublisher) FollowBacklog(ctx context.Context, group string) {
+	pollBacklog(ctx, &p.backlog, func(ctx context.Context) (int64, error) {
+		groups, err := p.rdb.XInfoGroups(ctx, p.stream).Result()
+		if err != nil {
+			return 0, err
+		}
+		for _, g := range groups {
+			if g.Name == group {
+				return max(g.Lag, 0) + g.Pending, nil
+			}
+		}
+		return 0, fmt.Errorf("no group %q", group)
+	})
+}
+
+// Backlog is the last backlog read; -1 when unknown.
+func (p *RedisPublisher) Backlog() int64 { return p.backlog.Load() }
+
+// Close closes the connection.
+func (p *RedisPublisher) Close() { p.rdb.Close() }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 )
 
 // queueBurst is the burst the queue proof publishes: 20,000 messages in 5 s,
@@ -25,44 +26,130 @@ const (
 	queueBurst        = queueBurstRate * queueBurstSeconds
 )
 
-// TestQueueWorkerScalesOnBacklog: the chart's queue mode on the cluster's NATS.
-// With the workers at zero, tide load publishes a burst of 20,000 requests;
-// KEDA's nats-jetstream scaler wakes the Deployment and scales it out on the
-// backlog, the workers drain it, the Deployment returns to zero, and every
-// request has exactly one result (the results' stream drops a redelivery's
-// second copy by its message id) and none is dead-lettered. tide load records
-// the backlog and the replicas second by second and plots them.
+// TestQueueWorkerScalesOnBacklog: the chart's queue mode on the cluster's NATS
+// and Redis. With the workers at zero, tide load publishes a burst of 20,000
+// requests; KEDA's nats-jetstream or redis-streams scaler wakes the Deployment
+// and scales it out on the backlog, the workers drain it, the Deployment
+// returns to zero, and every request has a result and none is dead-lettered
+// (NATS: exactly one each, the results' stream dropping a redelivery's second
+// copy by its message id; Redis: duplicates counted). tide load records the
+// backlog and the replicas second by second and plots them.
 //
-// Needs KEDA and the harness add-on "nats"; skips without them.
+// Needs KEDA and the harness add-ons "nats" and "redis"; a broker whose add-on
+// is missing is skipped.
 func TestQueueWorkerScalesOnBacklog(t *testing.T) {
 	c := testCluster
-	ctx := t.Context()
-	if !c.served(ctx, "keda.sh/v1alpha1", "ScaledObject") {
+	if !c.served(t.Context(), "keda.sh/v1alpha1", "ScaledObject") {
 		t.Skip("keda.sh/v1alpha1 ScaledObject not served (no KEDA)")
 	}
-	// (A second --namespace wins over run's: the Service is the add-on's.)
-	out, _ := c.run(ctx, "", "get", "service/nats-external", "--namespace", "nats", "-o", `jsonpath={.spec.ports[?(@.name=="client")].nodePort}`)
-	natsPort := strings.TrimSpace(out)
-	if natsPort == "" {
-		t.Skip("no NATS in the cluster (the harness add-on nats)")
+	bin := tideBinary(t)
+	for _, broker := range []string{"nats", "redis"} {
+		t.Run(broker, func(t *testing.T) { c.queueBurst(t, bin, broker) })
 	}
-	natsURL := "nats://" + hostPort(c.nodeIP(t), natsPort)
+}
+
+// queueBroker is how the test reaches one broker kind and reads its results.
+type queueBroker struct {
+	inCluster string            // the URL the workers use
+	outside   string            // the URL tide load uses (a NodePort)
+	set       []string          // the chart's broker values
+	publishTo string            // what tide load publishes to
+	counts    func() queueCount // requests, results by correlation id, dead letters
+}
+
+type queueCount struct {
+	requests, results, distinct, dead int
+}
+
+func (c *cluster) queueBroker(t *testing.T, kind string) *queueBroker {
+	ctx := t.Context()
+	service := map[string]string{"nats": "nats-external", "redis": "redis-external"}[kind]
+	// (A second --namespace wins over run's: the Service is the add-on's.)
+	out, _ := c.run(ctx, "", "get", "service/"+service, "--namespace", kind, "-o", `jsonpath={.spec.ports[?(@.name=="client")].nodePort}`)
+	port := strings.TrimSpace(out)
+	if port == "" {
+		t.Skipf("no %s in the cluster (the harness add-on %s)", kind, kind)
+	}
+	outside := kind + "://" + hostPort(c.nodeIP(t), port)
 	// One stream per run: the names carry the test namespace.
 	stream := c.namespace
-	subject, results, dead := c.namespace+".requests", c.namespace+".results", c.namespace+".dead"
+	requests, results, dead := stream+".requests", stream+".results", stream+".dead"
+	b := &queueBroker{outside: outside}
+	switch kind {
+	case "nats":
+		b.inCluster = "nats://nats.nats.svc:4222"
+		b.publishTo = outside + "/" + requests
+		b.set = []string{"queue.broker=nats", "queue.createStream=true", "queue.stream=" + stream, "queue.subject=" + requests,
+			"queue.results=" + results, "queue.deadLetters=" + dead}
+		b.counts = func() queueCount {
+			nc, err := nats.Connect(outside)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := js.Stream(ctx, stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := st.Info(ctx, jetstream.WithSubjectFilter(stream+".>"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := info.State.Subjects
+			// The stream keeps one result per message id: distinct by construction.
+			return queueCount{requests: int(n[requests]), results: int(n[results]), distinct: int(n[results]), dead: int(n[dead])}
+		}
+	case "redis":
+		b.inCluster = "redis://redis.redis.svc:6379"
+		b.publishTo = outside + "/" + requests
+		b.set = []string{"queue.broker=redis", "queue.redis.address=redis.redis.svc:6379", "queue.stream=" + requests,
+			"queue.results=" + results, "queue.deadLetters=" + dead}
+		b.counts = func() queueCount {
+			opts, err := redis.ParseURL(outside)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rdb := redis.NewClient(opts)
+			defer rdb.Close()
+			var n queueCount
+			n.requests = int(rdb.XLen(ctx, requests).Val())
+			n.dead = int(rdb.XLen(ctx, dead).Val())
+			ids := map[string]bool{}
+			for _, x := range rdb.XRange(ctx, results, "-", "+").Val() {
+				n.results++
+				ids[fmt.Sprint(x.Values["id"])] = true
+			}
+			n.distinct = len(ids)
+			return n
+		}
+	}
+	return b
+}
 
-	c.kubectl(t, "create", "secret", "generic", "queue-broker", "--from-literal=url=nats://nats.nats.svc:4222")
-	const name = "queue"
-	c.installFraud(t, name, "--set", "autoscaling.mode=queue", "--set", "queue.urlSecret.name=queue-broker",
-		"--set", "queue.createStream=true", "--set", "queue.stream="+stream, "--set", "queue.subject="+subject,
-		"--set", "queue.results="+results, "--set", "queue.deadLetters="+dead,
+// queueBurst installs queue workers on one broker, lets them go to zero,
+// publishes the burst with tide load and checks what became of it.
+func (c *cluster) queueBurst(t *testing.T, bin, kind string) {
+	ctx := t.Context()
+	b := c.queueBroker(t, kind)
+	secret := "queue-" + kind
+	c.kubectl(t, "create", "secret", "generic", secret, "--from-literal=url="+b.inCluster)
+	name := "queue-" + kind
+	args := []string{"--set", "autoscaling.mode=queue", "--set", "queue.urlSecret.name=" + secret,
 		"--set", "autoscaling.maxReplicas=4", "--set", "autoscaling.queue.targetBacklog=1000",
 		"--set", "autoscaling.queue.pollingInterval=2", "--set", "autoscaling.queue.cooldownPeriod=20",
 		"--set", "server.maxBatchSize=32", "--set", "server.maxQueueDelay=2ms",
 		// A worker's share of the node's CPU, as a production pod has: one
 		// worker alone would take long enough over the burst that the
 		// backlog asks for more (unlimited, one worker drains it in a second).
-		"--set", "resources.requests.cpu=100m", "--set", "resources.limits.cpu=200m")
+		"--set", "resources.requests.cpu=100m", "--set", "resources.limits.cpu=200m"}
+	for _, s := range b.set {
+		args = append(args, "--set", s)
+	}
+	c.installFraud(t, name, args...)
 	replicas := func() int {
 		n, _ := strconv.Atoi(c.jsonpath(ctx, "deployment/"+name+"-tide", "{.status.replicas}"))
 		return n
@@ -72,15 +159,15 @@ func TestQueueWorkerScalesOnBacklog(t *testing.T) {
 		return c.jsonpath(ctx, "scaledobject/"+name+"-tide", `{.status.conditions[?(@.type=="Ready")].status}`) == "True"
 	})
 	eventually(t, "the idle workers to go to zero", 4*time.Minute, 2*time.Second, func() bool { return replicas() == 0 })
-	t.Logf("idle: the workers went to zero %s after install (the first one created stream %s and consumer tide)", time.Since(start).Round(time.Second), stream)
+	t.Logf("%s: the idle workers were at zero %s after install (the first one created the consumer group)", kind, time.Since(start).Round(time.Second))
 
 	report := filepath.Join(reportDir(t), "queue")
 	runCtx, cancel := context.WithTimeout(ctx, 8*time.Minute)
 	defer cancel()
-	run := runTideLoad(runCtx, tideBinary(t), report,
+	run := runTideLoad(runCtx, bin, report,
 		"--stages", fmt.Sprintf("%ds:%d,60s:0", queueBurstSeconds, queueBurstRate), "--queue-consumer", "tide",
 		"--watch", "deployment/"+name+"-tide", "--namespace", c.namespace, "--kubeconfig", c.kubeconfig,
-		"--template", queueMessageTemplate, natsURL+"/"+subject)
+		"--template", queueMessageTemplate, b.publishTo)
 	run.expectNoFailures(t, "publishing the burst", queueBurst)
 	if run.summary.Sent != queueBurst {
 		t.Errorf("published %d, want %d", run.summary.Sent, queueBurst)
@@ -89,8 +176,8 @@ func TestQueueWorkerScalesOnBacklog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("burst of %d in %d s with the workers at zero: first worker ready at %ds, peak backlog %d at %ds, peak %d replicas at %ds, backlog drained at %ds, back to zero at %ds",
-		queueBurst, queueBurstSeconds, f.firstReady, f.peakBacklog, f.peakBacklogAt, f.peakReplicas, f.peakReplicasAt, f.drainedAt, f.zeroAt)
+	t.Logf("%s: burst of %d in %d s with the workers at zero: first worker ready at %ds, peak backlog %d at %ds, peak %d replicas at %ds, backlog drained at %ds, back to zero at %ds",
+		kind, queueBurst, queueBurstSeconds, f.firstReady, f.peakBacklog, f.peakBacklogAt, f.peakReplicas, f.peakReplicasAt, f.drainedAt, f.zeroAt)
 	if f.firstReady < 0 || f.peakReplicas < 2 {
 		t.Errorf("KEDA did not wake and scale out the workers on the backlog: %+v", f)
 	}
@@ -102,28 +189,13 @@ func TestQueueWorkerScalesOnBacklog(t *testing.T) {
 		t.Logf("back to zero %s after the run ended", time.Since(start).Round(time.Second))
 	}
 
-	// Every request answered once, none dead-lettered: the streams' own counts.
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
+	n := b.counts()
+	t.Logf("%s: %d requests, %d results for %d distinct requests (%d duplicates), %d dead letters", kind, n.requests, n.results, n.distinct, n.results-n.distinct, n.dead)
+	if n.requests != queueBurst || n.distinct != queueBurst || n.dead != 0 {
+		t.Errorf("lost or refused messages: %+v; want %d requests, each with a result, and no dead letter", n, queueBurst)
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(c.namespace+".>"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := info.State.Subjects
-	t.Logf("stream %s: %d requests, %d results, %d dead letters", stream, got[subject], got[results], got[dead])
-	if got[subject] != queueBurst || got[results] != queueBurst || got[dead] != 0 {
-		t.Errorf("lost or extra messages: %d requests, %d results, %d dead letters; want %d, %d, 0", got[subject], got[results], got[dead], queueBurst, queueBurst)
+	if kind == "nats" && n.results != queueBurst {
+		t.Errorf("%d results for %d requests: the results' stream must keep one per request", n.results, queueBurst)
 	}
 	for _, p := range []string{"load.png", "load.svg"} {
 		if _, err := os.Stat(filepath.Join(report, p)); err != nil {

@@ -52,7 +52,7 @@ type Options struct {
 	WatchRef    string        // --watch deployment/NAME
 	Namespace   string        // --namespace of the watched Deployment
 	Kubeconfig  string        // --kubeconfig
-	Consumer    string        // --queue-consumer: whose backlog a nats:// run follows
+	Consumer    string        // --queue-consumer: whose backlog a nats:// or redis:// run follows
 }
 
 // Run drives the load at rawURL until the plan ends or ctx is cancelled (the
@@ -75,14 +75,14 @@ func Run(ctx context.Context, o Options, rawURL string, stdout, stderr io.Writer
 
 	var client *http.Client
 	var grpcClient *loadgen.GRPCClient
-	var publisher *loadgen.NATSPublisher
+	var publisher loadgen.QueuePublisher
 	var metadata func(context.Context) (*loadgen.ModelMetadata, error)
 	switch target.Protocol {
-	case loadgen.ProtocolNATS:
+	case loadgen.ProtocolNATS, loadgen.ProtocolRedis:
 		if o.BodyFile == "" && o.Template == "" {
-			return errors.New("a nats:// target needs each message's body: give --template or --body-file (the worker's model is not asked for its metadata)")
+			return errors.New("a queue target needs each message's body: give --template or --body-file (the worker's model is not asked for its metadata)")
 		}
-		if publisher, err = loadgen.NewNATSPublisher(ctx, target); err != nil {
+		if publisher, err = loadgen.NewQueuePublisher(ctx, target); err != nil {
 			return err
 		}
 		defer publisher.Close()

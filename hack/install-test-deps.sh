@@ -55,7 +55,10 @@ nats_version=$(awk '$1 == "github.com/nats-io/nats-server/v2" {print $2}' hack/c
 if [ ! -x "$cache/bin/nats-server-$nats_version" ]; then
   echo "building nats-server $nats_version (pinned in hack/cluster/modules/nats-server) into $cache/bin"
   mkdir -p "$cache/bin"
-  (cd hack/cluster/modules/nats-server && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$cache/bin/nats-server-$nats_version.tmp" github.com/nats-io/nats-server/v2)
+  # With the cluster harness's caches and flags, so that its nats add-on finds the
+  # same build done (hack/cluster/lib/common.sh, build_module).
+  (cd hack/cluster/modules/nats-server && GOCACHE="$cache/go-build" GOMODCACHE="$cache/gomod" GOFLAGS=-buildvcs=false \
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$cache/bin/nats-server-$nats_version.tmp" github.com/nats-io/nats-server/v2)
   mv "$cache/bin/nats-server-$nats_version.tmp" "$cache/bin/nats-server-$nats_version"
 fi
 ln -sfn "nats-server-$nats_version" "$cache/bin/nats-server"

@@ -142,10 +142,9 @@ func (c *cluster) queueBurst(t *testing.T, bin, kind string) {
 		"--set", "autoscaling.maxReplicas=4", "--set", "autoscaling.queue.targetBacklog=1000",
 		"--set", "autoscaling.queue.pollingInterval=2", "--set", "autoscaling.queue.cooldownPeriod=20",
 		"--set", "server.maxBatchSize=32", "--set", "server.maxQueueDelay=2ms",
-		// A worker's share of the node's CPU, as a production pod has: one
-		// worker alone would take long enough over the burst that the
-		// backlog asks for more (unlimited, one worker drains it in a second).
-		"--set", "resources.requests.cpu=100m", "--set", "resources.limits.cpu=200m"}
+		// A worker's share of the node's CPU, as a production pod has (see
+		// queueMessageTemplate).
+		"--set", "resources.requests.cpu=50m", "--set", "resources.limits.cpu=100m"}
 	for _, s := range b.set {
 		args = append(args, "--set", s)
 	}
@@ -165,7 +164,7 @@ func (c *cluster) queueBurst(t *testing.T, bin, kind string) {
 	runCtx, cancel := context.WithTimeout(ctx, 8*time.Minute)
 	defer cancel()
 	run := runTideLoad(runCtx, bin, report,
-		"--stages", fmt.Sprintf("%ds:%d,60s:0", queueBurstSeconds, queueBurstRate), "--queue-consumer", "tide",
+		"--stages", fmt.Sprintf("%ds:%d,90s:0", queueBurstSeconds, queueBurstRate), "--queue-consumer", "tide",
 		"--watch", "deployment/"+name+"-tide", "--namespace", c.namespace, "--kubeconfig", c.kubeconfig,
 		"--template", queueMessageTemplate, b.publishTo)
 	run.expectNoFailures(t, "publishing the burst", queueBurst)
@@ -204,9 +203,12 @@ func (c *cluster) queueBurst(t *testing.T, bin, kind string) {
 	}
 }
 
-// queueMessageTemplate is each message: ten transactions scored together, as a
-// stream consumer would send a micro-batch.
-var queueMessageTemplate = "[" + strings.TrimSuffix(strings.Repeat(`{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}},`, 10), ",") + "]"
+// queueMessageTemplate is each message: 40 transactions scored together, as a
+// stream consumer would send a micro-batch. With the workers' 100m of CPU one
+// worker alone needs most of a minute for the burst, so the backlog lasts past
+// the HPA's first look and asks for more workers (with 10-row messages and no
+// limit, one worker drained it in a second or two and KEDA never needed a second).
+var queueMessageTemplate = "[" + strings.TrimSuffix(strings.Repeat(`{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}},`, 40), ",") + "]"
 
 // queueFigures are read from tide load's timeseries.csv: seconds since the
 // burst began, -1 for what never happened.

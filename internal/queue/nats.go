@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,6 +35,8 @@ type NATS struct {
 	iter     jetstream.MessagesContext
 	msgs     chan jetstream.Msg
 	pumpDone chan struct{}
+	stopping atomic.Bool // the worker fetches no more: the pump hands back what arrives
+	stopOnce sync.Once
 }
 
 // DialNATS connects, makes sure the consumer exists, and starts pulling.
@@ -113,6 +117,10 @@ func (b *NATS) setUp(ctx context.Context) error {
 				// pause keeps a lasting failure (the consumer deleted) from
 				// spinning; Fetch meanwhile finds nothing.
 				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			if b.stopping.Load() {
+				m.Nak()
 				continue
 			}
 			b.msgs <- m
@@ -214,13 +222,23 @@ func (b *NATS) Backlog(ctx context.Context) (int64, error) {
 	return int64(info.NumPending) + int64(info.NumAckPending), nil
 }
 
-// Close stops pulling, hands back what was pulled and not handled, and closes
-// the connection.
+// StopFetching stops pulling and hands back at once what was pulled ahead and
+// not handed out: the iterator's buffer and the pump's channel. Left to the
+// ack wait, a draining pod's prefetched messages waited 30 s on the cluster.
+func (b *NATS) StopFetching() {
+	b.stopOnce.Do(func() {
+		b.stopping.Store(true)
+		b.iter.Drain() // what it buffered still comes out of Next: the pump naks it
+		for m := range b.msgs {
+			m.Nak()
+		}
+		<-b.pumpDone
+	})
+}
+
+// Close stops pulling (handing back what was pulled ahead) and closes the
+// connection once what was published and acked is flushed.
 func (b *NATS) Close() error {
-	b.iter.Stop()
-	for m := range b.msgs {
-		m.Nak() // pulled ahead but never handled: deliver it now, elsewhere
-	}
-	<-b.pumpDone
+	b.StopFetching()
 	return b.nc.Drain()
 }

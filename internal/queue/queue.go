@@ -76,6 +76,11 @@ type Broker interface {
 	Retry(ctx context.Context, m *Message, delay time.Duration) error
 	// Backlog is the number of messages waiting for this consumer group.
 	Backlog(ctx context.Context) (int64, error)
+	// StopFetching is called once the worker fetches no more (its drain
+	// begins): a broker that pulls ahead hands back what it pulled and did
+	// not hand out, so that it goes to another worker now rather than after
+	// the ack wait.
+	StopFetching()
 	Close() error
 }
 

@@ -185,4 +185,8 @@ func (b *Redis) Backlog(ctx context.Context) (int64, error) {
 	return 0, fmt.Errorf("redis: group %q is gone from stream %q", b.o.Group, b.o.Stream)
 }
 
+// StopFetching has nothing to hand back: an entry is delivered only when
+// Fetch asks for it.
+func (b *Redis) StopFetching() {}
+
 func (b *Redis) Close() error { return b.rdb.Close() }

@@ -78,6 +78,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			}()
 		}
 	}
+	w.Broker.StopFetching()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {

@@ -72,6 +72,7 @@ func (b *memBroker) Retry(_ context.Context, m *Message, d time.Duration) error 
 	return nil
 }
 func (b *memBroker) Backlog(context.Context) (int64, error) { return 0, nil }
+func (b *memBroker) StopFetching()                          { b.record("stop fetching") }
 func (b *memBroker) Close() error                           { return nil }
 
 func (b *memBroker) log() []string {
@@ -129,7 +130,11 @@ func settle(t *testing.T, b *memBroker, msgs ...*Message) []string {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	return b.log()
+	got := b.log()
+	if len(got) == 0 || got[len(got)-1] != "stop fetching" {
+		t.Fatalf("events %v: the drain must end with the broker told to stop fetching", got)
+	}
+	return got[:len(got)-1]
 }
 
 func TestWorkerSettlesEachOutcome(t *testing.T) {
@@ -201,8 +206,8 @@ func TestWorkerDrainsWhatItHolds(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := b.log(); strings.Join(got, ";") != `publish results slow {"prediction":[0]};ack slow` {
-		t.Errorf("events %v: want the held message answered and acked, and nothing fetched after", got)
+	if got := b.log(); strings.Join(got, ";") != `stop fetching;publish results slow {"prediction":[0]};ack slow` {
+		t.Errorf("events %v: want the broker told to stop fetching when the drain begins, then the held message answered and acked, and nothing fetched after", got)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -431,4 +432,53 @@ func tideLoadPublishes(t *testing.T, tide, server, broker string, workerArgs ...
 	if _, err := os.Stat(filepath.Join(report, "load.png")); err != nil {
 		t.Errorf("no plot: %v", err)
 	}
+}
+
+// TestQueueWorkerNATSHandsBackOnDrain: a worker that gets SIGTERM while it has
+// pulled messages ahead hands them back at once, so another worker answers
+// them long before the 30 s ack wait would.
+func TestQueueWorkerNATSHandsBackOnDrain(t *testing.T) {
+	addr, nc := startNATS(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "tide-requests", Subjects: []string{"tide-requests", "tide-results", "tide-dead-letters"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := servertest.Build(t)
+	model := "../../internal/server/testdata/fraud_logreg.joblib"
+	args := []string{"--queue-url", "nats://" + addr, "--queue-ack-wait", "30s", "--max-batch-size", "32", "--max-queue-delay", "2ms"}
+	first := servertest.Serve(t, bin, model, args...)
+	const n = 5000
+	for i := range n {
+		m := nats.NewMsg("tide-requests")
+		m.Data = queueRequest(i)
+		m.Header.Set("Tide-Request-Id", "req-"+strconv.Itoa(i))
+		if _, err := js.PublishMsgAsync(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-js.PublishAsyncComplete()
+	waitFor(t, 30*time.Second, "the first worker answers some", func() (bool, string) {
+		got := metricValue(t, first.HTTP, `tide_queue_messages_total{result="ok"}`)
+		return got >= 500, fmt.Sprintf("%g answered", got)
+	})
+	first.Cmd.Process.Signal(syscall.SIGTERM)
+	if err := first.Cmd.Wait(); err != nil {
+		t.Fatalf("the drained worker exited with %v:\n%s", err, first.Logs())
+	}
+	stopped := time.Now()
+	servertest.Serve(t, bin, model, args...)
+	waitFor(t, 20*time.Second, "every request answered by the second worker", func() (bool, string) {
+		info, err := stream.Info(ctx, jetstream.WithSubjectFilter("tide-results"))
+		if err != nil {
+			return false, err.Error()
+		}
+		got := info.State.Subjects["tide-results"]
+		return got == n, fmt.Sprintf("%d of %d results", got, n)
+	})
+	t.Logf("all %d answered %s after the first worker drained (its ack wait is 30 s)", n, time.Since(stopped).Round(time.Millisecond))
 }

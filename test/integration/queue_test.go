@@ -88,18 +88,26 @@ func startNATS(t *testing.T) (string, *nats.Conn) {
 	return addr, nc
 }
 
-func TestQueueWorkerNATS(t *testing.T) {
+// startNATSWithStream is startNATS with the worker's default stream created,
+// capturing the request, result and dead-letter subjects: in production the
+// publishers own the stream, so it exists before any worker.
+func startNATSWithStream(t *testing.T) (string, jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
 	addr, nc := startNATS(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	// The stream exists before the worker: publishers own it in production.
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "tide-requests", Subjects: []string{"tide-requests", "tide-results", "tide-dead-letters"}})
+	stream, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "tide-requests", Subjects: []string{"tide-requests", "tide-results", "tide-dead-letters"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return addr, js, stream
+}
+
+func TestQueueWorkerNATS(t *testing.T) {
+	addr, js, stream := startNATSWithStream(t)
+	ctx := context.Background()
 	read := func(t *testing.T, subject string) []jetstream.Msg {
 		c, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 		if err != nil {
@@ -229,24 +237,7 @@ func TestQueueWorkerRedis(t *testing.T) {
 	})
 }
 
-func natsServerBin(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("TIDE_NATS_SERVER")
-	if p == "" {
-		cache := os.Getenv("TIDE_CLUSTER_CACHE")
-		if cache == "" {
-			cache = "/var/cache/tide-cluster"
-		}
-		p = filepath.Join(cache, "bin", "nats-server")
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("TIDE_REQUIRE_INTEGRATION") == "1" {
-			t.Fatalf("nats-server is not built at %s (hack/install-test-deps.sh builds it) and TIDE_REQUIRE_INTEGRATION=1", p)
-		}
-		t.Skipf("nats-server not built at %s (hack/install-test-deps.sh builds it)", p)
-	}
-	return p
-}
+func natsServerBin(t *testing.T) string { return cachedBinary(t, "TIDE_NATS_SERVER", "nats-server") }
 
 // runQueueProof publishes, kills the first worker mid-stream and starts a
 // second, then checks every answer.
@@ -438,16 +429,8 @@ func tideLoadPublishes(t *testing.T, tide, server, broker string, workerArgs ...
 // pulled messages ahead hands them back at once, so another worker answers
 // them long before the 30 s ack wait would.
 func TestQueueWorkerNATSHandsBackOnDrain(t *testing.T) {
-	addr, nc := startNATS(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr, js, stream := startNATSWithStream(t)
 	ctx := context.Background()
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "tide-requests", Subjects: []string{"tide-requests", "tide-results", "tide-dead-letters"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	bin := servertest.Build(t)
 	model := "../../internal/server/testdata/fraud_logreg.joblib"
 	args := []string{"--queue-url", "nats://" + addr, "--queue-ack-wait", "30s", "--max-batch-size", "32", "--max-queue-delay", "2ms"}

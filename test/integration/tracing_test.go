@@ -25,21 +25,26 @@ import (
 
 // jaegerBin finds the Jaeger binary hack/install-test-deps.sh builds (TIDE_JAEGER
 // overrides), skipping or failing as need does.
-func jaegerBin(t *testing.T) string {
+func jaegerBin(t *testing.T) string { return cachedBinary(t, "TIDE_JAEGER", "jaeger") }
+
+// cachedBinary finds a tool hack/install-test-deps.sh builds into the cluster
+// cache's bin folder ($env overrides the path), skipping the test without it,
+// or failing it with TIDE_REQUIRE_INTEGRATION=1.
+func cachedBinary(t *testing.T, env, name string) string {
 	t.Helper()
-	p := os.Getenv("TIDE_JAEGER")
+	p := os.Getenv(env)
 	if p == "" {
 		cache := os.Getenv("TIDE_CLUSTER_CACHE")
 		if cache == "" {
 			cache = "/var/cache/tide-cluster"
 		}
-		p = filepath.Join(cache, "bin", "jaeger")
+		p = filepath.Join(cache, "bin", name)
 	}
 	if _, err := os.Stat(p); err != nil {
 		if os.Getenv("TIDE_REQUIRE_INTEGRATION") == "1" {
-			t.Fatalf("jaeger is not built at %s (hack/install-test-deps.sh builds it) and TIDE_REQUIRE_INTEGRATION=1", p)
+			t.Fatalf("%s is not built at %s (hack/install-test-deps.sh builds it) and TIDE_REQUIRE_INTEGRATION=1", name, p)
 		}
-		t.Skipf("jaeger not built at %s (hack/install-test-deps.sh builds it)", p)
+		t.Skipf("%s not built at %s (hack/install-test-deps.sh builds it)", name, p)
 	}
 	return p
 }

@@ -98,7 +98,8 @@ func (q *queueFlags) start(ctx context.Context, srv *server.Server, maxBatch int
 		q.concurrency = max(64, 2*maxBatch)
 	}
 	if q.concurrency < 1 || q.maxDeliveries < 1 || q.ackWait <= 0 || q.timeout < 0 {
-		return nil, fmt.Errorf("--queue-concurrency %d, --queue-max-deliveries %d and --queue-ack-wait %s must be positive", q.concurrency, q.maxDeliveries, q.ackWait)
+		return nil, fmt.Errorf("--queue-concurrency %d, --queue-max-deliveries %d and --queue-ack-wait %s must be positive, --queue-timeout %s not negative",
+			q.concurrency, q.maxDeliveries, q.ackWait, q.timeout)
 	}
 	b, err := q.dial(ctx)
 	if err != nil || b == nil {

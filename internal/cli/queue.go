@@ -114,7 +114,6 @@ func (q *queueFlags) start(ctx context.Context, srv *server.Server, maxBatch int
 		Ready:         srv.IsReady,
 		Concurrency:   q.concurrency,
 		MaxDeliveries: q.maxDeliveries,
-		DrainTimeout:  q.timeout + 5*time.Second,
 	}
 	srv.Background(w.Run)
 	return func() { b.Close() }, nil

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/tideserve/tide/internal/queue"
 )
 
 // Protocol is the request shape a target speaks, chosen from the URL's path.
@@ -53,7 +55,7 @@ func ParseTarget(raw string) (Target, error) {
 		return parseQueueTarget(u)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return Target{}, fmt.Errorf("target %s: scheme must be http, https, grpc, grpcs, nats or redis", redactURL(u))
+		return Target{}, fmt.Errorf("target %s: scheme must be http, https, grpc, grpcs, nats or redis", queue.RedactURL(u))
 	}
 	if u.Host == "" {
 		return Target{}, fmt.Errorf("target %q: no host", raw)

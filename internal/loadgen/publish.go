@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tideserve/tide/internal/queue"
 )
 
 // Queue targets publish each request for queue workers to answer (serve
@@ -45,22 +47,13 @@ func parseQueueTarget(u *url.URL) (Target, error) {
 	name := strings.TrimPrefix(u.Path, "/")
 	switch {
 	case u.Host == "":
-		return Target{}, fmt.Errorf("target %s: no host; want %s", redactURL(u), form)
+		return Target{}, fmt.Errorf("target %s: no host; want %s", queue.RedactURL(u), form)
 	case name == "" || strings.ContainsAny(name, "/ ") || (t.Protocol == ProtocolNATS && strings.ContainsAny(name, "*>")):
-		return Target{}, fmt.Errorf("target %s: the path must be one %s; want %s", redactURL(u), what, form)
+		return Target{}, fmt.Errorf("target %s: the path must be one %s; want %s", queue.RedactURL(u), what, form)
 	case u.RawQuery != "" || u.Fragment != "":
-		return Target{}, fmt.Errorf("target %s: a queue URL takes no query or fragment", redactURL(u))
+		return Target{}, fmt.Errorf("target %s: a queue URL takes no query or fragment", queue.RedactURL(u))
 	}
 	return t, nil
-}
-
-// redactURL leaves a URL's credentials out of messages.
-func redactURL(u *url.URL) string {
-	c := *u
-	if c.User != nil {
-		c.User = url.User("redacted")
-	}
-	return c.String()
 }
 
 // Publisher sends one request to a broker and returns once the broker has it.
@@ -125,7 +118,7 @@ func NewNATSPublisher(ctx context.Context, t Target) (*NATSPublisher, error) {
 	u.Path = ""
 	nc, err := nats.Connect(u.String(), nats.Name("tide-load"), nats.Timeout(5*time.Second))
 	if err != nil {
-		return nil, fmt.Errorf("nats: connect to %s: %w", redactURL(&u), err)
+		return nil, fmt.Errorf("nats: connect to %s: %w", queue.RedactURL(&u), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -146,7 +139,7 @@ func (p *NATSPublisher) Publish(ctx context.Context, id string, body []byte) err
 	m := nats.NewMsg(p.subject)
 	m.Data = body
 	id = "load-" + p.run + "-" + id
-	m.Header.Set("Tide-Request-Id", id)
+	m.Header.Set(queue.HeaderID, id)
 	m.Header.Set(jetstream.MsgIDHeader, id)
 	_, err := p.js.PublishMsg(ctx, m)
 	return err
@@ -161,11 +154,7 @@ func (p *NATSPublisher) FollowBacklog(ctx context.Context, consumer string) {
 		if err != nil {
 			return 0, err
 		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return 0, err
-		}
-		return int64(info.NumPending) + int64(info.NumAckPending), nil
+		return queue.NATSBacklog(ctx, c)
 	})
 }
 
@@ -207,20 +196,20 @@ func NewRedisPublisher(ctx context.Context, t Target) (*RedisPublisher, error) {
 	u.Path = ""
 	opts, err := redis.ParseURL(u.String())
 	if err != nil {
-		return nil, fmt.Errorf("redis: %s: %w", redactURL(&u), err)
+		return nil, fmt.Errorf("redis: %s: %w", queue.RedactURL(&u), err)
 	}
 	p := &RedisPublisher{rdb: redis.NewClient(opts), stream: strings.TrimPrefix(t.URL.Path, "/"), run: runID()}
 	p.backlog.Store(-1)
 	if err := p.rdb.Ping(ctx).Err(); err != nil {
 		p.rdb.Close()
-		return nil, fmt.Errorf("redis: connect to %s: %w", redactURL(&u), err)
+		return nil, fmt.Errorf("redis: connect to %s: %w", queue.RedactURL(&u), err)
 	}
 	return p, nil
 }
 
 // Publish adds one entry; Redis has taken it when XADD answers.
 func (p *RedisPublisher) Publish(ctx context.Context, id string, body []byte) error {
-	return p.rdb.XAdd(ctx, &redis.XAddArgs{Stream: p.stream, Values: []any{"id", "load-" + p.run + "-" + id, "body", body}}).Err()
+	return p.rdb.XAdd(ctx, &redis.XAddArgs{Stream: p.stream, Values: []any{queue.FieldID, "load-" + p.run + "-" + id, queue.FieldBody, body}}).Err()
 }
 
 // FollowBacklog reads the group's backlog (entries not yet delivered plus
@@ -228,16 +217,7 @@ func (p *RedisPublisher) Publish(ctx context.Context, id string, body []byte) er
 // does not exist.
 func (p *RedisPublisher) FollowBacklog(ctx context.Context, group string) {
 	pollBacklog(ctx, &p.backlog, func(ctx context.Context) (int64, error) {
-		groups, err := p.rdb.XInfoGroups(ctx, p.stream).Result()
-		if err != nil {
-			return 0, err
-		}
-		for _, g := range groups {
-			if g.Name == group {
-				return max(g.Lag, 0) + g.Pending, nil
-			}
-		}
-		return 0, fmt.Errorf("no group %q", group)
+		return queue.RedisBacklog(ctx, p.rdb, p.stream, group)
 	})
 }
 

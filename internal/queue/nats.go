@@ -213,9 +213,14 @@ func (b *NATS) Retry(_ context.Context, m *Message, delay time.Duration) error {
 	return m.handle.(jetstream.Msg).NakWithDelay(delay)
 }
 
-// Backlog is what the consumer has not had acked: not yet delivered plus in hand.
-func (b *NATS) Backlog(ctx context.Context) (int64, error) {
-	info, err := b.consumer.Info(ctx)
+// Backlog is the consumer's backlog (NATSBacklog).
+func (b *NATS) Backlog(ctx context.Context) (int64, error) { return NATSBacklog(ctx, b.consumer) }
+
+// NATSBacklog is what a JetStream consumer has not had acked: not yet
+// delivered plus in hand, the figure KEDA's nats-jetstream scaler reads. The
+// worker's tide_queue_backlog_messages and tide load's backlog both read it.
+func NATSBacklog(ctx context.Context, c jetstream.Consumer) (int64, error) {
+	info, err := c.Info(ctx)
 	if err != nil {
 		return 0, err
 	}

@@ -27,6 +27,16 @@ const (
 	HeaderTries  = "Tide-Deliveries" // on dead letters: how many deliveries the message had
 )
 
+// The same, as the fields of a Redis Streams entry.
+const (
+	FieldID         = "id"
+	FieldModel      = "model"
+	FieldBody       = "body"
+	FieldStatus     = "status"
+	FieldError      = "error"
+	FieldDeliveries = "deliveries"
+)
+
 // Message is one inference request as a broker delivered it.
 type Message struct {
 	ID         string    // correlation id: the request's Tide-Request-Id, else the broker's id
@@ -90,8 +100,14 @@ func Redact(raw string) string {
 	if err != nil {
 		return "(an unparsable URL)"
 	}
-	if u.User != nil {
-		u.User = url.User("redacted")
+	return RedactURL(u)
+}
+
+// RedactURL is Redact for a parsed URL; u is left as it is.
+func RedactURL(u *url.URL) string {
+	c := *u
+	if c.User != nil {
+		c.User = url.User("redacted")
 	}
-	return u.String()
+	return c.String()
 }

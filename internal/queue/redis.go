@@ -131,7 +131,7 @@ func (b *Redis) claim(ctx context.Context, max int) ([]*Message, error) {
 }
 
 func (b *Redis) message(x redis.XMessage, deliveries int) *Message {
-	m := &Message{ID: field(x.Values, "id"), Model: field(x.Values, "model"), Body: []byte(field(x.Values, "body")),
+	m := &Message{ID: field(x.Values, FieldID), Model: field(x.Values, FieldModel), Body: []byte(field(x.Values, FieldBody)),
 		Deliveries: deliveries, handle: x.ID}
 	if m.ID == "" {
 		m.ID = b.o.Stream + ":" + x.ID
@@ -151,10 +151,10 @@ func field(v map[string]any, k string) string {
 
 func (b *Redis) Publish(ctx context.Context, to Destination, out Outgoing) error {
 	stream := b.o.Results
-	values := []any{"id", out.ID, "status", strconv.Itoa(out.Status), "model", out.Model, "body", out.Body}
+	values := []any{FieldID, out.ID, FieldStatus, strconv.Itoa(out.Status), FieldModel, out.Model, FieldBody, out.Body}
 	if to == DeadLetters {
 		stream = b.o.DeadLetters
-		values = append(values, "error", out.Reason, "deliveries", strconv.Itoa(out.Tries))
+		values = append(values, FieldError, out.Reason, FieldDeliveries, strconv.Itoa(out.Tries))
 	}
 	args := &redis.XAddArgs{Stream: stream, Values: values}
 	if b.o.MaxLen > 0 {
@@ -170,19 +170,25 @@ func (b *Redis) Ack(ctx context.Context, m *Message) error {
 // Retry leaves the entry pending: it is claimed again once idle for ClaimIdle.
 func (b *Redis) Retry(context.Context, *Message, time.Duration) error { return nil }
 
-// Backlog is the group's lag (entries not yet delivered) plus its pending
-// entries (delivered, not acked).
+// Backlog is the group's backlog (RedisBacklog).
 func (b *Redis) Backlog(ctx context.Context) (int64, error) {
-	groups, err := b.rdb.XInfoGroups(ctx, b.o.Stream).Result()
+	return RedisBacklog(ctx, b.rdb, b.o.Stream, b.o.Group)
+}
+
+// RedisBacklog is a consumer group's backlog: its lag (entries not yet
+// delivered; Redis 7) plus its pending entries (delivered, not acked). The
+// worker's tide_queue_backlog_messages and tide load's backlog both read it.
+func RedisBacklog(ctx context.Context, rdb *redis.Client, stream, group string) (int64, error) {
+	groups, err := rdb.XInfoGroups(ctx, stream).Result()
 	if err != nil {
 		return 0, err
 	}
 	for _, g := range groups {
-		if g.Name == b.o.Group {
+		if g.Name == group {
 			return max(g.Lag, 0) + g.Pending, nil
 		}
 	}
-	return 0, fmt.Errorf("redis: group %q is gone from stream %q", b.o.Group, b.o.Stream)
+	return 0, fmt.Errorf("redis: no group %q on stream %q", group, stream)
 }
 
 // StopFetching has nothing to hand back: an entry is delivered only when

@@ -26,15 +26,12 @@ type Worker struct {
 	// 503, 504, 500) on this delivery goes to the dead letters, so that no
 	// message is retried for ever or dropped unseen.
 	MaxDeliveries int
-	// DrainTimeout bounds how long Run waits, once ctx ends, for the messages
-	// in hand; what is still unacked then is delivered again elsewhere.
-	DrainTimeout time.Duration
 	// BacklogEvery is how often the broker's backlog is read into the metrics.
 	BacklogEvery time.Duration
 }
 
 // Run fetches and handles messages until ctx ends, then stops fetching,
-// finishes and acks what it holds (within DrainTimeout) and returns.
+// finishes and acks what it holds, and returns.
 func (w *Worker) Run(ctx context.Context) error {
 	if w.Concurrency < 1 || w.MaxDeliveries < 1 {
 		return fmt.Errorf("queue worker: concurrency %d and max deliveries %d must be at least 1", w.Concurrency, w.MaxDeliveries)
@@ -78,15 +75,12 @@ func (w *Worker) Run(ctx context.Context) error {
 			}()
 		}
 	}
+	// Each message in hand is bounded by the Answerer's timeout and the
+	// brokers' own; how long the drain may take overall is the server's
+	// to say (Server.Background waits within its drain timeout).
 	w.Broker.StopFetching()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		w.Log.Info("queue worker drained")
-	case <-time.After(w.DrainTimeout):
-		w.Log.Warn("queue worker: messages still in hand after the drain timeout; the broker will deliver them again", "timeout", w.DrainTimeout)
-	}
+	wg.Wait()
+	w.Log.Info("queue worker drained")
 	return nil
 }
 

@@ -99,7 +99,7 @@ var statusHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request
 
 func newWorker(b Broker) *Worker {
 	return &Worker{Broker: b, Answerer: &Answerer{Handler: statusHandler}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Series: metrics.New("test").Queue(), Concurrency: 4, MaxDeliveries: 3, DrainTimeout: time.Second}
+		Series: metrics.New("test").Queue(), Concurrency: 4, MaxDeliveries: 3}
 }
 
 // settle runs the worker until every message has an ack or a retry.

@@ -473,7 +473,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if derr := <-grpcDrained; err == nil {
 		err = derr
 	}
-	stopBackground()
+	// The consumers' ctx ended with ctx; they finish what they hold.
 	bgDone := make(chan struct{})
 	go func() { bg.Wait(); close(bgDone) }()
 	select {

@@ -1,0 +1,231 @@
+package treewalk
+
+import (
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// reference walks splits as the runtimes define a tree, one branch at a time.
+func reference[T Float](splits []Split[T], row []T) uint32 {
+	i := 0
+	for {
+		s := splits[i]
+		if s.Leaf {
+			return s.Payload
+		}
+		x := row[s.Feature]
+		switch {
+		case x != x:
+			if s.NaNRight {
+				i = s.Right
+			} else {
+				i = s.Left
+			}
+		case x > s.Threshold:
+			i = s.Right
+		default:
+			i = s.Left
+		}
+	}
+}
+
+// randomTree builds a tree of up to maxNodes nodes in a shuffled node order
+// (children not necessarily after their parents), with thresholds drawn from
+// values that rows also take, so that ties are common.
+func randomTree[T Float](rng *rand.Rand, nFeatures, maxNodes int, values []T) []Split[T] {
+	type pending struct{ idx, depth int }
+	splits := []Split[T]{{}}
+	queue := []pending{{0, 0}}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if len(splits)+2 > maxNodes || rng.IntN(4) == 0 && p.depth > 0 {
+			splits[p.idx] = Split[T]{Leaf: true, Payload: uint32(rng.IntN(1 << 31))}
+			continue
+		}
+		l, r := len(splits), len(splits)+1
+		splits = append(splits, Split[T]{}, Split[T]{})
+		splits[p.idx] = Split[T]{Feature: rng.IntN(nFeatures), Threshold: values[rng.IntN(len(values))],
+			NaNRight: rng.IntN(2) == 0, Left: l, Right: r}
+		queue = append(queue, pending{l, p.depth + 1}, pending{r, p.depth + 1})
+	}
+	// Shuffle the node order, keeping the root first, to show that Compile
+	// does not rely on the runtimes' layouts.
+	perm := append([]int{0}, rng.Perm(len(splits) - 1)...)
+	for i := 1; i < len(perm); i++ {
+		perm[i]++
+	}
+	where := make([]int, len(splits))
+	for newIdx, old := range perm {
+		where[old] = newIdx
+	}
+	out := make([]Split[T], len(splits))
+	for old, s := range splits {
+		if !s.Leaf {
+			s.Left, s.Right = where[s.Left], where[s.Right]
+		}
+		out[where[old]] = s
+	}
+	return out
+}
+
+func specialValues[T Float]() []T {
+	var zero T
+	return []T{T(math.Inf(1)), T(math.Inf(-1)), -zero, zero, 1, -1, 0.5, T(math.SmallestNonzeroFloat32), -2.5, 3, 1e30, -1e30}
+}
+
+func checkAgainstReference[T Float](t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	nFeatures := 1 + rng.IntN(12)
+	values := specialValues[T]()
+	for i := 0; i < 20; i++ {
+		values = append(values, T(rng.NormFloat64()))
+	}
+	splits := randomTree(rng, nFeatures, 2+rng.IntN(400), values)
+	tree, err := Compile(splits, nFeatures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nRows := 1 + rng.IntN(300)
+	X := make([]T, nRows*nFeatures)
+	withNaN := rng.IntN(2) == 0
+	for i := range X {
+		X[i] = values[rng.IntN(len(values))]
+		if withNaN && rng.IntN(10) == 0 {
+			X[i] = T(math.NaN())
+		}
+	}
+	var batch Batch[T]
+	batch.Load(X, nRows, nFeatures)
+	if batch.Len() != nRows {
+		t.Fatalf("Len %d, loaded %d rows", batch.Len(), nRows)
+	}
+	for r := 0; r < nRows; r++ {
+		row := X[r*nFeatures : (r+1)*nFeatures]
+		if got, want := tree.Leaf(row), reference(splits, row); got != want {
+			t.Fatalf("seed %d row %d: Leaf %d, reference %d (row %v)", seed, r, got, want, row)
+		}
+	}
+	// Every aligned start and length, as the runtimes' blocks take them.
+	for from := 0; from < nRows; from += lanes {
+		out := make([]uint32, 1+rng.IntN(nRows-from))
+		tree.Leaves(&batch, from, out)
+		for i, got := range out {
+			row := X[(from+i)*nFeatures : (from+i+1)*nFeatures]
+			if want := reference(splits, row); got != want {
+				t.Fatalf("seed %d rows from %d, row %d: Leaves %d, reference %d (row %v, NaN in batch %v)", seed, from, from+i, got, want, row, withNaN)
+			}
+		}
+	}
+}
+
+func TestWalksMatchTheReference(t *testing.T) {
+	for seed := uint64(0); seed < 300; seed++ {
+		checkAgainstReference[float32](t, seed)
+		checkAgainstReference[float64](t, seed)
+	}
+}
+
+// A leaf whose row value is NaN stays a leaf (the NaN bit lives in a split's
+// payload, which a leaf's payload must not reach).
+func TestLeavesStayPutOnNaN(t *testing.T) {
+	splits := []Split[float32]{
+		{Feature: 0, Threshold: 0, NaNRight: true, Left: 1, Right: 2},
+		{Leaf: true, Payload: 1<<31 - 1},
+		{Leaf: true, Payload: 5},
+	}
+	tree, err := Compile(splits, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nan := float32(math.NaN())
+	X := []float32{nan, -1, 1, nan, nan, -1, 1, 0, nan}
+	var batch Batch[float32]
+	batch.Load(X, len(X), 1)
+	out := make([]uint32, len(X))
+	tree.Leaves(&batch, 0, out)
+	for i, x := range X {
+		want := uint32(5)
+		if x <= 0 {
+			want = 1<<31 - 1
+		}
+		if out[i] != want {
+			t.Errorf("row %d (%v): leaf %d, want %d", i, x, out[i], want)
+		}
+	}
+}
+
+func TestCompileRefusesBrokenTrees(t *testing.T) {
+	leaf := Split[float32]{Leaf: true}
+	cases := map[string][]Split[float32]{
+		"out of range":   {{Feature: 0, Left: 1, Right: 3}, leaf, leaf},
+		"reached twice":  {{Feature: 0, Left: 1, Right: 1}, leaf},
+		"cycle":          {{Feature: 0, Left: 1, Right: 2}, {Feature: 0, Left: 0, Right: 2}, leaf},
+		"feature":        {{Feature: 3, Left: 1, Right: 2}, leaf, leaf},
+		"negative":       {{Feature: -1, Left: 1, Right: 2}, leaf, leaf},
+		"payload":        {{Leaf: true, Payload: 1 << 31}},
+		"empty":          {},
+		"negative child": {{Feature: 0, Left: -1, Right: 1}, leaf},
+	}
+	for name, splits := range cases {
+		if _, err := Compile(splits, 2); err == nil {
+			t.Errorf("%s: compiled", name)
+		}
+	}
+	if _, err := Compile([]Split[float32]{leaf}, 0); err == nil || !strings.Contains(err.Error(), "features") {
+		t.Errorf("no features: %v", err)
+	}
+}
+
+func TestBelow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	thresholds := []float32{0, float32(math.Copysign(0, -1)), 1, -1, math.MaxFloat32, float32(math.Inf(1)), math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32}
+	xs := append([]float32{float32(math.Inf(-1)), float32(math.Inf(1))}, thresholds...)
+	for i := 0; i < 1000; i++ {
+		thresholds = append(thresholds, float32(rng.NormFloat64()))
+		xs = append(xs, float32(rng.NormFloat64()))
+	}
+	for _, th := range thresholds {
+		b := Below(th)
+		for _, x := range append(xs, th, b, math.Nextafter32(th, float32(math.Inf(1)))) {
+			if (x >= th) != (x > b) {
+				t.Fatalf("threshold %v: x=%v: x >= t is %v, x > Below(t)=%v is %v", th, x, x >= th, b, x > b)
+			}
+		}
+	}
+}
+
+func TestRowsCoversEveryRowOnceFromLaneMultiples(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	for _, n := range []int{0, 1, 7, 8, 127, 128, 255, 256, 257, 1000, 4099} {
+		seen := make([]int32, n)
+		var starts []int
+		done := make(chan [2]int, 16)
+		Rows(n, func(lo, hi int) {
+			done <- [2]int{lo, hi}
+		})
+		close(done)
+		for r := range done {
+			starts = append(starts, r[0])
+			for i := r[0]; i < r[1]; i++ {
+				seen[i]++
+			}
+		}
+		for i, c := range seen {
+			if c != 1 {
+				t.Fatalf("n=%d: row %d covered %d times", n, i, c)
+			}
+		}
+		for _, s := range starts {
+			if s%lanes != 0 {
+				t.Fatalf("n=%d: a range starts at %d", n, s)
+			}
+		}
+		if n >= 4*minRowsPerWorker && len(starts) < 2 {
+			t.Fatalf("n=%d on 4 procs ran in one range", n)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package sklearn
 import (
 	"fmt"
 
+	"github.com/tideserve/tide/internal/formats/treewalk"
 	"github.com/tideserve/tide/internal/pickle"
 )
 
@@ -61,26 +62,65 @@ func treesSize(trees []*flatTree) int64 {
 }
 
 // averageTrees returns, for each of the n rows of X, the mean of the trees'
-// width leaf outputs: summed in tree order from zero, then divided once. The
-// loop runs tree by tree over all rows, so that a batch walks each tree while
-// it is in cache; each row still sees the trees in estimators_ order.
+// width leaf outputs: summed in tree order from zero, then divided once. Rows
+// go in blocks of forestBlockRows, each block through every tree in turn, so a
+// tree's nodes stay in cache while they serve the block; each row still sees
+// the trees in estimators_ order. Large batches are split across cores.
 func averageTrees(trees []*flatTree, nFeatures, width int, X []float64, n int) []float64 {
 	x32 := toFloat32(X[:n*nFeatures])
 	out := make([]float64, n*width)
-	for _, t := range trees {
+	if n < treewalkMinRows {
 		for i := 0; i < n; i++ {
 			acc := out[i*width : (i+1)*width]
-			for k, v := range t.outputs(x32[i*nFeatures : (i+1)*nFeatures]) {
-				acc[k] += v
+			for _, t := range trees {
+				for k, v := range t.outputs(x32[i*nFeatures : (i+1)*nFeatures]) {
+					acc[k] += v
+				}
 			}
 		}
+		return divide(out, len(trees))
 	}
-	count := float64(len(trees))
+	var batch treewalk.Batch[float32]
+	batch.Load(x32, n, nFeatures)
+	treewalk.Rows(n, func(lo, hi int) {
+		var offsets [forestBlockRows]uint32
+		for start := lo; start < hi; start += forestBlockRows {
+			end := min(hi, start+forestBlockRows)
+			leaves := offsets[:end-start]
+			for _, t := range trees {
+				t.walk.Leaves(&batch, start, leaves)
+				for i, off := range leaves {
+					acc := out[(start+i)*width : (start+i+1)*width]
+					for k, v := range t.leafValues[off : int(off)+width] {
+						acc[k] += v
+					}
+				}
+			}
+		}
+	})
+	return divide(out, len(trees))
+}
+
+// divide divides the sums by the tree count, in place.
+func divide(out []float64, trees int) []float64 {
+	count := float64(trees)
 	for i := range out {
 		out[i] /= count
 	}
 	return out
 }
+
+// treewalkMinRows is the batch size from which rows are laid out for walking
+// many at once (treewalk.Batch); fewer rows walk one by one.
+const treewalkMinRows = 8
+
+// forestBlockRows is how many rows a batch sends through one tree of a
+// forest before taking the next: a forest's trees are deep and do not stay in
+// cache, so each one should serve as many rows as it can once brought in,
+// while the block's rows and sums stay in cache beside it (1,000 rows through
+// 200 trees of depth 16: 6.0 ms in blocks of 256, 4.3 ms in blocks of 1,024,
+// bench/trees).
+const forestBlockRows = 1024
 
 // treeClasses are the estimator classes a forest may hold in estimators_.
 var treeClasses = map[string]bool{

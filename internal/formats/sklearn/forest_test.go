@@ -208,20 +208,13 @@ func TestForestSizeBytes(t *testing.T) {
 		}
 		var want int64
 		for i, ft := range trees {
-			leaves := 0
-			for _, n := range ft.nodes {
-				if n.feature < 0 {
-					leaves++
-				}
+			if cap(ft.leafValues) != len(ft.leafValues) || len(ft.leafValues)%ft.width != 0 {
+				t.Fatalf("%s tree %d: leaf values %d/%d of width %d", file, i, len(ft.leafValues), cap(ft.leafValues), ft.width)
 			}
-			if cap(ft.nodes) != len(ft.nodes) || cap(ft.leafValues) != len(ft.leafValues) || len(ft.leafValues) != leaves*ft.width {
-				t.Fatalf("%s tree %d: nodes %d/%d, leaf values %d/%d for %d leaves of width %d", file, i,
-					len(ft.nodes), cap(ft.nodes), len(ft.leafValues), cap(ft.leafValues), leaves, ft.width)
-			}
-			want += int64(len(ft.nodes))*16 + int64(len(ft.leafValues))*8
+			want += ft.walk.SizeBytes() + int64(len(ft.leafValues))*8
 		}
 		if got := m.(model.Sizer).SizeBytes(); got != want || got == 0 {
-			t.Errorf("%s: SizeBytes %d, want %d (16 bytes a node, 8 a leaf value)", file, got, want)
+			t.Errorf("%s: SizeBytes %d, want %d (the compiled nodes, 8 bytes a leaf value)", file, got, want)
 		}
 	}
 }

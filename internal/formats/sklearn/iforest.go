@@ -197,11 +197,15 @@ func isolationTree(obj *pickle.Object, nTreeFeatures int, features []int64) (*fl
 				t.feature[i] = features[c]
 			}
 		}
+		// The tree now reads the forest's columns, which the caller checked.
+		for _, c := range features {
+			t.nFeatures = max(t.nFeatures, int(c)+1)
+		}
 	}
 	return t.flatten(1, func(node int, out []float64) {
 		// node_indicator.sum(axis=1) + _average_path_length(n) - 1.0, as numpy
 		// evaluates it: int to float64, plus, then minus.
 		out[0] = float64(depth[node]+1) + averagePathLength(float64(samples[node]))
 		out[0] -= 1.0
-	}), nil
+	})
 }

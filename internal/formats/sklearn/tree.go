@@ -5,6 +5,7 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/tideserve/tide/internal/formats/treewalk"
 	"github.com/tideserve/tide/internal/pickle"
 )
 
@@ -34,52 +35,29 @@ func init() {
 // treeLeaf marks a missing child in sklearn's node array (_tree.TREE_LEAF).
 const treeLeaf = -1
 
-// treeNode is one node of a flattened tree, 16 bytes, walked from index 0.
-type treeNode struct {
-	// threshold is the split's float64 threshold rounded down to a float32:
-	// for any float32 x, x <= threshold exactly when float64(x) <= the
-	// original, so the walk compares float32s and the nodes stay small.
-	threshold float32
-	// feature is the column compared at a split, or -1 on a leaf.
-	feature int32
-	// left and right are the children's indices. On a leaf, left is instead the
-	// offset of the leaf's outputs in flatTree.leafValues.
-	left, right int32
-}
-
-// flatTree is a fitted tree laid out as a compact node array for
-// cache-friendly walking. Every index in it was checked when it was built:
-// children always lie after their parent (so every walk ends), features are
-// below the model's feature count, and leaf offsets lie inside leafValues.
+// flatTree is a fitted tree compiled for walking (internal/formats/treewalk),
+// with its leaves' outputs side by side. Every index in it was checked when it
+// was built: features are below the model's feature count and leaf offsets lie
+// inside leafValues.
 type flatTree struct {
-	nodes []treeNode
+	// walk's leaves carry the offset of their outputs in leafValues. Its
+	// thresholds are sklearn's float64 thresholds rounded down to float32: for
+	// any float32 x, x <= threshold exactly when float64(x) <= the original,
+	// so the walk compares float32s and the nodes stay small.
+	walk *treewalk.Tree[float32]
 	// leafValues holds width outputs per leaf, at the leaf's offset.
 	leafValues []float64
 	width      int
 }
 
 // leaf walks one row, already rounded to float32 as sklearn does, and returns
-// the offset of the leaf's outputs.
-func (t *flatTree) leaf(row []float32) int {
-	nodes := t.nodes
-	i := int32(0)
-	for {
-		n := &nodes[i]
-		if n.feature < 0 {
-			return int(n.left)
-		}
-		// NaN compares false and goes right, as in sklearn.
-		if row[n.feature] <= n.threshold {
-			i = n.left
-		} else {
-			i = n.right
-		}
-	}
-}
+// the offset of the leaf's outputs. A row goes left when x <= threshold; NaN
+// compares false and goes right, as in sklearn.
+func (t *flatTree) leaf(row []float32) int { return int(t.walk.Leaf(row)) }
 
 // sizeBytes is what the tree's arrays occupy.
 func (t *flatTree) sizeBytes() int64 {
-	return int64(cap(t.nodes))*int64(unsafe.Sizeof(treeNode{})) + int64(cap(t.leafValues))*8
+	return t.walk.SizeBytes() + int64(cap(t.leafValues))*8
 }
 
 // outputs returns the leaf outputs for one float32 row.
@@ -238,7 +216,7 @@ func (t *sklearnTree) nodeValues(node, output int) []float64 {
 
 // flatten lays the tree out for walking. leafOutputs computes a leaf's width
 // outputs from its node index; it runs once per leaf, at build time.
-func (t *sklearnTree) flatten(width int, leafOutputs func(node int, out []float64)) *flatTree {
+func (t *sklearnTree) flatten(width int, leafOutputs func(node int, out []float64)) (*flatTree, error) {
 	// Counted first so that the leaf array is allocated once at its exact size: a
 	// forest holds hundreds of these, and append's spare capacity would add a
 	// quarter to the model's memory.
@@ -248,23 +226,31 @@ func (t *sklearnTree) flatten(width int, leafOutputs func(node int, out []float6
 			leaves++
 		}
 	}
-	ft := &flatTree{nodes: make([]treeNode, len(t.left)), leafValues: make([]float64, 0, leaves*width), width: width}
+	ft := &flatTree{leafValues: make([]float64, 0, leaves*width), width: width}
+	splits := make([]treewalk.Split[float32], len(t.left))
 	for i := range t.left {
 		if t.left[i] == treeLeaf {
 			off := len(ft.leafValues)
 			ft.leafValues = ft.leafValues[:off+width]
 			leafOutputs(i, ft.leafValues[off:off+width])
-			ft.nodes[i] = treeNode{feature: -1, left: int32(off)}
+			splits[i] = treewalk.Split[float32]{Leaf: true, Payload: uint32(off)}
 			continue
 		}
-		ft.nodes[i] = treeNode{
-			threshold: float32Below(t.threshold[i]),
-			feature:   int32(t.feature[i]),
-			left:      int32(t.left[i]),
-			right:     int32(t.right[i]),
+		// Right when not x <= threshold: when x > threshold or x is NaN.
+		splits[i] = treewalk.Split[float32]{
+			Feature:   int(t.feature[i]),
+			Threshold: float32Below(t.threshold[i]),
+			NaNRight:  true,
+			Left:      int(t.left[i]),
+			Right:     int(t.right[i]),
 		}
 	}
-	return ft
+	walk, err := treewalk.Compile(splits, t.nFeatures)
+	if err != nil {
+		return nil, fmt.Errorf("tree_: %w", err)
+	}
+	ft.walk = walk
+	return ft, nil
 }
 
 // classProba fills out with a single-output classifier leaf's class
@@ -381,11 +367,11 @@ func classifierTree(obj *pickle.Object, nFeatures, nClasses int) (*flatTree, []i
 		return nil, nil, fmt.Errorf("tree_ has %d classes, classes_ has %d", t.nClasses[0], nClasses)
 	}
 	var leafClass []int
-	ft := t.flatten(nClasses, func(node int, out []float64) {
+	ft, err := t.flatten(nClasses, func(node int, out []float64) {
 		t.classProba(node, out)
 		leafClass = append(leafClass, argmax(t.nodeValues(node, 0)))
 	})
-	return ft, leafClass, nil
+	return ft, leafClass, err
 }
 
 func buildTreeRegressor(obj *pickle.Object) (any, error) {
@@ -416,7 +402,7 @@ func regressorTree(obj *pickle.Object, nFeatures int) (*flatTree, error) {
 			return nil, fmt.Errorf("tree_ is a classification tree (%d classes), not a regression tree", c)
 		}
 	}
-	return t.flatten(t.nOutputs, t.regression), nil
+	return t.flatten(t.nOutputs, t.regression)
 }
 
 // nFeaturesIn reads n_features_in_, the number of columns the estimator was

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -54,7 +55,7 @@ func randomTree[T Float](rng *rand.Rand, nFeatures, maxNodes int, values []T) []
 	}
 	// Shuffle the node order, keeping the root first, to show that Compile
 	// does not rely on the runtimes' layouts.
-	perm := append([]int{0}, rng.Perm(len(splits) - 1)...)
+	perm := append([]int{0}, rng.Perm(len(splits)-1)...)
 	for i := 1; i < len(perm); i++ {
 		perm[i]++
 	}
@@ -203,17 +204,15 @@ func TestRowsCoversEveryRowOnceFromLaneMultiples(t *testing.T) {
 	for _, n := range []int{0, 1, 7, 8, 127, 128, 255, 256, 257, 1000, 4099} {
 		seen := make([]int32, n)
 		var starts []int
-		done := make(chan [2]int, 16)
+		var mu sync.Mutex
 		Rows(n, func(lo, hi int) {
-			done <- [2]int{lo, hi}
-		})
-		close(done)
-		for r := range done {
-			starts = append(starts, r[0])
-			for i := r[0]; i < r[1]; i++ {
+			mu.Lock()
+			defer mu.Unlock()
+			starts = append(starts, lo)
+			for i := lo; i < hi; i++ {
 				seen[i]++
 			}
-		}
+		})
 		for i, c := range seen {
 			if c != 1 {
 				t.Fatalf("n=%d: row %d covered %d times", n, i, c)

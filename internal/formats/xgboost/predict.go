@@ -1,9 +1,13 @@
 package xgboost
 
+import (
+	"github.com/tideserve/tide/internal/formats/treewalk"
+)
+
 // blockRows is how many rows go through each tree before the next tree is
 // taken, as XGBoost's CPU predictor does: a tree's nodes stay in cache while
 // it serves a block, which matters once a model outgrows the cache.
-const blockRows = 64
+const blockRows = 256
 
 // margins computes the raw scores (XGBoost's predict(output_margin=True)) of n
 // rows of X, row-major with numFeature float32 columns, NaN meaning missing,
@@ -20,27 +24,67 @@ func (b *booster) margins(X []float32, n int, out []float32) {
 		}
 		return
 	}
-	for start := 0; start < n; start += blockRows {
-		end := min(n, start+blockRows)
-		o := out[start*ng : end*ng]
-		for i := range o {
-			o[i] = b.base
-		}
-		for t := range b.trees {
-			tr, g := &b.trees[t], int(b.treeGroup[t])
-			if b.treeWeight != nil {
-				// Dart scales each tree's output by its weight before adding it.
-				w := b.treeWeight[t]
-				for r := start; r < end; r++ {
-					out[r*ng+g] += float32(tr.leaf(X[r*nf:(r+1)*nf:(r+1)*nf]) * w)
-				}
-				continue
+	if n < smallBatch {
+		for r := 0; r < n; r++ {
+			o := out[r*ng : (r+1)*ng]
+			for i := range o {
+				o[i] = b.base
 			}
-			for r := start; r < end; r++ {
-				out[r*ng+g] += tr.leaf(X[r*nf : (r+1)*nf : (r+1)*nf])
+			for t := range b.trees {
+				b.add(t, r, b.trees[t].leaf(X[r*nf:(r+1)*nf:(r+1)*nf]), out)
 			}
 		}
+		return
 	}
+	var batch treewalk.Batch[float32]
+	batch.Load(X, n, nf)
+	treewalk.Rows(n, func(lo, hi int) {
+		var leaves [blockRows]uint32
+		for start := lo; start < hi; start += blockRows {
+			end := min(hi, start+blockRows)
+			o := out[start*ng : end*ng]
+			for i := range o {
+				o[i] = b.base
+			}
+			for t := range b.trees {
+				tr := &b.trees[t]
+				if tr.walk == nil {
+					for r := start; r < end; r++ {
+						b.add(t, r, tr.leaf(X[r*nf:(r+1)*nf:(r+1)*nf]), out)
+					}
+					continue
+				}
+				tr.walk.Leaves(&batch, start, leaves[:end-start])
+				g, values := int(b.treeGroup[t]), tr.leafValues
+				if b.treeWeight != nil {
+					for i, l := range leaves[:end-start] {
+						b.add(t, start+i, values[l], out)
+					}
+					continue
+				}
+				// The common case, written out: this loop runs once per
+				// tree and row.
+				for i, l := range leaves[:end-start] {
+					o[i*ng+g] += values[l]
+				}
+			}
+		}
+	})
+}
+
+// smallBatch is the batch size from which the rows are laid out for walking
+// many at once (treewalk.Batch); fewer rows walk one by one.
+const smallBatch = 8
+
+// add adds tree t's leaf value v to row r's margin in out.
+func (b *booster) add(t, r int, v float32, out []float32) {
+	i := r*b.numGroups + int(b.treeGroup[t])
+	if b.treeWeight != nil {
+		// Dart scales each tree's output by its weight before adding it.
+		out[i] += float32(v * b.treeWeight[t])
+		return
+	}
+	out[i] += v
 }
 
 // linearMargins is gblinear's prediction for one row: per group, bias plus base

@@ -3,6 +3,9 @@ package xgboost
 import (
 	"fmt"
 	"math"
+	"slices"
+
+	"github.com/tideserve/tide/internal/formats/treewalk"
 )
 
 // node is one tree node in 16 bytes. A leaf has left == -1 and keeps its value
@@ -21,9 +24,13 @@ const (
 	featureMask     = categoricalFlag - 1
 )
 
-// tree is one regression tree.
+// tree is one regression tree: compiled for fast walks (walk) when every split
+// is numeric with a threshold above -Inf, else as decoded (nodes).
 type tree struct {
-	nodes []node
+	// walk's leaves carry the index of their value in leafValues.
+	walk       *treewalk.Tree[float32]
+	leafValues []float32
+	nodes      []node
 	// categories holds, for each categorical split node, the set of categories
 	// that go right, as a bit set; nil when the tree has no categorical split.
 	categories [][]uint64
@@ -126,6 +133,38 @@ func (t *tree) read(obj map[string]any, path string, numFeature int) error {
 	if hasCategorical {
 		return t.readCategories(obj, path)
 	}
+	return t.compile(numFeature)
+}
+
+// compile replaces the decoded nodes with a compiled tree, unless a threshold
+// is -Inf: XGBoost sends x left when x < threshold, which the compiled walk
+// asks as "right when x > the float32 below threshold", and below -Inf there
+// is none. (Categorical trees are never compiled.)
+func (t *tree) compile(numFeature int) error {
+	splits := make([]treewalk.Split[float32], len(t.nodes))
+	for i, nd := range t.nodes {
+		if nd.left < 0 {
+			splits[i] = treewalk.Split[float32]{Leaf: true, Payload: uint32(len(t.leafValues))}
+			t.leafValues = append(t.leafValues, nd.value)
+			continue
+		}
+		if math.IsInf(float64(nd.value), -1) {
+			t.leafValues = nil
+			return nil
+		}
+		splits[i] = treewalk.Split[float32]{
+			Feature:   int(nd.feature & featureMask),
+			Threshold: treewalk.Below(nd.value),
+			NaNRight:  nd.feature&defaultLeftFlag == 0,
+			Left:      int(nd.left),
+			Right:     int(nd.right),
+		}
+	}
+	walk, err := treewalk.Compile(splits, numFeature)
+	if err != nil {
+		return err
+	}
+	t.walk, t.nodes, t.leafValues = walk, nil, slices.Clip(t.leafValues)
 	return nil
 }
 
@@ -214,6 +253,9 @@ func (t *tree) readCategories(obj map[string]any, path string) error {
 // node's set goes right, and any other (including a negative or too large
 // value) goes left.
 func (t *tree) leaf(x []float32) float32 {
+	if t.walk != nil {
+		return t.leafValues[t.walk.Leaf(x)]
+	}
 	nodes := t.nodes
 	i := int32(0)
 	for {

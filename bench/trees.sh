@@ -33,9 +33,9 @@ for r in $(seq "$rounds"); do
   taskset -c 0 /usr/bin/python3 bench/trees.py time "$dir" 2>/dev/null | sed 's/^/library /' >>"$raw"
   taskset -c 0 "$dir/tide-trees" -dir "$dir" -procs 1 | sed 's/^/tide /' >>"$raw"
   [ -z "${BASE:-}" ] || taskset -c 0 "$dir/base-trees" -dir "$dir" -procs 1 | sed 's/^/before /' >>"$raw"
-  taskset -c 0 "$dir/tide-trees" -dir "$dir" -procs 1 -rows 256 | grep -v ' 1 [0-9]*$' | sed 's/^/tide /' >>"$raw"
+  taskset -c 0 "$dir/tide-trees" -dir "$dir" -procs 1 -rows 256 | grep -v -E '^(rf|hgb|xgb) 1 ' | sed 's/^/tide /' >>"$raw"
   for rows in 256 1000; do
-    "$dir/tide-trees" -dir "$dir" -procs 2 -rows "$rows" | grep -v ' 1 [0-9]*$' | sed 's/^/tide-2cpu /' >>"$raw"
+    "$dir/tide-trees" -dir "$dir" -procs 2 -rows "$rows" | grep -v -E '^(rf|hgb|xgb) 1 ' | sed 's/^/tide-2cpu /' >>"$raw"
   done
   echo "round $r/$rounds" >&2
 done
@@ -56,5 +56,6 @@ awk '
         printf "     %d rows, 2 CPUs against one core: %.2fx\n", rows, med["tide " m " " rows] / med["tide-2cpu " m " " rows] }
       printf "     one row: %.1f us", med["tide " m " 1"] / 1000
       if (("before " m " 1") in med) printf " (before: %.1f us, %.2fx; 1,000 rows before: %.2f ms)", med["before " m " 1"] / 1000, med["before " m " 1"] / med["tide " m " 1"], med["before " m " 1000"] / 1e6
-      printf "\n" } }' "$raw"
+      printf "\n" }
+    if (("tide-2cpu wake 1") in med) printf "a goroutine started on the idle second CPU runs after %.0f us (median)\n", med["tide-2cpu wake 1"] / 1000 }' "$raw"
 echo "raw results: $raw"

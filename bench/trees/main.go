@@ -7,7 +7,9 @@
 //
 // It prints one line per model, "NAME ROWS NS_PER_BATCH", the median of
 // -repeats calls after two warm-ups, with GOMAXPROCS set to -procs, and then
-// "NAME 1 NS" for a one-row call (the median of 2,000).
+// "NAME 1 NS" for a one-row call (the median of 2,000). With -procs above 1 it
+// also prints "wake 1 NS": how long a goroutine started while the other cores
+// are idle takes to run, the cost a batch split across cores pays up front.
 package main
 
 import (
@@ -83,6 +85,9 @@ func run(dir string, rows, repeats int) error {
 		return fmt.Errorf("-rows must be 1..%d", len(X)/features)
 	}
 	ctx := context.Background()
+	if runtime.GOMAXPROCS(0) > 1 {
+		fmt.Printf("wake 1 %d\n", wakeLatency())
+	}
 	for _, bm := range models {
 		rt, ok := formats.Lookup(bm.format)
 		if !ok {
@@ -190,4 +195,22 @@ func readFloat64s(path string) ([]float64, error) {
 		out[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
 	}
 	return out, nil
+}
+
+// wakeLatency is the median time from a go statement to the goroutine running,
+// measured while the caller keeps its own core busy and the others idle (as a
+// batch split across cores finds them), over 200 tries a millisecond apart.
+func wakeLatency() int64 {
+	samples := make([]int64, 200)
+	for i := range samples {
+		time.Sleep(time.Millisecond)
+		start := time.Now()
+		started := make(chan time.Time, 1)
+		go func() { started <- time.Now() }()
+		for time.Since(start) < 300*time.Microsecond {
+		}
+		samples[i] = (<-started).Sub(start).Nanoseconds()
+	}
+	sort.Slice(samples, func(a, b int) bool { return samples[a] < samples[b] })
+	return samples[len(samples)/2]
 }

@@ -791,6 +791,21 @@ func (r *Repository) Names() []string {
 	return out
 }
 
+// Only returns the name of the repository's one model, or "" when it holds
+// none or several. (The /predict route asks on every request; Names would
+// allocate.)
+func (r *Repository) Only() string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if len(r.entries) != 1 {
+		return ""
+	}
+	for n := range r.entries {
+		return n
+	}
+	return ""
+}
+
 // Entry returns a snapshot of a model's versions, newest first.
 func (r *Repository) Entry(name string) (*Entry, bool) {
 	r.mu.RLock()

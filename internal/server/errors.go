@@ -69,11 +69,16 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) int {
 
 func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	// Assigned, not Set: Set would allocate a one-element slice per answer.
+	// net/http only reads header values.
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	w.Write(body)
 }
+
+// jsonContentType is every JSON answer's Content-Type value, shared.
+var jsonContentType = []string{"application/json"}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)

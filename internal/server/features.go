@@ -1,6 +1,8 @@
 package server
 
 import (
+	"sync"
+
 	"github.com/tideserve/tide/internal/jsonwire"
 	"github.com/tideserve/tide/internal/serving"
 	"github.com/tideserve/tide/internal/tensor"
@@ -17,10 +19,27 @@ type featureTable struct {
 	rows  int
 	x     []float64  // rows × width, row-major: every number column
 	text  [][][]byte // per column: one element per row for a string column, else nil
+
+	// The one-matrix case's tensor, kept with the table so that a pooled
+	// table answers tensors without allocating.
+	one   tensor.Tensor
+	shape [2]int64
+	list  [1]*tensor.Tensor
 }
 
+// tablePool keeps feature tables between requests: /predict allocated six
+// objects per request for them.
+var tablePool = sync.Pool{New: func() any { return new(featureTable) }}
+
+// newFeatureTable takes a table from the pool for a model with these
+// features; release hands it back.
 func newFeatureTable(sm *serving.Features, input string, width, rowsHint int) *featureTable {
-	t := &featureTable{sm: sm, input: input, width: width, x: make([]float64, 0, width*rowsHint)}
+	t := tablePool.Get().(*featureTable)
+	t.sm, t.input, t.width, t.rows, t.text = sm, input, width, 0, nil
+	if cap(t.x) < width*rowsHint {
+		t.x = make([]float64, 0, width*rowsHint)
+	}
+	t.x = t.x[:0]
 	if sm != nil {
 		t.input = sm.Input
 		if sm.Columns {
@@ -33,6 +52,18 @@ func newFeatureTable(sm *serving.Features, input string, width, rowsHint int) *f
 		}
 	}
 	return t
+}
+
+// release hands the table back to the pool. Call it only once the model has
+// answered and the answer is written: until then the model, the monitor and
+// the encoder may read the tensors. (A request that failed does not release
+// its table: a model run that outlived its deadline may still be reading it.)
+func (t *featureTable) release() {
+	if cap(t.x) > 1<<16 { // don't keep huge tables alive
+		return
+	}
+	t.sm, t.text = nil, nil
+	tablePool.Put(t)
 }
 
 // addRow starts a row of zeros (and missing strings) and returns its index.
@@ -86,7 +117,15 @@ func (t *featureTable) read(sc *jsonwire.Scanner, r, c int) error {
 // request body, which outlives the model's run.
 func (t *featureTable) tensors() []*tensor.Tensor {
 	if t.sm == nil || !t.sm.Columns {
-		return []*tensor.Tensor{{Name: t.input, Datatype: tensor.FP64, Shape: []int64{int64(t.rows), int64(t.width)}, Data: t.x}}
+		t.shape = [2]int64{int64(t.rows), int64(t.width)}
+		// Boxing x into Data allocates; a pooled table whose last request
+		// had the same length (one row, typically) reuses the box.
+		if d, ok := t.one.Data.([]float64); !ok || len(d) != len(t.x) || cap(d) != cap(t.x) || len(d) > 0 && &d[0] != &t.x[0] {
+			t.one.Data = t.x
+		}
+		t.one.Name, t.one.Datatype, t.one.Shape = t.input, tensor.FP64, t.shape[:]
+		t.list[0] = &t.one
+		return t.list[:]
 	}
 	out := make([]*tensor.Tensor, t.width)
 	shape := []int64{int64(t.rows)}

@@ -79,12 +79,12 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 		return s.fail(w, r, model.InvalidInputf("model %s does not take rows of features; use POST /v2/models/%s/infer", name, name))
 	}
 	decoding := phase(r.Context(), tracing.SpanDecode)
-	body, release, err := s.readBody(w, r)
+	body, buf, err := s.readBody(w, r)
 	if err != nil {
 		endPhase(decoding, err)
 		return s.fail(w, r, err)
 	}
-	defer release()
+	defer releaseBody(buf)
 	var table *featureTable
 	if matrix {
 		table = newFeatureTable(sm, md.Inputs[0].Name, int(md.Inputs[0].Shape[1]), 4)
@@ -115,6 +115,7 @@ func (s *Server) v1PredictStatus(w http.ResponseWriter, r *http.Request, name st
 	writeJSONBytes(w, http.StatusOK, *out)
 	logPayload(m.Monitor(), id, v.Name, v.Version, "v1", "application/json", body, *out)
 	putOut(out)
+	table.release()
 	return http.StatusOK
 }
 

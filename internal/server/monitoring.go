@@ -104,12 +104,12 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notMonitored(v.Name))
 		return
 	}
-	body, release, err := s.readBody(w, r)
+	body, buf, err := s.readBody(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	defer release()
+	defer releaseBody(buf)
 	items, err := monitor.DecodeFeedback(body)
 	if err != nil {
 		var tooMany *monitor.TooManyError

@@ -95,12 +95,12 @@ func (s *Server) oipInferStatus(w http.ResponseWriter, r *http.Request, name, ve
 		return s.fail(w, r, err)
 	}
 	decoding := phase(r.Context(), tracing.SpanDecode)
-	body, release, err := s.readBody(w, r)
+	body, buf, err := s.readBody(w, r)
 	if err != nil {
 		endPhase(decoding, err)
 		return s.fail(w, r, err)
 	}
-	defer release()
+	defer releaseBody(buf)
 	req, bin, err := decodeOIPInferRequest(r, body)
 	endPhase(decoding, err)
 	if err != nil {

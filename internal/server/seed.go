@@ -49,10 +49,7 @@ func (s *Server) DefaultModel() string {
 	if s.opts.DefaultModel != "" {
 		return s.opts.DefaultModel
 	}
-	if names := s.repo.Names(); len(names) == 1 {
-		return names[0]
-	}
-	return ""
+	return s.repo.Only()
 }
 
 func (s *Server) seedPredict(w http.ResponseWriter, r *http.Request) {
@@ -80,12 +77,12 @@ func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (stri
 		return v.Name, s.fail(w, r, err)
 	}
 	decoding := phase(r.Context(), tracing.SpanDecode)
-	body, release, err := s.readBody(w, r)
+	body, buf, err := s.readBody(w, r)
 	if err != nil {
 		endPhase(decoding, err)
 		return v.Name, s.fail(w, r, err)
 	}
-	defer release()
+	defer releaseBody(buf)
 	table, err := decodeSeedRows(body, sm)
 	endPhase(decoding, err)
 	if err != nil {
@@ -110,6 +107,7 @@ func (s *Server) seedPredictStatus(w http.ResponseWriter, r *http.Request) (stri
 	writeJSONBytes(w, http.StatusOK, *out)
 	logPayload(m.Monitor(), id, v.Name, v.Version, "predict", "application/json", body, *out)
 	putOut(out)
+	table.release()
 	return v.Name, http.StatusOK
 }
 

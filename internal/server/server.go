@@ -7,7 +7,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -508,34 +507,61 @@ func putOut(p *[]byte) {
 	}
 }
 
-// readBody reads the whole request body under the size cap into a pooled buffer;
-// call release when the request is done (decoded tensors may alias the buffer).
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, func(), error) {
+// readBody reads the request body into a pooled buffer, refusing one larger than
+// MaxBodyBytes with 413 (and closing the connection, so that the rest of it is
+// not read). The caller hands the buffer back with releaseBody once it is done
+// with the bytes. (No http.MaxBytesReader and no release closure: each would
+// allocate on every request.)
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *bytes.Buffer, error) {
+	limit := s.opts.MaxBodyBytes
+	tooLarge := func() error {
+		w.Header()["Connection"] = connectionClose
+		return &oip.Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("request body is larger than the %d bytes allowed", limit)}
+	}
+	if r.ContentLength > limit {
+		w.Header()["Connection"] = connectionClose
+		return nil, nil, &oip.Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("request body of %d bytes is larger than the %d allowed", r.ContentLength, limit)}
+	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	release := func() {
-		if buf.Cap() <= 1<<20 { // don't keep huge buffers alive
-			bufPool.Put(buf)
-		}
-	}
-	if r.ContentLength > s.opts.MaxBodyBytes {
-		release()
-		return nil, func() {}, &oip.Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("request body of %d bytes is larger than the %d allowed", r.ContentLength, s.opts.MaxBodyBytes)}
-	}
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		buf.Grow(int(r.ContentLength) + 1) // +1: the read that sees EOF needs room
 	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
-	if err != nil {
-		release()
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, func() {}, &oip.Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("request body is larger than the %d bytes allowed", s.opts.MaxBodyBytes)}
+	for {
+		if buf.Available() == 0 {
+			buf.Grow(min(max(buf.Cap(), 512), int(limit)+1))
 		}
-		return nil, func() {}, &oip.Error{Status: http.StatusBadRequest, Msg: "reading request body: " + err.Error()}
+		spare := buf.AvailableBuffer()[:buf.Available()]
+		// Never read more than one byte past the limit.
+		if room := limit + 1 - int64(buf.Len()); int64(len(spare)) > room {
+			spare = spare[:room]
+		}
+		n, err := r.Body.Read(spare)
+		buf.Write(spare[:n])
+		if int64(buf.Len()) > limit {
+			releaseBody(buf)
+			return nil, nil, tooLarge()
+		}
+		if err == io.EOF {
+			return buf.Bytes(), buf, nil
+		}
+		if err != nil {
+			releaseBody(buf)
+			return nil, nil, &oip.Error{Status: http.StatusBadRequest, Msg: "reading request body: " + err.Error()}
+		}
 	}
-	return buf.Bytes(), release, nil
 }
+
+// releaseBody hands a body buffer from readBody back to the pool (nil is
+// ignored).
+func releaseBody(buf *bytes.Buffer) {
+	if buf != nil && buf.Cap() <= 1<<20 { // don't keep huge buffers alive
+		bufPool.Put(buf)
+	}
+}
+
+// connectionClose asks net/http to close the connection after the answer.
+var connectionClose = []string{"close"}
 
 // infer runs one model version on inputs for the request with this id, holding
 // its loaded model for the call so that a reload meanwhile finishes this request

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/tideserve/tide/internal/formats/formatstest"
 	"github.com/tideserve/tide/internal/repository"
@@ -179,6 +181,52 @@ func TestBodyLimit(t *testing.T) {
 	s.ServeHTTP(rec, req)
 	if rec.Code != 413 {
 		t.Fatalf("chunked: status %d, want 413", rec.Code)
+	}
+	// The connection is closed after a refused body, so that the rest of it
+	// is not read.
+	if got := rec.Header().Get("Connection"); got != "close" {
+		t.Errorf("chunked: Connection %q, want close", got)
+	}
+	// A body of exactly the limit, read in small pieces, is accepted.
+	exact := `{"feature1": 1, "feature2": 2` + strings.Repeat(" ", 64-len(`{"feature1": 1, "feature2": 2}`)) + `}`
+	req = httptest.NewRequest("POST", "/predict", iotest.HalfReader(strings.NewReader(exact)))
+	req.ContentLength = -1
+	rec = httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.Code != 200 || len(exact) != 64 {
+		t.Fatalf("a body of the limit (%d bytes): status %d %s", len(exact), rec.Code, rec.Body)
+	}
+	// A body that fails while read is a 400 that says so.
+	req = httptest.NewRequest("POST", "/predict", iotest.ErrReader(errors.New("connection reset")))
+	req.ContentLength = -1
+	rec = httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "connection reset") {
+		t.Fatalf("a failing body: status %d %s", rec.Code, rec.Body)
+	}
+}
+
+// The tutorial's /predict, on the tutorial's LogisticRegression, allocates at
+// most 10 objects per request in the handler (request and response writer reused, as net/http's server keeps its
+// own): the feature table is pooled, the body read without wrappers, headers
+// assigned from shared values.
+func TestPredictAllocations(t *testing.T) {
+	s := benchServer(t, "fraud_logreg.joblib") // the tutorial's model
+	req := httptest.NewRequest("POST", "/predict", nil)
+	body := &reusableBody{}
+	w := &benchWriter{header: http.Header{}}
+	const payload = `{"feature1": 0.5, "feature2": -1.2}`
+	allocs := testing.AllocsPerRun(500, func() {
+		body.Reset(payload)
+		req.Body = body
+		w.reset()
+		s.ServeHTTP(w, req)
+		if w.code != 200 {
+			t.Fatalf("%d %s", w.code, w.body.String())
+		}
+	})
+	if allocs > 10 {
+		t.Errorf("/predict allocates %.1f objects per request, want at most 10", allocs)
 	}
 }
 

@@ -4,6 +4,12 @@ package onnx
 
 // #cgo CFLAGS: -I${SRCDIR}/../../../third_party/onnxruntime/include -O2
 // #cgo LDFLAGS: -ldl
+// #cgo nocallback tide_run
+// #cgo nocallback tide_tensor_wrap
+// #cgo nocallback tide_value_info
+// #cgo nocallback tide_value_release
+// #cgo noescape tide_run
+// #cgo noescape tide_value_info
 // #include "shim.h"
 import "C"
 

@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -119,6 +120,9 @@ type session struct {
 	outputs  []ioSpec
 	inNames  []*C.char // C copies of the names, kept for every Run call
 	outNames []*C.char
+	// unbound is set once a run with bound outputs failed: the session's
+	// outputs are then always left to ONNX Runtime to allocate.
+	unbound atomic.Bool
 }
 
 // modelSource is where a session's model comes from: a file (which may refer
@@ -288,6 +292,10 @@ func (s *session) run(ctx context.Context, inputs []value, want []int) ([]value,
 			C.tide_value_release(v)
 		}
 	}()
+	// Outputs whose shape follows from the batch are allocated here and bound,
+	// so that ONNX Runtime writes the answer straight into Go memory: no copy,
+	// and no C calls to read the output's type and shape back.
+	bound := s.bindOutputs(inputs, want, out, &pin)
 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("run cancelled: %w", err)
@@ -320,7 +328,20 @@ func (s *session) run(ctx context.Context, inputs []value, want []int) ([]value,
 	if len(out) > 0 {
 		outNamesPtr, outPtr = &outNames[0], &out[0]
 	}
-	if err := statusError(C.tide_run(s.ptr, ro, inNamesPtr, inPtr, C.size_t(len(in)), outNamesPtr, outPtr, C.size_t(len(out)))); err != nil {
+	err := statusError(C.tide_run(s.ptr, ro, inNamesPtr, inPtr, C.size_t(len(in)), outNamesPtr, outPtr, C.size_t(len(out))))
+	if err != nil && bound != nil && ctx.Err() == nil {
+		// An output's shape did not follow the batch after all (ONNX Runtime
+		// refuses a bound output of the wrong shape): run again with every
+		// output left to it, and never bind this session's outputs again.
+		s.unbound.Store(true)
+		for i, v := range out {
+			C.tide_value_release(v)
+			out[i] = nil
+		}
+		bound = nil
+		err = statusError(C.tide_run(s.ptr, ro, inNamesPtr, inPtr, C.size_t(len(in)), outNamesPtr, outPtr, C.size_t(len(out))))
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("run cancelled: %w", ctx.Err())
 		}
@@ -329,6 +350,10 @@ func (s *session) run(ctx context.Context, inputs []value, want []int) ([]value,
 
 	result := make([]value, len(out))
 	for i, v := range out {
+		if bound != nil && bound[i] != nil {
+			result[i] = value{tensor: bound[i]}
+			continue
+		}
 		r, err := fromOrtValue(v, 0)
 		if err != nil {
 			return nil, fmt.Errorf("output %q: %w", s.outputs[want[i]].name, err)
@@ -336,6 +361,49 @@ func (s *session) run(ctx context.Context, inputs []value, want []int) ([]value,
 		result[i] = r
 	}
 	return result, nil
+}
+
+// bindOutputs allocates and wraps, in out, each wanted output whose declared
+// shape is a dynamic batch dimension followed by fixed ones, for a batch of the
+// first input's rows, and returns the Go tensors (nil where not bound; nil
+// when none is). Strings, sequences and outputs with other dynamic dimensions
+// are left to ONNX Runtime.
+func (s *session) bindOutputs(inputs []value, want []int, out []*C.OrtValue, pin *runtime.Pinner) []*tensor.Tensor {
+	if s.unbound.Load() || len(inputs) == 0 || inputs[0].kind != tensorValue || len(inputs[0].tensor.Shape) == 0 {
+		return nil
+	}
+	batch := inputs[0].tensor.Shape[0]
+	var bound []*tensor.Tensor
+	for i, w := range want {
+		spec := s.outputs[w]
+		if spec.onnxType != onnxValueTensor || len(spec.dims) == 0 || spec.dims[0] != -1 {
+			continue
+		}
+		shape := make([]int64, len(spec.dims))
+		shape[0] = batch
+		fixed := true
+		for d := 1; d < len(shape); d++ {
+			shape[d] = spec.dims[d]
+			fixed = fixed && shape[d] >= 0
+		}
+		dt, err := onnxproto.Datatype(spec.elem)
+		if !fixed || err != nil || dt == tensor.Bytes {
+			continue
+		}
+		t, err := tensor.New(spec.name, dt, shape)
+		if err != nil {
+			continue
+		}
+		v, err := toOrtValue(&value{tensor: t}, pin)
+		if err != nil {
+			continue
+		}
+		if bound == nil {
+			bound = make([]*tensor.Tensor, len(want))
+		}
+		out[i], bound[i] = v, t
+	}
+	return bound
 }
 
 // toOrtValue makes an OrtValue for v. Numeric tensors are wrapped, not copied:

@@ -16,6 +16,9 @@ construction (the Go tests compute the expected outputs themselves):
     slow.onnx        a Loop of 2^62 iterations: runs until cancelled
     tree.onnx        a binary ai.onnx.ml TreeEnsembleClassifier with weights for
                      both classes (ONNX Runtime's label output is wrong for it)
+    rowsplit.onnx    x [-1, 6] -> y = x reshaped to [-1, 3], twice the rows:
+                     an output declared [-1, 3] whose first dimension is not
+                     the batch
 """
 import os
 
@@ -147,6 +150,13 @@ def tree_model():
          opsets=(("", 17), ("ai.onnx.ml", 3)))
 
 
+def rowsplit_model():
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [-1, 3])
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["y"])]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 6])]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])]
+    save("rowsplit", helper.make_graph(nodes, "rowsplit", inputs, outputs, initializer=[shape]))
+
 if __name__ == "__main__":
     types_model()
     noinputs_model()
@@ -155,3 +165,4 @@ if __name__ == "__main__":
     anyrank_model()
     slow_model()
     tree_model()
+    rowsplit_model()

@@ -67,6 +67,10 @@ type Config struct {
 	// still count their latency from their intended send time.
 	MaxInFlight int
 	Client      *http.Client
+	// HTTP1, if set, carries an http:// target's requests instead of Client
+	// (NewHTTP1Client): a leaner client, so that the generator's own CPU is
+	// not what limits a run. Client still fetches metadata.
+	HTTP1 *HTTP1Client
 	// GRPC carries a gRPC target's calls, and must be set for one; the
 	// caller closes it. Its GRPCOptions.Header is the calls' metadata.
 	GRPC *GRPCClient
@@ -389,6 +393,10 @@ func (r *run) do(intended time.Time, late bool, rng *rand.Rand, seq uint64) {
 		r.doPublish(intended, late, rng, seq)
 		return
 	}
+	if r.cfg.HTTP1 != nil {
+		r.doHTTP1(intended, late, rng, seq)
+		return
+	}
 	var body io.Reader
 	if r.cfg.Body != nil {
 		body = bytes.NewReader(r.cfg.Body.Render(nil, rng, seq))
@@ -422,6 +430,29 @@ func (r *run) do(intended time.Time, late bool, rng *rand.Rand, seq uint64) {
 	resp.Body.Close()
 	r.rec.finished(time.Since(intended), time.Since(sent), resp.StatusCode, n, err)
 }
+
+// doHTTP1 is do over the HTTP/1.1 client: the body is rendered into a pooled
+// buffer, and the client writes it before it returns.
+func (r *run) doHTTP1(intended time.Time, late bool, rng *rand.Rand, seq uint64) {
+	buf := bodyBuffers.Get().(*[]byte)
+	defer bodyBuffers.Put(buf)
+	var body []byte
+	if r.cfg.Body != nil {
+		body = r.cfg.Body.Render((*buf)[:0], rng, seq)
+		*buf = body
+	}
+	traceparent := ""
+	if r.startsTrace(rng) {
+		traceparent = newTraceparent(rng)
+	}
+	r.rec.started(late)
+	sent := time.Now()
+	status, n, err := r.cfg.HTTP1.Do(body, traceparent)
+	r.rec.finished(time.Since(intended), time.Since(sent), status, n, err)
+}
+
+// bodyBuffers keeps rendered request bodies' buffers between requests.
+var bodyBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // sample closes a second of the run every second, on the second.
 func (r *run) sample(stop <-chan struct{}) {

@@ -106,12 +106,20 @@ func TestMaxRequestsStopsTheRun(t *testing.T) {
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	defer srv.Close()
-	for _, mode := range []Mode{Open, Closed} {
+	for _, run := range []struct {
+		mode Mode
+		own  bool // tide load's own HTTP/1.1 client, else net/http's
+	}{{Open, false}, {Closed, false}, {Open, true}, {Closed, true}} {
+		mode := run.mode
 		hits.Store(0)
-		res, err := Run(context.Background(), Config{
+		cfg := Config{
 			Target: mustTarget(t, srv.URL), Mode: mode, MaxRequests: 137,
 			Plan: Plan{{Forever, 500, 500}}, // 500/s open, or 500 workers closed
-		})
+		}
+		if run.own {
+			cfg = withHTTP1(t, cfg, 5*time.Second)
+		}
+		res, err := Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,31 +149,43 @@ func TestStatusAndErrorBreakdown(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	res, err := Run(context.Background(), Config{
-		Target: mustTarget(t, srv.URL), Mode: Closed, MaxRequests: 40, Plan: Plan{{Forever, 2, 2}},
-		Client: NewClient(ClientOptions{Timeout: 100 * time.Millisecond}),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := res.Summary
-	if s.StatusCode[429] != 10 || s.ErrorKinds["timeout"] != 10 || s.StatusCode[200] != 20 {
-		t.Errorf("status %v errors %v; want 10×429, 10 timeouts, 20×200", s.StatusCode, s.ErrorKinds)
-	}
-	if s.OK != 20 || s.Errors != 20 {
-		t.Errorf("ok %d errors %d, want 20 and 20", s.OK, s.Errors)
+	// net/http's client and tide load's own HTTP/1.1 client alike.
+	for _, own := range []bool{false, true} {
+		n.Store(0)
+		cfg := Config{
+			Target: mustTarget(t, srv.URL), Mode: Closed, MaxRequests: 40, Plan: Plan{{Forever, 2, 2}},
+			Client: NewClient(ClientOptions{Timeout: 100 * time.Millisecond}),
+		}
+		if own {
+			cfg = withHTTP1(t, cfg, 100*time.Millisecond)
+		}
+		res, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := res.Summary
+		if s.StatusCode[429] != 10 || s.ErrorKinds["timeout"] != 10 || s.StatusCode[200] != 20 {
+			t.Errorf("own client %v: status %v errors %v; want 10×429, 10 timeouts, 20×200", own, s.StatusCode, s.ErrorKinds)
+		}
+		if s.OK != 20 || s.Errors != 20 {
+			t.Errorf("own client %v: ok %d errors %d, want 20 and 20", own, s.OK, s.Errors)
+		}
 	}
 
 	addr := srv.Listener.Addr().String()
 	srv.Close()
-	res, err = Run(context.Background(), Config{
-		Target: mustTarget(t, "http://"+addr+"/predict"), Mode: Closed, MaxRequests: 5, Plan: Plan{{Forever, 1, 1}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Summary.ErrorKinds["connection refused"] != 5 {
-		t.Errorf("error kinds %v, want 5 connection refused", res.Summary.ErrorKinds)
+	for _, own := range []bool{false, true} {
+		cfg := Config{Target: mustTarget(t, "http://"+addr+"/predict"), Mode: Closed, MaxRequests: 5, Plan: Plan{{Forever, 1, 1}}}
+		if own {
+			cfg = withHTTP1(t, cfg, time.Second)
+		}
+		res, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Summary.ErrorKinds["connection refused"] != 5 {
+			t.Errorf("own client %v: error kinds %v, want 5 connection refused", own, res.Summary.ErrorKinds)
+		}
 	}
 }
 
@@ -311,8 +331,12 @@ func TestTraceSampleStartsTraces(t *testing.T) {
 		clear(seen)
 		mu.Unlock()
 		without.Store(0)
-		_, err := Run(context.Background(), Config{Target: mustTarget(t, srv.URL), Mode: Closed, MaxRequests: 400,
-			Plan: Plan{{Forever, 8, 8}}, TraceSample: c.share, Seed: 7})
+		cfg := Config{Target: mustTarget(t, srv.URL), Mode: Closed, MaxRequests: 400,
+			Plan: Plan{{Forever, 8, 8}}, TraceSample: c.share, Seed: 7}
+		if c.share == 0.25 {
+			cfg = withHTTP1(t, cfg, time.Second) // the own HTTP/1.1 client carries them too
+		}
+		_, err := Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

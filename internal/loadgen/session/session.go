@@ -75,6 +75,7 @@ func Run(ctx context.Context, o Options, rawURL string, stdout, stderr io.Writer
 
 	var client *http.Client
 	var grpcClient *loadgen.GRPCClient
+	useHTTP1 := false // plain http:// over HTTP/1.1: tide load's own client
 	var publisher loadgen.QueuePublisher
 	var metadata func(context.Context) (*loadgen.ModelMetadata, error)
 	switch target.Protocol {
@@ -105,6 +106,7 @@ func Run(ctx context.Context, o Options, rawURL string, stdout, stderr io.Writer
 		metadata = func(ctx context.Context) (*loadgen.ModelMetadata, error) { return grpcClient.Metadata(ctx, target) }
 	default:
 		client = loadgen.NewClient(loadgen.ClientOptions{Timeout: o.Timeout, HTTP2: o.HTTP2, Insecure: o.Insecure})
+		useHTTP1 = target.URL.Scheme == "http" && !o.HTTP2
 		metadata = func(ctx context.Context) (*loadgen.ModelMetadata, error) {
 			return loadgen.FetchMetadata(ctx, client, target, o.Model)
 		}
@@ -131,6 +133,14 @@ func Run(ctx context.Context, o Options, rawURL string, stdout, stderr io.Writer
 		MaxRequests: o.Requests, MaxInFlight: o.MaxInFlight, Client: client, GRPC: grpcClient, Seed: o.Seed,
 		TraceSample: o.TraceSample,
 		OnSample:    live.Sample,
+	}
+	if useHTTP1 {
+		h1, err := loadgen.NewHTTP1Client(cfg, o.Timeout, o.MaxInFlight)
+		if err != nil {
+			return err
+		}
+		defer h1.Close()
+		cfg.HTTP1 = h1
 	}
 	if publisher != nil {
 		cfg.Publisher = publisher

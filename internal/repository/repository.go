@@ -791,6 +791,15 @@ func (r *Repository) Names() []string {
 	return out
 }
 
+// Has reports whether the repository holds a model of this name (without the
+// snapshot Entry makes: request metrics ask on every request).
+func (r *Repository) Has(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.entries[name]
+	return ok
+}
+
 // Only returns the name of the repository's one model, or "" when it holds
 // none or several. (The /predict route asks on every request; Names would
 // allocate.)

@@ -170,21 +170,25 @@ var grpcOpenMethods = map[string]bool{
 
 const managementAuthHelp = "this call needs a management API key (authorization: Bearer KEY or x-api-key: KEY)"
 
+// The OIP service's method prefixes, made once: check runs on every call.
+const (
+	grpcInferencePrefix  = "/" + inferenceServiceName + "/"
+	grpcRepositoryPrefix = grpcInferencePrefix + "Repository"
+)
+
 func (a *grpcAuth) check(ctx context.Context, fullMethod string) error {
-	prefix := "/" + inferenceServiceName + "/"
-	if grpcOpenMethods[fullMethod] || !strings.HasPrefix(fullMethod, prefix) {
+	if grpcOpenMethods[fullMethod] || !strings.HasPrefix(fullMethod, grpcInferencePrefix) {
 		return nil
 	}
 	keys, help := a.inference, authHelp
-	if strings.HasPrefix(fullMethod, prefix+"Repository") {
+	if strings.HasPrefix(fullMethod, grpcRepositoryPrefix) {
 		keys, help = a.management, managementAuthHelp
 	}
 	if keys == nil {
 		return nil
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
 	first := func(k string) string {
-		if v := md.Get(k); len(v) > 0 {
+		if v := metadata.ValueFromIncomingContext(ctx, k); len(v) > 0 {
 			return v[0]
 		}
 		return ""
@@ -193,13 +197,6 @@ func (a *grpcAuth) check(ctx context.Context, fullMethod string) error {
 		return nil
 	}
 	return status.Error(codes.Unauthenticated, help)
-}
-
-func (a *grpcAuth) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := a.check(ctx, info.FullMethod); err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
 }
 
 func (a *grpcAuth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {

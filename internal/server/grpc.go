@@ -51,9 +51,9 @@ func (s *Server) GRPCServer() (*grpc.Server, error) {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(min(s.opts.MaxBodyBytes, math.MaxInt32))),
 		grpc.ForceServerCodecV2(codec),
-		// The codec's check runs before anything that may answer early (auth), so
-		// that every note it took is taken out again.
-		grpc.ChainUnaryInterceptor(s.grpcRecover, s.grpcObserve, codec.unary, auth.unary),
+		// One unary interceptor: gRPC's chain of several allocates a closure per
+		// interceptor per call.
+		grpc.UnaryInterceptor(s.grpcUnary(codec, auth)),
 		grpc.ChainStreamInterceptor(s.grpcRecoverStream, codec.stream, auth.stream),
 		// Idle connections close like HTTP keep-alives do, so clients re-resolve and
 		// spread over new replicas.
@@ -356,16 +356,28 @@ func (s *Server) grpcError(ctx context.Context, method string, err error) error 
 	return status.Error(oip.GRPCCode(st), msg)
 }
 
-// grpcRecover keeps a panicking handler from taking the process down, as the HTTP
-// front end does.
-func (s *Server) grpcRecover(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.log.Error("gRPC handler panic", "method", info.FullMethod, "panic", fmt.Sprint(p))
-			err = status.Error(codes.Internal, "internal error")
+// grpcUnary is the server's unary interceptor. In order: a panicking handler
+// is recovered (it must not take the process down, as the HTTP server's
+// recovery ensures for REST), the call is observed (grpcObserve), the codec's
+// check runs before anything that may answer early (auth), so that every note
+// it took is taken out again, then the key is checked.
+func (s *Server) grpcUnary(codec *lenientCodec, auth *grpcAuth) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("gRPC handler panic", "method", info.FullMethod, "panic", fmt.Sprint(p))
+				resp, err = nil, status.Error(codes.Internal, "internal error")
+			}
+		}()
+		ctx, done := s.grpcObserve(ctx, info)
+		if err = codec.malformed(req); err == nil {
+			if err = auth.check(ctx, info.FullMethod); err == nil {
+				resp, err = handler(ctx, req)
+			}
 		}
-	}()
-	return handler(ctx, req)
+		done(err)
+		return resp, err
+	}
 }
 
 func (s *Server) grpcRecoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"sync"
 
@@ -55,13 +54,6 @@ func (c *lenientCodec) malformed(msg any) error {
 		return nil
 	}
 	return status.Error(codes.InvalidArgument, fmt.Sprintf("malformed request message: %v", e))
-}
-
-func (c *lenientCodec) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := c.malformed(req); err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
 }
 
 func (c *lenientCodec) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {

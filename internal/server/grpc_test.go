@@ -1114,3 +1114,23 @@ func TestGRPCMalformedMessageIsInvalidArgument(t *testing.T) {
 		t.Fatalf("a well-formed call after the malformed ones: %v", err)
 	}
 }
+
+// The one unary interceptor recovers a panicking handler into Internal, and
+// runs the key check before the handler.
+func TestGRPCUnaryInterceptor(t *testing.T) {
+	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
+	intercept := s.grpcUnary(newLenientCodec(), s.newGRPCAuth())
+	info := &grpc.UnaryServerInfo{FullMethod: "/inference.GRPCInferenceService/ModelInfer"}
+	_, err := intercept(context.Background(), &pb.ModelInferRequest{}, info, func(context.Context, any) (any, error) {
+		panic("model bug")
+	})
+	if status.Code(err) != codes.Internal || strings.Contains(err.Error(), "model bug") {
+		t.Fatalf("a panicking handler: %v, want Internal without the panic's text", err)
+	}
+	resp, err := intercept(context.Background(), &pb.ModelInferRequest{}, info, func(context.Context, any) (any, error) {
+		return "answered", nil
+	})
+	if err != nil || resp != "answered" {
+		t.Fatalf("a handler that answers: %v %v", resp, err)
+	}
+}

@@ -233,40 +233,43 @@ const grpcMetadataRequestID = "x-request-id"
 
 // grpcObserve is the gRPC counterpart of what ServeHTTP does for every request:
 // it accepts or makes the request id and answers it in the header metadata, tags
-// the RPC's span with it, and writes the sampled access log line.
-func (s *Server) grpcObserve(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+// the RPC's span with it, and returns the call's context and what to call with
+// its outcome, which writes the sampled access log line.
+func (s *Server) grpcObserve(ctx context.Context, info *grpc.UnaryServerInfo) (context.Context, func(error)) {
 	given := ""
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(grpcMetadataRequestID); len(v) > 0 {
-			given = v[0]
-		}
+	// Only this key's values, not FromIncomingContext's copy of every key.
+	if v := metadata.ValueFromIncomingContext(ctx, grpcMetadataRequestID); len(v) > 0 {
+		given = v[0]
 	}
 	rid := acceptRequestID(given)
-	grpc.SetHeader(ctx, metadata.Pairs(grpcMetadataRequestID, rid))
+	grpc.SetHeader(ctx, metadata.MD{grpcMetadataRequestID: []string{rid}})
 	ctx = context.WithValue(ctx, grpcRequestIDKey{}, rid)
 	if span := tracing.Recording(ctx); span != nil {
 		span.SetAttributes(tracing.RequestID.String(rid))
 	}
 	if !s.sampleAccessLog() {
-		return handler(ctx, req)
+		return ctx, noAccessLog
 	}
 	start := time.Now()
-	resp, err := handler(ctx, req)
-	attrs := []slog.Attr{
-		slog.String("request_id", rid),
-		slog.String("method", info.FullMethod),
-		slog.String("code", status.Code(err).String()),
-		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+	return ctx, func(err error) {
+		attrs := []slog.Attr{
+			slog.String("request_id", rid),
+			slog.String("method", info.FullMethod),
+			slog.String("code", status.Code(err).String()),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+		}
+		if p, ok := peer.FromContext(ctx); ok {
+			attrs = append(attrs, slog.String("remote", p.Addr.String()))
+		}
+		if id := tracing.TraceID(ctx); id != "" {
+			attrs = append(attrs, slog.String("trace_id", id))
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "access log", attrs...)
 	}
-	if p, ok := peer.FromContext(ctx); ok {
-		attrs = append(attrs, slog.String("remote", p.Addr.String()))
-	}
-	if id := tracing.TraceID(ctx); id != "" {
-		attrs = append(attrs, slog.String("trace_id", id))
-	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "access log", attrs...)
-	return resp, err
 }
+
+// noAccessLog is grpcObserve's outcome function for a call outside the sample.
+func noAccessLog(error) {}
 
 // grpcRequestID is the id grpcObserve chose for this call.
 func grpcRequestID(ctx context.Context) string {

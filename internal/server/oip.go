@@ -40,7 +40,7 @@ var restExtensions = []string{"model_repository", oip.ExtensionBinaryTensorData}
 // metricLabel is the model label for request metrics: the name if the model
 // exists, else "" so that made-up names cannot grow the series without bound.
 func (s *Server) metricLabel(name string) string {
-	if _, ok := s.repo.Entry(name); ok {
+	if s.repo.Has(name) {
 		return name
 	}
 	return ""

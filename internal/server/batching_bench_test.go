@@ -96,7 +96,7 @@ func BenchmarkDynamicBatchingONNX(b *testing.B) {
 	defer setBenchONNXOptions(b)()
 	rt, _ := formats.Lookup("onnx")
 	for _, mdl := range batchingModels {
-		path := filepath.Join("..", "runtime", "onnx", "testdata", mdl.file)
+		path := filepath.Join("..", "formats", "onnx", "testdata", mdl.file)
 		m, err := rt.Loader.Load(context.Background(), path, formats.Config{Name: mdl.name})
 		if err != nil {
 			b.Skipf("ONNX Runtime not available: %v", err)
@@ -136,7 +136,7 @@ func BenchmarkDynamicBatchingHTTP(b *testing.B) {
 			b.Run(mdl.name+"/"+mode.name, func(b *testing.B) {
 				root := b.TempDir()
 				dir := filepath.Join(root, mdl.name)
-				src, err := os.ReadFile(filepath.Join("..", "runtime", "onnx", "testdata", mdl.file))
+				src, err := os.ReadFile(filepath.Join("..", "formats", "onnx", "testdata", mdl.file))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -29,3 +29,22 @@ summarize_ratios() {
       q = median(ratios)
       printf "  %-6s / %s: %.3fx requests per server CPU-second (cost %.1f%%; rounds %.3f to %.3f)\n", x, base, q, 100 * (1 - q), lo, hi } }' "$2"
 }
+
+# build_tools DIR: builds tide-server, the tide CLI and the Go floor server
+# (FLOOR_SRC, default ../shared/baselines/floor.go) into DIR (DIR/floor/floor),
+# and writes the tutorial's /predict body as DIR/body.json and as wrk's
+# DIR/post.lua. Sets $body to it.
+build_tools() {
+  local dir=$1
+  go build -o "$dir/tide-server" ./cmd/tide-server
+  go build -o "$dir/tide" ./cmd/tide
+  mkdir -p "$dir/floor" && cp "${FLOOR_SRC:-../shared/baselines/floor.go}" "$dir/floor/floor.go"
+  (cd "$dir/floor" && go mod init floor >/dev/null 2>&1 && go build -o floor .)
+  body='{"feature1": 0.5, "feature2": -1.2}'
+  printf '%s' "$body" >"$dir/body.json"
+  cat >"$dir/post.lua" <<EOF
+wrk.method = "POST"
+wrk.body   = '$body'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+}

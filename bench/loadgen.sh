@@ -21,17 +21,7 @@ work=$(mktemp -d)
 srv_pid=
 cleanup() { [ -z "$srv_pid" ] || kill "$srv_pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-go build -o "$work/tide" ./cmd/tide
-go build -o "$work/tide-server" ./cmd/tide-server
-mkdir -p "$work/floor" && cp "${FLOOR_SRC:-../shared/baselines/floor.go}" "$work/floor/floor.go"
-(cd "$work/floor" && go mod init floor >/dev/null 2>&1 && go build -o floor .)
-body='{"feature1": 0.5, "feature2": -1.2}'
-printf '%s' "$body" >"$work/body.json"
-cat >"$work/post.lua" <<EOF
-wrk.method = "POST"
-wrk.body   = '$body'
-wrk.headers["Content-Type"] = "application/json"
-EOF
+build_tools "$work"
 port=$(free_port)
 url="http://127.0.0.1:$port/predict"
 case $server in

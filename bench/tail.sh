@@ -17,17 +17,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
-go build -o "$work/tide-server" ./cmd/tide-server
-go build -o "$work/tide" ./cmd/tide
-mkdir -p "$work/floor" && cp "${FLOOR_SRC:-../shared/baselines/floor.go}" "$work/floor/floor.go"
-(cd "$work/floor" && go mod init floor >/dev/null 2>&1 && go build -o floor .)
-body='{"feature1": 0.5, "feature2": -1.2}'
-printf '%s' "$body" >"$work/body.json"
-cat >"$work/post.lua" <<EOF
-wrk.method = "POST"
-wrk.body   = '$body'
-wrk.headers["Content-Type"] = "application/json"
-EOF
+build_tools "$work"
 
 start() { # NAME: starts that server on CPU 0 and waits until it answers
   local port; port=$(free_port)

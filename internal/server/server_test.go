@@ -212,19 +212,7 @@ func TestBodyLimit(t *testing.T) {
 // assigned from shared values.
 func TestPredictAllocations(t *testing.T) {
 	s := benchServer(t, "fraud_logreg.joblib") // the tutorial's model
-	req := httptest.NewRequest("POST", "/predict", nil)
-	body := &reusableBody{}
-	w := &benchWriter{header: http.Header{}}
-	const payload = `{"feature1": 0.5, "feature2": -1.2}`
-	allocs := testing.AllocsPerRun(500, func() {
-		body.Reset(payload)
-		req.Body = body
-		w.reset()
-		s.ServeHTTP(w, req)
-		if w.code != 200 {
-			t.Fatalf("%d %s", w.code, w.body.String())
-		}
-	})
+	allocs := testing.AllocsPerRun(500, reusedRequest(t, s, "/predict", `{"feature1": 0.5, "feature2": -1.2}`))
 	if allocs > 10 {
 		t.Errorf("/predict allocates %.1f objects per request, want at most 10", allocs)
 	}

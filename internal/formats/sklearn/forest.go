@@ -80,20 +80,13 @@ func averageTrees(trees []*flatTree, nFeatures, width int, X []float64, n int) [
 		}
 		return divide(out, len(trees))
 	}
-	var batch treewalk.Batch[float32]
-	batch.Load(x32, n, nFeatures)
-	treewalk.Rows(n, func(lo, hi int) {
-		var offsets [forestBlockRows]uint32
-		for start := lo; start < hi; start += forestBlockRows {
-			end := min(hi, start+forestBlockRows)
-			leaves := offsets[:end-start]
-			for _, t := range trees {
-				t.walk.Leaves(&batch, start, leaves)
-				for i, off := range leaves {
-					acc := out[(start+i)*width : (start+i+1)*width]
-					for k, v := range t.leafValues[off : int(off)+width] {
-						acc[k] += v
-					}
+	treewalk.Blocks(x32, n, nFeatures, forestBlockRows, func(b *treewalk.Batch[float32], start, end int, leaves []uint32) {
+		for _, t := range trees {
+			t.walk.Leaves(b, start, leaves)
+			for i, off := range leaves {
+				acc := out[(start+i)*width : (start+i+1)*width]
+				for k, v := range t.leafValues[off : int(off)+width] {
+					acc[k] += v
 				}
 			}
 		}

@@ -3,7 +3,6 @@ package sklearn
 import (
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/tideserve/tide/internal/formats/treewalk"
 	"github.com/tideserve/tide/internal/pickle"
@@ -189,24 +188,18 @@ func (e *hgbEnsemble) raw(X []float64, n int) []float64 {
 		}
 		return out
 	}
-	var batch treewalk.Batch[float64]
-	batch.Load(X, n, e.nFeatures)
-	treewalk.Rows(n, func(lo, hi int) {
-		var leaves [hgbBlockRows]uint32
-		for start := lo; start < hi; start += hgbBlockRows {
-			end := min(hi, start+hgbBlockRows)
-			for s, tree := range e.trees {
-				j := s % e.k
-				if tree.walk == nil {
-					for i := start; i < end; i++ {
-						out[i*e.k+j] += tree.predict(X[i*e.nFeatures : (i+1)*e.nFeatures])
-					}
-					continue
+	treewalk.Blocks(X, n, e.nFeatures, hgbBlockRows, func(b *treewalk.Batch[float64], start, end int, leaves []uint32) {
+		for s, tree := range e.trees {
+			j := s % e.k
+			if tree.walk == nil {
+				for i := start; i < end; i++ {
+					out[i*e.k+j] += tree.predict(X[i*e.nFeatures : (i+1)*e.nFeatures])
 				}
-				tree.walk.Leaves(&batch, start, leaves[:end-start])
-				for i, l := range leaves[:end-start] {
-					out[(start+i)*e.k+j] += tree.leafValues[l]
-				}
+				continue
+			}
+			tree.walk.Leaves(b, start, leaves)
+			for i, l := range leaves {
+				out[(start+i)*e.k+j] += tree.leafValues[l]
 			}
 		}
 	})
@@ -509,26 +502,18 @@ func decodeHistTree(v any, known []*categorySet) (*histTree, error) {
 // compile replaces a numeric tree's nodes with a compiled tree: x <= threshold
 // goes left, so x > threshold goes right, and NaN goes to the missing child.
 func (t *histTree) compile(nFeatures int) error {
-	splits := make([]treewalk.Split[float64], len(t.nodes))
-	for i, n := range t.nodes {
+	walk, values, err := treewalk.CompileValues(len(t.nodes), nFeatures, func(i int) (treewalk.Split[float64], float64) {
+		n := t.nodes[i]
 		if n.feature < 0 {
-			splits[i] = treewalk.Split[float64]{Leaf: true, Payload: uint32(len(t.leafValues))}
-			t.leafValues = append(t.leafValues, n.threshold)
-			continue
+			return treewalk.Split[float64]{Leaf: true}, n.threshold
 		}
-		splits[i] = treewalk.Split[float64]{
-			Feature:   int(n.feature),
-			Threshold: n.threshold,
-			NaNRight:  n.missing == n.right,
-			Left:      int(n.left),
-			Right:     int(n.right),
-		}
-	}
-	walk, err := treewalk.Compile(splits, nFeatures)
+		return treewalk.Split[float64]{Feature: int(n.feature), Threshold: n.threshold, NaNRight: n.missing == n.right,
+			Left: int(n.left), Right: int(n.right)}, 0
+	})
 	if err != nil {
 		return err
 	}
-	t.walk, t.nodes, t.leafValues = walk, nil, slices.Clip(t.leafValues)
+	t.walk, t.nodes, t.leafValues = walk, nil, values
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -132,6 +133,28 @@ func Compile[T Float](splits []Split[T], nFeatures int) (*Tree[T], error) {
 		stack = append(stack, item{s.Right, left + 1, it.depth + 1}, item{s.Left, left, it.depth + 1})
 	}
 	return t, nil
+}
+
+// CompileValues compiles a tree whose leaves hold one value each. node(i)
+// describes node i as a Split (a leaf's Payload is ignored) and, for a leaf,
+// its value; the compiled leaves carry their value's index in the returned
+// slice.
+func CompileValues[T Float, V any](count, nFeatures int, node func(i int) (Split[T], V)) (*Tree[T], []V, error) {
+	splits := make([]Split[T], count)
+	var values []V
+	for i := range splits {
+		s, v := node(i)
+		if s.Leaf {
+			s.Payload = uint32(len(values))
+			values = append(values, v)
+		}
+		splits[i] = s
+	}
+	t, err := Compile(splits, nFeatures)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, slices.Clip(values), nil
 }
 
 // Below returns the largest float32 less than t, so that for any float32 x
@@ -359,6 +382,27 @@ func isLeaf[T Float](base unsafe.Pointer, off uintptr) bool {
 // minRowsPerWorker is the smallest share of a batch worth a goroutine of its
 // own: below it, the handoff costs more than the walk it would split.
 const minRowsPerWorker = 128
+
+// Blocks lays out the n rows of X (row-major, nFeatures values each) as a
+// Batch and calls fn for each block of up to block rows (a multiple of lanes),
+// split across cores as Rows splits them. fn gets the batch, the block's rows
+// [start, end) and scratch for one payload per row (Leaves' out). A runtime
+// sends each block through every tree in its order before the next block, so
+// that a tree serves a whole block while it is in cache.
+func Blocks[T Float](X []T, n, nFeatures, block int, fn func(b *Batch[T], start, end int, leaves []uint32)) {
+	if block < lanes || block%lanes != 0 {
+		panic(fmt.Sprintf("treewalk: blocks of %d rows", block))
+	}
+	var batch Batch[T]
+	batch.Load(X, n, nFeatures)
+	Rows(n, func(lo, hi int) {
+		leaves := make([]uint32, min(block, hi-lo))
+		for start := lo; start < hi; start += block {
+			end := min(hi, start+block)
+			fn(&batch, start, end, leaves[:end-start])
+		}
+	})
+}
 
 // Rows runs fn over [0, n) in contiguous ranges that start at multiples of
 // lanes, one per goroutine, on up to GOMAXPROCS goroutines when the batch is

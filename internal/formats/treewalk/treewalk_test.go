@@ -228,3 +228,57 @@ func TestRowsCoversEveryRowOnceFromLaneMultiples(t *testing.T) {
 		}
 	}
 }
+
+// CompileValues hands each leaf the index of its value; Blocks walks every row
+// once, in blocks of the size asked, across cores.
+func TestCompileValuesAndBlocks(t *testing.T) {
+	nodes := []struct {
+		leaf        bool
+		value       float64
+		left, right int
+	}{{false, 0, 1, 2}, {true, -1.5, 0, 0}, {true, 2.5, 0, 0}}
+	tree, values, err := CompileValues(len(nodes), 1, func(i int) (Split[float64], float64) {
+		n := nodes[i]
+		if n.leaf {
+			return Split[float64]{Leaf: true, Payload: 99}, n.value
+		}
+		return Split[float64]{Feature: 0, Threshold: 0, Left: n.left, Right: n.right}, 0
+	})
+	if err != nil || len(values) != 2 || cap(values) != 2 {
+		t.Fatalf("values %v (cap %d), %v", values, cap(values), err)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	const n = 1000
+	X := make([]float64, n)
+	for i := range X {
+		X[i] = float64(i%3) - 1 // -1, 0, 1: left, left, right
+	}
+	got := make([]float64, n)
+	var mu sync.Mutex
+	Blocks(X, n, 1, 64, func(b *Batch[float64], start, end int, leaves []uint32) {
+		if end-start > 64 || start%lanes != 0 || len(leaves) != end-start {
+			t.Errorf("block [%d, %d) with %d leaves", start, end, len(leaves))
+		}
+		tree.Leaves(b, start, leaves)
+		mu.Lock()
+		defer mu.Unlock()
+		for i, l := range leaves {
+			got[start+i] += values[l] + 10 // +10: each row counted once
+		}
+	})
+	for i, x := range X {
+		want := -1.5 + 10
+		if x > 0 {
+			want = 2.5 + 10
+		}
+		if got[i] != want {
+			t.Fatalf("row %d (x=%v): %v, want %v", i, x, got[i], want)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("blocks of 12 rows were accepted")
+		}
+	}()
+	Blocks(X, n, 1, 12, func(*Batch[float64], int, int, []uint32) {})
+}

@@ -36,37 +36,31 @@ func (b *booster) margins(X []float32, n int, out []float32) {
 		}
 		return
 	}
-	var batch treewalk.Batch[float32]
-	batch.Load(X, n, nf)
-	treewalk.Rows(n, func(lo, hi int) {
-		var leaves [blockRows]uint32
-		for start := lo; start < hi; start += blockRows {
-			end := min(hi, start+blockRows)
-			o := out[start*ng : end*ng]
-			for i := range o {
-				o[i] = b.base
+	treewalk.Blocks(X, n, nf, blockRows, func(batch *treewalk.Batch[float32], start, end int, leaves []uint32) {
+		o := out[start*ng : end*ng]
+		for i := range o {
+			o[i] = b.base
+		}
+		for t := range b.trees {
+			tr := &b.trees[t]
+			if tr.walk == nil {
+				for r := start; r < end; r++ {
+					b.add(t, r, tr.leaf(X[r*nf:(r+1)*nf:(r+1)*nf]), out)
+				}
+				continue
 			}
-			for t := range b.trees {
-				tr := &b.trees[t]
-				if tr.walk == nil {
-					for r := start; r < end; r++ {
-						b.add(t, r, tr.leaf(X[r*nf:(r+1)*nf:(r+1)*nf]), out)
-					}
-					continue
+			tr.walk.Leaves(batch, start, leaves)
+			g, values := int(b.treeGroup[t]), tr.leafValues
+			if b.treeWeight != nil {
+				for i, l := range leaves {
+					b.add(t, start+i, values[l], out)
 				}
-				tr.walk.Leaves(&batch, start, leaves[:end-start])
-				g, values := int(b.treeGroup[t]), tr.leafValues
-				if b.treeWeight != nil {
-					for i, l := range leaves[:end-start] {
-						b.add(t, start+i, values[l], out)
-					}
-					continue
-				}
-				// The common case, written out: this loop runs once per
-				// tree and row.
-				for i, l := range leaves[:end-start] {
-					o[i*ng+g] += values[l]
-				}
+				continue
+			}
+			// The common case, written out: this loop runs once per
+			// tree and row.
+			for i, l := range leaves {
+				o[i*ng+g] += values[l]
 			}
 		}
 	})

@@ -3,7 +3,6 @@ package xgboost
 import (
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/tideserve/tide/internal/formats/treewalk"
 )
@@ -141,30 +140,23 @@ func (t *tree) read(obj map[string]any, path string, numFeature int) error {
 // asks as "right when x > the float32 below threshold", and below -Inf there
 // is none. (Categorical trees are never compiled.)
 func (t *tree) compile(numFeature int) error {
-	splits := make([]treewalk.Split[float32], len(t.nodes))
-	for i, nd := range t.nodes {
-		if nd.left < 0 {
-			splits[i] = treewalk.Split[float32]{Leaf: true, Payload: uint32(len(t.leafValues))}
-			t.leafValues = append(t.leafValues, nd.value)
-			continue
-		}
-		if math.IsInf(float64(nd.value), -1) {
-			t.leafValues = nil
+	for _, nd := range t.nodes {
+		if nd.left >= 0 && math.IsInf(float64(nd.value), -1) {
 			return nil
 		}
-		splits[i] = treewalk.Split[float32]{
-			Feature:   int(nd.feature & featureMask),
-			Threshold: treewalk.Below(nd.value),
-			NaNRight:  nd.feature&defaultLeftFlag == 0,
-			Left:      int(nd.left),
-			Right:     int(nd.right),
-		}
 	}
-	walk, err := treewalk.Compile(splits, numFeature)
+	walk, values, err := treewalk.CompileValues(len(t.nodes), numFeature, func(i int) (treewalk.Split[float32], float32) {
+		nd := t.nodes[i]
+		if nd.left < 0 {
+			return treewalk.Split[float32]{Leaf: true}, nd.value
+		}
+		return treewalk.Split[float32]{Feature: int(nd.feature & featureMask), Threshold: treewalk.Below(nd.value),
+			NaNRight: nd.feature&defaultLeftFlag == 0, Left: int(nd.left), Right: int(nd.right)}, 0
+	})
 	if err != nil {
 		return err
 	}
-	t.walk, t.nodes, t.leafValues = walk, nil, slices.Clip(t.leafValues)
+	t.walk, t.nodes, t.leafValues = walk, nil, values
 	return nil
 }
 

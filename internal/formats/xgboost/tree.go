@@ -140,6 +140,9 @@ func (t *tree) read(obj map[string]any, path string, numFeature int) error {
 // asks as "right when x > the float32 below threshold", and below -Inf there
 // is none. (Categorical trees are never compiled.)
 func (t *tree) compile(numFeature int) error {
+	if numFeature < 1 {
+		return nil // a model of constant trees: nothing to compile a walk over
+	}
 	for _, nd := range t.nodes {
 		if nd.left >= 0 && math.IsInf(float64(nd.value), -1) {
 			return nil

@@ -172,6 +172,48 @@ func TestDecisionRules(t *testing.T) {
 	}
 }
 
+// TestDecisionRulesInABatch: the same rules hold when rows go through the
+// compiled batch walk (8 rows or more) as when they go one by one, for a
+// compiled tree (the stump), a categorical one (kept decoded) and one with a
+// -Inf threshold (kept decoded: "x < -Inf" has no float below it), side by side.
+func TestDecisionRulesInABatch(t *testing.T) {
+	nan := float32(math.NaN())
+	inf := float32(math.Inf(1))
+	minusInf := testTree{
+		left: []int{1, -1, -1}, right: []int{2, -1, -1}, features: []int{2, 0, 0},
+		conds: []float64{-12345.5, 100, 200}, defaults: []int{1, 0, 0}, // -12345.5: written as -Infinity below
+	}
+	doc := bytes.Replace(mustMarshal(t, testDoc("reg:squarederror", "5E-1", stumpTree, catTree, minusInf)), []byte("-12345.5"), []byte("-Infinity"), 1)
+	b, err := decode(doc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.trees[0].walk == nil || b.trees[1].walk != nil || b.trees[2].walk != nil {
+		t.Fatalf("compiled: stump %v, categorical %v, -Inf %v; want only the stump",
+			b.trees[0].walk != nil, b.trees[1].walk != nil, b.trees[2].walk != nil)
+	}
+	rows := [][3]float32{
+		{1.4999999, 0, 0}, {1.5, 0, 0}, {nan, 0, 0}, {0, 3, 0}, {0, 64, 0}, {0, 2, 0}, {0, 3.9, 0},
+		{0, nan, nan}, {-inf, 1, -inf}, {inf, 1 << 24, inf}, {-0.0, -1, 0}, {2, 3, nan},
+	}
+	var X []float32
+	for len(X) < 40*3 {
+		for _, r := range rows {
+			X = append(X, r[:]...)
+		}
+	}
+	n := len(X) / 3
+	batch := make([]float32, n)
+	b.margins(X, n, batch)
+	for r := 0; r < n; r++ {
+		one := make([]float32, 1)
+		b.margins(X[r*3:(r+1)*3], 1, one)
+		if math.Float32bits(one[0]) != math.Float32bits(batch[r]) {
+			t.Fatalf("row %d %v: %v alone, %v in a batch", r, X[r*3:(r+1)*3], one[0], batch[r])
+		}
+	}
+}
+
 // TestSingleLeafTree: a tree that is only a root leaf (what pruning leaves when
 // no split pays for itself) adds its value to every row.
 func TestSingleLeafTree(t *testing.T) {

@@ -120,8 +120,9 @@ type session struct {
 	outputs  []ioSpec
 	inNames  []*C.char // C copies of the names, kept for every Run call
 	outNames []*C.char
-	// unbound is set once a run with bound outputs failed: the session's
-	// outputs are then always left to ONNX Runtime to allocate.
+	// unbound is set once a run with bound outputs failed and the same run
+	// unbound succeeded: the session's outputs are then always left to ONNX
+	// Runtime to allocate.
 	unbound atomic.Bool
 }
 
@@ -330,16 +331,19 @@ func (s *session) run(ctx context.Context, inputs []value, want []int) ([]value,
 	}
 	err := statusError(C.tide_run(s.ptr, ro, inNamesPtr, inPtr, C.size_t(len(in)), outNamesPtr, outPtr, C.size_t(len(out))))
 	if err != nil && bound != nil && ctx.Err() == nil {
-		// An output's shape did not follow the batch after all (ONNX Runtime
-		// refuses a bound output of the wrong shape): run again with every
-		// output left to it, and never bind this session's outputs again.
-		s.unbound.Store(true)
+		// An output's shape may not have followed the batch after all (ONNX
+		// Runtime refuses a bound output of the wrong shape): run again with
+		// every output left to it. Only when that run succeeds was binding the
+		// cause, and the session stops binding; a request the model refuses
+		// either way must not turn binding off for everyone.
 		for i, v := range out {
 			C.tide_value_release(v)
 			out[i] = nil
 		}
 		bound = nil
-		err = statusError(C.tide_run(s.ptr, ro, inNamesPtr, inPtr, C.size_t(len(in)), outNamesPtr, outPtr, C.size_t(len(out))))
+		if err = statusError(C.tide_run(s.ptr, ro, inNamesPtr, inPtr, C.size_t(len(in)), outNamesPtr, outPtr, C.size_t(len(out)))); err == nil {
+			s.unbound.Store(true)
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {

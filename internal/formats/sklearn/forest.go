@@ -69,7 +69,7 @@ func treesSize(trees []*flatTree) int64 {
 func averageTrees(trees []*flatTree, nFeatures, width int, X []float64, n int) []float64 {
 	x32 := toFloat32(X[:n*nFeatures])
 	out := make([]float64, n*width)
-	if n < treewalkMinRows {
+	if n < treewalk.MinBatch {
 		for i := 0; i < n; i++ {
 			acc := out[i*width : (i+1)*width]
 			for _, t := range trees {
@@ -102,10 +102,6 @@ func divide(out []float64, trees int) []float64 {
 	}
 	return out
 }
-
-// treewalkMinRows is the batch size from which rows are laid out for walking
-// many at once (treewalk.Batch); fewer rows walk one by one.
-const treewalkMinRows = 8
 
 // forestBlockRows is how many rows a batch sends through one tree of a
 // forest before taking the next: a forest's trees are deep and do not stay in

@@ -179,7 +179,7 @@ func (e *hgbEnsemble) raw(X []float64, n int) []float64 {
 	for i := 0; i < n; i++ {
 		copy(out[i*e.k:(i+1)*e.k], e.baseline)
 	}
-	if n < treewalkMinRows {
+	if n < treewalk.MinBatch {
 		for s, tree := range e.trees {
 			j := s % e.k
 			for i := 0; i < n; i++ {

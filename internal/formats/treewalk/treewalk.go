@@ -224,6 +224,11 @@ func (t *Tree[T]) Leaf(row []T) uint32 {
 // depend on each other, so the processor overlaps them.
 const lanes = 8
 
+// MinBatch is the batch size from which a runtime should walk its rows through
+// a Batch: a group always walks lanes rows, so fewer rows pay for padding and
+// are better walked one by one with Leaf.
+const MinBatch = lanes
+
 // Batch is rows laid out for Leaves: in groups of lanes rows, each group
 // column by column, so that one lane's value of a column sits at a fixed
 // distance from the group's start and a step needs no pointer per row. The
@@ -385,7 +390,7 @@ const minRowsPerWorker = 128
 
 // Blocks lays out the n rows of X (row-major, nFeatures values each) as a
 // Batch and calls fn for each block of up to block rows (a multiple of lanes),
-// split across cores as Rows splits them. fn gets the batch, the block's rows
+// split across cores as rows splits them. fn gets the batch, the block's rows
 // [start, end) and scratch for one payload per row (Leaves' out). A runtime
 // sends each block through every tree in its order before the next block, so
 // that a tree serves a whole block while it is in cache.
@@ -395,7 +400,7 @@ func Blocks[T Float](X []T, n, nFeatures, block int, fn func(b *Batch[T], start,
 	}
 	var batch Batch[T]
 	batch.Load(X, n, nFeatures)
-	Rows(n, func(lo, hi int) {
+	rows(n, func(lo, hi int) {
 		leaves := make([]uint32, min(block, hi-lo))
 		for start := lo; start < hi; start += block {
 			end := min(hi, start+block)
@@ -404,7 +409,7 @@ func Blocks[T Float](X []T, n, nFeatures, block int, fn func(b *Batch[T], start,
 	})
 }
 
-// Rows runs fn over [0, n) in contiguous ranges that start at multiples of
+// rows runs fn over [0, n) in contiguous ranges that start at multiples of
 // lanes, one per goroutine, on up to GOMAXPROCS goroutines when the batch is
 // large enough to pay for them, and returns when every range is done. Each
 // row is in exactly one range, so a runtime that adds its trees up per row in
@@ -417,7 +422,7 @@ func Blocks[T Float](X []T, n, nFeatures, block int, fn func(b *Batch[T], start,
 // 256, bench/trees.sh). The price is that the caller's range waits for the
 // other goroutine's start: on a virtual machine, waking an idle core takes
 // about a tenth of a millisecond.
-func Rows(n int, fn func(lo, hi int)) {
+func rows(n int, fn func(lo, hi int)) {
 	workers := min(runtime.GOMAXPROCS(0), n/minRowsPerWorker)
 	if workers <= 1 {
 		fn(0, n)

@@ -205,7 +205,7 @@ func TestRowsCoversEveryRowOnceFromLaneMultiples(t *testing.T) {
 		seen := make([]int32, n)
 		var starts []int
 		var mu sync.Mutex
-		Rows(n, func(lo, hi int) {
+		rows(n, func(lo, hi int) {
 			mu.Lock()
 			defer mu.Unlock()
 			starts = append(starts, lo)

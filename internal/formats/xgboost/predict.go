@@ -5,8 +5,10 @@ import (
 )
 
 // blockRows is how many rows go through each tree before the next tree is
-// taken, as XGBoost's CPU predictor does: a tree's nodes stay in cache while
-// it serves a block, which matters once a model outgrows the cache.
+// taken (XGBoost's CPU predictor takes 64): a tree's nodes stay in cache while
+// it serves a block, which matters once a model outgrows the cache. 300 trees
+// of depth 8 on 1,000 rows: 2.88 ms in blocks of 32, 2.82 in blocks of 64,
+// 2.68 in blocks of 256 (bench/trees).
 const blockRows = 256
 
 // margins computes the raw scores (XGBoost's predict(output_margin=True)) of n
@@ -24,7 +26,7 @@ func (b *booster) margins(X []float32, n int, out []float32) {
 		}
 		return
 	}
-	if n < smallBatch {
+	if n < treewalk.MinBatch {
 		for r := 0; r < n; r++ {
 			o := out[r*ng : (r+1)*ng]
 			for i := range o {
@@ -65,10 +67,6 @@ func (b *booster) margins(X []float32, n int, out []float32) {
 		}
 	})
 }
-
-// smallBatch is the batch size from which the rows are laid out for walking
-// many at once (treewalk.Batch); fewer rows walk one by one.
-const smallBatch = 8
 
 // add adds tree t's leaf value v to row r's margin in out.
 func (b *booster) add(t, r int, v float32, out []float32) {

@@ -78,7 +78,13 @@ func decode[T any](t *testing.T, r rendered, kind, name string) *T {
 
 func helmTemplate(t *testing.T, helm string, args ...string) (rendered, error) {
 	t.Helper()
-	full := append([]string{"template", "fraud", chartDir, "--namespace", "ml", "--kube-version", kubeVersion}, args...)
+	return helmTemplateRelease(t, helm, "fraud", args...)
+}
+
+// helmTemplateRelease renders the chart as the named release.
+func helmTemplateRelease(t *testing.T, helm, release string, args ...string) (rendered, error) {
+	t.Helper()
+	full := append([]string{"template", release, chartDir, "--namespace", "ml", "--kube-version", kubeVersion}, args...)
 	cmd := exec.Command(helm, full...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -678,6 +684,7 @@ func TestKustomizeOverlays(t *testing.T) {
 		{overlay: "kind", serviceType: corev1.ServiceTypeNodePort, image: "tide.local/tide:dev"},
 		{overlay: "minikube", serviceType: corev1.ServiceTypeClusterIP, image: "tide.local/tide:dev", ingress: true},
 		{overlay: "eks", serviceType: corev1.ServiceTypeLoadBalancer, image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/tide:dev", zoneSpread: true},
+		{overlay: "eks-alb", serviceType: corev1.ServiceTypeClusterIP, image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/tide:dev", ingress: true, zoneSpread: true},
 		{overlay: "gke", serviceType: corev1.ServiceTypeClusterIP, image: "us-docker.pkg.dev/my-project/ml/tide:dev", ingress: true, zoneSpread: true},
 	}
 	for _, tt := range tests {

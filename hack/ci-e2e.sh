@@ -17,8 +17,8 @@ T_ALL=$(date +%s)
 
 # Every add-on the e2e tests use: CPU HPA (metrics-server), requests/s HPA (prometheus,
 # prometheus-adapter), scale to zero (keda), the queue worker's brokers (nats, redis), NetworkPolicy
-# (network-policies), the chart (helm).
-export TIDE_CLUSTER_ADDONS=${TIDE_CLUSTER_ADDONS:-coredns metrics-server network-policies prometheus prometheus-adapter keda nats redis helm}
+# (network-policies), the chart (helm), its Ingress and HTTPRoute (traefik).
+export TIDE_CLUSTER_ADDONS=${TIDE_CLUSTER_ADDONS:-coredns metrics-server network-policies prometheus prometheus-adapter keda nats redis traefik helm}
 
 log() { printf '[ci-e2e %4ds] %s\n' "$(( $(date +%s) - T_ALL ))" "$*"; }
 

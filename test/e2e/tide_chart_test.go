@@ -269,11 +269,18 @@ print(json.dumps([int(p) for p in m.predict(json.loads(sys.argv[2]))]))`
 }
 
 func predict(ctx context.Context, base string, x1, x2 float64) (int, error) {
+	return predictAs(ctx, base, "", x1, x2)
+}
+
+// predictAs is predict with the request's Host set (empty: base's), the way a
+// client reaches a host-routed Ingress or HTTPRoute.
+func predictAs(ctx context.Context, base, host string, x1, x2 float64) (int, error) {
 	body := fmt.Sprintf(`{"feature1":%g,"feature2":%g}`, x1, x2)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/predict", strings.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
+	req.Host = host
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

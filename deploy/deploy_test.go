@@ -549,6 +549,31 @@ func TestActivatorFrontsScaleToZero(t *testing.T) {
 	if !r.has("NetworkPolicy", "fraud-tide-activator") {
 		t.Error("no NetworkPolicy for the activator's own pods")
 	}
+	// Every request to a Deployment at zero passes an activator: two, spread over
+	// nodes, drained one at a time.
+	if n := act.Spec.Replicas; n == nil || *n < 2 {
+		t.Errorf("activator replicas %v, want at least 2", n)
+	}
+	spread := slices.ContainsFunc(act.Spec.Template.Spec.TopologySpreadConstraints, func(c corev1.TopologySpreadConstraint) bool {
+		return c.TopologyKey == "kubernetes.io/hostname" && c.LabelSelector != nil && labels.SelectorFromSet(c.LabelSelector.MatchLabels).Matches(podLabels)
+	})
+	if !spread {
+		t.Errorf("activator not spread over nodes: %+v", act.Spec.Template.Spec.TopologySpreadConstraints)
+	}
+	apdb := decode[policyv1.PodDisruptionBudget](t, r, "PodDisruptionBudget", "fraud-tide-activator")
+	if apdb.Spec.MaxUnavailable == nil || apdb.Spec.MaxUnavailable.IntValue() != 1 || !labels.SelectorFromSet(apdb.Spec.Selector.MatchLabels).Matches(podLabels) {
+		t.Errorf("activator PDB %+v: want maxUnavailable 1 over the activator's pods", apdb.Spec)
+	}
+	if tide := decode[policyv1.PodDisruptionBudget](t, r, "PodDisruptionBudget", "fraud-tide"); labels.SelectorFromSet(tide.Spec.Selector.MatchLabels).Matches(podLabels) {
+		t.Error("Tide's PDB counts the activator's pods")
+	}
+	one, err := helmTemplate(t, helm, "-f", filepath.Join(chartDir, "ci", "keda-values.yaml"), "--set", "autoscaling.keda.activator.replicas=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.has("PodDisruptionBudget", "fraud-tide-activator") {
+		t.Error("a PDB over one activator would block every drain")
+	}
 
 	r, err = helmTemplate(t, helm, "-f", filepath.Join(chartDir, "ci", "keda-values.yaml"), "--set", "autoscaling.keda.minReplicas=1")
 	if err != nil {

@@ -193,6 +193,16 @@ func (r *ModelReconciler) converge(ctx context.Context, m *tidev1.Model, plan Ca
 	if _, err := r.applyOrRemove(ctx, m, actSvc, named(&corev1.Service{}, activatorName(m)), mutateService); err != nil {
 		return obs, "", err
 	}
+	var actPDB *policyv1.PodDisruptionBudget
+	if actDeploy != nil {
+		actPDB = ActivatorPDB(m, cfg)
+	}
+	if _, err := r.applyOrRemove(ctx, m, actPDB, named(&policyv1.PodDisruptionBudget{}, activatorName(m)), func(have, want client.Object) {
+		h, w := have.(*policyv1.PodDisruptionBudget), want.(*policyv1.PodDisruptionBudget)
+		replaceUnlessDerived(&h.Spec, w.Spec)
+	}); err != nil {
+		return obs, "", err
+	}
 	if r.KEDA {
 		absent := &unstructured.Unstructured{}
 		absent.SetGroupVersionKind(scaledObjectGVK)

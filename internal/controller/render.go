@@ -467,7 +467,11 @@ func Activator(m *tidev1.Model, cfg Config) (*appsv1.Deployment, *corev1.Service
 	d := &appsv1.Deployment{
 		ObjectMeta: objectMeta(m, activatorName(m), objectLabels(m, sel)),
 		Spec: appsv1.DeploymentSpec{
-			Replicas:             ptr.To[int32](1),
+			// Two, spread over nodes (ActivatorPDB drains them one at a time):
+			// every request of a Model at zero or in a canary passes a router, so one
+			// replica would make a node's loss an outage. The operator sets each
+			// router's route and adds their reports up.
+			Replicas:             ptr.To[int32](activatorReplicas),
 			RevisionHistoryLimit: ptr.To[int32](5),
 			Selector:             &metav1.LabelSelector{MatchLabels: sel},
 			Template: corev1.PodTemplateSpec{
@@ -481,6 +485,8 @@ func Activator(m *tidev1.Model, cfg Config) (*appsv1.Deployment, *corev1.Service
 						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
 					NodeSelector: m.Spec.Placement.NodeSelector,
 					Tolerations:  m.Spec.Placement.Tolerations,
+					TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelHostname,
+						WhenUnsatisfiable: corev1.ScheduleAnyway, LabelSelector: &metav1.LabelSelector{MatchLabels: sel}}},
 					Volumes: []corev1.Volume{{Name: "router-token", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 						SecretName: routerSecretName(m), DefaultMode: ptr.To[int32](0o444)}}}},
 					Containers: []corev1.Container{{
@@ -542,6 +548,23 @@ func PDB(m *tidev1.Model) *policyv1.PodDisruptionBudget {
 	sel := selectorLabels(m)
 	return &policyv1.PodDisruptionBudget{
 		ObjectMeta: objectMeta(m, m.Name, objectLabels(m, sel)),
+		Spec:       policyv1.PodDisruptionBudgetSpec{MaxUnavailable: &mu, Selector: &metav1.LabelSelector{MatchLabels: sel}},
+	}
+}
+
+// activatorReplicas is how many routers a Model with one runs.
+const activatorReplicas = 2
+
+// ActivatorPDB renders the routers' PodDisruptionBudget (one may be evicted at a
+// time), or nil when the Model runs no router.
+func ActivatorPDB(m *tidev1.Model, cfg Config) *policyv1.PodDisruptionBudget {
+	if d, _ := Activator(m, cfg); d == nil {
+		return nil
+	}
+	mu := intstr.FromInt32(1)
+	sel := activatorSelectorLabels(m)
+	return &policyv1.PodDisruptionBudget{
+		ObjectMeta: objectMeta(m, activatorName(m), objectLabels(m, sel)),
 		Spec:       policyv1.PodDisruptionBudgetSpec{MaxUnavailable: &mu, Selector: &metav1.LabelSelector{MatchLabels: sel}},
 	}
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -201,11 +202,28 @@ func TestRenderAutoscaling(t *testing.T) {
 				if !slices.Contains(act.Spec.Template.Spec.Containers[0].Args, "--target=http://fraud.ml.svc:8080") {
 					t.Errorf("activator args %v", act.Spec.Template.Spec.Containers[0].Args)
 				}
+				// Two routers spread over nodes, evicted one at a time.
+				podLabels := act.Spec.Template.Labels
+				if *act.Spec.Replicas != 2 || len(act.Spec.Template.Spec.TopologySpreadConstraints) != 1 ||
+					act.Spec.Template.Spec.TopologySpreadConstraints[0].TopologyKey != corev1.LabelHostname ||
+					!maps.Equal(act.Spec.Template.Spec.TopologySpreadConstraints[0].LabelSelector.MatchLabels, act.Spec.Selector.MatchLabels) {
+					t.Errorf("activator replicas %d, spread %+v", *act.Spec.Replicas, act.Spec.Template.Spec.TopologySpreadConstraints)
+				}
+				pdb := ActivatorPDB(m, testConfig)
+				if pdb == nil || pdb.Name != act.Name || pdb.Spec.MaxUnavailable.IntValue() != 1 ||
+					!labels.SelectorFromSet(pdb.Spec.Selector.MatchLabels).Matches(labels.Set(podLabels)) {
+					t.Errorf("activator PDB %+v", pdb)
+				}
+				if p := PDB(m); p != nil && labels.SelectorFromSet(p.Spec.Selector.MatchLabels).Matches(labels.Set(podLabels)) {
+					t.Error("the serving pods' PDB counts the routers")
+				}
 				if URL(m) != "http://fraud-activator.ml.svc:8080" {
 					t.Errorf("URL %s: clients go through the activator", URL(m))
 				}
 			} else if URL(m) != "http://fraud.ml.svc:8080" {
 				t.Errorf("URL %s", URL(m))
+			} else if ActivatorPDB(m, testConfig) != nil {
+				t.Error("a router PDB without routers")
 			}
 		})
 	}

@@ -115,7 +115,7 @@ func TestCanaryRollouts(t *testing.T) {
 			t.Errorf("canary equal to stable: %q", r)
 		}
 		eventually(t, "router ready", time.Minute, time.Second, func() bool {
-			return c.jsonpath(t.Context(), "deployment/ro-activator", "{.status.readyReplicas}") == "1"
+			return c.jsonpath(t.Context(), "deployment/ro-activator", "{.status.readyReplicas}") == "2" // both routers
 		})
 		url = c.serviceURL(t, "ro-activator")
 		expectSklearnAnswers(t, url, "the router", rows, sklearnPredictions(t, rows))

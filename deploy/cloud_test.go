@@ -70,15 +70,7 @@ type targetGroupBinding struct {
 // object's full schema is its CRD's business).
 func decodeLoose[T any](t *testing.T, r rendered, kind, name string) *T {
 	t.Helper()
-	doc, ok := r.docs[kind+"/"+name]
-	if !ok {
-		t.Fatalf("%s/%s not rendered (named by another object); have %v", kind, name, r.kinds())
-	}
-	var v T
-	if err := yaml.Unmarshal(doc, &v); err != nil {
-		t.Fatalf("decode %s/%s: %v\n%s", kind, name, err, doc)
-	}
-	return &v
+	return decodeWith[T](t, r, kind, name, yaml.Unmarshal)
 }
 
 // readiness is what the pods' readiness probe asks: its path and the number of

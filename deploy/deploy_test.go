@@ -65,12 +65,19 @@ func (r rendered) kinds() []string {
 
 func decode[T any](t *testing.T, r rendered, kind, name string) *T {
 	t.Helper()
+	return decodeWith[T](t, r, kind, name, yaml.UnmarshalStrict)
+}
+
+// decodeWith decodes kind/name with unmarshal (strict, or loose for an object
+// whose full schema is another project's).
+func decodeWith[T any](t *testing.T, r rendered, kind, name string, unmarshal func([]byte, any, ...yaml.JSONOpt) error) *T {
+	t.Helper()
 	doc, ok := r.docs[kind+"/"+name]
 	if !ok {
 		t.Fatalf("%s/%s not rendered; have %v", kind, name, r.kinds())
 	}
 	var v T
-	if err := yaml.UnmarshalStrict(doc, &v); err != nil {
+	if err := unmarshal(doc, &v); err != nil {
 		t.Fatalf("decode %s/%s: %v\n%s", kind, name, err, doc)
 	}
 	return &v

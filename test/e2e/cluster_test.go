@@ -194,3 +194,16 @@ func httpGet(ctx context.Context, url string) (string, error) {
 }
 
 func hostPort(host, port string) string { return net.JoinHostPort(host, port) }
+
+// servingPods counts a release's Tide pods, terminating ones included (-1 when
+// the API cannot be read). A Deployment scaled to zero has status.replicas 0 while
+// its last pod drains, and that pod still serves: kube-proxy sends a Service's
+// traffic to serving, terminating endpoints when no other is ready. A test of the
+// wake from zero waits for none.
+func (c *cluster) servingPods(t *testing.T, release string) int {
+	out, err := c.run(t.Context(), "", "get", "pods", "-l", "app.kubernetes.io/name=tide,app.kubernetes.io/instance="+release, "-o", "name")
+	if err != nil {
+		return -1
+	}
+	return len(strings.Fields(out))
+}

@@ -96,17 +96,8 @@ func TestIngressAndGatewayRouteToTide(t *testing.T) {
 		if backend := c.jsonpath(t.Context(), "httproute/"+name+"-tide", "{.spec.rules[0].backendRefs[0].name}"); backend != name+"-tide-activator" {
 			t.Fatalf("the HTTPRoute sends to %q, want the activator", backend)
 		}
-		// Zero is no pod at all: a pod scaled away keeps serving through its drain
-		// delay, and the node's Service rules send to it while nothing else is ready.
-		pods := func() int {
-			out, err := c.run(t.Context(), "", "get", "pods", "-l", "app.kubernetes.io/name=tide,app.kubernetes.io/instance="+name, "-o", "name")
-			if err != nil {
-				return -1
-			}
-			return len(strings.Fields(out))
-		}
 		for _, r := range []struct{ via, host string }{{"Ingress", name + "-ingress.test"}, {"HTTPRoute", name + "-gateway.test"}} {
-			eventually(t, "scale to zero when idle, every pod gone", 4*time.Minute, 2*time.Second, func() bool { return pods() == 0 })
+			eventually(t, "scale to zero when idle, every pod gone", 4*time.Minute, 2*time.Second, func() bool { return c.servingPods(t, name) == 0 })
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			start := time.Now()
 			got, err := predictAs(ctx, edge, r.host, rows[0][0], rows[0][1])
@@ -117,7 +108,7 @@ func TestIngressAndGatewayRouteToTide(t *testing.T) {
 			if got != want[0] {
 				t.Errorf("%s at zero: prediction %d, sklearn says %d", r.via, got, want[0])
 			}
-			if n := pods(); n < 1 {
+			if n := c.servingPods(t, name); n < 1 {
 				t.Errorf("%s at zero: answered, yet %d pods run", r.via, n)
 			}
 			t.Logf("%s at zero: the first request through Traefik waited %s and was answered", r.via, time.Since(start).Round(time.Millisecond))

@@ -40,7 +40,7 @@ func TestTideKEDAScalesToZeroAndWakes(t *testing.T) {
 	eventually(t, "KEDA to report the ScaledObject ready", 2*time.Minute, 2*time.Second, func() bool {
 		return c.jsonpath(t.Context(), "scaledobject/"+name+"-tide", `{.status.conditions[?(@.type=="Ready")].status}`) == "True"
 	})
-	eventually(t, "scale to zero when idle", 4*time.Minute, 2*time.Second, func() bool { return replicas() == 0 })
+	eventually(t, "scale to zero when idle, every pod gone", 4*time.Minute, 2*time.Second, func() bool { return c.servingPods(t, name) == 0 })
 	toZero := time.Since(start)
 	t.Logf("idle: scaled to zero %s after install", toZero.Round(time.Second))
 

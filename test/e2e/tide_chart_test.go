@@ -289,7 +289,8 @@ func predictAs(ctx context.Context, base, host string, x1, x2 float64) (int, err
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("POST /predict: %s: %s", resp.Status, bytes.TrimSpace(b))
+		// The headers say which server answered (Tide's errors are JSON).
+		return 0, fmt.Errorf("POST /predict: %s: %s (headers %v)", resp.Status, bytes.TrimSpace(b), resp.Header)
 	}
 	var out struct {
 		Prediction []int `json:"prediction"`

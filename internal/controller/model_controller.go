@@ -195,7 +195,7 @@ func (r *ModelReconciler) converge(ctx context.Context, m *tidev1.Model, plan Ca
 	}
 	var actPDB *policyv1.PodDisruptionBudget
 	if actDeploy != nil {
-		actPDB = ActivatorPDB(m, cfg)
+		actPDB = ActivatorPDB(m)
 	}
 	if _, err := r.applyOrRemove(ctx, m, actPDB, named(&policyv1.PodDisruptionBudget{}, activatorName(m)), func(have, want client.Object) {
 		h, w := have.(*policyv1.PodDisruptionBudget), want.(*policyv1.PodDisruptionBudget)

@@ -557,8 +557,8 @@ const activatorReplicas = 2
 
 // ActivatorPDB renders the routers' PodDisruptionBudget (one may be evicted at a
 // time), or nil when the Model runs no router.
-func ActivatorPDB(m *tidev1.Model, cfg Config) *policyv1.PodDisruptionBudget {
-	if d, _ := Activator(m, cfg); d == nil {
+func ActivatorPDB(m *tidev1.Model) *policyv1.PodDisruptionBudget {
+	if !hasRouter(m) {
 		return nil
 	}
 	mu := intstr.FromInt32(1)

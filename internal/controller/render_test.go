@@ -209,7 +209,7 @@ func TestRenderAutoscaling(t *testing.T) {
 					!maps.Equal(act.Spec.Template.Spec.TopologySpreadConstraints[0].LabelSelector.MatchLabels, act.Spec.Selector.MatchLabels) {
 					t.Errorf("activator replicas %d, spread %+v", *act.Spec.Replicas, act.Spec.Template.Spec.TopologySpreadConstraints)
 				}
-				pdb := ActivatorPDB(m, testConfig)
+				pdb := ActivatorPDB(m)
 				if pdb == nil || pdb.Name != act.Name || pdb.Spec.MaxUnavailable.IntValue() != 1 ||
 					!labels.SelectorFromSet(pdb.Spec.Selector.MatchLabels).Matches(labels.Set(podLabels)) {
 					t.Errorf("activator PDB %+v", pdb)
@@ -222,7 +222,7 @@ func TestRenderAutoscaling(t *testing.T) {
 				}
 			} else if URL(m) != "http://fraud.ml.svc:8080" {
 				t.Errorf("URL %s", URL(m))
-			} else if ActivatorPDB(m, testConfig) != nil {
+			} else if ActivatorPDB(m) != nil {
 				t.Error("a router PDB without routers")
 			}
 		})

@@ -115,7 +115,7 @@ func FuzzRenderAndDecide(f *testing.F) {
 		_, _, _ = HPA(m), PDB(m), NetworkPolicy(m, testConfig)
 		_ = ScaledObject(m, testConfig)
 		_, _ = Activator(m, testConfig)
-		_ = ActivatorPDB(m, testConfig)
+		_ = ActivatorPDB(m)
 		_ = DecideStatus(m, Observed{Deployment: deployment(1, 0, 0), Pods: []PodReport{{Name: "p", Current: true, Index: idx}, {Name: "q", Ready: true, Index: idx}}})
 		if m.Spec.Canary != nil {
 			_, _ = CandidateDeployment(m, testConfig), CandidateService(m)

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,15 +86,8 @@ func TestCloudOverlaysServerDryRun(t *testing.T) {
 	kubeVersion := c.serverVersion(t)
 	for _, values := range []string{"eks-values.yaml", "gke-values.yaml"} {
 		t.Run("chart/"+values, func(t *testing.T) {
-			var stderr bytes.Buffer
-			cmd := exec.CommandContext(t.Context(), helm, "template", "cloud", chartDir, "--namespace", c.namespace,
-				"--kube-version", kubeVersion, "-f", filepath.Join(chartDir, "ci", values))
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("helm template -f %s: %v: %s", values, err, strings.TrimSpace(stderr.String()))
-			}
-			t.Logf("%d objects accepted by the API server", dryRun(t, string(out)))
+			out := c.renderChart(t, helm, kubeVersion, "cloud", filepath.Join(chartDir, "ci", values))
+			t.Logf("%d objects accepted by the API server", dryRun(t, out))
 		})
 	}
 

@@ -103,14 +103,7 @@ func TestTideChartServerDryRun(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			var stderr bytes.Buffer
-			cmd := exec.CommandContext(t.Context(), helm, "template", "dry", chartDir, "--namespace", c.namespace,
-				"--kube-version", kubeVersion, "-f", f)
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("helm template -f %s: %v: %s", f, err, strings.TrimSpace(stderr.String()))
-			}
+			out := c.renderChart(t, helm, kubeVersion, "dry", f)
 			// Objects whose CRD this cluster lacks (KEDA, Gateway API, Prometheus
 			// operator) cannot be dry-run; they are named, and their rendering is
 			// covered by deploy/deploy_test.go.
@@ -132,6 +125,21 @@ func TestTideChartServerDryRun(t *testing.T) {
 			t.Logf("%d objects accepted by the API server", len(keep))
 		})
 	}
+}
+
+// renderChart renders the chart as release into the test's namespace for this
+// cluster's version (helm template alone assumes an old one), with a values file.
+func (c *cluster) renderChart(t *testing.T, helm, kubeVersion, release, values string) string {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(t.Context(), helm, "template", release, chartDir, "--namespace", c.namespace,
+		"--kube-version", kubeVersion, "-f", values)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helm template -f %s: %v: %s", values, err, strings.TrimSpace(stderr.String()))
+	}
+	return string(out)
 }
 
 // serverVersion is the API server's gitVersion (v1.34.4).

@@ -43,6 +43,8 @@ check_clean() {
     out=$(iptables -t "$t" -S 2>/dev/null | grep -E 'KUBE-|CNI-' || true)
     [ -z "$out" ] || report "iptables $t rules:"$'\n'"$out"
   done
+  out=$(node2_leftovers)
+  [ -z "$out" ] || report "second node: $out"
   out=$(declare -F network_policies_leftovers >/dev/null && network_policies_leftovers)
   [ -z "$out" ] || report "nftables: $out"
   out=$(ls -d /sys/fs/cgroup/*/kubepods* /sys/fs/cgroup/*/k8s.io 2>/dev/null || true)

@@ -33,6 +33,15 @@ DNS_SERVICE_IP=10.96.0.10
 CLUSTER_CIDR=10.244.0.0/16
 CNI_BRIDGE=tide0
 NODE_NAME=${NODE_NAME:-$(hostname | tr '[:upper:]' '[:lower:]')}
+NODE_ZONE=tide-a
+# How long a node may miss its heartbeats (a kubelet renews its Lease every 10 s)
+# before the node controller marks it NotReady and its pods leave Service endpoints.
+# Kubernetes' default is 50 s; see docs/cluster.md (node loss) for the trade-off.
+NODE_MONITOR_GRACE=${NODE_MONITOR_GRACE:-20s}
+# What a node's processes are started under (the second node: its network namespace)
+# and what its kubelet configuration adds (its own cgroup root); empty for the first.
+NODE_EXEC=
+KUBELET_EXTRA_CONFIG=
 
 export PATH=/usr/local/go/bin:$BIN:$PATH
 export GOCACHE=$CACHE/go-build GOMODCACHE=$CACHE/gomod GOFLAGS=-buildvcs=false

@@ -121,6 +121,7 @@ cluster_down() {
   set +e
   # Add-ons that run as host processes (none by default) record extra-*.pid.
   for f in "$RUN"/extra-*.pid; do [ -f "$f" ] && stop_process "$(basename "$f" .pid)"; done
+  node2_down
   stop_process kube-proxy
   stop_process kubelet
   stop_containers

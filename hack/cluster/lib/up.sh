@@ -173,7 +173,8 @@ start_controllers() {
     --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
     --root-ca-file="$PKI/ca.crt" --service-account-private-key-file="$PKI/sa.key" \
     --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" \
-    --horizontal-pod-autoscaler-sync-period=15s
+    --horizontal-pod-autoscaler-sync-period=15s \
+    --node-monitor-period=2s --node-monitor-grace-period="$NODE_MONITOR_GRACE"
   start_process kube-scheduler "$BIN/kube-scheduler" \
     --kubeconfig="$PKI/scheduler.kubeconfig" \
     --authentication-kubeconfig="$PKI/scheduler.kubeconfig" \
@@ -211,10 +212,9 @@ state = "$RUN/containerd"
     bin_dir = "/usr/lib/cni"
     conf_dir = "$ETC/cni/net.d"
 EOF2
-  start_process containerd /usr/bin/containerd --config "$ETC/containerd.toml"
+  # shellcheck disable=SC2086 # NODE_EXEC is a command prefix: empty, or words
+  start_process containerd $NODE_EXEC /usr/bin/containerd --config "$ETC/containerd.toml"
   wait_for containerd 60 ctr -a "$CTR_SOCK" version
-  local t
-  for t in "$IMAGES"/*.tar; do load_image "$t"; done
 }
 
 # load_image <tar>: import an image archive into the CRI namespace of the node's containerd.
@@ -268,8 +268,10 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "200Mi", nodefs.available: "2%", imagefs.available: "2%"}
 rotateCertificates: false
 serverTLSBootstrap: false
+$KUBELET_EXTRA_CONFIG
 EOF2
-  start_process kubelet "$BIN/kubelet" --config="$ETC/kubelet.yaml" \
+  # shellcheck disable=SC2086
+  start_process kubelet $NODE_EXEC "$BIN/kubelet" --config="$ETC/kubelet.yaml" \
     --kubeconfig="$PKI/kubelet-$NODE_NAME.kubeconfig" \
     --root-dir="$VAR/kubelet" --cert-dir="$VAR/kubelet/pki" --node-ip="$ip" --hostname-override="$NODE_NAME" --v=1
   wait_for "node $NODE_NAME registered" 120 kctl get node "$NODE_NAME"
@@ -291,7 +293,8 @@ mode: iptables
 clusterCIDR: $CLUSTER_CIDR
 conntrack: {maxPerCore: 0}   # leave the host's nf_conntrack_max alone
 EOF2
-  start_process kube-proxy "$BIN/kube-proxy" --config="$ETC/kube-proxy.yaml" --hostname-override="$NODE_NAME"
+  # shellcheck disable=SC2086
+  start_process kube-proxy $NODE_EXEC "$BIN/kube-proxy" --config="$ETC/kube-proxy.yaml" --hostname-override="$NODE_NAME"
 }
 
 node_ready() {
@@ -307,7 +310,17 @@ cluster_up() {
   start_apiserver "$ip"
   start_controllers
   start_containerd
+  local t
+  for t in "$IMAGES"/*.tar; do load_image "$t"; done
   start_kubelet "$ip"
   start_kube_proxy
   wait_for "node $NODE_NAME Ready" 180 node_ready
+  label_zone "$NODE_NAME" "$NODE_ZONE"
+}
+
+# label_zone <node> <zone>: the well-known zone label, so that zone spread has two
+# zones to spread over once the second node (zone $NODE2_ZONE) joins. An admin sets it,
+# as a cloud's node controller would: the kubelet does not label itself with a zone.
+label_zone() {
+  kctl label node "$1" --overwrite "topology.kubernetes.io/zone=$2" >/dev/null || die "label node $1 with zone $2"
 }

@@ -642,11 +642,54 @@ func TestGPUScheduling(t *testing.T) {
 	if mem := pod.Containers[0].Resources.Limits.Memory(); mem.String() != "512Mi" {
 		t.Errorf("memory limit %s lost when adding the GPU", mem)
 	}
-	if pod.NodeSelector["cloud.google.com/gke-accelerator"] != "nvidia-l4" || len(pod.Tolerations) != 1 || pod.Affinity == nil || pod.Affinity.NodeAffinity == nil {
+	if pod.NodeSelector["cloud.google.com/gke-accelerator"] != "nvidia-l4" || len(pod.Tolerations) != 3 || pod.Tolerations[0].Key != "nvidia.com/gpu" || pod.Affinity == nil || pod.Affinity.NodeAffinity == nil {
 		t.Errorf("GPU placement: nodeSelector %v tolerations %v affinity %v", pod.NodeSelector, pod.Tolerations, pod.Affinity)
 	}
 	if len(pod.TopologySpreadConstraints) != 2 {
 		t.Errorf("topology spread %+v: want hostname and zone", pod.TopologySpreadConstraints)
+	}
+}
+
+// TestNodeFailureTolerations: the server and the activator leave a failed node after
+// nodeFailure.tolerationSeconds (not Kubernetes' 300 s), beside the user's own
+// tolerations; null leaves the cluster's default.
+func TestNodeFailureTolerations(t *testing.T) {
+	helm := helmBinary(t)
+	pods := func(args ...string) map[string]corev1.PodSpec {
+		r, err := helmTemplate(t, helm, append([]string{"--set", "autoscaling.mode=keda"}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return map[string]corev1.PodSpec{
+			"server":    decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide").Spec.Template.Spec,
+			"activator": decode[appsv1.Deployment](t, r, "Deployment", "fraud-tide-activator").Spec.Template.Spec,
+		}
+	}
+	seconds := func(p corev1.PodSpec, key string) int64 {
+		for _, tol := range p.Tolerations {
+			if tol.Key == key && tol.Effect == corev1.TaintEffectNoExecute && tol.Operator == corev1.TolerationOpExists && tol.TolerationSeconds != nil {
+				return *tol.TolerationSeconds
+			}
+		}
+		return -1
+	}
+	for name, p := range pods() {
+		for _, key := range []string{"node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready"} {
+			if s := seconds(p, key); s != 30 {
+				t.Errorf("%s: %s tolerated for %d s, want the chart's 30", name, key, s)
+			}
+		}
+	}
+	for name, p := range pods("--set", "nodeFailure.tolerationSeconds=null", "--set", "tolerations[0].key=dedicated",
+		"--set", "tolerations[0].operator=Exists", "--set", "tolerations[0].effect=NoSchedule") {
+		if len(p.Tolerations) != 1 || p.Tolerations[0].Key != "dedicated" {
+			t.Errorf("%s with tolerationSeconds null: tolerations %+v, want only the user's", name, p.Tolerations)
+		}
+	}
+	for name, p := range pods("--set", "nodeFailure.tolerationSeconds=0") {
+		if s := seconds(p, "node.kubernetes.io/unreachable"); s != 0 {
+			t.Errorf("%s: tolerationSeconds 0 rendered as %d", name, s)
+		}
 	}
 }
 

@@ -168,3 +168,29 @@ and the trace collector when tracing is on.
 {{- define "tide.queueEnabled" -}}
 {{- if or .Values.queue.enabled (eq .Values.autoscaling.mode "queue") }}true{{ end }}
 {{- end }}
+
+{{/*
+tolerations: the user's, then how long a pod stays bound to a node that stopped
+answering (unreachable) or reports NotReady before it is evicted and replaced
+elsewhere. Kubernetes gives every pod 300 s; a stateless model server loses
+nothing by moving, so the chart asks for nodeFailure.tolerationSeconds (null:
+the cluster's default). The Service stops sending to those pods as soon as the
+node is marked NotReady either way; this is how soon the replacements start.
+*/}}
+{{- define "tide.tolerations" -}}
+{{- $seconds := .Values.nodeFailure.tolerationSeconds -}}
+{{- if or .Values.tolerations (not (kindIs "invalid" $seconds)) }}
+tolerations:
+{{- with .Values.tolerations }}
+{{ toYaml . }}
+{{- end }}
+{{- if not (kindIs "invalid" $seconds) }}
+{{- range list "node.kubernetes.io/unreachable" "node.kubernetes.io/not-ready" }}
+- key: {{ . }}
+  operator: Exists
+  effect: NoExecute
+  tolerationSeconds: {{ int $seconds }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -109,6 +109,7 @@ e2e_tests() {
     TIDE_E2E_KUBECTL=${TIDE_CLUSTER_CACHE:-/var/cache/tide-cluster}/bin/kubectl \
     TIDE_E2E_HELM=${TIDE_CLUSTER_CACHE:-/var/cache/tide-cluster}/bin/helm \
     TIDE_E2E_HOST_REACHES_CLUSTER_IP=1 \
+    TIDE_E2E_SECOND_NODE=$CLUSTER \
     go test -tags e2e -count=1 -v -timeout "${TIDE_E2E_TIMEOUT:-60m}" ${TIDE_E2E_RUN:+-run "$TIDE_E2E_RUN"} ./test/e2e/...) \
     2>&1 | tee "$ARTIFACTS/e2e.log"
   local rc=${PIPESTATUS[0]}

@@ -3,7 +3,7 @@
 # same control plane, in their own network namespace and cgroup root, so that the
 # cluster has two nodes in two zones on one machine.
 #
-#   host                                     netns tide-node2 (the node's "machine")
+#   host                                     its network namespace (the node's "machine")
 #   eth0 192.0.2.x   API server :6443        eth0 10.243.0.2 --- default via 10.243.0.1
 #   tide0 10.244.0.1/24 (node 1's pods)      tide0 10.244.N.1/24 (node 2's pods)
 #   tide-n2 10.243.0.1 ===== veth =========  kubelet :10250, kube-proxy, containerd
@@ -24,7 +24,10 @@
 #   cluster node-kill   node loss: SIGKILL its kubelet, runtime, proxy and pods at once
 #   cluster node-down   remove node 2: its Node object, processes, mounts, cgroups, netns
 
-NODE2_NS=tide-node2
+# The node's network namespace, kept by a bind mount of our own rather than `ip netns
+# add`: that makes /run/netns a shared bind mount of itself on first use, which hides
+# the pod namespaces containerd mounted there before it from their unmount at down.
+NODE2_NETNS=$TIDE_CLUSTER_RUN/node2.netns
 NODE2_LINK=tide-n2 # the host's end of the veth
 NODE2_GATEWAY=10.243.0.1
 NODE2_IP=10.243.0.2
@@ -42,7 +45,7 @@ as_node2() {
   VAR=$STATE/var/node2
   LOGS=$STATE/logs/node2
   CTR_SOCK=$RUN/containerd/containerd.sock
-  NODE_EXEC="nsenter --net=/run/netns/$NODE2_NS --"
+  NODE_EXEC="nsenter --net=$NODE2_NETNS --"
   KUBELET_EXTRA_CONFIG="cgroupRoot: /$NODE2_CGROUP"
 }
 
@@ -75,20 +78,27 @@ node2_enter_cgroup() {
   done
 }
 
+netns_mounted() { awk '{print $5}' /proc/self/mountinfo | grep -qx "$NODE2_NETNS"; }
+in_node2() { nsenter --net="$NODE2_NETNS" -- "$@"; }
+
 node2_network() {
-  [ -e "/run/netns/$NODE2_NS" ] || ip netns add "$NODE2_NS" || die "create network namespace $NODE2_NS"
+  if ! netns_mounted; then
+    mkdir -p "$TIDE_CLUSTER_RUN" && touch "$NODE2_NETNS" && unshare --net="$NODE2_NETNS" true \
+      || die "create node 2's network namespace"
+  fi
   if ! ip link show "$NODE2_LINK" >/dev/null 2>&1; then
-    ip link add "$NODE2_LINK" type veth peer name eth0 netns "$NODE2_NS" || die "create veth $NODE2_LINK"
+    # Made inside the namespace, its peer moved out to this shell's (the host's).
+    in_node2 ip link add eth0 type veth peer name "$NODE2_LINK" netns $$ || die "create veth $NODE2_LINK"
     ip addr add "$NODE2_GATEWAY/30" dev "$NODE2_LINK"
-    ip -n "$NODE2_NS" addr add "$NODE2_IP/30" dev eth0
+    in_node2 ip addr add "$NODE2_IP/30" dev eth0
   fi
   ip link set "$NODE2_LINK" up
-  ip -n "$NODE2_NS" link set lo up
-  ip -n "$NODE2_NS" link set eth0 up
-  ip -n "$NODE2_NS" route replace default via "$NODE2_GATEWAY"
+  in_node2 ip link set lo up
+  in_node2 ip link set eth0 up
+  in_node2 ip route replace default via "$NODE2_GATEWAY"
   # The namespace's own copies of what prepare_host sets on the host.
-  ip netns exec "$NODE2_NS" sysctl -qw net.ipv4.ip_forward=1
-  ip netns exec "$NODE2_NS" sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
+  in_node2 sysctl -qw net.ipv4.ip_forward=1
+  in_node2 sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
 }
 
 # node2_copy_images gives node 2's containerd every image node 1's has (the add-ons'
@@ -129,17 +139,17 @@ node2_pids() {
   find "/sys/fs/cgroup/pids/$NODE2_CGROUP" -name cgroup.procs -exec cat {} + 2>/dev/null
 }
 
-# node2_record_pod_netns appends to $TIDE_CLUSTER_RUN/node2-netns the pod network
-# namespaces (/run/netns/cni-*) whose processes are node 2's. Their mounts outlive the
+# node2_record_pod_netns appends to $TIDE_CLUSTER_RUN/node2-pod-netns the pod network
+# namespaces (/run/netns/cni-*) that node 2's processes are in. Their mounts outlive the
 # processes; node2_down removes the ones recorded, leaving node 1's alone.
 node2_record_pod_netns() {
-  local n p
+  local p ours n
+  ours=$(for p in $(node2_pids); do stat -L -c %i "/proc/$p/ns/net" 2>/dev/null; done | sort -u)
+  [ -n "$ours" ] || return 0
   for n in /run/netns/cni-*; do
-    [ -e "$n" ] || continue
-    for p in $(ip netns pids "$(basename "$n")" 2>/dev/null); do
-      if grep -q "/$NODE2_CGROUP/" "/proc/$p/cgroup" 2>/dev/null; then echo "$n"; break; fi
-    done
-  done >>"$TIDE_CLUSTER_RUN/node2-netns"
+    [ -e "$n" ] && grep -qx "$(stat -L -c %i "$n" 2>/dev/null)" <<<"$ours" && echo "$n"
+  done >>"$TIDE_CLUSTER_RUN/node2-pod-netns"
+  return 0
 }
 
 # node2_kill is node loss: every process of the node (kubelet, kube-proxy, containerd,
@@ -166,7 +176,7 @@ node2_kill() {
 # that runs (drain it first to move its pods gracefully) and on one node2_kill killed.
 node2_down() {
   set +e
-  [ -e "/run/netns/$NODE2_NS" ] || [ -d "$TIDE_CLUSTER_RUN/node2" ] || return 0
+  netns_mounted || [ -d "$TIDE_CLUSTER_RUN/node2" ] || return 0
   [ -f "$KUBECONFIG_ADMIN" ] && kctl delete node "$NODE2_NAME" --ignore-not-found --wait=false >/dev/null 2>&1
   node2_record_pod_netns
   (
@@ -189,12 +199,12 @@ node2_down() {
     [ -d "$h" ] && find "$h" -depth -type d -exec rmdir {} \; 2>/dev/null
   done
   local n
-  if [ -f "$TIDE_CLUSTER_RUN/node2-netns" ]; then
-    for n in $(sort -u "$TIDE_CLUSTER_RUN/node2-netns"); do umount -l "$n" 2>/dev/null; rm -f "$n"; done
-    rm -f "$TIDE_CLUSTER_RUN/node2-netns"
+  if [ -f "$TIDE_CLUSTER_RUN/node2-pod-netns" ]; then
+    for n in $(sort -u "$TIDE_CLUSTER_RUN/node2-pod-netns"); do umount -l "$n" 2>/dev/null; rm -f "$n"; done
+    rm -f "$TIDE_CLUSTER_RUN/node2-pod-netns"
   fi
   ip link del "$NODE2_LINK" 2>/dev/null
-  ip netns del "$NODE2_NS" 2>/dev/null
+  umount "$NODE2_NETNS" 2>/dev/null; rm -f "$NODE2_NETNS"
   if awk '{print $5}' /proc/self/mountinfo | grep -qE "^($STATE/var/node2|$TIDE_CLUSTER_RUN/node2)(/|$)"; then
     say "mounts of node 2 remain; not deleting its state"
     return 1
@@ -205,7 +215,7 @@ node2_down() {
 
 # node2_leftovers prints what node 2 left on the host (for check-clean).
 node2_leftovers() {
-  [ -e "/run/netns/$NODE2_NS" ] && echo "network namespace $NODE2_NS"
+  netns_mounted && echo "network namespace $NODE2_NETNS"
   ip link show "$NODE2_LINK" >/dev/null 2>&1 && echo "link $NODE2_LINK"
   local h
   for h in $(node2_cgroups ""); do [ -d "$h" ] && echo "cgroup $h"; done

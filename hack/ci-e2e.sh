@@ -37,7 +37,7 @@ diagnose() {
   log "cluster state at failure:"
   "$CLUSTER" status 2>&1 | tail -60
   local f
-  for f in /var/lib/tide-cluster/logs/*.log; do
+  for f in /var/lib/tide-cluster/logs/*.log /var/lib/tide-cluster/logs/node2/*.log; do
     [ -f "$f" ] && { echo "--- tail $f"; tail -15 "$f"; }
   done
 }

@@ -93,35 +93,49 @@ func readLoadSummary(report string) (loadReport, error) {
 // desired count rose above `above`, and both plot files were written.
 func checkWatchedScaling(t *testing.T, report string, above int) {
 	t.Helper()
-	f, err := os.Open(filepath.Join(report, "timeseries.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil || len(rows) < 60 {
-		t.Fatalf("timeseries.csv: %d rows, %v", len(rows), err)
-	}
-	col := map[string]int{}
-	for i, h := range rows[0] {
-		col[h] = i
+	rows := timeseries(t, report)
+	if len(rows) < 59 {
+		t.Fatalf("timeseries.csv: %d seconds", len(rows))
 	}
 	maxDesired, seen := 0, 0
-	for _, r := range rows[1:] {
-		if d, err := strconv.Atoi(r[col["desired_replicas"]]); err == nil {
+	for _, r := range rows {
+		if d, err := strconv.Atoi(r["desired_replicas"]); err == nil {
 			seen++
 			maxDesired = max(maxDesired, d)
 		}
 	}
 	t.Logf("tide load --watch: %d seconds with replica counts, desired replicas up to %d", seen, maxDesired)
-	if seen < len(rows)/2 || maxDesired <= above {
-		t.Fatalf("the watcher did not record the scaling: %d samples of %d, max desired %d", seen, len(rows)-1, maxDesired)
+	if seen < (len(rows)+1)/2 || maxDesired <= above {
+		t.Fatalf("the watcher did not record the scaling: %d samples of %d, max desired %d", seen, len(rows), maxDesired)
 	}
 	for _, name := range []string{"load.png", "load.svg"} {
 		if fi, err := os.Stat(filepath.Join(report, name)); err != nil || fi.Size() < 1000 {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
+}
+
+// timeseries reads a tide load report's timeseries.csv as rows by column name.
+func timeseries(t *testing.T, report string) []map[string]string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(report, "timeseries.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) < 2 {
+		t.Fatalf("timeseries.csv: %d rows, %v", len(rows), err)
+	}
+	out := make([]map[string]string, 0, len(rows)-1)
+	for _, r := range rows[1:] {
+		m := map[string]string{}
+		for i, h := range rows[0] {
+			m[h] = r[i]
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 func tail(b []byte, n int) []byte {

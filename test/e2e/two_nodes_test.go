@@ -4,11 +4,9 @@ package e2e
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -282,29 +280,6 @@ func TestTwoNodes(t *testing.T) {
 			expectSklearnAnswers(t, activator, "the activator after the node loss", rows, want)
 		}
 	})
-}
-
-// timeseries reads a tide load report's timeseries.csv as rows by column name.
-func timeseries(t *testing.T, report string) []map[string]string {
-	t.Helper()
-	f, err := os.Open(filepath.Join(report, "timeseries.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil || len(rows) < 2 {
-		t.Fatalf("timeseries.csv: %d rows, %v", len(rows), err)
-	}
-	out := make([]map[string]string, 0, len(rows)-1)
-	for _, r := range rows[1:] {
-		m := map[string]string{}
-		for i, h := range rows[0] {
-			m[h] = r[i]
-		}
-		out = append(out, m)
-	}
-	return out
 }
 
 // leastReady is the fewest ready replicas the load's watch saw in a second.

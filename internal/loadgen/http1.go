@@ -176,21 +176,8 @@ func (c *HTTP1Client) put(cn *h1conn) {
 // exchange writes the request and reads the answer. read reports whether any
 // byte of an answer arrived (a request is only retried when none did).
 func (c *HTTP1Client) exchange(cn *h1conn, body []byte, traceparent string) (status int, n int64, keep, read bool, err error) {
-	out := append(cn.out[:0], c.head...)
-	if traceparent != "" {
-		out = append(out, "Traceparent: "...)
-		out = append(out, traceparent...)
-		out = append(out, "\r\n"...)
-	}
-	if c.hasBody {
-		out = append(out, "Content-Length: "...)
-		out = strconv.AppendInt(out, int64(len(body)), 10)
-		out = append(out, "\r\n\r\n"...)
-		out = append(out, body...)
-	} else {
-		out = append(out, "\r\n"...)
-	}
-	cn.out = out
+	cn.out = c.appendRequest(cn.out[:0], body, traceparent)
+	out := cn.out
 	if c.timeout > 0 {
 		cn.SetDeadline(time.Now().Add(c.timeout))
 	}
@@ -201,78 +188,121 @@ func (c *HTTP1Client) exchange(cn *h1conn, body []byte, traceparent string) (sta
 	return status, n, keep, status != 0, err
 }
 
+// appendRequest appends one whole request (head, optional traceparent,
+// framing and body) to out, ready to be written in one call.
+func (c *HTTP1Client) appendRequest(out, body []byte, traceparent string) []byte {
+	out = append(out, c.head...)
+	if traceparent != "" {
+		out = append(out, "Traceparent: "...)
+		out = append(out, traceparent...)
+		out = append(out, "\r\n"...)
+	}
+	if c.hasBody {
+		out = append(out, "Content-Length: "...)
+		out = strconv.AppendInt(out, int64(len(body)), 10)
+		out = append(out, "\r\n\r\n"...)
+		return append(out, body...)
+	}
+	return append(out, "\r\n"...)
+}
+
 // errMalformed marks an answer that is not HTTP/1.x.
 var errMalformed = errors.New("malformed HTTP answer")
+
+// answerHead is what an answer's status line and headers say about its body
+// and its connection.
+type answerHead struct {
+	status  int
+	length  int64 // the Content-Length; -1 when none was given
+	chunked bool
+	keep    bool // the connection may carry another request
+}
+
+// bodyless says the answer has no body whatever its headers say: the answer
+// to a HEAD, 204, 304 (and 101, which ends HTTP on the connection).
+func (h answerHead) bodyless(head bool) bool {
+	return head || h.status == http.StatusNoContent || h.status == http.StatusNotModified || h.status < 200
+}
 
 // readResponse reads one final answer from r, skipping informational ones:
 // its status, its body's length, and whether the connection may carry another
 // request. head says the request was a HEAD (no body follows).
 func readResponse(r *bufio.Reader, head bool) (status int, n int64, keep bool, err error) {
+	h, err := readAnswerHead(r)
+	if err != nil {
+		return h.status, 0, false, err
+	}
+	switch {
+	case h.bodyless(head):
+		return h.status, 0, h.keep, nil
+	case h.chunked:
+		n, err = skipChunked(r)
+		return h.status, n, h.keep && err == nil, err
+	case h.length >= 0:
+		d, err := r.Discard(int(min(h.length, int64(^uint(0)>>1))))
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return h.status, int64(d), h.keep && err == nil, err
+	default:
+		// No length: the body runs to the end of the connection.
+		n, err = io.Copy(io.Discard, r)
+		return h.status, n, false, err
+	}
+}
+
+// readAnswerHead reads the status line and headers of the final answer,
+// skipping informational (1xx) answers before it, and stops at its body.
+func readAnswerHead(r *bufio.Reader) (answerHead, error) {
 	for {
+		h := answerHead{length: -1}
 		line, err := readLine(r)
 		if err != nil {
-			return 0, 0, false, err
+			return h, err
 		}
 		var minor byte
-		if status, minor, err = parseStatusLine(line); err != nil {
-			return 0, 0, false, err
+		if h.status, minor, err = parseStatusLine(line); err != nil {
+			return h, err
 		}
-		keep = minor == '1'
-		length, chunked := int64(-1), false
+		h.keep = minor == '1'
 		for i := 0; ; i++ {
 			if i == maxHeaderLines {
-				return status, 0, false, fmt.Errorf("%w: more than %d header lines", errMalformed, maxHeaderLines)
+				return h, fmt.Errorf("%w: more than %d header lines", errMalformed, maxHeaderLines)
 			}
 			line, err := readLine(r)
 			if err != nil {
-				return status, 0, false, err
+				return h, err
 			}
 			if len(line) == 0 {
 				break
 			}
 			colon := bytes.IndexByte(line, ':')
 			if colon <= 0 {
-				return status, 0, false, fmt.Errorf("%w: header line without a name", errMalformed)
+				return h, fmt.Errorf("%w: header line without a name", errMalformed)
 			}
 			name, value := line[:colon], bytes.TrimSpace(line[colon+1:])
 			switch {
 			case bytes.EqualFold(name, []byte("Content-Length")):
 				v, err := strconv.ParseInt(string(value), 10, 64)
-				if err != nil || v < 0 || length >= 0 && v != length {
-					return status, 0, false, fmt.Errorf("%w: Content-Length %q", errMalformed, value)
+				if err != nil || v < 0 || h.length >= 0 && v != h.length {
+					return h, fmt.Errorf("%w: Content-Length %q", errMalformed, value)
 				}
-				length = v
+				h.length = v
 			case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-				chunked = bytes.HasSuffix(bytes.ToLower(value), []byte("chunked"))
+				h.chunked = bytes.HasSuffix(bytes.ToLower(value), []byte("chunked"))
 			case bytes.EqualFold(name, []byte("Connection")):
 				switch {
 				case bytes.EqualFold(value, []byte("close")):
-					keep = false
+					h.keep = false
 				case bytes.EqualFold(value, []byte("keep-alive")):
-					keep = true
+					h.keep = true
 				}
 			}
 		}
-		if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
+		if h.status >= 100 && h.status < 200 && h.status != http.StatusSwitchingProtocols {
 			continue // 100 Continue, 103 Early Hints: the answer follows
 		}
-		switch {
-		case head || status == http.StatusNoContent || status == http.StatusNotModified || status < 200:
-			return status, 0, keep, nil
-		case chunked:
-			n, err = skipChunked(r)
-			return status, n, keep && err == nil, err
-		case length >= 0:
-			d, err := r.Discard(int(min(length, int64(^uint(0)>>1))))
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return status, int64(d), keep && err == nil, err
-		default:
-			// No length: the body runs to the end of the connection.
-			n, err = io.Copy(io.Discard, r)
-			return status, n, false, err
-		}
+		return h, nil
 	}
 }
 

@@ -71,6 +71,11 @@ type Config struct {
 	// (NewHTTP1Client): a leaner client, so that the generator's own CPU is
 	// not what limits a run. Client still fetches metadata.
 	HTTP1 *HTTP1Client
+	// EventLoop runs a closed loop over HTTP1 on event loops of the
+	// generator's own (epoll, Linux; one per usable CPU) instead of a goroutine
+	// per worker: the same requests and measurements for less of the
+	// generator's CPU. Elsewhere, and for open loops, it is ignored.
+	EventLoop bool
 	// GRPC carries a gRPC target's calls, and must be set for one; the
 	// caller closes it. Its GRPCOptions.Header is the calls' metadata.
 	GRPC *GRPCClient
@@ -169,9 +174,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	samplerStop := make(chan struct{})
 	go func() { defer close(samplerDone); r.sample(samplerStop) }()
 
-	if cfg.Mode == Open {
+	switch {
+	case cfg.Mode == Open:
 		r.openLoop(runCtx)
-	} else {
+	case cfg.EventLoop && cfg.HTTP1 != nil && eventLoopAvailable && r.closedLoopEvents(runCtx):
+	default:
 		r.closedLoop(runCtx)
 	}
 	r.inflight.Wait()

@@ -106,32 +106,27 @@ func TestMaxRequestsStopsTheRun(t *testing.T) {
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	defer srv.Close()
-	for _, run := range []struct {
-		mode Mode
-		own  bool // tide load's own HTTP/1.1 client, else net/http's
-	}{{Open, false}, {Closed, false}, {Open, true}, {Closed, true}} {
-		mode := run.mode
-		hits.Store(0)
-		cfg := Config{
-			Target: mustTarget(t, srv.URL), Mode: mode, MaxRequests: 137,
-			Plan: Plan{{Forever, 500, 500}}, // 500/s open, or 500 workers closed
-		}
-		if run.own {
-			cfg = withHTTP1(t, cfg, 5*time.Second)
-		}
-		res, err := Run(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Summary.Sent != 137 || res.Summary.OK != 137 || hits.Load() != 137 {
-			t.Errorf("%s: sent %d ok %d server saw %d, want 137 each", mode, res.Summary.Sent, res.Summary.OK, hits.Load())
-		}
-		var sent int64
-		for _, s := range res.Samples {
-			sent += s.Sent
-		}
-		if sent != 137 {
-			t.Errorf("%s: samples add up to %d sent, want 137", mode, sent)
+	for _, mode := range []Mode{Open, Closed} {
+		for _, e := range httpEngines() {
+			hits.Store(0)
+			cfg := withEngine(t, Config{
+				Target: mustTarget(t, srv.URL), Mode: mode, MaxRequests: 137,
+				Plan: Plan{{Forever, 500, 500}}, // 500/s open, or 500 workers closed
+			}, e, 5*time.Second)
+			res, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Summary.Sent != 137 || res.Summary.OK != 137 || hits.Load() != 137 {
+				t.Errorf("%s, %s: sent %d ok %d server saw %d, want 137 each", mode, e, res.Summary.Sent, res.Summary.OK, hits.Load())
+			}
+			var sent int64
+			for _, s := range res.Samples {
+				sent += s.Sent
+			}
+			if sent != 137 {
+				t.Errorf("%s, %s: samples add up to %d sent, want 137", mode, e, sent)
+			}
 		}
 	}
 }
@@ -149,42 +144,37 @@ func TestStatusAndErrorBreakdown(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	// net/http's client and tide load's own HTTP/1.1 client alike.
-	for _, own := range []bool{false, true} {
+	// net/http's client and tide load's own HTTP/1.1 client (on goroutines and
+	// on event loops) alike.
+	for _, e := range httpEngines() {
 		n.Store(0)
-		cfg := Config{
+		cfg := withEngine(t, Config{
 			Target: mustTarget(t, srv.URL), Mode: Closed, MaxRequests: 40, Plan: Plan{{Forever, 2, 2}},
 			Client: NewClient(ClientOptions{Timeout: 100 * time.Millisecond}),
-		}
-		if own {
-			cfg = withHTTP1(t, cfg, 100*time.Millisecond)
-		}
+		}, e, 100*time.Millisecond)
 		res, err := Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s := res.Summary
 		if s.StatusCode[429] != 10 || s.ErrorKinds["timeout"] != 10 || s.StatusCode[200] != 20 {
-			t.Errorf("own client %v: status %v errors %v; want 10×429, 10 timeouts, 20×200", own, s.StatusCode, s.ErrorKinds)
+			t.Errorf("%s: status %v errors %v; want 10×429, 10 timeouts, 20×200", e, s.StatusCode, s.ErrorKinds)
 		}
 		if s.OK != 20 || s.Errors != 20 {
-			t.Errorf("own client %v: ok %d errors %d, want 20 and 20", own, s.OK, s.Errors)
+			t.Errorf("%s: ok %d errors %d, want 20 and 20", e, s.OK, s.Errors)
 		}
 	}
 
 	addr := srv.Listener.Addr().String()
 	srv.Close()
-	for _, own := range []bool{false, true} {
-		cfg := Config{Target: mustTarget(t, "http://"+addr+"/predict"), Mode: Closed, MaxRequests: 5, Plan: Plan{{Forever, 1, 1}}}
-		if own {
-			cfg = withHTTP1(t, cfg, time.Second)
-		}
+	for _, e := range httpEngines() {
+		cfg := withEngine(t, Config{Target: mustTarget(t, "http://"+addr+"/predict"), Mode: Closed, MaxRequests: 5, Plan: Plan{{Forever, 1, 1}}}, e, time.Second)
 		res, err := Run(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if res.Summary.ErrorKinds["connection refused"] != 5 {
-			t.Errorf("own client %v: error kinds %v, want 5 connection refused", own, res.Summary.ErrorKinds)
+			t.Errorf("%s: error kinds %v, want 5 connection refused", e, res.Summary.ErrorKinds)
 		}
 	}
 }
@@ -192,6 +182,12 @@ func TestStatusAndErrorBreakdown(t *testing.T) {
 // TestClosedLoopFollowsStages: the number of concurrent requests the server
 // sees follows the plan's steps.
 func TestClosedLoopFollowsStages(t *testing.T) {
+	for _, e := range httpEngines() {
+		t.Run(string(e), func(t *testing.T) { testClosedLoopFollowsStages(t, e) })
+	}
+}
+
+func testClosedLoopFollowsStages(t *testing.T, e httpEngine) {
 	var cur, peak atomic.Int64
 	var mu sync.Mutex
 	peaks := map[int]int64{} // second → most concurrent requests seen
@@ -209,7 +205,7 @@ func TestClosedLoopFollowsStages(t *testing.T) {
 	}))
 	defer srv.Close()
 	plan, _ := ParseStages("1s:2,1s:8,1s:1")
-	res, err := Run(context.Background(), Config{Target: mustTarget(t, srv.URL), Mode: Closed, Plan: plan})
+	res, err := Run(context.Background(), withEngine(t, Config{Target: mustTarget(t, srv.URL), Mode: Closed, Plan: plan}, e, 5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,6 +331,9 @@ func TestTraceSampleStartsTraces(t *testing.T) {
 			Plan: Plan{{Forever, 8, 8}}, TraceSample: c.share, Seed: 7}
 		if c.share == 0.25 {
 			cfg = withHTTP1(t, cfg, time.Second) // the own HTTP/1.1 client carries them too
+		}
+		if c.share == 1 {
+			cfg = withEngine(t, cfg, eventLoops, time.Second) // and its event loops
 		}
 		_, err := Run(context.Background(), cfg)
 		if err != nil {

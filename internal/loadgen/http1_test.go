@@ -27,6 +27,35 @@ func withHTTP1(t *testing.T, cfg Config, timeout time.Duration) Config {
 	return cfg
 }
 
+// An httpEngine is one way a run carries http:// requests.
+type httpEngine string
+
+const (
+	netHTTP    httpEngine = "net/http"
+	ownClient  httpEngine = "own client"  // tide load's HTTP/1.1 client, a goroutine per request
+	eventLoops httpEngine = "event loops" // the same client's requests on epoll loops (closed loop)
+)
+
+// httpEngines are the engines a closed loop can run on here.
+func httpEngines() []httpEngine {
+	if eventLoopAvailable {
+		return []httpEngine{netHTTP, ownClient, eventLoops}
+	}
+	return []httpEngine{netHTTP, ownClient}
+}
+
+// withEngine sets cfg up to run on e, as tide load does for e (its default
+// for a closed loop on an http:// target is the event loops).
+func withEngine(t *testing.T, cfg Config, e httpEngine, timeout time.Duration) Config {
+	t.Helper()
+	if e == netHTTP {
+		return cfg
+	}
+	cfg = withHTTP1(t, cfg, timeout)
+	cfg.EventLoop = e == eventLoops
+	return cfg
+}
+
 // The client's requests are what net/http's server expects: method, path and
 // query, Host, the default Content-Type, the body and its length, extra headers;
 // connections are kept across requests; bodies are counted whatever their

@@ -215,3 +215,61 @@ func TestEventLoopCancelFinishesInFlight(t *testing.T) {
 		t.Errorf("sent %d, completed %d, ok %d, errors %v: want every request sent answered", s.Sent, s.Completed, s.OK, s.ErrorKinds)
 	}
 }
+
+// FuzzEventLoopAnswer: an answer that arrives in three parts, cut anywhere,
+// reads on the event loop as it does in one piece through readResponse (the
+// goroutine engine's reader): the same status and body length, or an error
+// for both; and the loop never counts more body than came.
+func FuzzEventLoopAnswer(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.0 200 OK\r\n\r\nbody",
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n",
+	} {
+		f.Add([]byte(s), uint16(3), uint16(20))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, cut1, cut2 uint16) {
+		wantStatus, wantN, _, wantErr := readResponse(bufio.NewReaderSize(strings.NewReader(string(raw)), h1ReadBuffer), false)
+
+		r := &run{rec: newRecorder()}
+		l := &eventLoop{r: r, c: &HTTP1Client{}, br: bufio.NewReaderSize(nil, h1ReadBuffer), byFD: map[int]*evWorker{}, exhausted: new(atomic.Bool)}
+		// retire: once answered, the worker sends nothing more (and has no
+		// connection to close).
+		w := &evWorker{fd: -1, state: evReading, retire: true, sent: time.Now()}
+		a := min(int(cut1), len(raw))
+		b := min(max(int(cut2), a), len(raw))
+		for _, part := range [][]byte{raw[:a], raw[a:b], raw[b:]} {
+			if w.state != evReading {
+				break
+			}
+			w.in = append(w.in, part...)
+			w.got = w.got || len(part) > 0
+			l.answer(w, false)
+		}
+		if w.state == evReading {
+			l.answer(w, true) // the server closed the connection
+		}
+		if w.state == evReading {
+			t.Fatal("the answer neither ended nor failed at the connection's end")
+		}
+		s := r.rec.summary()
+		if s.BytesIn < 0 || s.BytesIn > int64(len(raw)) {
+			t.Fatalf("counted %d body bytes of a %d-byte answer", s.BytesIn, len(raw))
+		}
+		// Transport errors are counted by kind; a non-2xx answer is an
+		// answer (Errors counts both).
+		failed := int64(0)
+		for _, n := range s.ErrorKinds {
+			failed += n
+		}
+		switch {
+		case wantErr == nil && (failed != 0 || s.StatusCode[wantStatus] != 1 || s.BytesIn != wantN):
+			t.Fatalf("in parts: status %v, %d bytes, errors %v; in one piece: %d, %d bytes", s.StatusCode, s.BytesIn, s.ErrorKinds, wantStatus, wantN)
+		case wantErr != nil && (failed != 1 || len(s.StatusCode) != 0):
+			t.Fatalf("in one piece: %v; in parts: status %v, errors %v", wantErr, s.StatusCode, s.ErrorKinds)
+		}
+	})
+}

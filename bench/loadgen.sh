@@ -9,6 +9,9 @@
 #
 #   bash bench/loadgen.sh [ROUNDS] [DURATION]     (default 3 rounds of 10s)
 #
+# BASE=<git revision> also runs that revision's tide load in every round (as
+# tide-load-base), to compare generator engines side by side.
+#
 # Needs wrk and taskset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,9 +22,19 @@ dur=${dur%s}
 server=${SERVER:-floor}
 work=$(mktemp -d)
 srv_pid=
-cleanup() { [ -z "$srv_pid" ] || kill "$srv_pid" 2>/dev/null || true; rm -rf "$work"; }
+wt=
+cleanup() {
+  [ -z "$srv_pid" ] || kill "$srv_pid" 2>/dev/null || true
+  [ -z "$wt" ] || git worktree remove --force "$wt"
+  rm -rf "$work"
+}
 trap cleanup EXIT
 build_tools "$work"
+if [ -n "${BASE:-}" ]; then
+  wt=$(mktemp -d)
+  git worktree add -q --detach "$wt" "$BASE"
+  (cd "$wt" && go build -o "$work/tide-base" ./cmd/tide)
+fi
 port=$(free_port)
 url="http://127.0.0.1:$port/predict"
 case $server in
@@ -50,6 +63,7 @@ echo "server: $server on CPU 0; generators on CPU 1, 32 connections, ${dur}s eac
 for r in $(seq "$rounds"); do
   measure wrk wrk -t1 -c32 -d"${dur}s" -s "$work/post.lua" "$url" | tee -a "$raw"
   measure tide-load "$work/tide" load -c 32 -d "${dur}s" --body-file "$work/body.json" "$url" | tee -a "$raw"
+  [ -z "${BASE:-}" ] || measure tide-load-base "$work/tide-base" load -c 32 -d "${dur}s" --body-file "$work/body.json" "$url" | tee -a "$raw"
 done
 echo "load after:  $(uptime)"
 summarize_ratios wrk "$raw" | sed "s/server-CPU-s/generator-CPU-s/; s/server CPU-second/generator CPU-second/"

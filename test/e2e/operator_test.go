@@ -172,14 +172,8 @@ func TestOperator(t *testing.T) {
 	t.Run("NewVersionUnderLoadWithOperatorKilled", func(t *testing.T) {
 		c.kubectl(t, "create", "configmap", "fraud-model-v2", "--from-file=fraud.pkl=../../examples/fraud/model.pkl")
 		url := c.serviceURL(t, "fraud")
-		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-		defer cancel()
-		bin, report := tideBinary(t), reportDir(t)
-		done := make(chan tideLoadRun, 1)
-		go func() {
-			done <- runTideLoad(ctx, bin, report, "--rate", "100", "--duration", "50s",
-				"--template", `{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}}`, url+"/predict")
-		}()
+		wait := startTideLoad(t, tideBinary(t), 3*time.Minute, "--rate", "100", "--duration", "50s",
+			"--template", `{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}}`, url+"/predict")
 		time.Sleep(8 * time.Second)
 		gen := c.jsonpath(t.Context(), "model/fraud", "{.metadata.generation}")
 		c.apply(t, modelManifest("fraud", "fraud-model-v2", "  replicas: {min: 2, max: 3}\n"))
@@ -191,7 +185,7 @@ func TestOperator(t *testing.T) {
 		})
 		c.waitModelReady(t, "fraud", 2*time.Minute)
 		c.kubectl(t, "rollout", "status", "deployment/fraud", "--timeout=120s")
-		(<-done).expectNoFailures(t, "through the rollout", 4000)
+		wait().expectNoFailures(t, "through the rollout", 4000)
 		// Converged without duplicates: one of each object, the template on v2.
 		for _, kind := range []string{"deployments", "services", "poddisruptionbudgets", "serviceaccounts"} {
 			names := strings.Fields(c.jsonpath(t.Context(), kind, `{.items[?(@.metadata.labels.app\.kubernetes\.io/instance=="fraud")].metadata.name}`))
@@ -243,19 +237,13 @@ func TestOperator(t *testing.T) {
 		// tide load drives it open loop: 400 requests/s (well over 30% of the 100m
 		// request) then 5/s, watching the Deployment, so its report plots the
 		// replicas going up and back down.
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-		defer cancel()
-		bin, report := tideBinary(t), reportDir(t)
-		done := make(chan tideLoadRun, 1)
 		start := time.Now()
-		go func() {
-			done <- runTideLoad(ctx, bin, report, "--stages", "45s:400,100s:5",
-				"--watch", "deployment/cpu", "--namespace", c.namespace, "--kubeconfig", c.kubeconfig,
-				"--template", `{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}}`, url+"/predict")
-		}()
+		wait := startTideLoad(t, tideBinary(t), 5*time.Minute, "--stages", "45s:400,100s:5",
+			"--watch", "deployment/cpu", "--namespace", c.namespace, "--kubeconfig", c.kubeconfig,
+			"--template", `{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}}`, url+"/predict")
 		eventually(t, "scale up on CPU", 3*time.Minute, 3*time.Second, func() bool { return replicas() > 1 })
 		t.Logf("cpu: scaled to %d after %s of load", replicas(), time.Since(start).Round(time.Second))
-		r := <-done
+		r := wait()
 		r.expectNoFailures(t, "through the CPU scaling", 15000)
 		checkWatchedScaling(t, r.report, 1)
 		eventually(t, "scale back down", 4*time.Minute, 5*time.Second, func() bool { return replicas() == 1 })

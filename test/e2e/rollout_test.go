@@ -93,16 +93,11 @@ func TestCanaryRollouts(t *testing.T) {
 	// the Model, with its report in the subtest's folder; after settle it
 	// returns, and wait gives the run's outcome once it ends.
 	startLoad := func(t *testing.T, d, settle time.Duration) (wait func() tideLoadRun) {
-		ctx, cancel := context.WithTimeout(t.Context(), d+2*time.Minute)
-		done := make(chan tideLoadRun, 1)
-		report := reportDir(t)
-		go func() {
-			done <- runTideLoad(ctx, bin, report, "--rate", "100", "--duration", d.String(),
-				"--watch", "model/ro", "--namespace", c.namespace, "--kubeconfig", c.kubeconfig,
-				"--template", `{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}}`, url+"/predict")
-		}()
+		wait = startTideLoad(t, bin, d+2*time.Minute, "--rate", "100", "--duration", d.String(),
+			"--watch", "model/ro", "--namespace", c.namespace, "--kubeconfig", c.kubeconfig,
+			"--template", `{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}}`, url+"/predict")
 		time.Sleep(settle)
-		return func() tideLoadRun { defer cancel(); return <-done }
+		return wait
 	}
 
 	t.Run("RouterInFront", func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // tide load on the cluster: the tests run the CLI built from this tree, and the
@@ -58,6 +59,16 @@ func runTideLoad(ctx context.Context, bin, report string, args ...string) tideLo
 		r.summary, r.err = readLoadSummary(report)
 	}
 	return r
+}
+
+// startTideLoad runs tide load (runTideLoad) in the background, its report in
+// the test's folder, for at most limit; wait gives the run once it has ended.
+func startTideLoad(t *testing.T, bin string, limit time.Duration, args ...string) (wait func() tideLoadRun) {
+	ctx, cancel := context.WithTimeout(t.Context(), limit)
+	done := make(chan tideLoadRun, 1)
+	report := reportDir(t)
+	go func() { done <- runTideLoad(ctx, bin, report, args...) }()
+	return func() tideLoadRun { defer cancel(); return <-done }
 }
 
 // expectNoFailures fails the test unless the run ended well, sent at least

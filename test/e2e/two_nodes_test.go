@@ -98,6 +98,13 @@ func (c *cluster) podsByNode(t *testing.T, app, release string) (placed map[stri
 	return placed, ready
 }
 
+// allReadyOff reports whether want pods of app in release are ready and none
+// is left on node: what a drain and a node loss are waited out by.
+func (c *cluster) allReadyOff(t *testing.T, node, app, release string, want int) bool {
+	placed, ready := c.podsByNode(t, app, release)
+	return ready == want && placed[node] == 0
+}
+
 func TestTwoNodes(t *testing.T) {
 	c := testCluster
 	node := c.addSecondNode(t)
@@ -143,15 +150,9 @@ func TestTwoNodes(t *testing.T) {
 	// stays on the pod it was opened to: at 100 requests/s it is one or two
 	// connections, and whether they met the lost node would be chance.)
 	startLoad := func(t *testing.T, d time.Duration, rate int, timeout time.Duration) (wait func() tideLoadRun) {
-		ctx, cancel := context.WithTimeout(t.Context(), d+2*time.Minute)
-		done := make(chan tideLoadRun, 1)
-		report := reportDir(t)
-		go func() {
-			done <- runTideLoad(ctx, bin, report, "--rate", strconv.Itoa(rate), "--duration", d.String(), "--timeout", timeout.String(),
-				"-H", "Connection: close", "--watch", "deployment/two-tide", "--namespace", c.namespace, "--kubeconfig", c.kubeconfig,
-				"--template", `{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}}`, url+"/predict")
-		}()
-		return func() tideLoadRun { defer cancel(); return <-done }
+		return startTideLoad(t, bin, d+2*time.Minute, "--rate", strconv.Itoa(rate), "--duration", d.String(), "--timeout", timeout.String(),
+			"-H", "Connection: close", "--watch", "deployment/two-tide", "--namespace", c.namespace, "--kubeconfig", c.kubeconfig,
+			"--template", `{"feature1": {{rand -3 3}}, "feature2": {{rand -3 3}}}`, url+"/predict")
 	}
 
 	t.Run("SpreadOverBothNodesAndZones", func(t *testing.T) {
@@ -185,8 +186,7 @@ func TestTwoNodes(t *testing.T) {
 		drained := time.Since(start)
 		t.Cleanup(func() { c.run(context.Background(), "", "uncordon", node.name) })
 		eventually(t, "all replicas ready on the other node", 2*time.Minute, time.Second, func() bool {
-			placed, ready := c.podsByNode(t, "tide", "two")
-			return ready == replicas && placed[node.name] == 0
+			return c.allReadyOff(t, node.name, "tide", "two", replicas)
 		})
 		run := wait()
 		t.Logf("kubectl drain %s took %s", node.name, drained.Round(100*time.Millisecond))
@@ -240,8 +240,7 @@ func TestTwoNodes(t *testing.T) {
 		})
 		notReady = time.Since(killed)
 		eventually(t, "replacements ready on the surviving node", toleration+2*time.Minute, time.Second, func() bool {
-			placed, ready := c.podsByNode(t, "tide", "two")
-			return ready == replicas && placed[node.name] == 0
+			return c.allReadyOff(t, node.name, "tide", "two", replicas)
 		})
 		replaced = time.Since(killed)
 		run := wait()
@@ -273,8 +272,7 @@ func TestTwoNodes(t *testing.T) {
 		expectSklearnAnswers(t, url, "the surviving node", rows, want)
 		if activator != "" {
 			eventually(t, "both activators ready on the surviving node", time.Minute, time.Second, func() bool {
-				placed, ready := c.podsByNode(t, "tide-activator", "edge")
-				return placed[node.name] == 0 && ready == 2
+				return c.allReadyOff(t, node.name, "tide-activator", "edge", 2)
 			})
 			t.Logf("activator: both replicas ready on the surviving node (seen %s after the kill, once the load ended)", time.Since(killed).Round(time.Second))
 			expectSklearnAnswers(t, activator, "the activator after the node loss", rows, want)

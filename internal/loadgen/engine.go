@@ -174,11 +174,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	samplerStop := make(chan struct{})
 	go func() { defer close(samplerDone); r.sample(samplerStop) }()
 
-	switch {
-	case cfg.Mode == Open:
+	if cfg.Mode == Open {
 		r.openLoop(runCtx)
-	case cfg.EventLoop && cfg.HTTP1 != nil && eventLoopAvailable && r.closedLoopEvents(runCtx):
-	default:
+	} else if !r.closedLoopOnEvents(runCtx) {
 		r.closedLoop(runCtx)
 	}
 	r.inflight.Wait()
@@ -327,6 +325,17 @@ func (r *run) openLoop(ctx context.Context) {
 		seq++
 		next += time.Duration(float64(time.Second) / rate)
 	}
+}
+
+// closedLoopOnEvents runs the closed loop on the event loops when the run asks
+// for them (Config.EventLoop over HTTP1, an http:// target) and the platform
+// has them. It reports whether it ran; when it did not (or could not resolve
+// the target), the goroutine engine runs the loop instead.
+func (r *run) closedLoopOnEvents(ctx context.Context) bool {
+	if !r.cfg.EventLoop || r.cfg.HTTP1 == nil || !eventLoopAvailable {
+		return false
+	}
+	return r.runEventLoops(ctx)
 }
 
 // closedLoop keeps the plan's number of workers busy, adding and retiring

@@ -115,11 +115,11 @@ type eventLoop struct {
 	exhausted *atomic.Bool
 }
 
-// closedLoopEvents runs the closed loop on event loops, one per usable CPU.
+// runEventLoops runs the closed loop on event loops, one per usable CPU.
 // It returns false, having sent nothing, when the target's address cannot be
 // resolved or epoll is unavailable; the caller then runs the goroutine engine,
 // which records each failing dial as a failed request.
-func (r *run) closedLoopEvents(ctx context.Context) bool {
+func (r *run) runEventLoops(ctx context.Context) bool {
 	sa, family, err := resolveSockaddr(ctx, r.cfg.HTTP1.addr)
 	if err != nil {
 		return false
@@ -272,12 +272,8 @@ func (l *eventLoop) followPlan(ctx context.Context, now time.Time) {
 		share++
 	}
 	for len(l.workers) > share {
-		w := l.workers[len(l.workers)-1]
+		l.retire(l.workers[len(l.workers)-1])
 		l.workers = l.workers[:len(l.workers)-1]
-		w.retire = true
-		if !w.busy() {
-			l.closeConn(w)
-		}
 	}
 	for len(l.workers) < share {
 		l.ids++
@@ -296,12 +292,18 @@ func (l *eventLoop) followPlan(ctx context.Context, now time.Time) {
 func (l *eventLoop) stop() {
 	l.stopped = true
 	for _, w := range l.workers {
-		w.retire = true
-		if !w.busy() {
-			l.closeConn(w)
-		}
+		l.retire(w)
 	}
 	l.workers = nil
+}
+
+// retire lets w finish the request it is on, if any, and start no other; an
+// idle worker's connection closes now.
+func (l *eventLoop) retire(w *evWorker) {
+	w.retire = true
+	if !w.busy() {
+		l.closeConn(w)
+	}
 }
 
 func (l *eventLoop) inFlight() int {

@@ -8,4 +8,4 @@ import "context"
 // runs on goroutines.
 const eventLoopAvailable = false
 
-func (r *run) closedLoopEvents(context.Context) bool { return false }
+func (r *run) runEventLoops(context.Context) bool { return false }

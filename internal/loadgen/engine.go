@@ -328,11 +328,11 @@ func (r *run) openLoop(ctx context.Context) {
 }
 
 // closedLoopOnEvents runs the closed loop on the event loops when the run asks
-// for them (Config.EventLoop over HTTP1, an http:// target) and the platform
-// has them. It reports whether it ran; when it did not (or could not resolve
-// the target), the goroutine engine runs the loop instead.
+// for them (Config.EventLoop over HTTP1, an http:// target). It reports whether
+// it ran; when it did not (runEventLoops answers false where there is no epoll,
+// or when the target cannot be resolved), the goroutine engine runs the loop.
 func (r *run) closedLoopOnEvents(ctx context.Context) bool {
-	if !r.cfg.EventLoop || r.cfg.HTTP1 == nil || !eventLoopAvailable {
+	if !r.cfg.EventLoop || r.cfg.HTTP1 == nil {
 		return false
 	}
 	return r.runEventLoops(ctx)

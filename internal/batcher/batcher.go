@@ -76,6 +76,7 @@ type call struct {
 	done    chan struct{} // 1-buffered: the run never blocks on a caller
 	dropped atomic.Bool   // the caller gave up: do not run it
 	timing  *Timing       // filled for the caller when it asked (DoTimed)
+	panic   any           // the model panicked in this call's run: the caller panics with it
 }
 
 // Timing is one request's trip through the batcher, for its trace: when it
@@ -235,8 +236,14 @@ func (b *Batcher) enqueue(ctx context.Context, inputs []*tensor.Tensor, rows int
 
 	select {
 	case <-c.done:
-		out, err := c.outputs, c.err
+		out, err, p := c.outputs, c.err, c.panic
 		b.recycle(c)
+		if p != nil {
+			// The model panicked in a run this request was part of. The panic goes
+			// on here, in the caller's goroutine, where a direct run's would have
+			// happened, so the server contains and reports it the same way.
+			panic(p)
+		}
 		return out, err
 	case <-ctx.Done():
 		c.dropped.Store(true)
@@ -415,26 +422,40 @@ func (b *Batcher) runBatch(run *batchRun) {
 			t.Started, t.Rows, t.Requests = now, total, len(live)
 		}
 	}
-	if len(live) == 1 {
-		c := live[0]
-		c.outputs, c.err = b.timedRun(c.ctx, c.inputs, c.timing)
-		c.done <- struct{}{} // c belongs to its caller from here on
-		b.runs.Put(run.reset())
-		return
-	}
-	err := run.runJoined(b.run, b.now, live, total)
-	for i, c := range live {
-		if t := c.timing; t != nil {
-			t.RunStart, t.RunEnd = run.ranFrom, run.ranUntil
+	var err error
+	p := containPanic(func() {
+		if len(live) == 1 {
+			c := live[0]
+			c.outputs, c.err = b.timedRun(c.ctx, c.inputs, c.timing)
+			return
 		}
-		if err != nil {
+		err = run.runJoined(b.run, b.now, live, total)
+	})
+	for i, c := range live {
+		switch {
+		case p != nil:
+			c.outputs, c.err, c.panic = nil, nil, p
+		case len(live) == 1: // timedRun has filled in the call
+		case err != nil:
 			c.err = err
-		} else {
+		default:
 			c.outputs = run.split[i]
 		}
-		c.done <- struct{}{}
+		if t := c.timing; t != nil && len(live) > 1 {
+			t.RunStart, t.RunEnd = run.ranFrom, run.ranUntil
+		}
+		c.done <- struct{}{} // c belongs to its caller from here on
 	}
 	b.runs.Put(run.reset())
+}
+
+// containPanic runs f and returns what it panicked with, if it did. A batch runs
+// on a goroutine of its own, where a panic would end the process; its callers
+// panic with the value instead (see enqueue).
+func containPanic(f func()) (p any) {
+	defer func() { p = recover() }()
+	f()
+	return nil
 }
 
 // Close stops accepting work, runs what is queued and waits for those runs.

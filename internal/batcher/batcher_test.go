@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -511,6 +512,63 @@ func TestBatchedOutputWithWrongRowsFailsTheBatch(t *testing.T) {
 			t.Fatalf("got %v, want an error about the rows", err)
 		}
 	}
+}
+
+// A model that panics in a batch's run, joined or alone, hands the panic to each
+// caller of that batch, in the caller's own goroutine (where the server contains
+// it); the run's slot is freed, and the batcher goes on serving and closes.
+func TestPanicInABatchReachesItsCallers(t *testing.T) {
+	d := &doubling{}
+	run := func(ctx context.Context, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if slices.Contains(in[0].Data.([]float64), 13) {
+			panic("row 13")
+		}
+		return d.run(ctx, in)
+	}
+	b, err := New(run, Config{MaxBatchSize: 2, MaxQueueDelay: time.Hour, MaxInFlight: 1, MaxQueue: 4}, Hooks{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(v ...float64) (out []*tensor.Tensor, err error, p any) {
+		defer func() { p = recover() }()
+		out, err = b.Do(context.Background(), rowsTensor(v...))
+		return out, err, nil
+	}
+	for _, batch := range [][2]float64{{13, 1}, {2, 13}, {3, 4}} {
+		type answer struct {
+			out   []*tensor.Tensor
+			err   error
+			panic any
+		}
+		answers := make([]answer, 2)
+		var wg sync.WaitGroup
+		for i, v := range batch {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out, err, p := do(v)
+				answers[i] = answer{out, err, p}
+			}()
+		}
+		wg.Wait()
+		poisoned := batch[0] == 13 || batch[1] == 13
+		for i, a := range answers {
+			switch {
+			case poisoned && (a.panic != "row 13" || a.out != nil || a.err != nil):
+				t.Errorf("batch %v, caller %d: %v %v, panic %v; want the model's panic", batch, i, a.out, a.err, a.panic)
+			case !poisoned && (a.panic != nil || a.err != nil || a.out[0].Data.([]float64)[0] != 2*batch[i]):
+				t.Errorf("batch %v, caller %d: %v %v, panic %v; want its row doubled", batch, i, a.out, a.err, a.panic)
+			}
+		}
+	}
+	// A call alone in its run: two rows fill a batch by themselves.
+	if _, _, p := do(13, 13); p != "row 13" {
+		t.Errorf("a one-call batch: panic %v, want the model's", p)
+	}
+	if out, err, p := do(5, 6); err != nil || p != nil || out[0].Data.([]float64)[1] != 12 {
+		t.Errorf("after the panics: %v %v, panic %v", out, err, p)
+	}
+	b.Close()
 }
 
 // TestTimingReportsTheSharedRun: every request of a joined run reports that run

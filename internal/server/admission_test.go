@@ -11,7 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/tideserve/tide/internal/formats/formatstest"
+	"github.com/tideserve/tide/internal/oip/pb"
 	"github.com/tideserve/tide/internal/repository"
 )
 
@@ -139,4 +143,54 @@ func grepLines(s, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// A model that panics inside a batched run fails the requests of that batch as
+// a panic in a direct run does (500 "internal error", the panic logged): it must
+// not take the process down from the run's goroutine, nor leave the batch's
+// callers waiting. The next batch is served.
+func TestBatchedRunPanicIsContained(t *testing.T) {
+	bad := 7.0
+	model := formatstest.Spec{Weights: []float64{1, -1}, DelayMS: 5, PanicOn: &bad}
+	s := serverWithConfig(t, Options{}, model, "batching:\n  max_batch_size: 8\n  max_queue_delay: 20ms\n  max_inflight: 1\n  max_queue: 64\n")
+	good := `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[1,0]}]}`
+	poison := `{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP64","data":[7,0]}]}`
+	statuses := make([]int, 4)
+	var wg sync.WaitGroup
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := good
+			if i == 0 {
+				body = poison
+			}
+			rec := predict(s, body, nil)
+			statuses[i] = rec.Code
+			if rec.Code == 500 && rec.Body.String() != `{"error":"internal error"}` {
+				t.Errorf("request %d: %s, want the generic internal error", i, rec.Body.String())
+			}
+		}()
+	}
+	wg.Wait()
+	if statuses[0] != 500 {
+		t.Errorf("the request that makes the model panic: %d, want 500", statuses[0])
+	}
+	for i, c := range statuses[1:] {
+		if c != 500 && c != 200 {
+			t.Errorf("request %d beside it: %d, want 500 (same batch) or 200", i+1, c)
+		}
+	}
+	if rec := predict(s, good, nil); rec.Code != 200 || !strings.Contains(rec.Body.String(), `"data":[1]`) {
+		t.Fatalf("after the panic: %d %s", rec.Code, rec.Body.String())
+	}
+	// gRPC: the same panic, contained by its interceptor into Internal.
+	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
+	_, err := c.ModelInfer(t.Context(), inferReq("m", fp64Input("input", []int64{1, 2}, 7, 0)))
+	if status.Code(err) != codes.Internal || strings.Contains(err.Error(), "testlinear") {
+		t.Errorf("gRPC, the panicking input: %v, want Internal without the panic's text", err)
+	}
+	if _, err := c.ModelInfer(t.Context(), inferReq("m", fp64Input("input", []int64{1, 2}, 1, 0))); err != nil {
+		t.Errorf("gRPC after the panic: %v", err)
+	}
 }

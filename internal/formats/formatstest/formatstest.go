@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/tideserve/tide/internal/formats"
@@ -33,6 +34,9 @@ type Spec struct {
 	DelayMS int `json:"delay_ms,omitempty"`
 	// FailLoad makes loading fail with this message.
 	FailLoad string `json:"fail_load,omitempty"`
+	// PanicOn makes Predict panic when any input value equals it: a runtime's bug
+	// that one input triggers, for tests of panic containment.
+	PanicOn *float64 `json:"panic_on,omitempty"`
 }
 
 // Write saves spec as dir/name.tlin and returns the path.
@@ -116,6 +120,9 @@ func (m *linear) Predict(ctx context.Context, in []*tensor.Tensor) ([]*tensor.Te
 	x, err := t.Float64s()
 	if err != nil {
 		return nil, model.InvalidInputf("input %q: %v", t.Name, err)
+	}
+	if p := m.spec.PanicOn; p != nil && slices.Contains(x, *p) {
+		panic(fmt.Sprintf("testlinear: input value %v", *p))
 	}
 	if m.spec.DelayMS > 0 {
 		select {

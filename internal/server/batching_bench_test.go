@@ -40,6 +40,10 @@ import (
 // ONNX Runtime runs with one intra-op thread (TIDE_BENCH_ONNX_THREADS overrides;
 // 0 lets ONNX Runtime choose), the setting for a server with many concurrent
 // requests, and two model runs at once (max_inflight: 2), one per core here.
+// Batching runs in two sizes: batched-64 takes all 64 callers into one run, so
+// one run is in flight at a time and the second core has only the callers'
+// handoffs to do; batched-32 lets two runs of half the callers overlap, one per
+// core, which pays once a run costs more than handing its callers back.
 // Every sub-benchmark reports requests per second and the callers' p50 and p99.
 //
 //	go test ./internal/server -run '^$' -bench 'DynamicBatching' -benchtime 100000x
@@ -63,6 +67,8 @@ var batchingModes = []struct {
 		"batching:\n  max_inflight: 2\n  max_queue: 1024\n"},
 	{"batched-64", batcher.Config{MaxBatchSize: 64, MaxQueueDelay: 2 * time.Millisecond, MaxInFlight: 2, MaxQueue: 1024},
 		"batching:\n  max_inflight: 2\n  max_queue: 1024\n  max_batch_size: 64\n  max_queue_delay: 2ms\n"},
+	{"batched-32", batcher.Config{MaxBatchSize: 32, MaxQueueDelay: 2 * time.Millisecond, MaxInFlight: 2, MaxQueue: 1024},
+		"batching:\n  max_inflight: 2\n  max_queue: 1024\n  max_batch_size: 32\n  max_queue_delay: 2ms\n"},
 }
 
 // setBenchONNXOptions sets the ONNX session options the batching benchmarks use and

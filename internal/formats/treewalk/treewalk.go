@@ -24,6 +24,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -434,6 +435,11 @@ func Blocks[T Float](X []T, n, nFeatures, block int, fn func(b *Batch[T], start,
 // 256, bench/trees.sh). The price is that the caller's range waits for the
 // other goroutine's start: on a virtual machine, waking an idle core takes
 // about a tenth of a millisecond.
+//
+// A panic in another goroutine's range (a runtime's bug that some row
+// triggers) is carried back and raised in the caller once every range is done,
+// where the server contains it as it does one in the caller's own range; in
+// the goroutine it would end the process.
 func rows(n int, fn func(lo, hi int)) {
 	workers := min(runtime.GOMAXPROCS(0), n/minRowsPerWorker)
 	if workers <= 1 {
@@ -442,13 +448,24 @@ func rows(n int, fn func(lo, hi int)) {
 	}
 	per := ((n+workers-1)/workers + lanes - 1) / lanes * lanes
 	var wg sync.WaitGroup
+	var panicked atomic.Pointer[any]
 	for lo := per; lo < n; lo += per {
 		wg.Add(1)
 		go func(lo, hi int) {
 			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					panicked.CompareAndSwap(nil, &p)
+				}
+			}()
 			fn(lo, hi)
 		}(lo, min(n, lo+per))
 	}
-	fn(0, min(n, per))
-	wg.Wait()
+	func() {
+		defer wg.Wait() // the others' ranges end before this one's panic goes on
+		fn(0, min(n, per))
+	}()
+	if p := panicked.Load(); p != nil {
+		panic(*p)
+	}
 }

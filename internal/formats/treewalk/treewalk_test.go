@@ -6,7 +6,9 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // reference walks splits as the runtimes define a tree, one branch at a time.
@@ -226,6 +228,31 @@ func TestRowsCoversEveryRowOnceFromLaneMultiples(t *testing.T) {
 		if n >= 4*minRowsPerWorker && len(starts) < 2 {
 			t.Fatalf("n=%d on 4 procs ran in one range", n)
 		}
+	}
+}
+
+// A panic in a range that another goroutine walks reaches rows' caller, after
+// every range is done, instead of ending the process.
+func TestRowsRaisesAHelpersPanicInTheCaller(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	const n = 4 * minRowsPerWorker
+	var walked atomic.Int32
+	got := func() (p any) {
+		defer func() { p = recover() }()
+		rows(n, func(lo, hi int) {
+			if lo == n/2 {
+				panic("bad row")
+			}
+			time.Sleep(10 * time.Millisecond) // the panic comes first
+			walked.Add(int32(hi - lo))
+		})
+		return nil
+	}()
+	if got != "bad row" {
+		t.Fatalf("rows' caller got %v, want the range's panic", got)
+	}
+	if w := walked.Load(); w != n-n/4 {
+		t.Fatalf("%d rows walked when the panic reached the caller, want %d (every other range done)", w, n-n/4)
 	}
 }
 

@@ -12,10 +12,14 @@
 #
 # BASE=<git revision> also times that revision's Tide, one row and 1,000 rows
 # (the "no slower than before" check). TREES_DIR keeps the generated models
-# between runs. Needs /usr/bin/python3 with sklearn and xgboost, and taskset.
+# between runs. REPEATS is how many batches each Tide figure is the median of
+# (default 51: with 15, the two-CPU figures of a model came out up to half as
+# good again as a minute later, the first calls of a process being its slowest).
+# Needs /usr/bin/python3 with sklearn and xgboost, and taskset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
+repeats=${REPEATS:-51}
 dir=${TREES_DIR:-$(mktemp -d)}
 [ -f "$dir/xgb.json" ] || /usr/bin/python3 bench/trees.py gen "$dir"
 go build -o "$dir/tide-trees" ./bench/trees
@@ -31,11 +35,11 @@ raw="$dir/raw.txt"
 echo "load before: $(uptime)"
 for r in $(seq "$rounds"); do
   taskset -c 0 /usr/bin/python3 bench/trees.py time "$dir" 2>/dev/null | sed 's/^/library /' >>"$raw"
-  taskset -c 0 "$dir/tide-trees" -dir "$dir" -procs 1 | sed 's/^/tide /' >>"$raw"
-  [ -z "${BASE:-}" ] || taskset -c 0 "$dir/base-trees" -dir "$dir" -procs 1 | sed 's/^/before /' >>"$raw"
-  taskset -c 0 "$dir/tide-trees" -dir "$dir" -procs 1 -rows 256 | grep -v -E '^(rf|hgb|xgb) 1 ' | sed 's/^/tide /' >>"$raw"
+  taskset -c 0 "$dir/tide-trees" -dir "$dir" -procs 1 -repeats "$repeats" | sed 's/^/tide /' >>"$raw"
+  [ -z "${BASE:-}" ] || taskset -c 0 "$dir/base-trees" -dir "$dir" -procs 1 -repeats "$repeats" | sed 's/^/before /' >>"$raw"
+  taskset -c 0 "$dir/tide-trees" -dir "$dir" -procs 1 -rows 256 -repeats "$repeats" | grep -v -E '^(rf|hgb|xgb) 1 ' | sed 's/^/tide /' >>"$raw"
   for rows in 256 1000; do
-    "$dir/tide-trees" -dir "$dir" -procs 2 -rows "$rows" | grep -v -E '^(rf|hgb|xgb) 1 ' | sed 's/^/tide-2cpu /' >>"$raw"
+    "$dir/tide-trees" -dir "$dir" -procs 2 -rows "$rows" -repeats "$repeats" | grep -v -E '^(rf|hgb|xgb) 1 ' | sed 's/^/tide-2cpu /' >>"$raw"
   done
   echo "round $r/$rounds" >&2
 done

@@ -46,7 +46,8 @@ import (
 // core, which pays once a run costs more than handing its callers back.
 // Every sub-benchmark reports requests per second and the callers' p50 and p99.
 //
-//	go test ./internal/server -run '^$' -bench 'DynamicBatching' -benchtime 100000x
+//	go test ./internal/server -run '^$' -bench 'DynamicBatchingONNX' -benchtime 400000x
+//	go test ./internal/server -run '^$' -bench 'DynamicBatchingHTTP' -benchtime 20000x
 
 const batchingCallers = 64
 
@@ -59,16 +60,22 @@ var batchingModels = []struct {
 }
 
 var batchingModes = []struct {
-	name   string
-	cfg    batcher.Config
-	config string // the same policy as a model config file
+	name string
+	cfg  batcher.Config
 }{
-	{"unbatched", batcher.Config{MaxInFlight: 2, MaxQueue: 1024},
-		"batching:\n  max_inflight: 2\n  max_queue: 1024\n"},
-	{"batched-64", batcher.Config{MaxBatchSize: 64, MaxQueueDelay: 2 * time.Millisecond, MaxInFlight: 2, MaxQueue: 1024},
-		"batching:\n  max_inflight: 2\n  max_queue: 1024\n  max_batch_size: 64\n  max_queue_delay: 2ms\n"},
-	{"batched-32", batcher.Config{MaxBatchSize: 32, MaxQueueDelay: 2 * time.Millisecond, MaxInFlight: 2, MaxQueue: 1024},
-		"batching:\n  max_inflight: 2\n  max_queue: 1024\n  max_batch_size: 32\n  max_queue_delay: 2ms\n"},
+	{"unbatched", batcher.Config{MaxInFlight: 2, MaxQueue: 1024}},
+	{"batched-64", batcher.Config{MaxBatchSize: 64, MaxQueueDelay: 2 * time.Millisecond, MaxInFlight: 2, MaxQueue: 1024}},
+	{"batched-32", batcher.Config{MaxBatchSize: 32, MaxQueueDelay: 2 * time.Millisecond, MaxInFlight: 2, MaxQueue: 1024}},
+}
+
+// configFile is cfg as a model's config.yaml, for the benchmark's server
+// process: written from the Config so that the two cannot disagree.
+func configFile(cfg batcher.Config) string {
+	s := fmt.Sprintf("batching:\n  max_inflight: %d\n  max_queue: %d\n", cfg.MaxInFlight, cfg.MaxQueue)
+	if cfg.Batching() {
+		s += fmt.Sprintf("  max_batch_size: %d\n  max_queue_delay: %s\n", cfg.MaxBatchSize, cfg.MaxQueueDelay)
+	}
+	return s
 }
 
 // setBenchONNXOptions sets the ONNX session options the batching benchmarks use and
@@ -152,7 +159,7 @@ func BenchmarkDynamicBatchingHTTP(b *testing.B) {
 				if err := os.WriteFile(filepath.Join(dir, "model.onnx"), src, 0o644); err != nil {
 					b.Fatal(err)
 				}
-				if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(mode.config), 0o644); err != nil {
+				if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(configFile(mode.cfg)), 0o644); err != nil {
 					b.Fatal(err)
 				}
 				srv := startBenchServerProcess(b, root)

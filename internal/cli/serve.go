@@ -86,6 +86,7 @@ Flags win over the environment, which wins over the file.`,
 	fl.DurationVar(&f.opts.WriteTimeout, "write-timeout", f.opts.WriteTimeout, "time allowed to write a response")
 	fl.DurationVar(&f.opts.IdleTimeout, "idle-timeout", f.opts.IdleTimeout, "how long an idle keep-alive connection stays open")
 	fl.DurationVar(&f.opts.DrainDelay, "drain-delay", 0, "on SIGTERM, keep serving (unready) this long so load balancers stop sending")
+	fl.DurationVar(&f.opts.DrainQuiet, "drain-quiet", time.Second, "after --drain-delay, keep serving until clients have stopped arriving for this long (at most half of --drain-timeout; 0: close at once)")
 	fl.DurationVar(&f.opts.DrainTimeout, "drain-timeout", f.opts.DrainTimeout, "on SIGTERM, how long in-flight requests may take to finish")
 	fl.BoolVar(&f.opts.StrictReadiness, "strict-readiness", false, "report unready while any model failed to load")
 	fl.StringVar(&f.opts.DefaultModel, "default-model", "", "model that POST /predict serves when there are several")

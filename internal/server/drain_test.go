@@ -114,3 +114,134 @@ func waitReady(t *testing.T, base string) {
 	}
 	t.Fatal("server never became ready")
 }
+
+// drainServer serves one fast model with opts and returns its base URL, the
+// function that starts the drain, and Serve's result.
+func drainServer(t *testing.T, opts Options) (base string, stop context.CancelFunc, served chan error) {
+	t.Helper()
+	s := newTestServer(t, opts, map[string]formatstest.Spec{"m": {Weights: []float64{1, -1}}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base = "http://" + ln.Addr().String()
+	ctx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	served = make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	waitReady(t, base)
+	return base, stop, served
+}
+
+// everyFresh sends GET path on a new connection every interval until done is
+// closed, and returns the failures it met (a refused connection among them).
+func everyFresh(base, path string, interval time.Duration, done <-chan struct{}) <-chan []string {
+	out := make(chan []string, 1)
+	go func() {
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+		var failed []string
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				out <- failed
+				return
+			case <-tick.C:
+			}
+			resp, err := client.Get(base + path)
+			if err != nil {
+				failed = append(failed, err.Error())
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				failed = append(failed, resp.Status)
+			}
+		}
+	}()
+	return out
+}
+
+// TestDrainKeepsListeningWhileClientsArrive is the lagging route: the drain delay
+// is over, yet the node's Service rules still send new connections here. The
+// server must keep accepting them, and close its listeners once they stop.
+func TestDrainKeepsListeningWhileClientsArrive(t *testing.T) {
+	base, stop, served := drainServer(t, Options{DrainDelay: 100 * time.Millisecond, DrainQuiet: 400 * time.Millisecond, DrainTimeout: 10 * time.Second})
+	done := make(chan struct{})
+	failures := everyFresh(base, "/v2/models/m", 50*time.Millisecond, done)
+	stop()
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned (%v) while clients still arrived, 10x the drain delay", err)
+	case <-time.After(time.Second):
+	}
+	close(done)
+	if f := <-failures; len(f) > 0 {
+		t.Fatalf("%d requests failed during the drain; first: %s", len(f), f[0])
+	}
+	stopped := time.Now()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve returned %v after a clean drain", err)
+		}
+		// The quiet period (400 ms) after the last arrival, and a margin for a busy machine.
+		if waited := time.Since(stopped); waited > 2*time.Second {
+			t.Errorf("Serve returned %s after the clients stopped, want about the 400 ms quiet period", waited.Round(time.Millisecond))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return once the clients stopped arriving")
+	}
+}
+
+// TestDrainQuietIgnoresProbesAndScrapes: the kubelet's probes and Prometheus's
+// scrapes reach the pod directly whatever the Service does; if they counted, a
+// pod would keep listening for half its drain timeout on every rollout.
+func TestDrainQuietIgnoresProbesAndScrapes(t *testing.T) {
+	base, stop, served := drainServer(t, Options{DrainDelay: 100 * time.Millisecond, DrainQuiet: 500 * time.Millisecond, DrainTimeout: 10 * time.Second})
+	done := make(chan struct{})
+	defer close(done)
+	for _, path := range []string{"/v2/health/ready", "/v2/health/live", "/metrics"} {
+		everyFresh(base, path, 30*time.Millisecond, done)
+	}
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	stop()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve returned %v", err)
+		}
+		if took := time.Since(start); took > 400*time.Millisecond {
+			t.Errorf("drain took %s with only probes and scrapes arriving, want about the 100 ms delay", took.Round(time.Millisecond))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("probes and scrapes kept the server listening")
+	}
+}
+
+// TestDrainQuietIsBoundedByHalfTheTimeout: clients that never stop coming (a
+// route that never moves) keep the listeners open for at most half of the drain
+// timeout past the delay, so the pod still exits inside its grace period.
+func TestDrainQuietIsBoundedByHalfTheTimeout(t *testing.T) {
+	base, stop, served := drainServer(t, Options{DrainDelay: 100 * time.Millisecond, DrainQuiet: 300 * time.Millisecond, DrainTimeout: time.Second})
+	done := make(chan struct{})
+	defer close(done)
+	everyFresh(base, "/v2/models/m", 30*time.Millisecond, done)
+	start := time.Now()
+	stop()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve returned %v", err)
+		}
+		// 100 ms delay + 500 ms (half the timeout), and a margin.
+		if took := time.Since(start); took < 550*time.Millisecond || took > 1500*time.Millisecond {
+			t.Errorf("drain took %s, want about 600 ms (delay + half the timeout)", took.Round(time.Millisecond))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("clients that never stop kept the server listening past half its drain timeout")
+	}
+}

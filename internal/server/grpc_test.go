@@ -1134,3 +1134,62 @@ func TestGRPCUnaryInterceptor(t *testing.T) {
 		t.Fatalf("a handler that answers: %v %v", resp, err)
 	}
 }
+
+// TestGRPCDrainKeepsListeningWhileClientsArrive: a new gRPC connection while
+// draining is a client the route still sends here, as a new HTTP request is.
+func TestGRPCDrainKeepsListeningWhileClientsArrive(t *testing.T) {
+	s := newTestServer(t, Options{GRPCAddr: "127.0.0.1:0", DrainDelay: 100 * time.Millisecond, DrainQuiet: 400 * time.Millisecond, DrainTimeout: 10 * time.Second},
+		map[string]formatstest.Spec{"m": {Weights: []float64{1, -1}}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	addr := waitGRPCAddr(t, s)
+	done := make(chan struct{})
+	failures := make(chan []string, 1)
+	go func() {
+		var failed []string
+		for {
+			select {
+			case <-done:
+				failures <- failed
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Error(err)
+				continue
+			}
+			call, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if _, err := pb.NewGRPCInferenceServiceClient(conn).ServerLive(call, &pb.ServerLiveRequest{}); err != nil {
+				failed = append(failed, err.Error())
+			}
+			cancel()
+			conn.Close()
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	stop()
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned (%v) while gRPC clients still arrived", err)
+	case <-time.After(time.Second):
+	}
+	close(done)
+	if f := <-failures; len(f) > 0 {
+		t.Fatalf("%d gRPC calls failed during the drain; first: %s", len(f), f[0])
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve returned %v after a clean drain", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return once the gRPC clients stopped arriving")
+	}
+}

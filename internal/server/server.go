@@ -42,6 +42,11 @@ type Options struct {
 	// DrainDelay is how long the server keeps serving, already not ready, after it is
 	// told to stop: time for load balancers (Kubernetes endpoints) to stop sending.
 	DrainDelay time.Duration
+	// DrainQuiet extends the drain past DrainDelay while clients still arrive: the
+	// listeners close only once no client request (probes and scrapes aside) has
+	// come for this long, or half of DrainTimeout has gone by. 0 closes them right
+	// after DrainDelay.
+	DrainQuiet time.Duration
 	// DrainTimeout bounds how long in-flight requests may take to finish on shutdown.
 	DrainTimeout time.Duration
 	// StrictReadiness makes the server unready while any model failed to load. By
@@ -148,6 +153,8 @@ type Server struct {
 	// that is unset and the main mux has it).
 	management *http.ServeMux
 	draining   atomic.Bool
+	// arrivals are the clients that still come while draining (drain.go).
+	arrivals drainArrivals
 	// loaded turns true when the repository's first load has finished.
 	loaded atomic.Bool
 	// grpcAddr is the bound gRPC address (a string) once Serve has started gRPC.
@@ -238,6 +245,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	if s.draining.Load() {
 		w.Header().Set("Connection", "close")
+		if isTraffic(r) {
+			s.arrivals.arrived()
+		}
 	}
 	ridHeader := requestIDHeader(r.Header.Get(headerRequestID))
 	w.Header()[headerRequestID] = ridHeader
@@ -362,9 +372,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 // Serve listens on ln, loads the models in the background, and serves until ctx is
-// cancelled; then it drains: not ready at once, keep serving for DrainDelay, stop
-// accepting, and wait up to DrainTimeout for in-flight requests. It returns nil
-// after a clean drain.
+// cancelled; then it drains: not ready at once, keep serving for DrainDelay and
+// beyond it while clients still arrive (DrainQuiet), stop accepting, and wait up
+// to DrainTimeout for in-flight requests. It returns nil after a clean drain.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s,
@@ -462,7 +472,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.opts.DrainDelay > 0 {
 		time.Sleep(s.opts.DrainDelay)
 	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), s.opts.DrainTimeout)
+	// The quiet wait takes at most half the drain timeout, so that requests still
+	// in flight when the listeners close keep the other half.
+	kept, settled := s.arrivals.waitQuiet(s.opts.DrainQuiet, s.opts.DrainTimeout/2)
+	if n := s.arrivals.count.Load(); n > 0 || !settled {
+		s.log.Info("draining: closing the listeners", "requests_while_draining", n,
+			"kept_past_delay", kept.Round(time.Millisecond), "clients_stopped_arriving", settled)
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), s.opts.DrainTimeout-kept)
 	defer cancel()
 	grpcDrained := gf.drain(shutCtx) // HTTP and gRPC drain side by side, within one timeout
 	err := hs.Shutdown(shutCtx)

@@ -103,7 +103,9 @@ func (s *Server) startGRPC() (*grpcFront, error) {
 	}
 	s.grpcAddr.Store(ln.Addr().String())
 	g := &grpcFront{srv: gs, errc: make(chan error, 1)}
-	go func() { g.errc <- gs.Serve(arrivalListener{Listener: ln, draining: &s.draining, arrivals: &s.arrivals}) }()
+	go func() {
+		g.errc <- gs.Serve(arrivalListener{Listener: ln, draining: &s.draining, arrivals: &s.arrivals})
+	}()
 	s.log.Info("serving gRPC", "addr", ln.Addr().String(), "tls", s.opts.TLSCertFile != "")
 	return g, nil
 }

@@ -226,7 +226,9 @@ func (c *cluster) installFraud(t *testing.T, name string, extra ...string) strin
 		// not quicker than the node's Service rules drop a terminating pod: with
 		// 3 s, a rolling update under a saturating closed loop once met 0.65 s of
 		// refused connections (the old pod had closed its listener while
-		// kube-proxy, starved of CPU, still sent it new ones).
+		// kube-proxy, starved of CPU, still sent it new ones); with 5 s, once
+		// 1,662 refused. Since then the server also keeps listening while new
+		// clients still arrive (--drain-quiet), within half the drain timeout.
 		"--set", "server.drainDelaySeconds=5", "--set", "server.drainTimeoutSeconds=10"}, extra...)
 	c.helm(t, args...)
 	// Free the node's CPU for the next test; the namespace goes at the end anyway.
@@ -239,6 +241,50 @@ func (c *cluster) installFraud(t *testing.T, name string, extra ...string) strin
 		t.Fatalf("service %s-tide has no NodePort", name)
 	}
 	return "http://" + hostPort(c.nodeIP(t), port)
+}
+
+// followDrainLogs follows the logs of release's pods as they are now; the
+// function it returns waits (a while) for those pods to exit and gives their
+// drain lines, each prefixed with its pod.
+func (c *cluster) followDrainLogs(t *testing.T, release string) func() []string {
+	t.Helper()
+	pods := strings.Fields(c.kubectl(t, "get", "pods", "-l", "app.kubernetes.io/name=tide,app.kubernetes.io/instance="+release, "-o", "jsonpath={.items[*].metadata.name}"))
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	type followed struct {
+		pod  string
+		out  bytes.Buffer
+		done chan struct{}
+	}
+	var all []*followed
+	for _, pod := range pods {
+		f := &followed{pod: pod, done: make(chan struct{})}
+		cmd := exec.CommandContext(ctx, c.kubectlBin, "--kubeconfig", c.kubeconfig, "--namespace", c.namespace, "logs", "-f", "pod/"+pod)
+		cmd.Stdout = &f.out
+		if err := cmd.Start(); err != nil {
+			t.Logf("following %s: %v", pod, err)
+			continue
+		}
+		go func() { cmd.Wait(); close(f.done) }()
+		all = append(all, f)
+	}
+	return func() []string {
+		defer cancel()
+		var lines []string
+		for _, f := range all {
+			select {
+			case <-f.done:
+			case <-time.After(30 * time.Second):
+				lines = append(lines, f.pod+": still running")
+				continue
+			}
+			for _, line := range strings.Split(f.out.String(), "\n") {
+				if strings.Contains(line, "draining") {
+					lines = append(lines, f.pod+": "+line)
+				}
+			}
+		}
+		return lines
+	}
 }
 
 func (c *cluster) nodeIP(t *testing.T) string {
@@ -468,6 +514,7 @@ func TestTideRollingUpdateUnderLoadFailsNothing(t *testing.T) {
 	load := drive(ctx, url, 4)
 	time.Sleep(5 * time.Second)
 	before := load.ok.Load()
+	drainLogs := c.followDrainLogs(t, "roll")
 	// A new pod template (as a new model version's image or config would make) rolls
 	// the Deployment one pod at a time: maxUnavailable 0, readiness before traffic,
 	// drain before exit.
@@ -478,6 +525,10 @@ func TestTideRollingUpdateUnderLoadFailsNothing(t *testing.T) {
 	cancel()
 	t.Logf("rolling update under load: %d ok (%d during the rollout), %d failed, p99 %s",
 		load.ok.Load(), load.ok.Load()-before, load.failed.Load(), load.p99())
+	// How long the Service rules kept sending to each old pod past its drain delay.
+	for _, line := range drainLogs() {
+		t.Logf("old pod's drain: %s", line)
+	}
 	if n := load.failed.Load(); n != 0 {
 		t.Errorf("%d requests failed during the rolling update; first: %v", n, load.errors)
 	}

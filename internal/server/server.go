@@ -418,6 +418,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.log.Info("serving the management API", "addr", mln.Addr().String())
 		defer ms.Close()
 	}
+	errc := make(chan error, 1)
+	go func() {
+		if tlsCfg != nil {
+			hs.TLSConfig = tlsCfg
+			errc <- hs.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
+	s.log.Info("serving", "addr", ln.Addr().String(), "models", s.repo.Names())
+	s.logAccess()
+	// The models load only after "serving" is logged, so that the log always
+	// reads in the order things happen to a client: the port answers (live,
+	// not ready), then each model loads (the docs' examples rely on the order).
 	loadCtx, cancelLoad := context.WithCancel(ctx)
 	defer cancelLoad()
 	go func() {
@@ -432,18 +446,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 		}
 	}()
-
-	errc := make(chan error, 1)
-	go func() {
-		if tlsCfg != nil {
-			hs.TLSConfig = tlsCfg
-			errc <- hs.ServeTLS(ln, "", "")
-			return
-		}
-		errc <- hs.Serve(ln)
-	}()
-	s.log.Info("serving", "addr", ln.Addr().String(), "models", s.repo.Names())
-	s.logAccess()
 	bgCtx, stopBackground := context.WithCancel(ctx)
 	defer stopBackground()
 	bgFailed := make(chan error, len(s.background))

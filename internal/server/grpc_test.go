@@ -1150,39 +1150,18 @@ func TestGRPCDrainKeepsListeningWhileClientsArrive(t *testing.T) {
 	go func() { served <- s.Serve(ctx, ln) }()
 	addr := waitGRPCAddr(t, s)
 	done := make(chan struct{})
-	failures := make(chan []string, 1)
-	go func() {
-		var failed []string
-		for {
-			select {
-			case <-done:
-				failures <- failed
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				t.Error(err)
-				continue
-			}
-			call, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			if _, err := pb.NewGRPCInferenceServiceClient(conn).ServerLive(call, &pb.ServerLiveRequest{}); err != nil {
-				failed = append(failed, err.Error())
-			}
-			cancel()
-			conn.Close()
+	failures := every(50*time.Millisecond, done, func() error {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return err
 		}
-	}()
+		defer conn.Close()
+		call, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err = pb.NewGRPCInferenceServiceClient(conn).ServerLive(call, &pb.ServerLiveRequest{})
+		return err
+	})
 	time.Sleep(100 * time.Millisecond)
 	stop()
-	select {
-	case err := <-served:
-		t.Fatalf("Serve returned (%v) while gRPC clients still arrived", err)
-	case <-time.After(1500 * time.Millisecond):
-	}
-	close(done)
-	if f := <-failures; len(f) > 0 {
-		t.Fatalf("%d gRPC calls failed during the drain; first: %s", len(f), f[0])
-	}
-	drained(t, served, 5*time.Second, "it kept listening after the gRPC clients stopped")
+	listensWhileClientsArrive(t, served, done, failures, "gRPC calls")
 }

@@ -60,14 +60,22 @@ func FuzzCompile(f *testing.F) {
 		batch.Load(X, nRows, nFeatures)
 		out := make([]uint32, nRows)
 		tree.Leaves(&batch, 0, out)
+		// The Go walk alone must agree too, where the pair walk took some
+		// groups above.
+		goOut := make([]uint32, nRows)
+		func() {
+			defer func(was bool) { usePairWalk = was }(usePairWalk)
+			usePairWalk = false
+			tree.Leaves(&batch, 0, goOut)
+		}()
 		for r := 0; r < nRows; r++ {
 			row := X[r*nFeatures : (r+1)*nFeatures]
 			want := reference(splits, row)
 			if got := tree.Leaf(row); got != want {
 				t.Fatalf("row %d: Leaf %d, reference %d", r, got, want)
 			}
-			if out[r] != want {
-				t.Fatalf("row %d: Leaves %d, reference %d", r, out[r], want)
+			if out[r] != want || goOut[r] != want {
+				t.Fatalf("row %d: Leaves %d (Go walk alone %d), reference %d", r, out[r], goOut[r], want)
 			}
 		}
 	})

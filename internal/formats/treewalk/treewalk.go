@@ -10,7 +10,10 @@
 // level by level, several rows at once, so the memory loads of different rows
 // overlap instead of waiting on each other; the tree stays in cache for the
 // whole block. Leaves loop to themselves, so a row that reaches one early
-// simply stays there until the deepest row of its block is done.
+// simply stays there until the deepest row of its block is done. On amd64 a
+// float32 batch without NaN (XGBoost's trees, sklearn's forests) walks two
+// groups at a time in assembly (walkPair): sixteen rows in flight, and a step
+// of seven instructions where the compiler makes about eleven.
 //
 // The walks read nodes and row values through unsafe pointers: a step is a few
 // instructions, and two bounds checks per step cost about a third of them. It
@@ -278,8 +281,12 @@ func (t *Tree[T]) Leaves(b *Batch[T], from int, out []uint32) {
 			from, from+len(out), b.n, b.nFeatures, t.nFeatures))
 	}
 	groupLen := b.nFeatures * lanes
+	g := 0
+	if usePairWalk && !b.nan && unsafe.Sizeof(b.values[0]) == 4 {
+		g = t.pairs(b.values[from/lanes*groupLen:], groupLen, out)
+	}
 	var partial [lanes]uint32
-	for g := 0; g*lanes < len(out); g++ {
+	for ; g*lanes < len(out); g++ {
 		// A whole group writes its leaves straight into out (a copy per group
 		// was a call to memmove for 32 bytes, 8 % of an XGBoost batch's time);
 		// only a last, partial group goes through partial.
@@ -293,6 +300,46 @@ func (t *Tree[T]) Leaves(b *Batch[T], from int, out []uint32) {
 			copy(out[g*lanes:], partial[:])
 		}
 	}
+}
+
+// usePairWalk sends whole pairs of groups of a float32 batch without NaN
+// through walkPair where the architecture has it; the tests turn it off to
+// check the Go walk on its own.
+var usePairWalk = pairWalk
+
+// pairs walks the whole groups of out two at a time with walkPair, writing
+// their payloads to out, and returns how many groups it walked. values starts
+// at out's first group; each group is groupLen values.
+func (t *Tree[T]) pairs(values []T, groupLen int, out []uint32) int {
+	base := unsafe.Pointer(unsafe.SliceData(t.nodes))
+	g := 0
+	for ; (g+2)*lanes <= len(out); g += 2 {
+		v0 := unsafe.Pointer(unsafe.SliceData(values[g*groupLen:]))
+		v1 := unsafe.Pointer(unsafe.SliceData(values[(g+1)*groupLen:]))
+		o0, o1 := (*[lanes]uint32)(out[g*lanes:]), (*[lanes]uint32)(out[(g+1)*lanes:])
+		*o0, *o1 = [lanes]uint32{}, [lanes]uint32{}
+		// Eight levels at a time, then the same early stop as group's.
+		for d := 0; d < t.depth; d += 8 {
+			walkPair(base, v0, v1, min(8, t.depth-d), o0, o1)
+			if d+8 < t.depth && allLeaves[T](base, o0) && allLeaves[T](base, o1) {
+				break
+			}
+		}
+		for l := range lanes {
+			o0[l] = at[T](base, o0[l]).payload
+			o1[l] = at[T](base, o1[l]).payload
+		}
+	}
+	return g
+}
+
+func allLeaves[T Float](base unsafe.Pointer, offsets *[lanes]uint32) bool {
+	for _, off := range offsets {
+		if !isLeaf[T](base, uintptr(off)) {
+			return false
+		}
+	}
+	return true
 }
 
 // group walks one group of lanes rows to their leaves. The lanes are written

@@ -125,11 +125,71 @@ func checkAgainstReference[T Float](t *testing.T, seed uint64) {
 	}
 }
 
-func TestWalksMatchTheReference(t *testing.T) {
-	for seed := uint64(0); seed < 300; seed++ {
-		checkAgainstReference[float32](t, seed)
-		checkAgainstReference[float64](t, seed)
+// eachWalk runs check once with the Go walk alone and, where this
+// architecture has it, once more with the assembly pair walk taking the
+// float32 batches it can.
+func eachWalk(t *testing.T, check func(t *testing.T)) {
+	defer func(was bool) { usePairWalk = was }(usePairWalk)
+	walks := []bool{false}
+	if pairWalk {
+		walks = append(walks, true)
 	}
+	for _, pair := range walks {
+		usePairWalk = pair
+		name := "go"
+		if pair {
+			name = "pair"
+		}
+		t.Run(name, check)
+	}
+}
+
+func TestWalksMatchTheReference(t *testing.T) {
+	eachWalk(t, func(t *testing.T) {
+		for seed := uint64(0); seed < 300; seed++ {
+			checkAgainstReference[float32](t, seed)
+			checkAgainstReference[float64](t, seed)
+		}
+	})
+}
+
+// A tree deeper than the eight levels a walk takes between its checks for
+// "every row at a leaf": rows that stop early, rows that need every level,
+// and batches where the check ends the walk after eight levels.
+func TestDeepTreesWalkEveryLevel(t *testing.T) {
+	// A right-leaning chain: node 2i splits on feature 0 at threshold i; its
+	// left child is a leaf with payload i, its right child the next split.
+	const depth = 21
+	var splits []Split[float32]
+	for i := 0; i < depth; i++ {
+		next := len(splits) + 2
+		splits = append(splits, Split[float32]{Feature: 0, Threshold: float32(i), Left: len(splits) + 1, Right: next},
+			Split[float32]{Leaf: true, Payload: uint32(i)})
+	}
+	splits = append(splits, Split[float32]{Leaf: true, Payload: depth})
+	tree, err := Compile(splits, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eachWalk(t, func(t *testing.T) {
+		for _, top := range []float32{3, 7, 8, 9, 16, 17, depth + 5} {
+			// 40 rows from -1 to top: all shallow when top is small, a mix
+			// otherwise.
+			X := make([]float32, 40)
+			for i := range X {
+				X[i] = -1 + (top+1)*float32(i)/float32(len(X)-1)
+			}
+			var batch Batch[float32]
+			batch.Load(X, len(X), 1)
+			out := make([]uint32, len(X))
+			tree.Leaves(&batch, 0, out)
+			for i, x := range X {
+				if want := reference(splits, []float32{x}); out[i] != want {
+					t.Fatalf("rows up to %v: row %d (x=%v) reached leaf %d, want %d", top, i, x, out[i], want)
+				}
+			}
+		}
+	})
 }
 
 // A leaf whose row value is NaN stays a leaf (the NaN bit lives in a split's

@@ -29,19 +29,53 @@
 	CMOVLHI DI, SI \
 	MOVL SI, ADDR
 
-// func walkPair(nodes, g0, g1 unsafe.Pointer, levels int, o0, o1 *[8]uint32)
+// STEPRN and STEPMN are STEPR and STEPM for a batch that may hold NaN: a NaN
+// value compares unordered (parity set), and then the node's payload's top
+// bit says which child: DX becomes left + 16 × that bit. (A leaf's threshold
+// is NaN too, so every value is unordered there; its payload's top bit is 0,
+// and DX is its left, itself.)
+#define STEPRN(O, G, LANE, X) \
+	MOVL 4(AX)(O*1), DX \
+	MOVSS (LANE*4)(G)(DX*1), X \
+	MOVL 8(AX)(O*1), SI \
+	LEAL 16(SI), DI \
+	MOVL 12(AX)(O*1), DX \
+	SHRL $31, DX \
+	SHLL $4, DX \
+	ADDL SI, DX \
+	UCOMISS (AX)(O*1), X \
+	MOVL SI, O \
+	CMOVLHI DI, O \
+	CMOVLPS DX, O
+
+#define STEPMN(ADDR, G, LANE, X) \
+	MOVL ADDR, R14 \
+	MOVL 4(AX)(R14*1), DX \
+	MOVSS (LANE*4)(G)(DX*1), X \
+	MOVL 8(AX)(R14*1), SI \
+	LEAL 16(SI), DI \
+	MOVL 12(AX)(R14*1), DX \
+	SHRL $31, DX \
+	SHLL $4, DX \
+	ADDL SI, DX \
+	UCOMISS (AX)(R14*1), X \
+	CMOVLHI DI, SI \
+	CMOVLPS DX, SI \
+	MOVL SI, ADDR
+
+// func walkPair(nodes, g0, g1 unsafe.Pointer, levels int, nan bool, o0, o1 *[8]uint32)
 //
 // Registers: AX nodes, BX g0, BP g1, CX o1; group 0's lanes 0-6 in R8-R13
 // and R15, its lane 7 and all of group 1 in memory. The steps of the two
 // groups alternate, so sixteen independent loads are in flight.
-TEXT ·walkPair(SB), $16-48
+TEXT ·walkPair(SB), $16-56
 	MOVQ nodes+0(FP), AX
 	MOVQ g0+8(FP), BX
 	MOVQ g1+16(FP), BP
 	MOVQ levels+24(FP), R14
 	MOVQ R14, n-8(SP)
-	MOVQ o0+32(FP), DX
-	MOVQ o1+40(FP), CX
+	MOVQ o0+40(FP), DX
+	MOVQ o1+48(FP), CX
 	MOVL 0(DX), R8
 	MOVL 4(DX), R9
 	MOVL 8(DX), R10
@@ -53,6 +87,8 @@ TEXT ·walkPair(SB), $16-48
 	MOVL R14, lane7-16(SP)
 	CMPQ n-8(SP), $0
 	JLE done
+	CMPB nan+32(FP), $0
+	JNE levelNaN
 
 level:
 	STEPR(R8, BX, 0, X0)
@@ -73,9 +109,30 @@ level:
 	STEPM(28(CX), BP, 7, X15)
 	DECQ n-8(SP)
 	JNZ level
+	JMP done
+
+levelNaN:
+	STEPRN(R8, BX, 0, X0)
+	STEPMN(0(CX), BP, 0, X8)
+	STEPRN(R9, BX, 1, X1)
+	STEPMN(4(CX), BP, 1, X9)
+	STEPRN(R10, BX, 2, X2)
+	STEPMN(8(CX), BP, 2, X10)
+	STEPRN(R11, BX, 3, X3)
+	STEPMN(12(CX), BP, 3, X11)
+	STEPRN(R12, BX, 4, X4)
+	STEPMN(16(CX), BP, 4, X12)
+	STEPRN(R13, BX, 5, X5)
+	STEPMN(20(CX), BP, 5, X13)
+	STEPRN(R15, BX, 6, X6)
+	STEPMN(24(CX), BP, 6, X14)
+	STEPMN(lane7-16(SP), BX, 7, X7)
+	STEPMN(28(CX), BP, 7, X15)
+	DECQ n-8(SP)
+	JNZ levelNaN
 
 done:
-	MOVQ o0+32(FP), DX
+	MOVQ o0+40(FP), DX
 	MOVL R8, 0(DX)
 	MOVL R9, 4(DX)
 	MOVL R10, 8(DX)

@@ -8,6 +8,6 @@ import "unsafe"
 // group takes the Go walk.
 const pairWalk = false
 
-func walkPair(nodes, g0, g1 unsafe.Pointer, levels int, o0, o1 *[lanes]uint32) {
+func walkPair(nodes, g0, g1 unsafe.Pointer, levels int, nan bool, o0, o1 *[lanes]uint32) {
 	panic("treewalk: walkPair is amd64 assembly")
 }

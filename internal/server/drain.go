@@ -29,14 +29,12 @@ func (a *drainArrivals) arrived() {
 }
 
 // isTraffic tells a client's request from the kubelet's probes and Prometheus's
-// scrapes, which go to the pod directly whatever the Service does and so must
-// not keep a draining pod listening.
-func isTraffic(r *http.Request) bool {
-	switch r.URL.Path {
-	case "/v2/health/live", "/v2/health/ready", "/metrics":
-		return false
-	}
-	return true
+// scrapes (quietRoutes), which go to the pod directly whatever the Service does
+// and so must not keep a draining pod listening. It looks the route up again,
+// which only a draining server pays for.
+func (s *Server) isTraffic(r *http.Request) bool {
+	_, pattern := s.mux.Handler(r)
+	return !quietRoutes[pattern]
 }
 
 // waitQuiet returns once no client has arrived for quiet, or once limit has

@@ -89,13 +89,18 @@ func requestIDOf(w http.ResponseWriter) string {
 	return ""
 }
 
-// quietRoutes are the routes no one wants a span or an access log line per call
-// of: probes and scrapes, every few seconds from every kubelet and Prometheus.
-var quietRoutes = map[string]bool{
-	"GET /v2/health/live":  true,
-	"GET /v2/health/ready": true,
-	"GET /metrics":         true,
-}
+// The probes' and the scrapes' routes: every kubelet and Prometheus calls them
+// on every pod every few seconds.
+const (
+	routeLive    = "GET /v2/health/live"
+	routeReady   = "GET /v2/health/ready"
+	routeMetrics = "GET /metrics"
+)
+
+// quietRoutes are the probes' and the scrapes' routes, which are not client
+// traffic: no one wants a span or an access log line per call of them, and
+// they do not hold a draining server listening (isTraffic).
+var quietRoutes = map[string]bool{routeLive: true, routeReady: true, routeMetrics: true}
 
 // observed serves r through h with a server span (when tracing is on) and an
 // access log line (when sampled). It is the slow path: ServeHTTP takes it only

@@ -218,11 +218,11 @@ func (s *Server) Handler() http.Handler { return s }
 func (s *Server) Metrics() *metrics.Set { return s.metrics }
 
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET /v2/health/live", s.live)
-	s.mux.HandleFunc("GET /v2/health/ready", s.ready)
+	s.mux.HandleFunc(routeLive, s.live)
+	s.mux.HandleFunc(routeReady, s.ready)
 	// OpenMetrics when the scraper asks for it: the format that carries the
 	// latency histogram's exemplars (trace ids).
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	s.mux.Handle(routeMetrics, promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	s.registerSeed()
 	s.registerOIP()
 	s.registerKServeV1()
@@ -245,7 +245,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	if s.draining.Load() {
 		w.Header().Set("Connection", "close")
-		if isTraffic(r) {
+		if s.isTraffic(r) {
 			s.arrivals.arrived()
 		}
 	}

@@ -19,3 +19,8 @@ const pairWalk = true
 //
 //go:noescape
 func walkPair(nodes, g0, g1 unsafe.Pointer, levels int, nan bool, o0, o1 *[lanes]uint32)
+
+// walkPair64 is walkPair for a float64 tree.
+//
+//go:noescape
+func walkPair64(nodes, g0, g1 unsafe.Pointer, levels int, nan bool, o0, o1 *[lanes]uint32)

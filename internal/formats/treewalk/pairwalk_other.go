@@ -11,3 +11,7 @@ const pairWalk = false
 func walkPair(nodes, g0, g1 unsafe.Pointer, levels int, nan bool, o0, o1 *[lanes]uint32) {
 	panic("treewalk: walkPair is amd64 assembly")
 }
+
+func walkPair64(nodes, g0, g1 unsafe.Pointer, levels int, nan bool, o0, o1 *[lanes]uint32) {
+	panic("treewalk: walkPair64 is amd64 assembly")
+}

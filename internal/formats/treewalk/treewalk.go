@@ -11,8 +11,8 @@
 // overlap instead of waiting on each other; the tree stays in cache for the
 // whole block. Leaves loop to themselves, so a row that reaches one early
 // simply stays there until the deepest row of its block is done. On amd64 a
-// float32 batch (XGBoost's trees, sklearn's forests) walks two groups at a
-// time in assembly (walkPair): sixteen rows in flight, and a step of seven
+// batch walks two groups at a time in assembly (walkPair for float32 trees,
+// walkPair64 for float64): sixteen rows in flight, and a step of seven
 // instructions where the compiler makes about eleven (twelve with NaN's
 // direction, where the compiler's step branches on NaN).
 //
@@ -283,7 +283,7 @@ func (t *Tree[T]) Leaves(b *Batch[T], from int, out []uint32) {
 	}
 	groupLen := b.nFeatures * lanes
 	g := 0
-	if usePairWalk && unsafe.Sizeof(b.values[0]) == 4 {
+	if usePairWalk {
 		g = t.pairs(b.values[from/lanes*groupLen:], groupLen, b.nan, out)
 	}
 	var partial [lanes]uint32
@@ -303,7 +303,8 @@ func (t *Tree[T]) Leaves(b *Batch[T], from int, out []uint32) {
 	}
 }
 
-// usePairWalk sends whole pairs of groups of a float32 batch through walkPair where the architecture has it; the tests turn it off to
+// usePairWalk sends whole pairs of groups of a batch through walkPair (float32)
+// or walkPair64 where the architecture has it; the tests turn it off to
 // check the Go walk on its own.
 var usePairWalk = pairWalk
 
@@ -312,6 +313,10 @@ var usePairWalk = pairWalk
 // at out's first group; each group is groupLen values.
 func (t *Tree[T]) pairs(values []T, groupLen int, nan bool, out []uint32) int {
 	base := unsafe.Pointer(unsafe.SliceData(t.nodes))
+	walk := walkPair
+	if unsafe.Sizeof(values[0]) == 8 {
+		walk = walkPair64
+	}
 	g := 0
 	for ; (g+2)*lanes <= len(out); g += 2 {
 		v0 := unsafe.Pointer(unsafe.SliceData(values[g*groupLen:]))
@@ -320,7 +325,7 @@ func (t *Tree[T]) pairs(values []T, groupLen int, nan bool, out []uint32) int {
 		*o0, *o1 = [lanes]uint32{}, [lanes]uint32{}
 		// Eight levels at a time, then the same early stop as group's.
 		for d := 0; d < t.depth; d += 8 {
-			walkPair(base, v0, v1, min(8, t.depth-d), nan, o0, o1)
+			walk(base, v0, v1, min(8, t.depth-d), nan, o0, o1)
 			if d+8 < t.depth && allLeaves[T](base, o0) && allLeaves[T](base, o1) {
 				break
 			}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // reference walks splits as the runtimes define a tree, one branch at a time.
@@ -141,6 +142,19 @@ func eachWalk(t *testing.T, check func(t *testing.T)) {
 			name = "pair"
 		}
 		t.Run(name, check)
+	}
+}
+
+// The pair walks' assembly reads nodes at these offsets.
+func TestNodeLayoutIsTheAssemblys(t *testing.T) {
+	var n32 node[float32]
+	var n64 node[float64]
+	got := [][4]uintptr{
+		{unsafe.Offsetof(n32.feature), unsafe.Offsetof(n32.left), unsafe.Offsetof(n32.payload), unsafe.Sizeof(n32)},
+		{unsafe.Offsetof(n64.feature), unsafe.Offsetof(n64.left), unsafe.Offsetof(n64.payload), unsafe.Sizeof(n64)},
+	}
+	if want := [][4]uintptr{{4, 8, 12, 16}, {8, 12, 16, 24}}; got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("node layouts (feature, left, payload, size) %v, the assembly's %v", got, want)
 	}
 }
 

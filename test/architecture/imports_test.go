@@ -35,7 +35,7 @@ var allowed = map[string][]string{
 	// Runtimes: the registry, and one package per format.
 	"internal/formats":                {"internal/model", "internal/loadmem", "internal/loadpace"},
 	"internal/formats/sklearn":        {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/pickle", "internal/formats/xgboost", "internal/formats/treewalk"},
-	"internal/formats/lightgbm":       {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/loadpace"},
+	"internal/formats/lightgbm":       {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/loadpace", "internal/formats/treewalk"},
 	"internal/formats/xgboost":        {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/loadpace", "internal/jsonwire", "internal/formats/treewalk"},
 	"internal/formats/treewalk":       nil,
 	"internal/formats/onnx":           {"internal/formats", "internal/model", "internal/tensor", "internal/loadmem", "internal/formats/onnx/onnxproto"},

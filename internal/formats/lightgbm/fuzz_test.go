@@ -13,8 +13,9 @@ import (
 
 // FuzzParse feeds arbitrary bytes to the text reader. A file either fails to
 // load with an error or loads into a model that predicts without panicking
-// (missing values, negative and huge categories included); a walk that never
-// ends (a cycle the checks missed) fails by timeout.
+// (missing values, negative and huge categories included), and whose batch
+// walks give the row walk's scores; a walk that never ends (a cycle the checks
+// missed) fails by timeout.
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{"model_simple.txt", "lg_rf_iris.model"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
@@ -47,6 +48,24 @@ func FuzzParse(f *testing.F) {
 		in := &tensor.Tensor{Name: "input", Datatype: tensor.FP64, Shape: []int64{4, int64(nf)}, Data: X}
 		if _, err := m.Predict(context.Background(), []*tensor.Tensor{in}); err != nil {
 			t.Fatalf("predict: %v", err)
+		}
+		// The same rows four times over make a batch the compiled walks take:
+		// its scores must be the row walk's, bit for bit.
+		const rows = 16
+		batch := make([]float64, 0, rows*nf)
+		for len(batch) < rows*nf {
+			batch = append(batch, X...)
+		}
+		k := e.treesPerIteration
+		got, want := make([]float64, rows*k), make([]float64, rows*k)
+		e.rawScores(batch, rows, got)
+		for r := 0; r < rows; r++ {
+			e.scores(batch[r*nf:(r+1)*nf], want[r*k:(r+1)*k])
+		}
+		for i := range got {
+			if math.Float64bits(got[i]) != math.Float64bits(want[i]) && !(math.IsNaN(got[i]) && math.IsNaN(want[i])) {
+				t.Fatalf("row %d score %d: batch %v, row walk %v", i/k, i%k, got[i], want[i])
+			}
 		}
 	})
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tideserve/tide/internal/formats/treewalk"
 )
 
 func readFixture(t *testing.T, name string) string {
@@ -87,6 +89,20 @@ func TestNumericalMissingValueRules(t *testing.T) {
 		}
 		if got := tr.leaf([]float64{tc.x}) == 0; got != tc.left {
 			t.Errorf("decision_type %s, x=%v: left=%v, want %v", tc.decisionType, tc.x, got, tc.left)
+		}
+		// The batch walk takes every rule but zero-as-missing (4 and 6),
+		// which stays with the row walk.
+		if zero := tc.decisionType == "4" || tc.decisionType == "6"; (tr.walk == nil) != zero {
+			t.Fatalf("decision_type %s: compiled walk %v", tc.decisionType, tr.walk != nil)
+		}
+		if tr.walk != nil {
+			var batch treewalk.Batch[float64]
+			batch.Load([]float64{tc.x, tc.x, tc.x, tc.x, tc.x, tc.x, tc.x, tc.x}, treewalk.MinBatch, 1)
+			leaves := make([]uint32, treewalk.MinBatch)
+			tr.walk.Leaves(&batch, 0, leaves)
+			if got := leaves[0] == 0; got != tc.left {
+				t.Errorf("decision_type %s, x=%v, batch walk: left=%v, want %v", tc.decisionType, tc.x, got, tc.left)
+			}
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/tideserve/tide/internal/formats"
+	"github.com/tideserve/tide/internal/formats/treewalk"
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/tensor"
 )
@@ -88,6 +89,9 @@ func (m *lgbModel) SizeBytes() int64 {
 	var n int64
 	for _, t := range m.e.trees {
 		n += int64(len(t.leafValue))*8 + int64(len(t.left))*(4+8+1+4+4) + int64(len(t.catBoundaries)+len(t.catThreshold))*4
+		if t.walk != nil {
+			n += t.walk.SizeBytes()
+		}
 	}
 	return n
 }
@@ -118,9 +122,7 @@ func (m *lgbModel) Predict(ctx context.Context, inputs []*tensor.Tensor) ([]*ten
 	}
 	n, k := int(t.Shape[0]), m.e.treesPerIteration
 	raw := make([]float64, n*k)
-	for r := 0; r < n; r++ {
-		m.e.scores(X[r*nf:(r+1)*nf], raw[r*k:(r+1)*k])
-	}
+	m.e.rawScores(X, n, raw)
 	o := m.meta.Outputs
 	rawShape := []int64{int64(n)}
 	if k > 1 {
@@ -151,6 +153,49 @@ func (m *lgbModel) Predict(ctx context.Context, inputs []*tensor.Tensor) ([]*ten
 		{Name: o[1].Name, Datatype: tensor.FP64, Shape: []int64{int64(n), int64(classes)}, Data: proba},
 		rawT,
 	}, nil
+}
+
+// blockRows is how many rows go through each tree before the next tree is
+// taken, as in the XGBoost runtime: LightGBM's trees (31 leaves by default)
+// are small, so a block of this size keeps one in cache while it serves it.
+const blockRows = 256
+
+// rawScores writes the raw scores of the n rows of X (row-major) to raw, k
+// per row, exactly as scores does row by row. A batch of treewalk.MinBatch
+// rows or more goes through each tree a block of rows at a time, with the
+// compiled walk where the tree has one; each row still adds its trees in
+// order, so the sums are the same bit for bit.
+func (e *ensemble) rawScores(X []float64, n int, raw []float64) {
+	nf, k := e.numFeature, e.treesPerIteration
+	if n < treewalk.MinBatch || !e.batchWalks {
+		for r := 0; r < n; r++ {
+			e.scores(X[r*nf:(r+1)*nf], raw[r*k:(r+1)*k])
+		}
+		return
+	}
+	treewalk.Blocks(X, n, nf, blockRows, func(batch *treewalk.Batch[float64], start, end int, leaves []uint32) {
+		out := raw[start*k : end*k]
+		clear(out)
+		for i := range e.trees {
+			t, c := &e.trees[i], i%k
+			if t.walk == nil {
+				for r := start; r < end; r++ {
+					raw[r*k+c] += t.leafValue[t.leaf(X[r*nf:(r+1)*nf])]
+				}
+				continue
+			}
+			t.walk.Leaves(batch, start, leaves)
+			for j, l := range leaves {
+				out[j*k+c] += t.leafValue[l]
+			}
+		}
+		if e.averageOutput {
+			rounds := float64(len(e.trees) / k)
+			for j := range out {
+				out[j] /= rounds
+			}
+		}
+	})
 }
 
 // scores writes one row's raw scores, LightGBM's predict(raw_score=True):

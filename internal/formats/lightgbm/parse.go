@@ -25,6 +25,9 @@ type ensemble struct {
 	// the mean of the rounds, not their sum.
 	averageOutput bool
 	trees         []tree
+	// batchWalks is set when some tree has a compiled walk; without one (every
+	// tree splits on a category, say) a batch is walked row by row.
+	batchWalks bool
 }
 
 // Bounds on what a header may claim, so that a forged number cannot make the
@@ -123,6 +126,7 @@ func parse(data []byte, pace *loadpace.Pacer) (*ensemble, error) {
 			return nil, fmt.Errorf("Tree=%d (line %d): %w", len(e.trees), start, err)
 		}
 		e.trees = append(e.trees, t)
+		e.batchWalks = e.batchWalks || t.walk != nil
 	}
 	if len(e.trees) == 0 {
 		return nil, fmt.Errorf("the model has no trees")
@@ -148,7 +152,7 @@ func parseTree(f map[string]string, numFeature int) (tree, error) {
 		return t, err
 	}
 	if leaves == 1 {
-		return t, nil // a stump: one leaf, no splits
+		return t, t.compileWalk(numFeature) // a stump: one leaf, no splits
 	}
 	n := leaves - 1
 	if t.splitFeature, err = int32s(f, "split_feature", n, 0, int64(numFeature-1)); err != nil {
@@ -214,7 +218,10 @@ func parseTree(f map[string]string, numFeature int) (tree, error) {
 			return t, fmt.Errorf("categorical node %d names split set %v of %d", i, t.threshold[i], numCat)
 		}
 	}
-	return t, t.checkShape()
+	if err := t.checkShape(); err != nil {
+		return t, err
+	}
+	return t, t.compileWalk(numFeature)
 }
 
 // checkShape verifies that the nodes reachable from the root form a tree

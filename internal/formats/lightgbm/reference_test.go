@@ -14,7 +14,7 @@ import (
 // within 1e-12 relative (LightGBM printed them with 16-19 digits).
 const relTol = 1e-12
 
-func loadEnsemble(t *testing.T, name string) *ensemble {
+func loadEnsemble(t testing.TB, name string) *ensemble {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
@@ -83,14 +83,19 @@ func close(got, want float64) bool {
 	return got == want || math.Abs(got-want) <= relTol*math.Max(math.Abs(want), 1e-300)
 }
 
-// predictRows runs the model the way a request does and returns, per row,
-// what LightGBM's predict gives (probabilities or transformed predictions)
-// and the raw scores.
+// predictRows runs the model the way a request does, the rows as one batch,
+// and returns, per row, what LightGBM's predict gives (probabilities or
+// transformed predictions) and the raw scores.
 func predictRows(e *ensemble, rows [][]float64) (pred, raw [][]float64) {
 	k := e.treesPerIteration
+	X := make([]float64, 0, len(rows)*e.numFeature)
 	for _, x := range rows {
-		r := make([]float64, k)
-		e.scores(x, r)
+		X = append(X, x...)
+	}
+	all := make([]float64, len(rows)*k)
+	e.rawScores(X, len(rows), all)
+	for i := range rows {
+		r := all[i*k : (i+1)*k]
 		raw = append(raw, r)
 		switch {
 		case e.obj.multiclass:

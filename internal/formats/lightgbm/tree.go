@@ -1,6 +1,10 @@
 package lightgbm
 
-import "math"
+import (
+	"math"
+
+	"github.com/tideserve/tide/internal/formats/treewalk"
+)
 
 // Bits of a split's decision_type, as LightGBM's tree.h defines them.
 const (
@@ -27,6 +31,50 @@ type tree struct {
 	// i's bitset in catThreshold; a categorical node's threshold is i.
 	catBoundaries []int32
 	catThreshold  []uint32
+	// walk is the tree laid out for batches (compileWalk), nil when a split
+	// follows a rule treewalk cannot express; batches then walk it row by row.
+	walk *treewalk.Tree[float64]
+}
+
+// compileWalk lays the tree out for treewalk's batch walks. treewalk's rule is
+// "right when x > threshold, NaN where the split says", which is LightGBM's
+// "left when x <= threshold" for every value but NaN; for NaN, a split whose
+// missing type is NaN sends it to its default side, and one whose missing
+// type is none reads it as 0. A categorical split, a zero-as-missing split
+// (values near zero take the default side whatever the threshold) and a NaN
+// threshold (which sends every value right) cannot be written that way: such a
+// tree keeps walk nil. The leaves' payloads are their indices in leafValue.
+func (t *tree) compileWalk(numFeature int) error {
+	n := len(t.leafValue) - 1 // internal nodes
+	splits := make([]treewalk.Split[float64], n+len(t.leafValue))
+	child := func(c int32) int {
+		if c >= 0 {
+			return int(c)
+		}
+		return n + int(^c)
+	}
+	for i := 0; i < n; i++ {
+		dt, th := t.decisionType[i], t.threshold[i]
+		missing := (dt >> 2) & 3
+		if dt&categoricalMask != 0 || missing == missingZero || math.IsNaN(th) {
+			return nil
+		}
+		nanRight := 0 > th // missing type none: NaN is read as 0
+		if missing == missingNaN {
+			nanRight = dt&defaultLeftMask == 0
+		}
+		splits[i] = treewalk.Split[float64]{Feature: int(t.splitFeature[i]), Threshold: th, NaNRight: nanRight,
+			Left: child(t.left[i]), Right: child(t.right[i])}
+	}
+	for l := range t.leafValue {
+		splits[n+l] = treewalk.Split[float64]{Leaf: true, Payload: uint32(l)}
+	}
+	walk, err := treewalk.Compile(splits, numFeature)
+	if err != nil {
+		return err
+	}
+	t.walk = walk
+	return nil
 }
 
 // leaf returns the index of the leaf row x falls in, exactly as LightGBM's

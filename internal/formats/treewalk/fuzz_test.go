@@ -6,14 +6,17 @@ import (
 	"testing"
 )
 
-// FuzzCompile builds trees from arbitrary node arrays, as a corrupt or hostile
-// model file could describe them once its runtime has decoded it. Compile must
+// FuzzCompile builds trees from arbitrary node arrays, thresholds and tests of
+// membership, as a corrupt or hostile model file could describe them once its
+// runtime has decoded it. Compile must
 // refuse what it cannot walk safely (the walks read memory without bounds
 // checks), and what it accepts must walk to the reference's leaves.
 func FuzzCompile(f *testing.F) {
 	f.Add([]byte{2, 3, 0, 0, 1, 2, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 9, 0, 0, 0})
 	f.Add([]byte{1, 1, 1, 0, 0, 0, 0})
 	f.Add([]byte{3, 5, 0, 2, 2, 1, 3, 1, 0, 0, 0, 0, 1, 1, 2, 1, 4, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0})
+	// A test of membership (kind 0x44: one word) at the root, from -1.
+	f.Add([]byte{1, 3, 0x44, 0, 0xfc, 1, 2, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 4, 8, 0xf8, 0xfe, 31, 32})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 2 {
 			return
@@ -28,13 +31,23 @@ func FuzzCompile(f *testing.F) {
 				splits = append(splits, Split[float32]{Leaf: true, Payload: binary.LittleEndian.Uint32([]byte{a, b, c, d})})
 				continue
 			}
-			splits = append(splits, Split[float32]{
+			s := Split[float32]{
 				Feature:   int(int8(a)),
 				Threshold: float32(int8(b)) / 4,
 				NaNRight:  kind&2 != 0,
 				Left:      int(int8(c)),
 				Right:     int(int8(d)),
-			})
+			}
+			if kind&4 != 0 {
+				// A test of membership: the kind's top bits pick the set's
+				// size (0 to 3 words) and its bits; thresholds below -1
+				// must be refused.
+				s.Categories = make([]uint32, kind>>6)
+				for w := range s.Categories {
+					s.Categories[w] = uint32(kind) * 0x9e3779b1 >> w
+				}
+			}
+			splits = append(splits, s)
 		}
 		tree, err := Compile(splits, nFeatures)
 		if err != nil {

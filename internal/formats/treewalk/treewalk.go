@@ -1,7 +1,9 @@
 // Package treewalk lays a binary decision tree out for fast walks over batches
-// of rows, and walks it. The sklearn and XGBoost runtimes compile their numeric
-// trees into it; each keeps its own decoding, its leaf values and the order in
-// which it adds trees up, so their answers stay bit for bit the libraries'.
+// of rows, and walks it. The sklearn, XGBoost and LightGBM runtimes compile
+// their trees into it; each keeps its own decoding, its leaf values and the
+// order in which it adds trees up, so their answers stay bit for bit the
+// libraries'. A split compares a value with a threshold or tests a category's
+// membership in a set (XGBoost's and LightGBM's categorical splits).
 //
 // Why it is fast: a node's two children sit side by side, so a step is
 // "left + (go right ? 1 : 0)" and needs no branch the processor must guess (a
@@ -14,7 +16,8 @@
 // batch walks two groups at a time in assembly (walkPair for float32 trees,
 // walkPair64 for float64): sixteen rows in flight, and a step of seven
 // instructions where the compiler makes about eleven (twelve with NaN's
-// direction, where the compiler's step branches on NaN).
+// direction, where the compiler's step branches on NaN). Trees with category
+// sets take a plainer Go walk of their own (categoricalLeaves).
 //
 // The walks read nodes and row values through unsafe pointers: a step is a few
 // instructions, and two bounds checks per step cost about a third of them. It
@@ -52,7 +55,20 @@ type Split[T Float] struct {
 	// Payload is what a walk that ends at this leaf returns: the runtime's
 	// offset or index of the leaf's values, below 2^31.
 	Payload uint32
+	// Categories, when not nil, makes the split a test of membership instead
+	// of a threshold: a row goes right when its value is a category in the
+	// set (category c is bit c%32 of Categories[c/32]) and left when it is
+	// not. A value is category c when it lies above Threshold and truncates
+	// toward zero to c; Threshold must be at least -1, so that no value that
+	// passes truncates below 0. NaN goes where NaNRight says. (Threshold is
+	// where a runtime's categories begin: -1 for LightGBM, which reads -0.5 as
+	// category 0, Below(0) for XGBoost, which reads it as no category.)
+	Categories []uint32
 }
+
+// maxSetWords bounds a category set, so that its size in bits, the value a
+// walk compares a row against, is exact in a float32 and fits an int32.
+const maxSetWords = 1 << 24 / 32
 
 // node is one compiled node: 16 bytes for float32 trees, 24 for float64.
 // Offsets are in bytes, so that a step needs no multiplication.
@@ -66,9 +82,10 @@ type node[T Float] struct {
 	// follows it. A leaf's left is its own offset and its threshold NaN, so
 	// every step keeps it there.
 	left uint32
-	// payload is a leaf's payload; on a split, its top bit sends NaN right.
-	// (Kept out of feature, so that a step on a batch without NaN does not
-	// have to mask it off.)
+	// payload is a leaf's payload; on a split, its top bit sends NaN right,
+	// and the rest is 0 for a threshold or, for a test of membership, its
+	// set's index in Tree.sets plus one. (Kept out of feature, so that a step
+	// on a batch without NaN does not have to mask it off.)
 	payload uint32
 }
 
@@ -81,6 +98,18 @@ type Tree[T Float] struct {
 	depth int
 	// nFeatures is the row length every walk checks for.
 	nFeatures int
+	// sets are the tree's category sets, their words in words; a tree with
+	// any walks with categoricalLeaf and categoricalGroup, never the pair
+	// walks, whose assembly knows only thresholds.
+	sets  []categorySet[T]
+	words []uint32
+}
+
+// categorySet is one split's set of categories: words[start:] holds its
+// bits, and values from limit on are in no set.
+type categorySet[T Float] struct {
+	start int
+	limit T
 }
 
 // Compile lays out the tree whose root is splits[0]. Every child index must lie
@@ -130,8 +159,23 @@ func Compile[T Float](splits []Split[T], nFeatures int) (*Tree[T], error) {
 		}
 		left := len(t.nodes)
 		n := node[T]{threshold: s.Threshold, feature: uint32(s.Feature * lanes * valueSize), left: uint32(left * nodeSize)}
+		if s.Categories != nil {
+			if !(s.Threshold >= -1) || len(s.Categories) > maxSetWords {
+				return nil, fmt.Errorf("node %d tests categories above %v in a set of %d words", it.src, s.Threshold, len(s.Categories))
+			}
+			// A value above the threshold and below the limit truncates to a
+			// category below the limit, but for (-1, 0) and a limit of 0:
+			// no value passes -1 below an empty set's.
+			limit := T(32 * len(s.Categories))
+			if limit == 0 {
+				limit = -1
+			}
+			t.sets = append(t.sets, categorySet[T]{start: len(t.words), limit: limit})
+			t.words = append(t.words, s.Categories...)
+			n.payload = uint32(len(t.sets)) // below 2^31: a set per split, fewer splits than nodes
+		}
 		if s.NaNRight {
-			n.payload = nanRightBit
+			n.payload |= nanRightBit
 		}
 		t.nodes[it.dst] = n
 		t.nodes = append(t.nodes, node[T]{}, node[T]{})
@@ -167,9 +211,10 @@ func CompileValues[T Float, V any](count, nFeatures int, node func(i int) (Split
 // rule is "x < t goes left"; t must be greater than -Inf and not NaN.
 func Below(t float32) float32 { return math.Nextafter32(t, float32(math.Inf(-1))) }
 
-// SizeBytes is what the compiled nodes occupy.
+// SizeBytes is what the compiled nodes and category sets occupy.
 func (t *Tree[T]) SizeBytes() int64 {
-	return int64(cap(t.nodes)) * int64(unsafe.Sizeof(node[T]{}))
+	return int64(cap(t.nodes))*int64(unsafe.Sizeof(node[T]{})) +
+		int64(cap(t.sets))*int64(unsafe.Sizeof(categorySet[T]{})) + int64(cap(t.words))*4
 }
 
 // at is the node at byte offset off of the array at base.
@@ -205,6 +250,9 @@ func step[T Float](n *node[T], x T, nan bool) uint32 {
 func (t *Tree[T]) Leaf(row []T) uint32 {
 	if len(row) < t.nFeatures {
 		panic(fmt.Sprintf("treewalk: a row of %d values for a tree over %d features", len(row), t.nFeatures))
+	}
+	if t.sets != nil {
+		return t.categoricalLeaf(row)
 	}
 	base, x0 := unsafe.Pointer(unsafe.SliceData(t.nodes)), unsafe.Pointer(unsafe.SliceData(row))
 	off := uint32(0)
@@ -282,6 +330,10 @@ func (t *Tree[T]) Leaves(b *Batch[T], from int, out []uint32) {
 			from, from+len(out), b.n, b.nFeatures, t.nFeatures))
 	}
 	groupLen := b.nFeatures * lanes
+	if t.sets != nil {
+		t.categoricalLeaves(b.values[from/lanes*groupLen:], groupLen, out)
+		return
+	}
 	g := 0
 	if usePairWalk {
 		g = t.pairs(b.values[from/lanes*groupLen:], groupLen, b.nan, out)
@@ -434,6 +486,75 @@ func (t *Tree[T]) group(values []T, nan bool, leaves *[lanes]uint32) {
 	for l, o := range [lanes]uintptr{o0, o1, o2, o3, o4, o5, o6, o7} {
 		leaves[l] = (*node[T])(unsafe.Add(base, o)).payload
 	}
+}
+
+// Trees with category sets walk apart from the others: a membership test is a
+// bounds check and a bit read where a threshold is one comparison, and the
+// threshold walks above stay free of a check for it on every step.
+
+// categoricalLeaf is Leaf for a tree with category sets.
+func (t *Tree[T]) categoricalLeaf(row []T) uint32 {
+	base, x0 := unsafe.Pointer(unsafe.SliceData(t.nodes)), unsafe.Pointer(unsafe.SliceData(row))
+	off := uint32(0)
+	for {
+		n := at[T](base, off)
+		if n.left == off {
+			return n.payload
+		}
+		off = t.categoricalStep(n, value(x0, n))
+	}
+}
+
+// categoricalLeaves is Leaves for a tree with category sets: each group's
+// lanes step in turn, level by level, those at a leaf staying there. values
+// starts at out's first group; each group is groupLen values.
+func (t *Tree[T]) categoricalLeaves(values []T, groupLen int, out []uint32) {
+	base := unsafe.Pointer(unsafe.SliceData(t.nodes))
+	size := unsafe.Sizeof(values[0])
+	for g := 0; g*lanes < len(out); g++ {
+		group := unsafe.Pointer(unsafe.SliceData(values[g*groupLen:]))
+		var offs [lanes]uint32
+		for d := 0; d < t.depth; d++ {
+			moved := false
+			for l, off := range offs {
+				n := at[T](base, off)
+				if n.left == off {
+					continue
+				}
+				offs[l] = t.categoricalStep(n, *(*T)(unsafe.Add(group, uintptr(n.feature)+uintptr(l)*size)))
+				moved = true
+			}
+			if !moved {
+				break
+			}
+		}
+		for l := range min(lanes, len(out)-g*lanes) {
+			out[g*lanes+l] = at[T](base, offs[l]).payload
+		}
+	}
+}
+
+// categoricalStep is the offset of the child that value x sends a row to from
+// split n, a threshold or a test of membership.
+func (t *Tree[T]) categoricalStep(n *node[T], x T) uint32 {
+	right := uint32(0)
+	switch set := n.payload &^ nanRightBit; {
+	case x != x:
+		right = n.payload >> 31
+	case set == 0:
+		if x > n.threshold {
+			right = 1
+		}
+	default:
+		// Above the threshold (at least -1) and below the limit, x truncates
+		// to a category of the set's range.
+		s := t.sets[set-1]
+		if x > n.threshold && x < s.limit {
+			c := uint32(int32(x))
+			right = t.words[s.start+int(c/32)] >> (c % 32) & 1
+		}
+	}
+	return n.left + right*uint32(unsafe.Sizeof(*n))
 }
 
 // right is 1 for true and 0 for false, without a branch.

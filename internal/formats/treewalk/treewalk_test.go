@@ -28,6 +28,13 @@ func reference[T Float](splits []Split[T], row []T) uint32 {
 			} else {
 				i = s.Left
 			}
+		case s.Categories != nil:
+			c := math.Trunc(float64(x))
+			if float64(x) > float64(s.Threshold) && c < float64(32*len(s.Categories)) && s.Categories[int(c)/32]>>(int(c)%32)&1 == 1 {
+				i = s.Right
+			} else {
+				i = s.Left
+			}
 		case x > s.Threshold:
 			i = s.Right
 		default:
@@ -38,8 +45,9 @@ func reference[T Float](splits []Split[T], row []T) uint32 {
 
 // randomTree builds a tree of up to maxNodes nodes in a shuffled node order
 // (children not necessarily after their parents), with thresholds drawn from
-// values that rows also take, so that ties are common.
-func randomTree[T Float](rng *rand.Rand, nFeatures, maxNodes int, values []T) []Split[T] {
+// values that rows also take, so that ties are common. With categorical, about
+// a third of the splits test membership in a random set of categories.
+func randomTree[T Float](rng *rand.Rand, nFeatures, maxNodes int, values []T, categorical bool) []Split[T] {
 	type pending struct{ idx, depth int }
 	splits := []Split[T]{{}}
 	queue := []pending{{0, 0}}
@@ -54,6 +62,16 @@ func randomTree[T Float](rng *rand.Rand, nFeatures, maxNodes int, values []T) []
 		splits = append(splits, Split[T]{}, Split[T]{})
 		splits[p.idx] = Split[T]{Feature: rng.IntN(nFeatures), Threshold: values[rng.IntN(len(values))],
 			NaNRight: rng.IntN(2) == 0, Left: l, Right: r}
+		if categorical && rng.IntN(3) == 0 {
+			// Where categories begin: LightGBM's -1, XGBoost's "just below 0",
+			// 0 and 2 (categories 0 and 1, or 0 to 2, in no set).
+			from := []T{-1, T(-math.SmallestNonzeroFloat32), 0, 2}
+			set := make([]uint32, rng.IntN(4)) // up to category 127, or an empty set
+			for w := range set {
+				set[w] = rng.Uint32() & rng.Uint32()
+			}
+			splits[p.idx].Threshold, splits[p.idx].Categories = from[rng.IntN(len(from))], set
+		}
 		queue = append(queue, pending{l, p.depth + 1}, pending{r, p.depth + 1})
 	}
 	// Shuffle the node order, keeping the root first, to show that Compile
@@ -81,14 +99,22 @@ func specialValues[T Float]() []T {
 	return []T{T(math.Inf(1)), T(math.Inf(-1)), -zero, zero, 1, -1, 0.5, T(math.SmallestNonzeroFloat32), -2.5, 3, 1e30, -1e30}
 }
 
-func checkAgainstReference[T Float](t *testing.T, seed uint64) {
+func checkAgainstReference[T Float](t *testing.T, seed uint64, categorical bool) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	nFeatures := 1 + rng.IntN(12)
 	values := specialValues[T]()
 	for i := 0; i < 20; i++ {
 		values = append(values, T(rng.NormFloat64()))
 	}
-	splits := randomTree(rng, nFeatures, 2+rng.IntN(400), values)
+	if categorical {
+		// Categories, fractions of them, the ends of sets' words, and what
+		// lies between -1 and 0.
+		values = append(values, -0.5, -0.99, 1.5, 2, 2.99, 7, 31, 31.5, 32, 63, 64, 95, 96, 127, 128, 1e6)
+		for i := 0; i < 20; i++ {
+			values = append(values, T(rng.IntN(130)))
+		}
+	}
+	splits := randomTree(rng, nFeatures, 2+rng.IntN(400), values, categorical)
 	tree, err := Compile(splits, nFeatures)
 	if err != nil {
 		t.Fatal(err)
@@ -161,10 +187,69 @@ func TestNodeLayoutIsTheAssemblys(t *testing.T) {
 func TestWalksMatchTheReference(t *testing.T) {
 	eachWalk(t, func(t *testing.T) {
 		for seed := uint64(0); seed < 300; seed++ {
-			checkAgainstReference[float32](t, seed)
-			checkAgainstReference[float64](t, seed)
+			checkAgainstReference[float32](t, seed, false)
+			checkAgainstReference[float64](t, seed, false)
 		}
 	})
+}
+
+// Trees with tests of membership beside thresholds, single rows and batches,
+// with and without NaN.
+func TestCategoricalWalksMatchTheReference(t *testing.T) {
+	eachWalk(t, func(t *testing.T) {
+		for seed := uint64(0); seed < 300; seed++ {
+			checkAgainstReference[float32](t, seed, true)
+			checkAgainstReference[float64](t, seed, true)
+		}
+	})
+}
+
+// The edges of a membership test, one at a time: where categories begin, the
+// set's last category and the first beyond it, and values no category is.
+func TestCategoryEdges(t *testing.T) {
+	nan := math.NaN()
+	full := []uint32{1<<0 | 1<<5, 1<<31 | 1<<0} // categories 0, 5, 32 and 63
+	for _, c := range []struct {
+		from     float64
+		x        float64
+		nanRight bool
+		right    bool
+		empty    bool // test membership of an empty set instead
+	}{
+		// -0.5 is category 0, which an empty set's words would not reach.
+		{-1, -0.5, false, false, true}, {-1, 0, false, false, true}, {-1, nan, true, true, true},
+		{-1, 0, false, true, false}, {-1, -0.5, false, true, false}, {-1, -1, false, false, false}, {-1, -0.9999, false, true, false},
+		{-math.SmallestNonzeroFloat32, -0.5, false, false, false}, {-math.SmallestNonzeroFloat32, math.Copysign(0, -1), false, true, false},
+		{-1, 5.9, false, true, false}, {-1, 6, false, false, false}, {-1, 32, false, true, false}, {-1, 63.99, false, true, false},
+		{-1, 64, false, false, false}, {-1, 1e30, false, false, false}, {-1, math.Inf(1), false, false, false}, {-1, math.Inf(-1), false, false, false},
+		{-1, 1, false, false, false}, {-1, nan, false, false, false}, {-1, nan, true, true, false}, {0, 0, false, false, false}, {0, 0.5, false, true, false},
+	} {
+		set := full
+		if c.empty {
+			set = []uint32{}
+		}
+		splits := []Split[float64]{{Feature: 0, Threshold: c.from, Categories: set, NaNRight: c.nanRight, Left: 1, Right: 2},
+			{Leaf: true, Payload: 0}, {Leaf: true, Payload: 1}}
+		tree, err := Compile(splits, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		X := make([]float64, 9)
+		for i := range X {
+			X[i] = c.x
+		}
+		var b Batch[float64]
+		b.Load(X, len(X), 1)
+		out := make([]uint32, len(X))
+		tree.Leaves(&b, 0, out)
+		want := uint32(0)
+		if c.right {
+			want = 1
+		}
+		if got := tree.Leaf(X[:1]); got != want || out[0] != want || out[8] != want {
+			t.Errorf("categories from above %v (empty set %v), x=%v, NaN right %v: Leaf %d, Leaves %d and %d; want %d", c.from, c.empty, c.x, c.nanRight, got, out[0], out[8], want)
+		}
+	}
 }
 
 // A tree deeper than the eight levels a walk takes between its checks for
@@ -246,6 +331,11 @@ func TestCompileRefusesBrokenTrees(t *testing.T) {
 		"payload":        {{Leaf: true, Payload: 1 << 31}},
 		"empty":          {},
 		"negative child": {{Feature: 0, Left: -1, Right: 1}, leaf},
+		// Below -1 a value would truncate to a negative category; NaN is
+		// no beginning.
+		"categories from -2":  {{Feature: 0, Threshold: -2, Categories: []uint32{1}, Left: 1, Right: 2}, leaf, leaf},
+		"categories from NaN": {{Feature: 0, Threshold: float32(math.NaN()), Categories: []uint32{1}, Left: 1, Right: 2}, leaf, leaf},
+		"category set":        {{Feature: 0, Threshold: -1, Categories: make([]uint32, maxSetWords+1), Left: 1, Right: 2}, leaf, leaf},
 	}
 	for name, splits := range cases {
 		if _, err := Compile(splits, 2); err == nil {

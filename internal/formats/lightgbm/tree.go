@@ -19,6 +19,10 @@ const (
 // zeroThreshold is LightGBM's kZeroThreshold: values this close to 0 are zero.
 const zeroThreshold = 1e-35
 
+// maxWalkSetWords is the largest category set treewalk takes (categories up to
+// 2^24); a tree with a larger one walks its batches row by row.
+const maxWalkSetWords = 1 << 24 / 32
+
 // tree is one LightGBM tree in its own layout: internal nodes 0..n-2 with
 // children that are node indices (>= 0) or leaves (^leaf, < 0).
 type tree struct {
@@ -40,10 +44,13 @@ type tree struct {
 // "right when x > threshold, NaN where the split says", which is LightGBM's
 // "left when x <= threshold" for every value but NaN; for NaN, a split whose
 // missing type is NaN sends it to its default side, and one whose missing
-// type is none reads it as 0. A categorical split, a zero-as-missing split
-// (values near zero take the default side whatever the threshold) and a NaN
-// threshold (which sends every value right) cannot be written that way: such a
-// tree keeps walk nil. The leaves' payloads are their indices in leafValue.
+// type is none reads it as 0. A categorical split is treewalk's test of
+// membership with its children swapped (LightGBM sends a category in the set
+// left; NaN and values at or below -1, which are no category, right). A
+// zero-as-missing split (values near zero take the default side whatever the
+// threshold), a NaN threshold (which sends every value right) and a set too
+// large for treewalk cannot be written that way: such a tree keeps walk nil.
+// The leaves' payloads are their indices in leafValue.
 func (t *tree) compileWalk(numFeature int) error {
 	n := len(t.leafValue) - 1 // internal nodes
 	splits := make([]treewalk.Split[float64], n+len(t.leafValue))
@@ -55,8 +62,17 @@ func (t *tree) compileWalk(numFeature int) error {
 	}
 	for i := 0; i < n; i++ {
 		dt, th := t.decisionType[i], t.threshold[i]
+		if dt&categoricalMask != 0 {
+			set := t.catThreshold[t.catBoundaries[int(th)]:t.catBoundaries[int(th)+1]]
+			if len(set) > maxWalkSetWords {
+				return nil
+			}
+			splits[i] = treewalk.Split[float64]{Feature: int(t.splitFeature[i]), Threshold: -1, Categories: set,
+				Left: child(t.right[i]), Right: child(t.left[i])}
+			continue
+		}
 		missing := (dt >> 2) & 3
-		if dt&categoricalMask != 0 || missing == missingZero || math.IsNaN(th) {
+		if missing == missingZero || math.IsNaN(th) {
 			return nil
 		}
 		nanRight := 0 > th // missing type none: NaN is read as 0

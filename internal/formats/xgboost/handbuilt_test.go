@@ -194,7 +194,8 @@ func TestDecisionRulesInABatch(t *testing.T) {
 	}
 	rows := [][3]float32{
 		{1.4999999, 0, 0}, {1.5, 0, 0}, {nan, 0, 0}, {0, 3, 0}, {0, 64, 0}, {0, 2, 0}, {0, 3.9, 0},
-		{0, nan, nan}, {-inf, 1, -inf}, {inf, 1 << 24, inf}, {-0.0, -1, 0}, {2, 3, nan},
+		{0, nan, nan}, {-inf, 1, -inf}, {inf, 1 << 24, inf}, {-0.0, -1, 0}, {2, 3, nan}, {0, -0.5, 0}, {0, float32(math.Copysign(0, -1)), 0},
+		{0, 127.5, 0}, {0, 128, 0}, {0, 1e30, 0},
 	}
 	var X []float32
 	for len(X) < 40*3 {
@@ -259,5 +260,35 @@ func TestBaseScoreLinks(t *testing.T) {
 				t.Errorf("base margin %v, want %v", b.base, tc.want)
 			}
 		})
+	}
+}
+
+// XGBoost reads a value below 0 as no category, -0.5 included (LightGBM
+// truncates it to category 0), and -0 as category 0; one row at a time and in
+// a batch, with category 0 in the set.
+func TestFractionsBelowZeroAreNoCategory(t *testing.T) {
+	zeroTree := catTree
+	zeroTree.cats = []int{0, 3, 64}
+	b, err := decode(mustMarshal(t, testDoc("reg:squarederror", "0", zeroTree)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	negZero := float32(math.Copysign(0, -1))
+	xs := []float32{-0.5, negZero, 0.5, -1, -1e-30, 0}
+	want := []float32{20, 10, 10, 20, 20, 10}
+	X := make([]float32, 0, 3*len(xs)*2)
+	for range 2 { // 12 rows: a batch
+		for _, x := range xs {
+			X = append(X, 0, x, 0)
+		}
+	}
+	batch := make([]float32, len(X)/3)
+	b.margins(X, len(X)/3, batch)
+	for i, x := range xs {
+		one := make([]float32, 1)
+		b.margins([]float32{0, x, 0}, 1, one)
+		if one[0] != want[i] || batch[i] != want[i] || batch[i+len(xs)] != want[i] {
+			t.Errorf("category value %v: one row %v, in a batch %v and %v; want %v", x, one[0], batch[i], batch[i+len(xs)], want[i])
+		}
 	}
 }

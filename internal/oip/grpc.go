@@ -200,12 +200,13 @@ func InferOutputsToProto(outs []*tensor.Tensor, raw bool) ([]*pb.ModelInferRespo
 		}
 	}
 	pbOuts := make([]*pb.ModelInferResponse_InferOutputTensor, len(outs))
-	for i, t := range outs {
-		pbOuts[i] = &pb.ModelInferResponse_InferOutputTensor{Name: t.Name, Datatype: t.Datatype.String(), Shape: t.Shape}
-	}
 	if raw {
+		// The messages are made in place in one slice (never copied: a message
+		// must not be), rather than one allocation per output.
+		msgs := make([]pb.ModelInferResponse_InferOutputTensor, len(outs))
 		size := 0
-		for _, t := range outs {
+		for i, t := range outs {
+			pbOuts[i] = outputHeader(&msgs[i], t)
 			size += RawSize(t)
 		}
 		buf := make([]byte, 0, size) // one allocation for every output
@@ -217,10 +218,27 @@ func InferOutputsToProto(outs []*tensor.Tensor, raw bool) ([]*pb.ModelInferRespo
 		}
 		return pbOuts, contents
 	}
+	// Each output and its contents, made in place in one slice for every output.
+	msgs := make([]typedOutput, len(outs))
 	for i, t := range outs {
-		pbOuts[i].Contents = tensorContents(t)
+		m := &msgs[i]
+		setTensorContents(&m.contents, t)
+		m.output.Contents = &m.contents
+		pbOuts[i] = outputHeader(&m.output, t)
 	}
 	return pbOuts, nil
+}
+
+// typedOutput is an output's message and its typed contents, side by side.
+type typedOutput struct {
+	output   pb.ModelInferResponse_InferOutputTensor
+	contents pb.InferTensorContents
+}
+
+// outputHeader fills in o's name, datatype and shape from t, and returns o.
+func outputHeader(o *pb.ModelInferResponse_InferOutputTensor, t *tensor.Tensor) *pb.ModelInferResponse_InferOutputTensor {
+	o.Name, o.Datatype, o.Shape = t.Name, t.Datatype.String(), t.Shape
+	return o
 }
 
 // tensorContents puts a tensor's data in the gRPC contents field its datatype uses,
@@ -230,6 +248,12 @@ func InferOutputsToProto(outs []*tensor.Tensor, raw bool) ([]*pb.ModelInferRespo
 // load generator's inputs both go through here.
 func tensorContents(t *tensor.Tensor) *pb.InferTensorContents {
 	c := &pb.InferTensorContents{}
+	setTensorContents(c, t)
+	return c
+}
+
+// setTensorContents is tensorContents into an empty message of the caller's.
+func setTensorContents(c *pb.InferTensorContents, t *tensor.Tensor) {
 	switch v := t.Data.(type) {
 	case []bool:
 		c.BoolContents = v
@@ -256,7 +280,6 @@ func tensorContents(t *tensor.Tensor) *pb.InferTensorContents {
 	case [][]byte:
 		c.BytesContents = v
 	}
-	return c
 }
 
 func widen[T int32 | uint32, S int8 | int16 | uint8 | uint16](v []S) []T {

@@ -31,7 +31,32 @@ func newLenientCodec() *lenientCodec {
 
 func (c *lenientCodec) Name() string { return proto.Name }
 
-func (c *lenientCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
+// Marshal encodes into a buffer from gRPC's pool, which gRPC frees (and so
+// returns to the pool) once the message is written. The base codec allocates
+// a new slice for a message under mem's pooling threshold (1 KiB), as most
+// answers are, and boxes it; a buffer asked for at least pooledMarshalSize is
+// over the threshold, so it is pooled whatever the message's size.
+func (c *lenientCodec) Marshal(v any) (mem.BufferSlice, error) {
+	m, ok := v.(protov2.Message)
+	if !ok {
+		return c.base.Marshal(v)
+	}
+	// UseCachedSize needs the Size call just before, on the same message.
+	size := protov2.Size(m)
+	pool := mem.DefaultBufferPool()
+	buf := pool.Get(max(size, pooledMarshalSize))
+	out, err := protov2.MarshalOptions{UseCachedSize: true}.MarshalAppend((*buf)[:0], m)
+	if err != nil {
+		pool.Put(buf)
+		return nil, err
+	}
+	*buf = out
+	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+}
+
+// pooledMarshalSize is the least buffer Marshal asks the pool for: the pool's
+// 4 KiB tier, over mem's pooling threshold.
+const pooledMarshalSize = 4 << 10
 
 func (c *lenientCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	err := c.base.Unmarshal(data, v)

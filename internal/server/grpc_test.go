@@ -1165,3 +1165,75 @@ func TestGRPCDrainKeepsListeningWhileClientsArrive(t *testing.T) {
 	stop()
 	listensWhileClientsArrive(t, served, done, failures, "gRPC calls")
 }
+
+// TestGRPCInferAllocations pins what the server's own code allocates for one
+// ModelInfer call (the interceptor, the handler, the model and the response's
+// encoding), without the transport's and the client's share, which are gRPC's.
+func TestGRPCInferAllocations(t *testing.T) {
+	s := benchServer(t, "fraud_logreg.joblib")
+	codec := newLenientCodec()
+	intercept := s.grpcUnary(codec, s.newGRPCAuth())
+	svc := &inferenceService{s: s}
+	info := &grpc.UnaryServerInfo{Server: svc, FullMethod: pb.GRPCInferenceService_ModelInfer_FullMethodName}
+	handler := func(ctx context.Context, req any) (any, error) {
+		return svc.ModelInfer(ctx, req.(*pb.ModelInferRequest))
+	}
+	req := inferReq("fraud_logreg", fp64Input("input", []int64{1, 2}, 0.5, -1.2))
+	stream := &headerStream{}
+	ctx := grpc.NewContextWithServerTransportStream(context.Background(), stream)
+	allocs := testing.AllocsPerRun(500, func() {
+		resp, err := intercept(ctx, req, info, handler)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := codec.Marshal(resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data.Free()
+	})
+	if got := stream.header.Get(grpcMetadataRequestID); len(got) != 1 || len(got[0]) != 16 {
+		t.Fatalf("request id header %q, want one new 16-digit id", got)
+	}
+	if allocs > 16 {
+		t.Errorf("a gRPC ModelInfer call allocates %.1f objects in the server's code, want at most 16", allocs)
+	}
+}
+
+// headerStream is the server transport stream of a call made without a
+// transport: it keeps the header metadata it is given.
+type headerStream struct{ header metadata.MD }
+
+func (s *headerStream) Method() string                  { return pb.GRPCInferenceService_ModelInfer_FullMethodName }
+func (s *headerStream) SetHeader(md metadata.MD) error  { s.header = md; return nil }
+func (s *headerStream) SendHeader(md metadata.MD) error { s.header = md; return nil }
+func (s *headerStream) SetTrailer(metadata.MD) error    { return nil }
+
+// The codec's Marshal writes the same bytes as proto.Marshal, whether the
+// message is empty, small, or over a pooled buffer's size, and refuses what is
+// not a message.
+func TestLenientCodecMarshal(t *testing.T) {
+	c := newLenientCodec()
+	for _, n := range []int{0, 2, 1000, 300_000} {
+		m := &pb.ModelInferResponse{}
+		if n > 0 {
+			m = &pb.ModelInferResponse{ModelName: "m", Id: "0123456789abcdef", Outputs: []*pb.ModelInferResponse_InferOutputTensor{
+				{Name: "y", Datatype: "FP64", Shape: []int64{int64(n)}, Contents: &pb.InferTensorContents{Fp64Contents: make([]float64, n)}}}}
+		}
+		want, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := c.Marshal(m)
+		if err != nil {
+			t.Fatalf("%d elements: %v", n, err)
+		}
+		if got := data.Materialize(); !bytes.Equal(got, want) {
+			t.Errorf("%d elements: %d bytes, want the %d of proto.Marshal", n, len(got), len(want))
+		}
+		data.Free()
+	}
+	if _, err := c.Marshal("not a message"); err == nil {
+		t.Error("a string marshalled without an error")
+	}
+}

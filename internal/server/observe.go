@@ -228,8 +228,9 @@ func endPhase(span trace.Span, err error) {
 	span.End()
 }
 
-// grpcRequestIDKey carries a gRPC call's request id in its context (a gRPC call
-// has a context of its own already, so the value costs little there).
+// grpcRequestIDKey carries a gRPC call's request id in its context, as a
+// *string (a gRPC call has a context of its own already, so the value costs
+// little there, and a pointer goes into the context without a copy).
 type grpcRequestIDKey struct{}
 
 // grpcMetadataRequestID is the request id's metadata key (lower case, as gRPC
@@ -241,14 +242,19 @@ const grpcMetadataRequestID = "x-request-id"
 // the RPC's span with it, and returns the call's context and what to call with
 // its outcome, which writes the sampled access log line.
 func (s *Server) grpcObserve(ctx context.Context, info *grpc.UnaryServerInfo) (context.Context, func(error)) {
-	given := ""
-	// Only this key's values, not FromIncomingContext's copy of every key.
-	if v := metadata.ValueFromIncomingContext(ctx, grpcMetadataRequestID); len(v) > 0 {
-		given = v[0]
+	// Only this key's values, not FromIncomingContext's copy of every key. The
+	// values are a copy of the call's own, so a valid id's slice is the header
+	// value as it is; a new id comes with a slice of its own. The header takes
+	// that slice and the context a pointer into it, so the id is not copied.
+	hdr := metadata.ValueFromIncomingContext(ctx, grpcMetadataRequestID)
+	if len(hdr) > 0 && validRequestID(hdr[0]) {
+		hdr = hdr[:1:1]
+	} else {
+		hdr = newRequestIDHeader()
 	}
-	rid := acceptRequestID(given)
-	grpc.SetHeader(ctx, metadata.MD{grpcMetadataRequestID: []string{rid}})
-	ctx = context.WithValue(ctx, grpcRequestIDKey{}, rid)
+	rid := hdr[0]
+	grpc.SetHeader(ctx, metadata.MD{grpcMetadataRequestID: hdr})
+	ctx = context.WithValue(ctx, grpcRequestIDKey{}, &hdr[0])
 	if span := tracing.Recording(ctx); span != nil {
 		span.SetAttributes(tracing.RequestID.String(rid))
 	}
@@ -278,6 +284,8 @@ func noAccessLog(error) {}
 
 // grpcRequestID is the id grpcObserve chose for this call.
 func grpcRequestID(ctx context.Context) string {
-	id, _ := ctx.Value(grpcRequestIDKey{}).(string)
-	return id
+	if id, _ := ctx.Value(grpcRequestIDKey{}).(*string); id != nil {
+		return *id
+	}
+	return ""
 }

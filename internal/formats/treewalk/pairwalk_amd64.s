@@ -12,13 +12,28 @@
 //
 // AX holds the nodes; DX, SI and DI are scratch.
 
-// STEPR steps the lane whose node offset is in register O; its group's values
-// start at G and LANE is its index in the group.
-#define STEPR(MOVS, UCOMIS, FEAT, LEFT, SIZE, VSIZE, O, G, LANE, X) \
+// Every step starts by loading the node at offset O: the row's value into X,
+// the left child into SI and the right child (left + SIZE) into DI; DX is
+// free again after it.
+#define LOAD(MOVS, FEAT, LEFT, SIZE, VSIZE, O, G, LANE, X) \
 	MOVL FEAT(AX)(O*1), DX \
 	MOVS (LANE*VSIZE)(G)(DX*1), X \
 	MOVL LEFT(AX)(O*1), SI \
-	LEAL SIZE(SI), DI \
+	LEAL SIZE(SI), DI
+
+// NANCHILD puts in DX the child a NaN value takes: left + SIZE × the node's
+// payload's top bit. (A leaf's threshold is NaN too, so every value is
+// unordered there; its payload's top bit is 0, and DX is its left, itself.)
+#define NANCHILD(PAY, SIZE, O) \
+	MOVL PAY(AX)(O*1), DX \
+	SARL $31, DX \
+	ANDL $SIZE, DX \
+	ADDL SI, DX
+
+// STEPR steps the lane whose node offset is in register O; its group's values
+// start at G and LANE is its index in the group.
+#define STEPR(MOVS, UCOMIS, FEAT, LEFT, SIZE, VSIZE, O, G, LANE, X) \
+	LOAD(MOVS, FEAT, LEFT, SIZE, VSIZE, O, G, LANE, X) \
 	UCOMIS (AX)(O*1), X \
 	MOVL SI, O \
 	CMOVLHI DI, O
@@ -27,28 +42,18 @@
 // registers for sixteen); R14 is scratch too.
 #define STEPM(MOVS, UCOMIS, FEAT, LEFT, SIZE, VSIZE, ADDR, G, LANE, X) \
 	MOVL ADDR, R14 \
-	MOVL FEAT(AX)(R14*1), DX \
-	MOVS (LANE*VSIZE)(G)(DX*1), X \
-	MOVL LEFT(AX)(R14*1), SI \
-	LEAL SIZE(SI), DI \
+	LOAD(MOVS, FEAT, LEFT, SIZE, VSIZE, R14, G, LANE, X) \
 	UCOMIS (AX)(R14*1), X \
 	CMOVLHI DI, SI \
 	MOVL SI, ADDR
 
 // STEPRN and STEPMN are STEPR and STEPM for a batch that may hold NaN: a NaN
-// value compares unordered (parity set), and then the node's payload's top
-// bit says which child: DX becomes left + SIZE × that bit. (A leaf's
-// threshold is NaN too, so every value is unordered there; its payload's top
-// bit is 0, and DX is its left, itself.)
+// value compares unordered (parity set), and then the step takes NANCHILD's
+// child. (The NaN child is worked out before the comparison, whose flags the
+// arithmetic would overwrite.)
 #define STEPRN(MOVS, UCOMIS, FEAT, LEFT, PAY, SIZE, VSIZE, O, G, LANE, X) \
-	MOVL FEAT(AX)(O*1), DX \
-	MOVS (LANE*VSIZE)(G)(DX*1), X \
-	MOVL LEFT(AX)(O*1), SI \
-	LEAL SIZE(SI), DI \
-	MOVL PAY(AX)(O*1), DX \
-	SARL $31, DX \
-	ANDL $SIZE, DX \
-	ADDL SI, DX \
+	LOAD(MOVS, FEAT, LEFT, SIZE, VSIZE, O, G, LANE, X) \
+	NANCHILD(PAY, SIZE, O) \
 	UCOMIS (AX)(O*1), X \
 	MOVL SI, O \
 	CMOVLHI DI, O \
@@ -56,14 +61,8 @@
 
 #define STEPMN(MOVS, UCOMIS, FEAT, LEFT, PAY, SIZE, VSIZE, ADDR, G, LANE, X) \
 	MOVL ADDR, R14 \
-	MOVL FEAT(AX)(R14*1), DX \
-	MOVS (LANE*VSIZE)(G)(DX*1), X \
-	MOVL LEFT(AX)(R14*1), SI \
-	LEAL SIZE(SI), DI \
-	MOVL PAY(AX)(R14*1), DX \
-	SARL $31, DX \
-	ANDL $SIZE, DX \
-	ADDL SI, DX \
+	LOAD(MOVS, FEAT, LEFT, SIZE, VSIZE, R14, G, LANE, X) \
+	NANCHILD(PAY, SIZE, R14) \
 	UCOMIS (AX)(R14*1), X \
 	CMOVLHI DI, SI \
 	CMOVLPS DX, SI \

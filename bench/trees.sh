@@ -58,6 +58,7 @@ awk '
       printf "%-4s 1,000 rows, one core: library %.2f ms, Tide %.2f ms: %.2fx faster\n", m, med["library " m " 1000"] / 1e6, med["tide " m " 1000"] / 1e6, med["library " m " 1000"] / med["tide " m " 1000"]
       for (j = 0; j < 2; j++) { rows = j ? 1000 : 256
         printf "     %d rows, 2 CPUs against one core: %.2fx\n", rows, med["tide " m " " rows] / med["tide-2cpu " m " " rows] }
+      if (("tide-2cpu " m " alone-120") in med) printf "     120 rows on one CPU: %.0f us alone, %.0f us while the other CPU runs a copy (%.2fx as long)\n", med["tide-2cpu " m " alone-120"] / 1000, med["tide-2cpu " m " together-120"] / 1000, med["tide-2cpu " m " together-120"] / med["tide-2cpu " m " alone-120"]
       printf "     one row: %.1f us", med["tide " m " 1"] / 1000
       if (("before " m " 1") in med) printf " (before: %.1f us, %.2fx; 1,000 rows before: %.2f ms)", med["before " m " 1"] / 1000, med["before " m " 1"] / med["tide " m " 1"], med["before " m " 1000"] / 1e6
       printf "\n" }

@@ -9,7 +9,11 @@
 // -repeats calls after two warm-ups, with GOMAXPROCS set to -procs, and then
 // "NAME 1 NS" for a one-row call (the median of 2,000). With -procs above 1 it
 // also prints "wake 1 NS": how long a goroutine started while the other cores
-// are idle takes to run, the cost a batch split across cores pays up front.
+// are idle takes to run, the cost a batch split across cores pays up front,
+// and for each model "NAME alone-120 NS" and "NAME together-120 NS": a batch of
+// 120 rows (too few to be split) run alone, and run on every core at once, each
+// its own copy, started together. How much the cores slow each other down when
+// all of them work bounds what splitting a batch across them can gain.
 package main
 
 import (
@@ -23,6 +27,8 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tideserve/tide/internal/formats"
@@ -105,6 +111,12 @@ func run(dir string, rows, repeats int) error {
 		fmt.Printf("%s %d %d\n", bm.name, rows, median(ctx, m, batch, repeats))
 		one := input(m, X[:features], 1)
 		fmt.Printf("%s 1 %d\n", bm.name, median(ctx, m, one, 2000))
+		if runtime.GOMAXPROCS(0) > 1 {
+			const small = 120
+			in := input(m, X[:small*features], small)
+			alone, together := contention(ctx, m, in, repeats)
+			fmt.Printf("%s alone-%d %d\n%s together-%d %d\n", bm.name, small, alone, bm.name, small, together)
+		}
 	}
 	return nil
 }
@@ -195,6 +207,47 @@ func readFloat64s(path string) ([]float64, error) {
 		out[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
 	}
 	return out, nil
+}
+
+// contention returns the median time of a call on in alone, and the median
+// time of the same call made on every core at once: the caller and a goroutine
+// per other core, those spinning on their cores until the caller starts them,
+// so that no core is idle (or waking) when the timed calls begin.
+func contention(ctx context.Context, m model.Model, in []*tensor.Tensor, n int) (alone, together int64) {
+	alone = median(ctx, m, in, n)
+	others := runtime.GOMAXPROCS(0) - 1
+	var samples []int64
+	for i := 0; i < n; i++ {
+		var ready, done sync.WaitGroup
+		var start atomic.Bool
+		times := make([]int64, others+1)
+		call := func(k int) {
+			t := time.Now()
+			if _, err := m.Predict(ctx, in); err != nil {
+				fmt.Fprintln(os.Stderr, "trees:", err)
+				os.Exit(1)
+			}
+			times[k] = time.Since(t).Nanoseconds()
+		}
+		for k := 1; k <= others; k++ {
+			ready.Add(1)
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				ready.Done()
+				for !start.Load() {
+				}
+				call(k)
+			}()
+		}
+		ready.Wait()
+		start.Store(true)
+		call(0)
+		done.Wait()
+		samples = append(samples, times...)
+	}
+	sort.Slice(samples, func(a, b int) bool { return samples[a] < samples[b] })
+	return alone, samples[len(samples)/2]
 }
 
 // wakeLatency is the median time from a go statement to the goroutine running,

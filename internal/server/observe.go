@@ -30,15 +30,15 @@ const headerRequestID = "X-Request-Id"
 // maxRequestIDLen bounds an accepted request id: ids travel into logs and spans.
 const maxRequestIDLen = 128
 
-// acceptRequestID returns the client's id if it is 1 to 128 visible ASCII
-// characters, else a new one: a hostile id (control characters, megabytes) must
-// not reach a log line.
-func acceptRequestID(given string) string { return requestIDHeader(given)[0] }
-
-// requestIDHeader is acceptRequestID as the answer's header value.
-func requestIDHeader(given string) []string {
-	if validRequestID(given) {
-		return []string{given}
+// requestIDHeader is the request id as the answer's header value: the client's
+// (the first of given, its header's or metadata's values) if it is 1 to 128
+// visible ASCII characters, else a new one: a hostile id (control characters,
+// megabytes) must not reach a log line. A kept id's slice is given's, cut to
+// the one value and its capacity, so an append to the answer's header copies
+// rather than writing into the request's.
+func requestIDHeader(given []string) []string {
+	if len(given) > 0 && validRequestID(given[0]) {
+		return given[:1:1]
 	}
 	return newRequestIDHeader()
 }
@@ -243,15 +243,9 @@ const grpcMetadataRequestID = "x-request-id"
 // its outcome, which writes the sampled access log line.
 func (s *Server) grpcObserve(ctx context.Context, info *grpc.UnaryServerInfo) (context.Context, func(error)) {
 	// Only this key's values, not FromIncomingContext's copy of every key. The
-	// values are a copy of the call's own, so a valid id's slice is the header
-	// value as it is; a new id comes with a slice of its own. The header takes
-	// that slice and the context a pointer into it, so the id is not copied.
-	hdr := metadata.ValueFromIncomingContext(ctx, grpcMetadataRequestID)
-	if len(hdr) > 0 && validRequestID(hdr[0]) {
-		hdr = hdr[:1:1]
-	} else {
-		hdr = newRequestIDHeader()
-	}
+	// header takes the id's slice and the context a pointer into it, so the id
+	// is not copied.
+	hdr := requestIDHeader(metadata.ValueFromIncomingContext(ctx, grpcMetadataRequestID))
 	rid := hdr[0]
 	grpc.SetHeader(ctx, metadata.MD{grpcMetadataRequestID: hdr})
 	ctx = context.WithValue(ctx, grpcRequestIDKey{}, &hdr[0])

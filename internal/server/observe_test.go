@@ -5,6 +5,9 @@ import (
 	"testing"
 )
 
+// acceptRequestID is the id requestIDHeader keeps or makes for a client's one.
+func acceptRequestID(given string) string { return requestIDHeader([]string{given})[0] }
+
 func TestAcceptRequestID(t *testing.T) {
 	for _, given := range []string{"abc", "req-7", "4bf92f35-77b3-4da6", strings.Repeat("x", 128)} {
 		if got := acceptRequestID(given); got != given {

@@ -19,10 +19,6 @@ const (
 // zeroThreshold is LightGBM's kZeroThreshold: values this close to 0 are zero.
 const zeroThreshold = 1e-35
 
-// maxWalkSetWords is the largest category set treewalk takes (categories up to
-// 2^24); a tree with a larger one walks its batches row by row.
-const maxWalkSetWords = 1 << 24 / 32
-
 // tree is one LightGBM tree in its own layout: internal nodes 0..n-2 with
 // children that are node indices (>= 0) or leaves (^leaf, < 0).
 type tree struct {
@@ -64,7 +60,7 @@ func (t *tree) compileWalk(numFeature int) error {
 		dt, th := t.decisionType[i], t.threshold[i]
 		if dt&categoricalMask != 0 {
 			set := t.catThreshold[t.catBoundaries[int(th)]:t.catBoundaries[int(th)+1]]
-			if len(set) > maxWalkSetWords {
+			if len(set) > treewalk.MaxSetWords {
 				return nil
 			}
 			splits[i] = treewalk.Split[float64]{Feature: int(t.splitFeature[i]), Threshold: -1, Categories: set,

@@ -68,9 +68,10 @@ type Split[T Float] struct {
 	Categories []uint32
 }
 
-// maxSetWords bounds a category set, so that its size in bits, the value a
-// walk compares a row against, is exact in a float32 and fits an int32.
-const maxSetWords = 1 << 24 / 32
+// MaxSetWords bounds a category set (categories below 2^24), so that its size
+// in bits, the value a walk compares a row against, is exact in a float32 and
+// fits an int32. A runtime keeps a tree with a larger set on a walk of its own.
+const MaxSetWords = 1 << 24 / 32
 
 // node is one compiled node: 16 bytes for float32 trees, 24 for float64.
 // Offsets are in bytes, so that a step needs no multiplication.
@@ -162,7 +163,7 @@ func Compile[T Float](splits []Split[T], nFeatures int) (*Tree[T], error) {
 		left := len(t.nodes)
 		n := node[T]{threshold: s.Threshold, feature: uint32(s.Feature * lanes * valueSize), left: uint32(left * nodeSize)}
 		if s.Categories != nil {
-			if !(s.Threshold >= -1) || len(s.Categories) > maxSetWords {
+			if !(s.Threshold >= -1) || len(s.Categories) > MaxSetWords {
 				return nil, fmt.Errorf("node %d tests categories above %v in a set of %d words", it.src, s.Threshold, len(s.Categories))
 			}
 			// A value above the threshold and below the limit truncates to a

@@ -335,7 +335,7 @@ func TestCompileRefusesBrokenTrees(t *testing.T) {
 		// no beginning.
 		"categories from -2":  {{Feature: 0, Threshold: -2, Categories: []uint32{1}, Left: 1, Right: 2}, leaf, leaf},
 		"categories from NaN": {{Feature: 0, Threshold: float32(math.NaN()), Categories: []uint32{1}, Left: 1, Right: 2}, leaf, leaf},
-		"category set":        {{Feature: 0, Threshold: -1, Categories: make([]uint32, maxSetWords+1), Left: 1, Right: 2}, leaf, leaf},
+		"category set":        {{Feature: 0, Threshold: -1, Categories: make([]uint32, MaxSetWords+1), Left: 1, Right: 2}, leaf, leaf},
 	}
 	for name, splits := range cases {
 		if _, err := Compile(splits, 2); err == nil {

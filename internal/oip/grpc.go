@@ -28,58 +28,80 @@ const maxGRPCRank = 32
 // UINT64, BOOL, BYTES), raw_input_contents are decoded from little-endian bytes.
 // Errors are the caller's (InvalidArgument).
 func InferInputsFromProto(req *pb.ModelInferRequest) ([]*tensor.Tensor, error) {
+	out, _, err := inferInputs(req, nil, nil)
+	return out, err
+}
+
+// inferInputs is InferInputsFromProto into the memory of an earlier call's
+// tensors and their pointers (nil for new), which it returns for the next call.
+// The tensors are made in one slice rather than one allocation each.
+func inferInputs(req *pb.ModelInferRequest, slab []tensor.Tensor, out []*tensor.Tensor) ([]*tensor.Tensor, []tensor.Tensor, error) {
 	ins := req.GetInputs()
 	raw := req.GetRawInputContents()
 	switch {
 	case len(ins) == 0:
-		return nil, badRequest("request has no inputs")
+		return nil, slab, badRequest("request has no inputs")
 	case len(ins) > maxGRPCTensors:
-		return nil, badRequest("more than %d inputs", maxGRPCTensors)
+		return nil, slab, badRequest("more than %d inputs", maxGRPCTensors)
 	case len(raw) > 0 && len(raw) != len(ins):
-		return nil, badRequest("raw_input_contents has %d entries for %d inputs; send one per input, in order", len(raw), len(ins))
+		return nil, slab, badRequest("raw_input_contents has %d entries for %d inputs; send one per input, in order", len(raw), len(ins))
 	}
-	out := make([]*tensor.Tensor, len(ins))
+	slab, out = resize(slab, len(ins)), resize(out, len(ins))
 	for i, in := range ins {
-		t, err := inputHeader(in, i)
-		if err != nil {
-			return nil, err
+		t := &slab[i]
+		if err := inputHeader(t, in, i); err != nil {
+			return nil, slab, err
 		}
 		for _, prev := range out[:i] {
 			if prev.Name == t.Name {
-				return nil, badRequest("input %q appears twice", t.Name)
+				return nil, slab, badRequest("input %q appears twice", t.Name)
 			}
 		}
+		var err error
 		if len(raw) > 0 {
 			if in.GetContents() != nil {
-				return nil, badRequest("input %q has contents although the request uses raw_input_contents; use one or the other", t.Name)
+				return nil, slab, badRequest("input %q has contents although the request uses raw_input_contents; use one or the other", t.Name)
 			}
 			if t.Data, err = DecodeRaw(t.Name, t.Datatype, t.Shape, raw[i]); err != nil {
-				return nil, err
+				return nil, slab, err
 			}
 		} else if t.Data, err = typedContents(t, in.GetContents()); err != nil {
-			return nil, err
+			return nil, slab, err
 		}
 		out[i] = t
 	}
-	return out, nil
+	return out, slab, nil
 }
 
-func inputHeader(in *pb.ModelInferRequest_InferInputTensor, index int) (*tensor.Tensor, error) {
+// resize is s with length n, in its own memory when its capacity allows, its
+// elements zero.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+// inputHeader fills in t's name, datatype and shape from the request's input.
+func inputHeader(t *tensor.Tensor, in *pb.ModelInferRequest_InferInputTensor, index int) error {
 	if in.GetName() == "" {
-		return nil, badRequest("inputs[%d]: missing name", index)
+		return badRequest("inputs[%d]: missing name", index)
 	}
 	dt, err := tensor.ParseDatatype(in.GetDatatype())
 	if err != nil {
-		return nil, badRequest("input %q: %v", in.GetName(), err)
+		return badRequest("input %q: %v", in.GetName(), err)
 	}
 	shape := in.GetShape()
 	if len(shape) > maxGRPCRank {
-		return nil, badRequest("input %q: more than %d dimensions", in.GetName(), maxGRPCRank)
+		return badRequest("input %q: more than %d dimensions", in.GetName(), maxGRPCRank)
 	}
 	if tensor.NumElements(shape) < 0 {
-		return nil, badRequest("input %q: invalid shape %v", in.GetName(), shape)
+		return badRequest("input %q: invalid shape %v", in.GetName(), shape)
 	}
-	return &tensor.Tensor{Name: in.GetName(), Datatype: dt, Shape: shape}, nil
+	*t = tensor.Tensor{Name: in.GetName(), Datatype: dt, Shape: shape}
+	return nil
 }
 
 // typedContents picks the contents field the datatype calls for and checks its
@@ -194,39 +216,58 @@ func narrowUints(t *tensor.Tensor, v []uint32) (any, error) {
 // protocol forbids mixing raw and typed outputs), as typed contents otherwise. Typed
 // contents share the outputs' slices where the Go types agree.
 func InferOutputsToProto(outs []*tensor.Tensor, raw bool) ([]*pb.ModelInferResponse_InferOutputTensor, [][]byte) {
+	var m outputMemory
+	return m.outputs(outs, raw)
+}
+
+// outputMemory is what converting outputs takes, kept by a caller that
+// converts again once the last conversion's messages are no longer used.
+type outputMemory struct {
+	pointers []*pb.ModelInferResponse_InferOutputTensor
+	typed    []typedOutput
+	headers  []pb.ModelInferResponse_InferOutputTensor // raw outputs' messages
+	contents [][]byte                                  // raw outputs' contents, cut from buf
+	buf      []byte
+}
+
+// outputs is InferOutputsToProto in m's memory.
+func (m *outputMemory) outputs(outs []*tensor.Tensor, raw bool) ([]*pb.ModelInferResponse_InferOutputTensor, [][]byte) {
 	for _, t := range outs {
 		if t.Datatype == tensor.FP16 || t.Datatype == tensor.BF16 {
 			raw = true
 		}
 	}
-	pbOuts := make([]*pb.ModelInferResponse_InferOutputTensor, len(outs))
+	m.pointers = resize(m.pointers, len(outs))
 	if raw {
 		// The messages are made in place in one slice (never copied: a message
 		// must not be), rather than one allocation per output.
-		msgs := make([]pb.ModelInferResponse_InferOutputTensor, len(outs))
+		m.headers = resize(m.headers, len(outs))
 		size := 0
 		for i, t := range outs {
-			pbOuts[i] = outputHeader(&msgs[i], t)
+			m.pointers[i] = outputHeader(&m.headers[i], t)
 			size += RawSize(t)
 		}
-		buf := make([]byte, 0, size) // one allocation for every output
-		contents := make([][]byte, len(outs))
+		if cap(m.buf) < size {
+			m.buf = make([]byte, 0, size) // one allocation for every output
+		}
+		buf := m.buf[:0]
+		m.contents = resize(m.contents, len(outs))
 		for i, t := range outs {
 			start := len(buf)
 			buf = AppendRaw(buf, t)
-			contents[i] = buf[start:len(buf):len(buf)]
+			m.contents[i] = buf[start:len(buf):len(buf)]
 		}
-		return pbOuts, contents
+		return m.pointers, m.contents
 	}
 	// Each output and its contents, made in place in one slice for every output.
-	msgs := make([]typedOutput, len(outs))
+	m.typed = resize(m.typed, len(outs))
 	for i, t := range outs {
-		m := &msgs[i]
-		setTensorContents(&m.contents, t)
-		m.output.Contents = &m.contents
-		pbOuts[i] = outputHeader(&m.output, t)
+		o := &m.typed[i]
+		setTensorContents(&o.contents, t)
+		o.output.Contents = &o.contents
+		m.pointers[i] = outputHeader(&o.output, t)
 	}
-	return pbOuts, nil
+	return m.pointers, nil
 }
 
 // typedOutput is an output's message and its typed contents, side by side.

@@ -32,15 +32,18 @@ const maxRequestIDLen = 128
 
 // requestIDHeader is the request id as the answer's header value: the client's
 // (the first of given, its header's or metadata's values) if it is 1 to 128
-// visible ASCII characters, else a new one: a hostile id (control characters,
-// megabytes) must not reach a log line. A kept id's slice is given's, cut to
-// the one value and its capacity, so an append to the answer's header copies
-// rather than writing into the request's.
-func requestIDHeader(given []string) []string {
+// visible ASCII characters, else a new one, made in box (a new box when nil):
+// a hostile id (control characters, megabytes) must not reach a log line. A
+// kept id's slice is given's, cut to the one value and its capacity, so an
+// append to the answer's header copies rather than writing into the request's.
+func requestIDHeader(given []string, box *requestIDBox) []string {
 	if len(given) > 0 && validRequestID(given[0]) {
 		return given[:1:1]
 	}
-	return newRequestIDHeader()
+	if box == nil {
+		box = new(requestIDBox)
+	}
+	return box.newID()
 }
 
 func validRequestID(id string) bool {
@@ -56,26 +59,28 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// newRequestID is 16 random hex digits: unique enough to find one request in a
-// day of logs, and cheap (no lock, no syscall) on every request.
-func newRequestID() string { return newRequestIDHeader()[0] }
+// newRequestID is a new id on its own.
+func newRequestID() string { return new(requestIDBox).newID()[0] }
 
-// newRequestIDHeader is a new id as the answer's header value: the id and the
+// requestIDBox holds a new id as the answer's header value: the id and the
 // one-element slice the header map holds share one allocation, since every
-// request without an id of its own makes one.
-func newRequestIDHeader() []string {
+// request without an id of its own needs both.
+type requestIDBox struct {
+	value [1]string
+	digit [16]byte
+}
+
+// newID makes the box's id, 16 random hex digits: unique enough to find one
+// request in a day of logs, and cheap (no lock, no syscall) on every request.
+func (b *requestIDBox) newID() []string {
 	const hex = "0123456789abcdef"
-	box := new(struct {
-		value [1]string
-		digit [16]byte
-	})
 	v := rand.Uint64()
-	for i := range box.digit {
-		box.digit[i] = hex[v&15]
+	for i := range b.digit {
+		b.digit[i] = hex[v&15]
 		v >>= 4
 	}
-	box.value[0] = unsafe.String(&box.digit[0], len(box.digit)) // never written again
-	return box.value[:]
+	b.value[0] = unsafe.String(&b.digit[0], len(b.digit)) // never written again
+	return b.value[:]
 }
 
 // requestIDOf is the id ServeHTTP chose for this request. It is read back from
@@ -229,9 +234,24 @@ func endPhase(span trace.Span, err error) {
 }
 
 // grpcRequestIDKey carries a gRPC call's request id in its context, as a
-// *string (a gRPC call has a context of its own already, so the value costs
-// little there, and a pointer goes into the context without a copy).
+// *string (a pointer goes into the context without a copy).
 type grpcRequestIDKey struct{}
+
+// grpcCallContext is a gRPC call's context with its request id: the context,
+// the id and a new id's digits in one allocation, where context.WithValue and
+// the id would take one each.
+type grpcCallContext struct {
+	context.Context
+	id  *string
+	box requestIDBox
+}
+
+func (c *grpcCallContext) Value(key any) any {
+	if _, ok := key.(grpcRequestIDKey); ok {
+		return c.id
+	}
+	return c.Context.Value(key)
+}
 
 // grpcMetadataRequestID is the request id's metadata key (lower case, as gRPC
 // metadata keys are).
@@ -245,10 +265,12 @@ func (s *Server) grpcObserve(ctx context.Context, info *grpc.UnaryServerInfo) (c
 	// Only this key's values, not FromIncomingContext's copy of every key. The
 	// header takes the id's slice and the context a pointer into it, so the id
 	// is not copied.
-	hdr := requestIDHeader(metadata.ValueFromIncomingContext(ctx, grpcMetadataRequestID))
+	call := &grpcCallContext{Context: ctx}
+	hdr := requestIDHeader(metadata.ValueFromIncomingContext(ctx, grpcMetadataRequestID), &call.box)
 	rid := hdr[0]
 	grpc.SetHeader(ctx, metadata.MD{grpcMetadataRequestID: hdr})
-	ctx = context.WithValue(ctx, grpcRequestIDKey{}, &hdr[0])
+	call.id = &hdr[0]
+	ctx = call
 	if span := tracing.Recording(ctx); span != nil {
 		span.SetAttributes(tracing.RequestID.String(rid))
 	}

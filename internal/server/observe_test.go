@@ -6,7 +6,7 @@ import (
 )
 
 // acceptRequestID is the id requestIDHeader keeps or makes for a client's one.
-func acceptRequestID(given string) string { return requestIDHeader([]string{given})[0] }
+func acceptRequestID(given string) string { return requestIDHeader([]string{given}, nil)[0] }
 
 func TestAcceptRequestID(t *testing.T) {
 	for _, given := range []string{"abc", "req-7", "4bf92f35-77b3-4da6", strings.Repeat("x", 128)} {

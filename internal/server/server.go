@@ -249,7 +249,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.arrivals.arrived()
 		}
 	}
-	ridHeader := requestIDHeader(r.Header[headerRequestID])
+	ridHeader := requestIDHeader(r.Header[headerRequestID], nil)
 	w.Header()[headerRequestID] = ridHeader
 	rid := ridHeader[0]
 	if !isLocal(r.Context()) && !s.authorizeHTTP(w, r) {

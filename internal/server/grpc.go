@@ -11,7 +11,9 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -25,6 +27,7 @@ import (
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tideserve/tide/internal/monitor"
 	"github.com/tideserve/tide/internal/oip"
@@ -74,7 +77,7 @@ func (s *Server) GRPCServer() (*grpc.Server, error) {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
 	}
 	gs := grpc.NewServer(opts...)
-	pb.RegisterGRPCInferenceServiceServer(gs, &inferenceService{s: s})
+	gs.RegisterService(inferenceServiceDesc(), newInferenceService(s))
 	healthpb.RegisterHealthServer(gs, &healthService{s: s})
 	reflection.Register(gs)
 	return gs, nil
@@ -161,6 +164,69 @@ func (s *Server) GRPCAddr() string {
 type inferenceService struct {
 	pb.UnimplementedGRPCInferenceServiceServer
 	s *Server
+	// inferInfo and inferHandler are what handleModelInfer gives the
+	// interceptor on every call, made once.
+	inferInfo    *grpc.UnaryServerInfo
+	inferHandler grpc.UnaryHandler
+}
+
+func newInferenceService(s *Server) *inferenceService {
+	g := &inferenceService{s: s}
+	g.inferInfo = &grpc.UnaryServerInfo{Server: g, FullMethod: pb.GRPCInferenceService_ModelInfer_FullMethodName}
+	g.inferHandler = func(ctx context.Context, req any) (any, error) {
+		return g.inferCall(ctx, req.(*oip.InferCall))
+	}
+	return g
+}
+
+// inferenceServiceDesc is the generated service description with ModelInfer
+// handled by handleModelInfer, which decodes into pooled calls, rather than by
+// the generated handler, which decodes every request into new messages.
+func inferenceServiceDesc() *grpc.ServiceDesc {
+	desc := pb.GRPCInferenceService_ServiceDesc
+	desc.Methods = slices.Clone(desc.Methods)
+	for i := range desc.Methods {
+		if desc.Methods[i].MethodName == "ModelInfer" {
+			desc.Methods[i].Handler = func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+				return srv.(*inferenceService).handleModelInfer(ctx, dec, interceptor)
+			}
+		}
+	}
+	return &desc
+}
+
+// inferCalls are ModelInfer calls' messages and memory, for the next calls.
+var inferCalls = sync.Pool{New: func() any { return new(oip.InferCall) }}
+
+// maxPooledCall is the most memory a call may keep and go back to the pool:
+// a call that took a larger request is left to the collector.
+const maxPooledCall = 256 << 10
+
+// handleModelInfer decodes the request into a pooled call, runs it through the
+// interceptor and encodes the answer before the call goes back to the pool, so
+// that nothing of it (the answer's outputs may share the request's memory) is
+// read once the next request reuses it. A call that failed is not reused: the
+// model may still hold its inputs (a request given up in a batcher's queue).
+func (g *inferenceService) handleModelInfer(ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	call := inferCalls.Get().(*oip.InferCall)
+	if err := dec(call); err != nil {
+		return nil, err
+	}
+	var resp any
+	var err error
+	if interceptor == nil {
+		resp, err = g.inferHandler(ctx, call)
+	} else {
+		resp, err = interceptor(ctx, call, g.inferInfo, g.inferHandler)
+	}
+	if err != nil {
+		return nil, err
+	}
+	answer, err := encodeAnswer(resp)
+	if call.Retained() <= maxPooledCall {
+		inferCalls.Put(call)
+	}
+	return answer, err
 }
 
 func (g *inferenceService) ServerLive(ctx context.Context, _ *pb.ServerLiveRequest) (*pb.ServerLiveResponse, error) {
@@ -210,33 +276,43 @@ func (g *inferenceService) ModelMetadata(ctx context.Context, req *pb.ModelMetad
 	return out, nil
 }
 
+// ModelInfer answers a request decoded elsewhere (the service's interface;
+// the server itself takes ModelInfer calls through handleModelInfer).
 func (g *inferenceService) ModelInfer(ctx context.Context, req *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
+	call := new(oip.InferCall)
+	proto.Merge(&call.Request, req)
+	return g.inferCall(ctx, call)
+}
+
+// inferCall answers the call's request in its response.
+func (g *inferenceService) inferCall(ctx context.Context, call *oip.InferCall) (*pb.ModelInferResponse, error) {
 	start := time.Now()
-	resp, err := g.modelInfer(ctx, req)
+	err := g.modelInfer(ctx, call)
 	code := http.StatusOK
 	if err != nil {
 		code = statusOf(err)
 	}
-	g.s.record(ctx, g.s.metricLabel(req.GetModelName()), protoGRPC, code, start)
+	g.s.record(ctx, g.s.metricLabel(call.Request.GetModelName()), protoGRPC, code, start)
 	if err != nil {
 		return nil, g.s.grpcError(ctx, "ModelInfer", err)
 	}
-	return resp, nil
+	return &call.Response, nil
 }
 
-func (g *inferenceService) modelInfer(ctx context.Context, req *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
+func (g *inferenceService) modelInfer(ctx context.Context, call *oip.InferCall) error {
+	req := &call.Request
 	v, err := g.s.repo.Get(req.GetModelName(), req.GetModelVersion())
 	if err == nil {
 		_, _, err = v.Model() // not ready: say so before decoding
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	decoding := phase(ctx, tracing.SpanDecode)
-	inputs, err := oip.InferInputsFromProto(req)
+	inputs, err := call.Inputs()
 	endPhase(decoding, err)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var requested []string
 	if len(req.GetOutputs()) > 0 {
@@ -251,12 +327,14 @@ func (g *inferenceService) modelInfer(ctx context.Context, req *pb.ModelInferReq
 	}
 	outs, mon, err := g.s.infer(ctx, v, id, inputs, requested)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	encoding := phase(ctx, tracing.SpanEncode)
 	defer encoding.End()
-	resp := &pb.ModelInferResponse{ModelName: v.Name, ModelVersion: v.Version, Id: id}
-	resp.Outputs, resp.RawOutputContents = oip.InferOutputsToProto(outs, len(req.GetRawInputContents()) > 0)
+	resp := &call.Response
+	resp.Reset()
+	resp.ModelName, resp.ModelVersion, resp.Id = v.Name, v.Version, id
+	call.SetOutputs(outs, len(req.GetRawInputContents()) > 0)
 	if mon != nil && mon.SamplePayload() {
 		// The protobuf JSON mapping of both messages (raw contents as base64).
 		reqJSON, _ := protojson.Marshal(req)
@@ -264,7 +342,7 @@ func (g *inferenceService) modelInfer(ctx context.Context, req *pb.ModelInferReq
 		mon.LogPayload(monitor.Payload{ID: id, Model: v.Name, Version: v.Version, Endpoint: "grpc", Time: time.Now(),
 			Request: reqJSON, Response: respJSON, ContentType: "application/json"})
 	}
-	return resp, nil
+	return nil
 }
 
 // errRepositoryAPIOff answers the repository RPCs when Options.DisableRepositoryAPI

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	protov2 "google.golang.org/protobuf/proto"
+
+	"github.com/tideserve/tide/internal/oip"
 )
 
 // A request message that is not valid protobuf is the caller's fault, so it must be
@@ -32,15 +34,44 @@ func newLenientCodec() *lenientCodec {
 func (c *lenientCodec) Name() string { return proto.Name }
 
 // Marshal encodes into a buffer from gRPC's pool, which gRPC frees (and so
-// returns to the pool) once the message is written. The base codec allocates
-// a new slice for a message under mem's pooling threshold (1 KiB), as most
-// answers are, and boxes it; a buffer asked for at least pooledMarshalSize is
-// over the threshold, so it is pooled whatever the message's size.
+// returns to the pool) once the message is written. An answer the handler
+// encoded already (encodedAnswer) goes as it is.
 func (c *lenientCodec) Marshal(v any) (mem.BufferSlice, error) {
+	switch m := v.(type) {
+	case *encodedAnswer:
+		return mem.BufferSlice(m[:]), nil
+	case protov2.Message:
+		buf, err := marshalPooled(m)
+		if err != nil {
+			return nil, err
+		}
+		return mem.BufferSlice{buf}, nil
+	}
+	return c.base.Marshal(v)
+}
+
+// encodedAnswer is a response encoded by its handler, so that the memory the
+// message was made in can be used again before gRPC sends it.
+type encodedAnswer [1]mem.Buffer
+
+func encodeAnswer(v any) (*encodedAnswer, error) {
 	m, ok := v.(protov2.Message)
 	if !ok {
-		return c.base.Marshal(v)
+		return nil, fmt.Errorf("answer %T is not a protobuf message", v)
 	}
+	buf, err := marshalPooled(m)
+	if err != nil {
+		return nil, err
+	}
+	return &encodedAnswer{buf}, nil
+}
+
+// marshalPooled encodes m into a buffer from gRPC's pool. gRPC's own codec
+// allocates a new slice for a message under mem's pooling threshold (1 KiB),
+// as most answers are, and boxes it; a buffer asked for at least
+// pooledMarshalSize is over the threshold, so it is pooled whatever the
+// message's size.
+func marshalPooled(m protov2.Message) (mem.Buffer, error) {
 	// UseCachedSize needs the Size call just before, on the same message.
 	size := protov2.Size(m)
 	pool := mem.DefaultBufferPool()
@@ -51,24 +82,31 @@ func (c *lenientCodec) Marshal(v any) (mem.BufferSlice, error) {
 		return nil, err
 	}
 	*buf = out
-	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+	return mem.NewBuffer(buf, pool), nil
 }
 
 // pooledMarshalSize is the least buffer Marshal asks the pool for: the pool's
 // 4 KiB tier, over mem's pooling threshold.
 const pooledMarshalSize = 4 << 10
 
+// Unmarshal decodes a ModelInfer call with the call's own decoder (into the
+// memory of the call before) and other messages with protobuf's.
 func (c *lenientCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	err := c.base.Unmarshal(data, v)
-	if err == nil {
-		return nil
+	var err error
+	if call, ok := v.(*oip.InferCall); ok {
+		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+		err = call.Unmarshal(buf.ReadOnlyData())
+		buf.Free()
+	} else if err = c.base.Unmarshal(data, v); err != nil {
+		m, ok := v.(protov2.Message)
+		if !ok {
+			return err
+		}
+		protov2.Reset(m)
 	}
-	m, ok := v.(protov2.Message)
-	if !ok {
-		return err
+	if err != nil {
+		c.invalid.Store(v, err)
 	}
-	protov2.Reset(m)
-	c.invalid.Store(v, err)
 	return nil
 }
 

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/prototext"
+
+	"github.com/tideserve/tide/internal/formats/formatstest"
+	"github.com/tideserve/tide/internal/oip/pb"
+)
+
+// BenchmarkGRPCInferServer measures the server alone: its client is another
+// process (this test binary again, as grpcBenchClient), so -benchmem's
+// allocations per call are the server's (gRPC's transport, Tide's code and the
+// model), with none of the client's. The client makes its calls one after
+// another on one connection, as BenchmarkGRPCInfer's does.
+func BenchmarkGRPCInferServer(b *testing.B) {
+	s := benchServer(b, "fraud_logreg.joblib")
+	gs, err := s.GRPCServer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go gs.Serve(ln)
+	defer gs.Stop()
+
+	client := exec.Command(os.Args[0], "-test.run=^TestGRPCBenchClient$")
+	client.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d", grpcBenchClientEnv, ln.Addr(), b.N))
+	client.Stderr = os.Stderr
+	in, err := client.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := client.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := client.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer client.Wait()
+	lines := bufio.NewScanner(out)
+	expect := func(want string) {
+		for lines.Scan() { // the test framework's own lines pass by
+			if lines.Text() == want {
+				return
+			}
+		}
+		b.Fatalf("the client process ended before saying %q", want)
+	}
+	expect("warm") // a connection made and calls answered, outside the figure
+	b.ReportAllocs()
+	b.ResetTimer()
+	fmt.Fprintln(in, "go")
+	expect("done")
+	b.StopTimer()
+	in.Close()
+}
+
+const grpcBenchClientEnv = "TIDE_GRPC_BENCH_CLIENT"
+
+// TestGRPCBenchClient is BenchmarkGRPCInferServer's client process; run
+// otherwise, it does nothing.
+func TestGRPCBenchClient(t *testing.T) {
+	spec := os.Getenv(grpcBenchClientEnv)
+	if spec == "" {
+		t.Skip("the client process of BenchmarkGRPCInferServer")
+	}
+	addr, count, _ := strings.Cut(spec, ",")
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := pb.NewGRPCInferenceServiceClient(conn)
+	req := inferReq("fraud_logreg", fp64Input("input", []int64{1, 2}, 0.5, -1.2))
+	call := func() {
+		if _, err := c.ModelInfer(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		call()
+	}
+	fmt.Println("warm")
+	if line, _ := bufio.NewReader(os.Stdin).ReadString('\n'); line != "go\n" {
+		t.Fatalf("told %q, not to go", line)
+	}
+	for i := 0; i < n; i++ {
+		call()
+	}
+	fmt.Println("done")
+}
+
+// TestGRPCPooledCallsKeepTheirOwn: ModelInfer calls decode into pooled
+// memory, so calls side by side, of different sizes, with and without raw
+// contents, ids and requested outputs, and failing ones among them, must each
+// get the answer their own request gets alone.
+func TestGRPCPooledCallsKeepTheirOwn(t *testing.T) {
+	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
+	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
+	var reqs []*pb.ModelInferRequest
+	for i := range 12 {
+		rows := 1 + i%4
+		v := make([]float64, 2*rows)
+		for j := range v {
+			v[j] = float64(i*10+j) / 7
+		}
+		req := inferReq("fraud", fp64Input("input", []int64{int64(rows), 2}, v...))
+		if i%3 == 1 {
+			req.Inputs[0].Contents = nil
+			req.RawInputContents = [][]byte{fp64le(v...)}
+		}
+		if i%2 == 0 {
+			req.Id = fmt.Sprintf("call-%d", i)
+		}
+		if i%4 == 3 {
+			req.ModelName = "no-such-model"
+		}
+		reqs = append(reqs, req)
+	}
+	alone := make([]string, len(reqs))
+	for i, req := range reqs {
+		alone[i] = answerText(c.ModelInfer(t.Context(), req))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range 150 {
+				i := (g*7 + k*5) % len(reqs)
+				if got := answerText(c.ModelInfer(context.Background(), reqs[i])); got != alone[i] {
+					errs <- fmt.Errorf("request %d side by side:\n%s\nalone:\n%s", i, got, alone[i])
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// answerText is a call's outcome as text to compare, leaving out the id a
+// request without one is given.
+func answerText(resp *pb.ModelInferResponse, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	if !strings.HasPrefix(resp.Id, "call-") {
+		resp.Id = ""
+	}
+	return prototext.Format(resp)
+}

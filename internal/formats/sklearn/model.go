@@ -416,16 +416,13 @@ func (m *estimatorModel) detectOutliers(X []float64, n int) []*tensor.Tensor {
 }
 
 // outputBlock holds a response's tensors, their shapes and, for small batches,
-// predict's class indices, integer labels and probabilities in one allocation:
-// a one-row request is the common case and should cost a handful of small
-// allocations, not a dozen.
+// predict's class indices in one allocation: a one-row request is the common case
+// and should cost a handful of small allocations, not a dozen.
 type outputBlock struct {
 	ptrs   [2]*tensor.Tensor
 	ts     [2]tensor.Tensor
 	shapes [4]int64
 	idx    [8]int
-	labels [8]int64
-	proba  [16]float64
 }
 
 // newOutputBlock names the response's tensors as Metadata says.
@@ -449,11 +446,7 @@ func (m *estimatorModel) classify(X []float64, n int) ([]*tensor.Tensor, error) 
 	}
 	var proba []float64
 	if j, ok := m.clf.(jointPredictor); ok {
-		if size := n * m.nClasses; size <= len(b.proba) {
-			proba = b.proba[:size:size]
-		} else {
-			proba = make([]float64, size)
-		}
+		proba = make([]float64, n*m.nClasses)
 		j.predictInto(X, n, idx, proba)
 	} else {
 		proba = m.clf.PredictProba(X, n)
@@ -489,12 +482,7 @@ func (m *estimatorModel) setLabelTensor(b *outputBlock, idx []int, n int) error 
 	label := &b.ts[0]
 	switch {
 	case m.labels.Ints != nil:
-		var v []int64
-		if n <= len(b.labels) {
-			v = b.labels[:n:n]
-		} else {
-			v = make([]int64, n)
-		}
+		v := make([]int64, n)
 		for i, c := range idx {
 			v[i] = m.labels.Ints[c]
 		}

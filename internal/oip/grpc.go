@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/tideserve/tide/internal/oip/pb"
 	"github.com/tideserve/tide/internal/tensor"
@@ -46,9 +47,15 @@ func inferInputs(req *pb.ModelInferRequest, slab []tensor.Tensor, out []*tensor.
 	case len(raw) > 0 && len(raw) != len(ins):
 		return nil, slab, badRequest("raw_input_contents has %d entries for %d inputs; send one per input, in order", len(raw), len(ins))
 	}
-	slab, out = resize(slab, len(ins)), resize(out, len(ins))
+	// The tensors are not cleared: each is set whole below, and its data
+	// before is what typedContents compares with.
+	if cap(slab) < len(ins) {
+		slab = make([]tensor.Tensor, len(ins))
+	}
+	slab, out = slab[:len(ins)], resize(out, len(ins))
 	for i, in := range ins {
 		t := &slab[i]
+		before := t.Data
 		if err := inputHeader(t, in, i); err != nil {
 			return nil, slab, err
 		}
@@ -65,7 +72,7 @@ func inferInputs(req *pb.ModelInferRequest, slab []tensor.Tensor, out []*tensor.
 			if t.Data, err = DecodeRaw(t.Name, t.Datatype, t.Shape, raw[i]); err != nil {
 				return nil, slab, err
 			}
-		} else if t.Data, err = typedContents(t, in.GetContents()); err != nil {
+		} else if t.Data, err = typedContents(t, in.GetContents(), before); err != nil {
 			return nil, slab, err
 		}
 		out[i] = t
@@ -105,8 +112,10 @@ func inputHeader(t *tensor.Tensor, in *pb.ModelInferRequest_InferInputTensor, in
 }
 
 // typedContents picks the contents field the datatype calls for and checks its
-// length against the shape.
-func typedContents(t *tensor.Tensor, c *pb.InferTensorContents) (any, error) {
+// length against the shape. A field used in place comes back as before when
+// before holds the very same slice (a request decoded into the memory of the
+// one before it): putting a slice into an interface allocates.
+func typedContents(t *tensor.Tensor, c *pb.InferTensorContents, before any) (any, error) {
 	n := tensor.NumElements(t.Shape)
 	var data any
 	var field string
@@ -114,10 +123,10 @@ func typedContents(t *tensor.Tensor, c *pb.InferTensorContents) (any, error) {
 	switch t.Datatype {
 	case tensor.Bool:
 		v := c.GetBoolContents()
-		data, field, got = v, "bool_contents", len(v)
+		data, field, got = boxed(before, v), "bool_contents", len(v)
 	case tensor.Int32:
 		v := c.GetIntContents()
-		data, field, got = v, "int_contents", len(v)
+		data, field, got = boxed(before, v), "int_contents", len(v)
 	case tensor.Int8, tensor.Int16:
 		v := c.GetIntContents()
 		field, got = "int_contents", len(v)
@@ -129,10 +138,10 @@ func typedContents(t *tensor.Tensor, c *pb.InferTensorContents) (any, error) {
 		}
 	case tensor.Int64:
 		v := c.GetInt64Contents()
-		data, field, got = v, "int64_contents", len(v)
+		data, field, got = boxed(before, v), "int64_contents", len(v)
 	case tensor.Uint32:
 		v := c.GetUintContents()
-		data, field, got = v, "uint_contents", len(v)
+		data, field, got = boxed(before, v), "uint_contents", len(v)
 	case tensor.Uint8, tensor.Uint16:
 		v := c.GetUintContents()
 		field, got = "uint_contents", len(v)
@@ -144,16 +153,16 @@ func typedContents(t *tensor.Tensor, c *pb.InferTensorContents) (any, error) {
 		}
 	case tensor.Uint64:
 		v := c.GetUint64Contents()
-		data, field, got = v, "uint64_contents", len(v)
+		data, field, got = boxed(before, v), "uint64_contents", len(v)
 	case tensor.FP32:
 		v := c.GetFp32Contents()
-		data, field, got = v, "fp32_contents", len(v)
+		data, field, got = boxed(before, v), "fp32_contents", len(v)
 	case tensor.FP64:
 		v := c.GetFp64Contents()
-		data, field, got = v, "fp64_contents", len(v)
+		data, field, got = boxed(before, v), "fp64_contents", len(v)
 	case tensor.Bytes:
 		v := c.GetBytesContents()
-		data, field, got = v, "bytes_contents", len(v)
+		data, field, got = boxed(before, v), "bytes_contents", len(v)
 	default: // FP16, BF16: the protocol has no typed field for them
 		return nil, badRequest("input %q: %s has no typed contents in the protocol; send it in raw_input_contents", t.Name, t.Datatype)
 	}
@@ -161,6 +170,14 @@ func typedContents(t *tensor.Tensor, c *pb.InferTensorContents) (any, error) {
 		return nil, badRequest("input %q: shape %v needs %d elements, %s has %d", t.Name, t.Shape, n, field, got)
 	}
 	return data, nil
+}
+
+// boxed is v in an interface: before itself when it holds the same slice.
+func boxed[T any](before any, v []T) any {
+	if b, ok := before.([]T); ok && len(b) == len(v) && cap(b) == cap(v) && unsafe.SliceData(b) == unsafe.SliceData(v) {
+		return before
+	}
+	return v
 }
 
 func narrowInts(t *tensor.Tensor, v []int32) (any, error) {

@@ -20,7 +20,7 @@ import (
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // newTestServer serves a repository folder with the given test models, loaded.
-func newTestServer(t *testing.T, opts Options, models map[string]formatstest.Spec) *Server {
+func newTestServer(t testing.TB, opts Options, models map[string]formatstest.Spec) *Server {
 	t.Helper()
 	root := t.TempDir()
 	for name, spec := range models {

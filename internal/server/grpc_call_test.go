@@ -13,8 +13,12 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tideserve/tide/internal/formats/formatstest"
 	"github.com/tideserve/tide/internal/oip/pb"
@@ -173,4 +177,77 @@ func answerText(resp *pb.ModelInferResponse, err error) string {
 		resp.Id = ""
 	}
 	return prototext.Format(resp)
+}
+
+// FuzzGRPCModelInfer feeds any bytes to ModelInfer as the server takes them
+// (the codec, the interceptor, the handler, pooled calls carried from one
+// input to the next): an answer or a caller's error, never a panic or an
+// internal error, and a good call after each still gets its own answer.
+func FuzzGRPCModelInfer(f *testing.F) {
+	for _, seed := range inferCallSeedsForServer(f) {
+		f.Add(seed)
+	}
+	s := newTestServer(f, Options{}, map[string]formatstest.Spec{"fraud": fraud})
+	codec := newLenientCodec()
+	intercept := s.grpcUnary(codec, s.newGRPCAuth())
+	svc := newInferenceService(s)
+	call := func(b []byte) (*pb.ModelInferResponse, error) {
+		data := mem.BufferSlice{mem.SliceBuffer(b)}
+		ctx := grpc.NewContextWithServerTransportStream(context.Background(), &headerStream{})
+		answer, err := svc.handleModelInfer(ctx, func(v any) error { return codec.Unmarshal(data, v) }, intercept)
+		if err != nil {
+			return nil, err
+		}
+		out, err := codec.Marshal(answer)
+		if err != nil {
+			return nil, err
+		}
+		defer out.Free()
+		var resp pb.ModelInferResponse
+		return &resp, proto.Unmarshal(out.Materialize(), &resp)
+	}
+	good, err := proto.Marshal(inferReq("fraud", fp64Input("input", []int64{1, 2}, 1, 0)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	want, err := call(good)
+	if err != nil {
+		f.Fatal(err)
+	}
+	want.Id = ""
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, err := call(b); err != nil {
+			switch status.Code(err) {
+			case codes.InvalidArgument, codes.NotFound, codes.ResourceExhausted:
+			default:
+				t.Fatalf("%v", err)
+			}
+		}
+		got, err := call(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Id = ""
+		if !proto.Equal(got, want) {
+			t.Fatalf("a good call after %x: %v, want %v", b, got, want)
+		}
+	})
+}
+
+// inferCallSeedsForServer are requests for the fuzzed server's model, with and
+// without raw contents, requested outputs and ids.
+func inferCallSeedsForServer(tb testing.TB) [][]byte {
+	raw := inferReq("fraud", &pb.ModelInferRequest_InferInputTensor{Name: "input", Datatype: "FP64", Shape: []int64{2, 2}})
+	raw.RawInputContents = [][]byte{fp64le(1, 0, 0.5, 2)}
+	named := inferReq("fraud", fp64Input("input", []int64{1, 2}, 3, 4))
+	named.Id, named.Outputs = "x", []*pb.ModelInferRequest_InferRequestedOutputTensor{{Name: "nope"}}
+	var seeds [][]byte
+	for _, m := range []*pb.ModelInferRequest{raw, named, inferReq("fraud", fp64Input("input", []int64{3}, 1, 2, 3)), {}} {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		seeds = append(seeds, b)
+	}
+	return seeds
 }

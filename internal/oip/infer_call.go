@@ -70,11 +70,16 @@ func (c *InferCall) SetOutputs(outs []*tensor.Tensor, raw bool) {
 }
 
 // Retained is about how many bytes the call keeps for the next one: a server
-// lets a call that took a large request go rather than hold its memory.
+// lets a call that took a large request go rather than hold its memory. The
+// strings count too, since they are kept to be compared with the next call's.
 func (c *InferCall) Retained() int {
-	n := cap(c.answer.buf)
+	r := &c.Request
+	n := cap(c.answer.buf) + len(r.ModelName) + len(r.ModelVersion) + len(r.Id)
 	for _, in := range c.inputs {
-		n += 8 * cap(in.Shape)
+		n += 8*cap(in.Shape) + len(in.Name) + len(in.Datatype)
+	}
+	for _, o := range c.requested {
+		n += len(o.Name)
 	}
 	for _, ct := range c.contents {
 		n += cap(ct.BoolContents) + 4*cap(ct.IntContents) + 8*cap(ct.Int64Contents) + 4*cap(ct.UintContents) +

@@ -3,6 +3,7 @@ package oip
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -178,5 +179,13 @@ func TestInferCallReusesItsMemory(t *testing.T) {
 	}
 	if c.Retained() < 8*8 {
 		t.Errorf("retains %d bytes, less than the request's contents", c.Retained())
+	}
+	// A long id is kept for the next call's comparison, so it counts.
+	long, err := proto.Marshal(&pb.ModelInferRequest{Id: strings.Repeat("x", 1<<20)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Unmarshal(long); err != nil || c.Retained() < 1<<20 {
+		t.Errorf("after a 1 MiB id: retains %d bytes (%v)", c.Retained(), err)
 	}
 }

@@ -100,52 +100,94 @@ func (c *InferCall) decode(b []byte) bool {
 	// model names, datatypes and input names repeat from call to call.
 	name, version, id := r.ModelName, r.ModelVersion, r.Id
 	r.Reset()
-	r.ModelName, r.ModelVersion, r.Id = name, version, id
-	var seen [4]bool // model_name, model_version and id were in b
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || typ != protowire.BytesType {
+	var hasName, hasVersion, hasID bool
+	decoded := eachField(b, func(f field) bool {
+		if f.typ != protowire.BytesType {
 			return false // every field of the request is length-delimited
 		}
-		b = b[n:]
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return false
-		}
-		b = b[n:]
 		var ok bool
-		switch num {
+		switch f.num {
 		case 1:
-			ok, seen[1] = keepString(&r.ModelName, v), true
+			ok, hasName = keepString(&name, f.bytes), true
 		case 2:
-			ok, seen[2] = keepString(&r.ModelVersion, v), true
+			ok, hasVersion = keepString(&version, f.bytes), true
 		case 3:
-			ok, seen[3] = keepString(&r.Id, v), true
+			ok, hasID = keepString(&id, f.bytes), true
 		case 5:
-			ok = c.decodeInput(v)
+			ok = c.decodeInput(f.bytes)
 		case 6:
-			ok = c.decodeRequested(v)
+			ok = c.decodeRequested(f.bytes)
 		case 7:
 			i := len(r.RawInputContents)
 			if i == len(c.raw) {
 				c.raw = append(c.raw, nil)
 			}
-			c.raw[i] = append(c.raw[i][:0], v...)
+			c.raw[i] = append(c.raw[i][:0], f.bytes...)
 			r.RawInputContents = c.raw[:i+1]
 			ok = true
 		}
-		if !ok {
+		return ok
+	})
+	if !decoded {
+		return false
+	}
+	if hasName {
+		r.ModelName = name
+	}
+	if hasVersion {
+		r.ModelVersion = version
+	}
+	if hasID {
+		r.Id = id
+	}
+	return true
+}
+
+// field is one field of a message: its number and wire type, and its bytes
+// (length-delimited) or its value (varint and fixed-width).
+type field struct {
+	num   protowire.Number
+	typ   protowire.Type
+	bytes []byte
+	value uint64
+}
+
+// nextField reads the field b begins with and says how many bytes it took,
+// or a negative count when b does not begin with one (groups, which no
+// request field is, included).
+func nextField(b []byte) (field, int) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 {
+		return field{}, n
+	}
+	f, m := field{num: num, typ: typ}, -1
+	switch typ {
+	case protowire.BytesType:
+		f.bytes, m = protowire.ConsumeBytes(b[n:])
+	case protowire.VarintType:
+		f.value, m = protowire.ConsumeVarint(b[n:])
+	case protowire.Fixed32Type:
+		var v uint32
+		v, m = protowire.ConsumeFixed32(b[n:])
+		f.value = uint64(v)
+	case protowire.Fixed64Type:
+		f.value, m = protowire.ConsumeFixed64(b[n:])
+	}
+	if m < 0 {
+		return field{}, -1
+	}
+	return f, n + m
+}
+
+// eachField gives take each field of the message b in turn; false when b is
+// not a run of whole fields or take says false to one.
+func eachField(b []byte, take func(field) bool) bool {
+	for len(b) > 0 {
+		f, n := nextField(b)
+		if n < 0 || !take(f) {
 			return false
 		}
-	}
-	if !seen[1] {
-		r.ModelName = ""
-	}
-	if !seen[2] {
-		r.ModelVersion = ""
-	}
-	if !seen[3] {
-		r.Id = ""
+		b = b[n:]
 	}
 	return true
 }
@@ -178,48 +220,30 @@ func (c *InferCall) decodeInput(b []byte) bool {
 	in.Reset()
 	in.Shape = shape
 	var hasName, hasDatatype bool
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return false
-		}
-		b = b[n:]
-		switch {
-		case num == 3 && typ == protowire.VarintType:
-			x, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return false
-			}
-			b = b[n:]
-			in.Shape = append(in.Shape, int64(x))
-			continue
-		case typ != protowire.BytesType:
-			return false
-		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return false
-		}
-		b = b[n:]
+	decoded := eachField(b, func(f field) bool {
 		var ok bool
-		switch num {
-		case 1:
-			ok, hasName = keepString(&name, v), true
-		case 2:
-			ok, hasDatatype = keepString(&datatype, v), true
-		case 3:
-			in.Shape, ok = appendVarints(in.Shape, v, func(x uint64) int64 { return int64(x) })
-		case 5:
+		switch {
+		case f.num == 3 && f.typ == protowire.VarintType: // one dimension, unpacked
+			in.Shape, ok = append(in.Shape, int64(f.value)), true
+		case f.typ != protowire.BytesType:
+		case f.num == 1:
+			ok, hasName = keepString(&name, f.bytes), true
+		case f.num == 2:
+			ok, hasDatatype = keepString(&datatype, f.bytes), true
+		case f.num == 3:
+			in.Shape, ok = appendVarints(in.Shape, f.bytes, func(x uint64) int64 { return int64(x) })
+		case f.num == 5:
 			if in.Contents == nil {
 				// A second contents field merges into the first, as protobuf does.
 				in.Contents = c.contents[i]
 				resetContents(in.Contents)
 			}
-			ok = decodeContents(in.Contents, v)
+			ok = decodeContents(in.Contents, f.bytes)
 		}
-		if !ok {
-			return false
-		}
+		return ok
+	})
+	if !decoded {
+		return false
 	}
 	if hasName {
 		in.Name = name
@@ -245,18 +269,12 @@ func (c *InferCall) decodeRequested(b []byte) bool {
 	name := o.Name
 	o.Reset()
 	var hasName bool
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || num != 1 || typ != protowire.BytesType {
-			return false
-		}
-		b = b[n:]
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 || !keepString(&name, v) {
-			return false
-		}
-		b = b[n:]
+	decoded := eachField(b, func(f field) bool {
 		hasName = true
+		return f.num == 1 && f.typ == protowire.BytesType && keepString(&name, f.bytes)
+	})
+	if !decoded {
+		return false
 	}
 	if hasName {
 		o.Name = name
@@ -278,20 +296,12 @@ func resetContents(ct *pb.InferTensorContents) {
 // decodeContents appends an InferTensorContents' lists to ct's, each packed or
 // not, as protobuf accepts both.
 func decodeContents(ct *pb.InferTensorContents, b []byte) bool {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return false
-		}
-		b = b[n:]
-		if typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return false
-			}
-			b = b[n:]
-			var ok bool
-			switch num {
+	return eachField(b, func(f field) bool {
+		var ok bool
+		switch f.typ {
+		case protowire.BytesType:
+			v := f.bytes
+			switch f.num {
 			case 1:
 				ct.BoolContents, ok = appendVarints(ct.BoolContents, v, protowire.DecodeBool)
 			case 2:
@@ -303,55 +313,40 @@ func decodeContents(ct *pb.InferTensorContents, b []byte) bool {
 			case 5:
 				ct.Uint64Contents, ok = appendVarints(ct.Uint64Contents, v, func(x uint64) uint64 { return x })
 			case 6:
-				ct.Fp32Contents, ok = appendFloat32s(ct.Fp32Contents, v)
+				ct.Fp32Contents, ok = appendFixed(ct.Fp32Contents, v, 4, float32At)
 			case 7:
-				ct.Fp64Contents, ok = appendFloat64s(ct.Fp64Contents, v)
+				ct.Fp64Contents, ok = appendFixed(ct.Fp64Contents, v, 8, float64At)
 			case 8:
 				ct.BytesContents, ok = append(ct.BytesContents, append([]byte{}, v...)), true
 			}
-			if !ok {
-				return false
+		case protowire.VarintType: // one element of an unpacked list
+			x := f.value
+			ok = true
+			switch f.num {
+			case 1:
+				ct.BoolContents = append(ct.BoolContents, protowire.DecodeBool(x))
+			case 2:
+				ct.IntContents = append(ct.IntContents, int32(x))
+			case 3:
+				ct.Int64Contents = append(ct.Int64Contents, int64(x))
+			case 4:
+				ct.UintContents = append(ct.UintContents, uint32(x))
+			case 5:
+				ct.Uint64Contents = append(ct.Uint64Contents, x)
+			default:
+				ok = false
 			}
-			continue
+		case protowire.Fixed32Type:
+			if ok = f.num == 6; ok {
+				ct.Fp32Contents = append(ct.Fp32Contents, math.Float32frombits(uint32(f.value)))
+			}
+		case protowire.Fixed64Type:
+			if ok = f.num == 7; ok {
+				ct.Fp64Contents = append(ct.Fp64Contents, math.Float64frombits(f.value))
+			}
 		}
-		// One element of an unpacked list.
-		var n2 int
-		switch {
-		case typ == protowire.VarintType && num >= 1 && num <= 5:
-			var x uint64
-			if x, n2 = protowire.ConsumeVarint(b); n2 >= 0 {
-				switch num {
-				case 1:
-					ct.BoolContents = append(ct.BoolContents, protowire.DecodeBool(x))
-				case 2:
-					ct.IntContents = append(ct.IntContents, int32(x))
-				case 3:
-					ct.Int64Contents = append(ct.Int64Contents, int64(x))
-				case 4:
-					ct.UintContents = append(ct.UintContents, uint32(x))
-				case 5:
-					ct.Uint64Contents = append(ct.Uint64Contents, x)
-				}
-			}
-		case typ == protowire.Fixed32Type && num == 6:
-			var x uint32
-			if x, n2 = protowire.ConsumeFixed32(b); n2 >= 0 {
-				ct.Fp32Contents = append(ct.Fp32Contents, math.Float32frombits(x))
-			}
-		case typ == protowire.Fixed64Type && num == 7:
-			var x uint64
-			if x, n2 = protowire.ConsumeFixed64(b); n2 >= 0 {
-				ct.Fp64Contents = append(ct.Fp64Contents, math.Float64frombits(x))
-			}
-		default:
-			return false
-		}
-		if n2 < 0 {
-			return false
-		}
-		b = b[n2:]
-	}
-	return true
+		return ok
+	})
 }
 
 // appendVarints appends a packed list of varints, each converted by conv.
@@ -367,27 +362,20 @@ func appendVarints[T any](dst []T, b []byte, conv func(uint64) T) ([]T, bool) {
 	return dst, true
 }
 
-func appendFloat32s(dst []float32, b []byte) ([]float32, bool) {
-	if len(b)%4 != 0 {
+// appendFixed appends a packed list of size-byte elements, each read by conv.
+func appendFixed[T any](dst []T, b []byte, size int, conv func([]byte) T) ([]T, bool) {
+	if len(b)%size != 0 {
 		return dst, false
 	}
-	dst = growBy(dst, len(b)/4)
-	for ; len(b) >= 4; b = b[4:] {
-		dst = append(dst, math.Float32frombits(binary.LittleEndian.Uint32(b)))
+	dst = growBy(dst, len(b)/size)
+	for ; len(b) >= size; b = b[size:] {
+		dst = append(dst, conv(b))
 	}
 	return dst, true
 }
 
-func appendFloat64s(dst []float64, b []byte) ([]float64, bool) {
-	if len(b)%8 != 0 {
-		return dst, false
-	}
-	dst = growBy(dst, len(b)/8)
-	for ; len(b) >= 8; b = b[8:] {
-		dst = append(dst, math.Float64frombits(binary.LittleEndian.Uint64(b)))
-	}
-	return dst, true
-}
+func float32At(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) }
+func float64At(b []byte) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b)) }
 
 // growBy makes room for n more elements in one step.
 func growBy[T any](s []T, n int) []T {

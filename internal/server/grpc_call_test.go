@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -30,20 +29,9 @@ import (
 // model), with none of the client's. The client makes its calls one after
 // another on one connection, as BenchmarkGRPCInfer's does.
 func BenchmarkGRPCInferServer(b *testing.B) {
-	s := benchServer(b, "fraud_logreg.joblib")
-	gs, err := s.GRPCServer()
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go gs.Serve(ln)
-	defer gs.Stop()
-
+	addr := serveGRPC(b, benchServer(b, "fraud_logreg.joblib"))
 	client := exec.Command(os.Args[0], "-test.run=^TestGRPCBenchClient$")
-	client.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d", grpcBenchClientEnv, ln.Addr(), b.N))
+	client.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d", grpcBenchClientEnv, addr, b.N))
 	client.Stderr = os.Stderr
 	in, err := client.StdinPipe()
 	if err != nil {

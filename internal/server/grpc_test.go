@@ -55,6 +55,18 @@ import (
 // generated from the same proto, closed when the test ends.
 func dialGRPC(tb testing.TB, s *Server) *grpc.ClientConn {
 	tb.Helper()
+	conn, err := grpc.NewClient(serveGRPC(tb, s), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// serveGRPC serves s's gRPC front end on a loopback port until the test ends,
+// and returns its address.
+func serveGRPC(tb testing.TB, s *Server) string {
+	tb.Helper()
 	gs, err := s.GRPCServer()
 	if err != nil {
 		tb.Fatal(err)
@@ -64,12 +76,8 @@ func dialGRPC(tb testing.TB, s *Server) *grpc.ClientConn {
 		tb.Fatal(err)
 	}
 	go gs.Serve(ln)
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { conn.Close(); gs.Stop() })
-	return conn
+	tb.Cleanup(gs.Stop)
+	return ln.Addr().String()
 }
 
 func fp64Contents(v ...float64) *pb.InferTensorContents {

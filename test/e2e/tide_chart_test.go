@@ -383,7 +383,20 @@ type loadResult struct {
 	ok, failed atomic.Int64
 	mu         sync.Mutex
 	latencies  []time.Duration
-	errors     []string
+	errors     []string // the first ten, each after the time it came (UTC)
+	lastFailed time.Time
+}
+
+// failedWindow is when the first and the last failure came, to be read beside
+// the cluster's own logs ("" when nothing failed).
+func (r *loadResult) failedWindow() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.errors) == 0 {
+		return ""
+	}
+	first, _, _ := strings.Cut(r.errors[0], " ")
+	return first + " to " + r.lastFailed.UTC().Format("15:04:05.000")
 }
 
 func (r *loadResult) p99() time.Duration {
@@ -420,10 +433,12 @@ func driveWith(ctx context.Context, workers int, send func(w, i int) error) *loa
 				}
 				if err != nil {
 					r.failed.Add(1)
+					now := time.Now()
 					r.mu.Lock()
 					if len(r.errors) < 10 {
-						r.errors = append(r.errors, err.Error())
+						r.errors = append(r.errors, now.UTC().Format("15:04:05.000")+" "+err.Error())
 					}
+					r.lastFailed = now
 					r.mu.Unlock()
 					continue
 				}
@@ -530,7 +545,7 @@ func TestTideRollingUpdateUnderLoadFailsNothing(t *testing.T) {
 		t.Logf("old pod's drain: %s", line)
 	}
 	if n := load.failed.Load(); n != 0 {
-		t.Errorf("%d requests failed during the rolling update; first: %v", n, load.errors)
+		t.Errorf("%d requests failed during the rolling update, from %s (UTC); first: %v", n, load.failedWindow(), load.errors)
 	}
 	if load.ok.Load() == before {
 		t.Error("no request succeeded during the rollout: the load did not run")

@@ -39,11 +39,16 @@ type InferCall struct {
 	tensors  []tensor.Tensor
 	pointers []*tensor.Tensor
 	answer   outputMemory
+
+	// byProtobuf: the request was decoded by proto.Unmarshal, into memory of
+	// its own that Retained counts apart.
+	byProtobuf bool
 }
 
 // Unmarshal decodes b into the call's request, as proto.Unmarshal would.
 func (c *InferCall) Unmarshal(b []byte) error {
-	if c.decode(b) {
+	c.byProtobuf = !c.decode(b)
+	if !c.byProtobuf {
 		return nil
 	}
 	if err := proto.Unmarshal(b, &c.Request); err != nil {
@@ -87,6 +92,9 @@ func (c *InferCall) Retained() int {
 	}
 	for _, r := range c.raw {
 		n += cap(r)
+	}
+	if c.byProtobuf {
+		n += proto.Size(&c.Request)
 	}
 	return n
 }

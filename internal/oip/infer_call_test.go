@@ -188,4 +188,13 @@ func TestInferCallReusesItsMemory(t *testing.T) {
 	if err := c.Unmarshal(long); err != nil || c.Retained() < 1<<20 {
 		t.Errorf("after a 1 MiB id: retains %d bytes (%v)", c.Retained(), err)
 	}
+	// So does a request protobuf's decoder took (here for its parameters).
+	params, err := proto.Marshal(&pb.ModelInferRequest{Parameters: map[string]*pb.InferParameter{
+		"k": {ParameterChoice: &pb.InferParameter_StringParam{StringParam: strings.Repeat("y", 1<<20)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Unmarshal(params); err != nil || c.Retained() < 1<<20 {
+		t.Errorf("after 1 MiB of parameters: retains %d bytes (%v)", c.Retained(), err)
+	}
 }

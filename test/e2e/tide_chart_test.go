@@ -243,6 +243,25 @@ func (c *cluster) installFraud(t *testing.T, name string, extra ...string) strin
 	return "http://" + hostPort(c.nodeIP(t), port)
 }
 
+// waitAnswering waits until url's NodePort answers 20 predictions in a row.
+// helm's --wait ends once the pods are ready, which can be before the node's
+// Service rules send anything to them: until kube-proxy has synced, a new
+// Service's NodePort refuses connections, and a closed-loop load started then
+// fails before the test has done anything (255 refused in the first
+// millisecond of the scale-down test once). Tests that count every failure
+// from the load's start wait for this first.
+func waitAnswering(t *testing.T, url string) {
+	t.Helper()
+	eventually(t, url+" answers", time.Minute, 200*time.Millisecond, func() bool {
+		for range 20 {
+			if _, err := predict(t.Context(), url, 0, 0); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // followDrainLogs follows the logs of release's pods as they are now; the
 // function it returns waits (a while) for those pods to exit and gives their
 // drain lines, each prefixed with its pod.
@@ -524,6 +543,7 @@ func TestTideCPUHPAScalesUpAndDown(t *testing.T) {
 func TestTideRollingUpdateUnderLoadFailsNothing(t *testing.T) {
 	c := testCluster
 	url := c.installFraud(t, "roll", "--set", "autoscaling.mode=none", "--set", "replicaCount=2")
+	waitAnswering(t, url)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	load := drive(ctx, url, 4)
@@ -580,6 +600,7 @@ func testPodsMetricHPA(t *testing.T, mode, target string, rows int) {
 	}
 	hpa := "hpa/" + mode + "-tide"
 	url := c.installFraud(t, mode, "--set", "autoscaling.mode="+mode, "--set", "autoscaling."+mode+".targetPerPod="+target)
+	waitAnswering(t, url)
 	metric := func() string {
 		return c.jsonpath(t.Context(), hpa, "{.status.currentMetrics[0].pods.current.averageValue}")
 	}
@@ -619,6 +640,7 @@ func TestTideScaleDownUnderLoadAndSIGKILL(t *testing.T) {
 	// load (connections refused by a pod already gone: 138 of 145,685 once).
 	url := c.installFraud(t, "down", "--set", "autoscaling.mode=none", "--set", "replicaCount=3",
 		"--set", "server.drainDelaySeconds=5", "--set", "server.drainTimeoutSeconds=20")
+	waitAnswering(t, url)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	load := drive(ctx, url, 4)

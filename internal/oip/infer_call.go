@@ -12,6 +12,7 @@ package oip
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -375,7 +376,7 @@ func appendFixed[T any](dst []T, b []byte, size int, conv func([]byte) T) ([]T, 
 	if len(b)%size != 0 {
 		return dst, false
 	}
-	dst = growBy(dst, len(b)/size)
+	dst = slices.Grow(dst, len(b)/size)
 	for ; len(b) >= size; b = b[size:] {
 		dst = append(dst, conv(b))
 	}
@@ -384,13 +385,3 @@ func appendFixed[T any](dst []T, b []byte, size int, conv func([]byte) T) ([]T, 
 
 func float32At(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) }
 func float64At(b []byte) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b)) }
-
-// growBy makes room for n more elements in one step.
-func growBy[T any](s []T, n int) []T {
-	if cap(s)-len(s) >= n {
-		return s
-	}
-	grown := make([]T, len(s), len(s)+n)
-	copy(grown, s)
-	return grown
-}

@@ -53,6 +53,8 @@ func (s *Server) GRPCServer() (*grpc.Server, error) {
 	codec := newLenientCodec()
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(min(s.opts.MaxBodyBytes, math.MaxInt32))),
+		grpc.InitialWindowSize(grpcWindow(s.opts.MaxBodyBytes)),
+		grpc.InitialConnWindowSize(grpcWindow(s.opts.MaxBodyBytes)),
 		grpc.ForceServerCodecV2(codec),
 		// One unary interceptor: gRPC's chain of several allocates a closure per
 		// interceptor per call.
@@ -81,6 +83,20 @@ func (s *Server) GRPCServer() (*grpc.Server, error) {
 	healthpb.RegisterHealthServer(gs, &healthService{s: s})
 	reflection.Register(gs)
 	return gs, nil
+}
+
+// grpcWindow is the HTTP/2 flow-control window of the gRPC server's streams
+// and connections: room for the largest request the server takes, between
+// HTTP/2's default of 64 KiB and 16 MiB, the most gRPC's bandwidth estimator
+// would grow a window to. A window set is a fixed one, so the estimator is
+// off, and with it the ping it sends (and parses the answer to) on every
+// call that carries data: a request of any allowed size goes out without
+// waiting for the window to grow, and a client can have no more unread bytes
+// in flight than the estimator would have let it at its peak.
+func grpcWindow(maxBody int64) int32 {
+	const http2Default, estimatorPeak = 64 << 10, 16 << 20
+	const grpcMessageHeader = 5 // each message's length prefix
+	return int32(min(max(maxBody+grpcMessageHeader, http2Default), estimatorPeak))
 }
 
 // grpcFront is the running gRPC server inside Serve; a nil *grpcFront is a

@@ -239,3 +239,42 @@ func inferCallSeedsForServer(tb testing.TB) [][]byte {
 	}
 	return seeds
 }
+
+// The server's flow-control windows are fixed at room for its largest
+// request (grpcWindow): requests far over HTTP/2's default window of 64 KiB
+// and up to the limit are answered, one over it is refused, and the window
+// stays within HTTP/2's default and gRPC's own ceiling however the limit is set.
+func TestGRPCWindowsFitTheLargestRequest(t *testing.T) {
+	for _, c := range []struct{ maxBody, want int64 }{
+		{1 << 10, 64 << 10}, {64 << 10, 64<<10 + 5}, {1 << 20, 1<<20 + 5}, {16 << 20, 16 << 20}, {1 << 40, 16 << 20},
+	} {
+		if got := grpcWindow(c.maxBody); int64(got) != c.want {
+			t.Errorf("grpcWindow(%d) = %d, want %d", c.maxBody, got, c.want)
+		}
+	}
+	const limit = 1 << 20
+	s := newTestServer(t, Options{MaxBodyBytes: limit}, map[string]formatstest.Spec{"fraud": fraud})
+	c := pb.NewGRPCInferenceServiceClient(dialGRPC(t, s))
+	request := func(rows int) *pb.ModelInferRequest {
+		v := make([]float64, 2*rows)
+		for i := range v {
+			v[i] = float64(i%7) - 3
+		}
+		return &pb.ModelInferRequest{ModelName: "fraud",
+			Inputs:           []*pb.ModelInferRequest_InferInputTensor{{Name: "input", Datatype: "FP64", Shape: []int64{int64(rows), 2}}},
+			Outputs:          []*pb.ModelInferRequest_InferRequestedOutputTensor{{Name: "predict"}},
+			RawInputContents: [][]byte{fp64le(v...)}}
+	}
+	for _, rows := range []int{4096, 65000} { // 64 KiB, and just under 1 MiB
+		req := request(rows)
+		if size := proto.Size(req); size > limit {
+			t.Fatalf("%d rows make %d bytes, over the limit", rows, size)
+		}
+		r, err := c.ModelInfer(t.Context(), req)
+		if err != nil || len(r.GetRawOutputContents()) != 1 || len(r.GetRawOutputContents()[0]) != 8*rows {
+			t.Fatalf("%d rows: %v", rows, err)
+		}
+	}
+	_, err := c.ModelInfer(t.Context(), request(70000)) // 1.07 MiB
+	wantCode(t, err, codes.ResourceExhausted, "larger than max")
+}

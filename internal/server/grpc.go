@@ -190,7 +190,13 @@ func newInferenceService(s *Server) *inferenceService {
 	g := &inferenceService{s: s}
 	g.inferInfo = &grpc.UnaryServerInfo{Server: g, FullMethod: pb.GRPCInferenceService_ModelInfer_FullMethodName}
 	g.inferHandler = func(ctx context.Context, req any) (any, error) {
-		return g.inferCall(ctx, req.(*oip.InferCall))
+		resp, err := g.inferCall(ctx, req.(*oip.InferCall))
+		if err != nil {
+			return nil, err
+		}
+		// Encoded here, inside the interceptor, which sends the header after
+		// it: the header then goes out with the answer's bytes, not alone.
+		return encodeAnswer(resp)
 	}
 	return g
 }
@@ -218,31 +224,31 @@ var inferCalls = sync.Pool{New: func() any { return new(oip.InferCall) }}
 // a call that took a larger request is left to the collector.
 const maxPooledCall = 256 << 10
 
-// handleModelInfer decodes the request into a pooled call, runs it through the
-// interceptor and encodes the answer before the call goes back to the pool, so
-// that nothing of it (the answer's outputs may share the request's memory) is
-// read once the next request reuses it. A call that failed is not reused: the
-// model may still hold its inputs (a request given up in a batcher's queue).
+// handleModelInfer decodes the request into a pooled call and runs it through
+// the interceptor; the handler encodes the answer, so the call goes back to the
+// pool with nothing of it left to read (the answer's outputs may share the
+// request's memory) once the next request reuses it. A call that failed is not
+// reused: the model may still hold its inputs (a request given up in a
+// batcher's queue).
 func (g *inferenceService) handleModelInfer(ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 	call := inferCalls.Get().(*oip.InferCall)
 	if err := dec(call); err != nil {
 		return nil, err
 	}
-	var resp any
+	var answer any
 	var err error
 	if interceptor == nil {
-		resp, err = g.inferHandler(ctx, call)
+		answer, err = g.inferHandler(ctx, call)
 	} else {
-		resp, err = interceptor(ctx, call, g.inferInfo, g.inferHandler)
+		answer, err = interceptor(ctx, call, g.inferInfo, g.inferHandler)
 	}
 	if err != nil {
 		return nil, err
 	}
-	answer, err := encodeAnswer(resp)
 	if call.Retained() <= maxPooledCall {
 		inferCalls.Put(call)
 	}
-	return answer, err
+	return answer, nil
 }
 
 func (g *inferenceService) ServerLive(ctx context.Context, _ *pb.ServerLiveRequest) (*pb.ServerLiveResponse, error) {
@@ -457,15 +463,24 @@ func (s *Server) grpcError(ctx context.Context, method string, err error) error 
 // recovery ensures for REST), the call is observed (grpcObserve), the codec's
 // check runs before anything that may answer early (auth), so that every note
 // it took is taken out again, then the key is checked.
+//
+// The request id's header is sent last, whatever the outcome, panics included:
+// gRPC writes the answer right after, so the header frame goes out with it, and
+// a header sent is the stream's header as it is, where one set (SetHeader) is
+// copied into a new map for the answer to send later.
 func (s *Server) grpcUnary(codec *lenientCodec, auth *grpcAuth) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		var header metadata.MD
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.Error("gRPC handler panic", "method", info.FullMethod, "panic", fmt.Sprint(p))
 				resp, err = nil, status.Error(codes.Internal, "internal error")
 			}
+			if header != nil {
+				grpc.SendHeader(ctx, header) // fails only once the call is over (its deadline, the client gone)
+			}
 		}()
-		ctx, done := s.grpcObserve(ctx, info)
+		ctx, header, done := s.grpcObserve(ctx, info)
 		if err = codec.malformed(req); err == nil {
 			if err = auth.check(ctx, info.FullMethod); err == nil {
 				resp, err = handler(ctx, req)

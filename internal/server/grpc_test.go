@@ -227,8 +227,12 @@ func TestGRPCConformance(t *testing.T) {
 		}
 		for _, cs := range cases {
 			t.Run(cs.name, func(t *testing.T) {
-				_, err := c.ModelInfer(ctx, cs.req)
+				var header metadata.MD
+				_, err := c.ModelInfer(metadata.AppendToOutgoingContext(ctx, "x-request-id", "err-"+strconv.Itoa(len(cs.name))), cs.req, grpc.Header(&header))
 				wantCode(t, err, cs.code, cs.msg)
+				if got := header.Get("x-request-id"); len(got) != 1 || got[0] != "err-"+strconv.Itoa(len(cs.name)) {
+					t.Errorf("a refused call's x-request-id header metadata %q, want the client's id back", got)
+				}
 			})
 		}
 	})
@@ -1130,11 +1134,15 @@ func TestGRPCUnaryInterceptor(t *testing.T) {
 	s := newTestServer(t, Options{}, map[string]formatstest.Spec{"fraud": fraud})
 	intercept := s.grpcUnary(newLenientCodec(), s.newGRPCAuth())
 	info := &grpc.UnaryServerInfo{FullMethod: "/inference.GRPCInferenceService/ModelInfer"}
-	_, err := intercept(context.Background(), &pb.ModelInferRequest{}, info, func(context.Context, any) (any, error) {
+	stream := &headerStream{}
+	_, err := intercept(grpc.NewContextWithServerTransportStream(context.Background(), stream), &pb.ModelInferRequest{}, info, func(context.Context, any) (any, error) {
 		panic("model bug")
 	})
 	if status.Code(err) != codes.Internal || strings.Contains(err.Error(), "model bug") {
 		t.Fatalf("a panicking handler: %v, want Internal without the panic's text", err)
+	}
+	if got := stream.sent.Get(grpcMetadataRequestID); len(got) != 1 || len(got[0]) != 16 {
+		t.Fatalf("a panicking handler's answer: request id header %q sent, want a new 16-digit id", got)
 	}
 	resp, err := intercept(context.Background(), &pb.ModelInferRequest{}, info, func(context.Context, any) (any, error) {
 		return "answered", nil
@@ -1205,8 +1213,8 @@ func TestGRPCInferAllocations(t *testing.T) {
 		answer = append(answer[:0], out[0].ReadOnlyData()...)
 		out.Free()
 	})
-	if got := stream.header.Get(grpcMetadataRequestID); len(got) != 1 || len(got[0]) != 16 {
-		t.Fatalf("request id header %q, want one new 16-digit id", got)
+	if got := stream.sent.Get(grpcMetadataRequestID); len(got) != 1 || len(got[0]) != 16 || stream.set != nil {
+		t.Fatalf("request id header %q sent (%q set), want one new 16-digit id sent", got, stream.set)
 	}
 	var resp pb.ModelInferResponse
 	if err := proto.Unmarshal(answer, &resp); err != nil || len(resp.Outputs) != 2 || resp.ModelName != "fraud_logreg" || len(resp.Id) != 16 {
@@ -1218,12 +1226,12 @@ func TestGRPCInferAllocations(t *testing.T) {
 }
 
 // headerStream is the server transport stream of a call made without a
-// transport: it keeps the header metadata it is given.
-type headerStream struct{ header metadata.MD }
+// transport: it keeps the header metadata it is given, set and sent apart.
+type headerStream struct{ set, sent metadata.MD }
 
 func (s *headerStream) Method() string                  { return pb.GRPCInferenceService_ModelInfer_FullMethodName }
-func (s *headerStream) SetHeader(md metadata.MD) error  { s.header = md; return nil }
-func (s *headerStream) SendHeader(md metadata.MD) error { s.header = md; return nil }
+func (s *headerStream) SetHeader(md metadata.MD) error  { s.set = md; return nil }
+func (s *headerStream) SendHeader(md metadata.MD) error { s.sent = md; return nil }
 func (s *headerStream) SetTrailer(metadata.MD) error    { return nil }
 
 // The codec's Marshal writes the same bytes as proto.Marshal, whether the

@@ -258,27 +258,28 @@ func (c *grpcCallContext) Value(key any) any {
 const grpcMetadataRequestID = "x-request-id"
 
 // grpcObserve is the gRPC counterpart of what ServeHTTP does for every request:
-// it accepts or makes the request id and answers it in the header metadata, tags
-// the RPC's span with it, and returns the call's context and what to call with
-// its outcome, which writes the sampled access log line.
-func (s *Server) grpcObserve(ctx context.Context, info *grpc.UnaryServerInfo) (context.Context, func(error)) {
+// it accepts or makes the request id, tags the RPC's span with it, and returns
+// the call's context, the header metadata that answers the id (for the caller
+// to send once the answer is ready: grpcUnary) and what to call with the
+// call's outcome, which writes the sampled access log line.
+func (s *Server) grpcObserve(ctx context.Context, info *grpc.UnaryServerInfo) (context.Context, metadata.MD, func(error)) {
 	// Only this key's values, not FromIncomingContext's copy of every key. The
 	// header takes the id's slice and the context a pointer into it, so the id
 	// is not copied.
 	call := &grpcCallContext{Context: ctx}
 	hdr := requestIDHeader(metadata.ValueFromIncomingContext(ctx, grpcMetadataRequestID), &call.box)
 	rid := hdr[0]
-	grpc.SetHeader(ctx, metadata.MD{grpcMetadataRequestID: hdr})
+	header := metadata.MD{grpcMetadataRequestID: hdr}
 	call.id = &hdr[0]
 	ctx = call
 	if span := tracing.Recording(ctx); span != nil {
 		span.SetAttributes(tracing.RequestID.String(rid))
 	}
 	if !s.sampleAccessLog() {
-		return ctx, noAccessLog
+		return ctx, header, noAccessLog
 	}
 	start := time.Now()
-	return ctx, func(err error) {
+	return ctx, header, func(err error) {
 		attrs := []slog.Attr{
 			slog.String("request_id", rid),
 			slog.String("method", info.FullMethod),

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/oip/pb"
 	"github.com/tideserve/tide/internal/tensor"
 )
@@ -29,6 +30,9 @@ import (
 type InferCall struct {
 	Request  pb.ModelInferRequest
 	Response pb.ModelInferResponse
+	// Outputs is the memory of the last call's outputs, which a model may
+	// write this call's into (the caller lends it through the call's context).
+	Outputs model.OutputReuse
 
 	// The request's messages: inputs[i] and its contents[i] are the i-th input
 	// of any request decoded here, requested[i] the i-th requested output.
@@ -97,7 +101,7 @@ func (c *InferCall) Retained() int {
 	if c.byProtobuf {
 		n += proto.Size(&c.Request)
 	}
-	return n
+	return n + c.Outputs.Bytes()
 }
 
 // decode is Unmarshal for the messages it knows, into the memory of the last

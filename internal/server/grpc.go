@@ -190,7 +190,14 @@ func newInferenceService(s *Server) *inferenceService {
 	g := &inferenceService{s: s}
 	g.inferInfo = &grpc.UnaryServerInfo{Server: g, FullMethod: pb.GRPCInferenceService_ModelInfer_FullMethodName}
 	g.inferHandler = func(ctx context.Context, req any) (any, error) {
-		resp, err := g.inferCall(ctx, req.(*oip.InferCall))
+		call := req.(*oip.InferCall)
+		// The model may write into its last outputs' memory: their answer was
+		// encoded before the call came back to the pool (handleModelInfer).
+		call.Outputs.Next()
+		if c, ok := ctx.(*grpcCallContext); ok {
+			c.outputs = &call.Outputs
+		}
+		resp, err := g.inferCall(ctx, call)
 		if err != nil {
 			return nil, err
 		}

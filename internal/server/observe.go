@@ -16,6 +16,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/tracing"
 )
 
@@ -244,11 +245,17 @@ type grpcCallContext struct {
 	context.Context
 	id  *string
 	box requestIDBox
+	// outputs is the memory the call lends its model (ModelInfer's pooled
+	// calls), answered for model.OutputReuseKey.
+	outputs *model.OutputReuse
 }
 
 func (c *grpcCallContext) Value(key any) any {
-	if _, ok := key.(grpcRequestIDKey); ok {
+	switch key.(type) {
+	case grpcRequestIDKey:
 		return c.id
+	case model.OutputReuseKey:
+		return c.outputs
 	}
 	return c.Context.Value(key)
 }

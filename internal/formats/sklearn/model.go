@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unsafe"
 
 	"github.com/tideserve/tide/internal/formats"
 	"github.com/tideserve/tide/internal/model"
@@ -330,7 +331,7 @@ func (m *estimatorModel) Predict(ctx context.Context, inputs []*tensor.Tensor) (
 	}
 	switch {
 	case m.clf != nil:
-		return m.classify(X, n)
+		return m.classify(model.OutputReuseFrom(ctx), X, n)
 	case m.labelOnly != nil:
 		b := m.newOutputBlock(1)
 		if err := m.setLabelTensor(b, m.labelOnly.PredictIndex(X, n), n); err != nil {
@@ -419,6 +420,7 @@ func (m *estimatorModel) detectOutliers(X []float64, n int) []*tensor.Tensor {
 // predict's class indices in one allocation: a one-row request is the common case
 // and should cost a handful of small allocations, not a dozen.
 type outputBlock struct {
+	owner  *estimatorModel // whose outputs it holds: a lent block is reused by its owner only
 	ptrs   [2]*tensor.Tensor
 	ts     [2]tensor.Tensor
 	shapes [4]int64
@@ -427,7 +429,7 @@ type outputBlock struct {
 
 // newOutputBlock names the response's tensors as Metadata says.
 func (m *estimatorModel) newOutputBlock(count int) *outputBlock {
-	b := &outputBlock{}
+	b := &outputBlock{owner: m}
 	for i := 0; i < count; i++ {
 		b.ts[i].Name = m.meta.Outputs[i].Name
 		b.ptrs[i] = &b.ts[i]
@@ -435,9 +437,74 @@ func (m *estimatorModel) newOutputBlock(count int) *outputBlock {
 	return b
 }
 
-// classify returns predict and predict_proba.
-func (m *estimatorModel) classify(X []float64, n int) ([]*tensor.Tensor, error) {
-	b := m.newOutputBlock(2)
+// reusedOutputBlock is the block of this model's last outputs that reuse
+// lends (its tensors' data then lent too: lentSlice, setData), else a new one;
+// either is kept in reuse for the caller's next call.
+func (m *estimatorModel) reusedOutputBlock(reuse *model.OutputReuse, count int) *outputBlock {
+	if reuse == nil {
+		return m.newOutputBlock(count)
+	}
+	b, ok := reuse.Take().(*outputBlock)
+	if !ok || b.owner != m {
+		b = m.newOutputBlock(count)
+	}
+	return b
+}
+
+// keepOutputBlock keeps b in reuse (when there is one) with the size of its
+// tensors' data, which the caller counts as memory it holds.
+func keepOutputBlock(reuse *model.OutputReuse, b *outputBlock, count int) {
+	if reuse == nil {
+		return
+	}
+	bytes := int(unsafe.Sizeof(*b))
+	for i := range count {
+		bytes += dataBytes(b.ts[i].Data)
+	}
+	reuse.Keep(b, bytes)
+}
+
+// dataBytes is the memory of the output data a block may hold (a BYTES
+// label's values are the model's own, not counted).
+func dataBytes(data any) int {
+	switch v := data.(type) {
+	case []float64:
+		return 8 * cap(v)
+	case []int64:
+		return 8 * cap(v)
+	case [][]byte:
+		return int(unsafe.Sizeof([]byte(nil))) * cap(v)
+	case []bool:
+		return cap(v)
+	}
+	return 0
+}
+
+// lentSlice returns n zeroed elements: the room in data (a lent block's
+// tensor data) when it has enough, else new ones.
+func lentSlice[T any](data any, n int) []T {
+	if s, ok := data.([]T); ok && cap(s) >= n {
+		s = s[:n]
+		clear(s)
+		return s
+	}
+	return make([]T, n)
+}
+
+// setData makes v t's data. When t's data already is v (a lent block's slice,
+// taken again at the same length), the interface value is left as it is:
+// boxing a slice into one allocates.
+func setData[T any](t *tensor.Tensor, v []T) {
+	if s, ok := t.Data.([]T); ok && len(s) == len(v) && cap(s) == cap(v) && (len(v) == 0 || &s[0] == &v[0]) {
+		return
+	}
+	t.Data = v
+}
+
+// classify returns predict and predict_proba, in the memory reuse lends when
+// the classifier computes both at once.
+func (m *estimatorModel) classify(reuse *model.OutputReuse, X []float64, n int) ([]*tensor.Tensor, error) {
+	b := m.reusedOutputBlock(reuse, 2)
 	var idx []int
 	if n <= len(b.idx) {
 		idx = b.idx[:n]
@@ -446,7 +513,7 @@ func (m *estimatorModel) classify(X []float64, n int) ([]*tensor.Tensor, error) 
 	}
 	var proba []float64
 	if j, ok := m.clf.(jointPredictor); ok {
-		proba = make([]float64, n*m.nClasses)
+		proba = lentSlice[float64](b.ts[1].Data, n*m.nClasses)
 		j.predictInto(X, n, idx, proba)
 	} else {
 		proba = m.clf.PredictProba(X, n)
@@ -465,7 +532,9 @@ func (m *estimatorModel) classify(X []float64, n int) ([]*tensor.Tensor, error) 
 		return nil, err
 	}
 	b.shapes[1], b.shapes[2] = int64(n), int64(m.nClasses)
-	b.ts[1].Datatype, b.ts[1].Shape, b.ts[1].Data = tensor.FP64, b.shapes[1:3:3], proba
+	b.ts[1].Datatype, b.ts[1].Shape = tensor.FP64, b.shapes[1:3:3]
+	setData(&b.ts[1], proba)
+	keepOutputBlock(reuse, b, 2)
 	return b.ptrs[:2], nil
 }
 
@@ -479,32 +548,37 @@ func (m *estimatorModel) setLabelTensor(b *outputBlock, idx []int, n int) error 
 			return fmt.Errorf("classifier predicted class index %d of %d", c, m.nClasses)
 		}
 	}
+	// The labels go into the block's last labels when it is a lent one.
 	label := &b.ts[0]
 	switch {
 	case m.labels.Ints != nil:
-		v := make([]int64, n)
+		v := lentSlice[int64](label.Data, n)
 		for i, c := range idx {
 			v[i] = m.labels.Ints[c]
 		}
-		label.Datatype, label.Data = tensor.Int64, v
+		label.Datatype = tensor.Int64
+		setData(label, v)
 	case m.labels.Floats != nil:
-		v := make([]float64, n)
+		v := lentSlice[float64](label.Data, n)
 		for i, c := range idx {
 			v[i] = m.labels.Floats[c]
 		}
-		label.Datatype, label.Data = tensor.FP64, v
+		label.Datatype = tensor.FP64
+		setData(label, v)
 	case m.labels.Strings != nil:
-		v := make([][]byte, n)
+		v := lentSlice[[]byte](label.Data, n)
 		for i, c := range idx {
 			v[i] = m.labelBytes[c]
 		}
-		label.Datatype, label.Data = tensor.Bytes, v
+		label.Datatype = tensor.Bytes
+		setData(label, v)
 	default:
-		v := make([]bool, n)
+		v := lentSlice[bool](label.Data, n)
 		for i, c := range idx {
 			v[i] = m.labels.Bools[c]
 		}
-		label.Datatype, label.Data = tensor.Bool, v
+		label.Datatype = tensor.Bool
+		setData(label, v)
 	}
 	b.shapes[0] = int64(n)
 	label.Shape = b.shapes[0:1:1]

@@ -441,14 +441,12 @@ func (m *estimatorModel) newOutputBlock(count int) *outputBlock {
 // lends (its tensors' data then lent too: lentSlice, setData), else a new one;
 // either is kept in reuse for the caller's next call.
 func (m *estimatorModel) reusedOutputBlock(reuse *model.OutputReuse, count int) *outputBlock {
-	if reuse == nil {
-		return m.newOutputBlock(count)
+	if reuse != nil {
+		if b, ok := reuse.Take().(*outputBlock); ok && b.owner == m {
+			return b
+		}
 	}
-	b, ok := reuse.Take().(*outputBlock)
-	if !ok || b.owner != m {
-		b = m.newOutputBlock(count)
-	}
-	return b
+	return m.newOutputBlock(count)
 }
 
 // keepOutputBlock keeps b in reuse (when there is one) with the size of its

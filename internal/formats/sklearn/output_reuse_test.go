@@ -2,8 +2,8 @@ package sklearn
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +11,7 @@ import (
 	"github.com/tideserve/tide/internal/formats"
 	"github.com/tideserve/tide/internal/model"
 	"github.com/tideserve/tide/internal/tensor"
+	"github.com/tideserve/tide/internal/tensor/tensortest"
 )
 
 // Outputs written into lent memory (model.OutputReuse) are the outputs the
@@ -28,13 +29,7 @@ func TestOutputReuseGivesTheSameOutputs(t *testing.T) {
 	}
 	var subjects []subject
 	fixtures := readFixtures(t)
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for name := range fixtures {
-			if !yield(name) {
-				return
-			}
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(fixtures)) {
 		f := fixtures[name]
 		if f.PredictProba == nil {
 			continue
@@ -53,7 +48,11 @@ func TestOutputReuseGivesTheSameOutputs(t *testing.T) {
 	lent := context.WithValue(context.Background(), model.OutputReuseKey{}, &reuse)
 	call := func(ctx context.Context, s subject, rows int) []*tensor.Tensor {
 		t.Helper()
-		outs, err := s.m.Predict(ctx, []*tensor.Tensor{firstRows(s.x, rows)})
+		in, err := s.x.SliceRows(0, int64(rows))
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, err := s.m.Predict(ctx, []*tensor.Tensor{in})
 		if err != nil {
 			t.Fatalf("%s, %d rows: %v", s.name, rows, err)
 		}
@@ -64,18 +63,19 @@ func TestOutputReuseGivesTheSameOutputs(t *testing.T) {
 		other := subjects[(i+1)%len(subjects)]
 		var last []*tensor.Tensor
 		for step, rows := range []int{1, 1, 9, 3, 3, 64, 2, 2, 1} {
-			want := copyTensors(call(context.Background(), s, rows))
+			// Dumps, not the tensors: lent memory changes under them later.
+			want := tensortest.Dump(call(context.Background(), s, rows))
 			if step == 4 { // another model takes the lent memory in between
-				theirs := copyTensors(call(context.Background(), other, rows))
+				theirs := tensortest.Dump(call(context.Background(), other, rows))
 				reuse.Next()
-				if got := copyTensors(call(lent, other, rows)); !reflect.DeepEqual(got, theirs) {
+				if got := tensortest.Dump(call(lent, other, rows)); got != theirs {
 					t.Fatalf("%s, lent %s's memory: %v, want %v", other.name, s.name, got, theirs)
 				}
 			}
 			reuse.Next()
 			got := call(lent, s, rows)
-			if !reflect.DeepEqual(copyTensors(got), want) {
-				t.Fatalf("%s, %d rows (step %d): with lent memory\n%v\nwant\n%v", s.name, rows, step, got, want)
+			if tensortest.Dump(got) != want {
+				t.Fatalf("%s, %d rows (step %d): with lent memory\n%v\nwant\n%v", s.name, rows, step, tensortest.Dump(got), want)
 			}
 			if last != nil && got[0] == last[0] {
 				reused++
@@ -83,7 +83,7 @@ func TestOutputReuseGivesTheSameOutputs(t *testing.T) {
 			// A second Predict in the same call (no Next): new memory, and
 			// what the call keeps for the next.
 			again := call(lent, s, 1)
-			if !reflect.DeepEqual(copyTensors(got), want) || again[0] == got[0] {
+			if tensortest.Dump(got) != want || again[0] == got[0] {
 				t.Fatalf("%s: a second Predict in one call wrote over the first's outputs", s.name)
 			}
 			last = again
@@ -98,7 +98,8 @@ func TestOutputReuseGivesTheSameOutputs(t *testing.T) {
 		if !strings.HasPrefix(s.name, "logreg") {
 			continue
 		}
-		in := []*tensor.Tensor{firstRows(s.x, 1)}
+		one, _ := s.x.SliceRows(0, 1)
+		in := []*tensor.Tensor{one}
 		fresh := testing.AllocsPerRun(200, func() { s.m.Predict(context.Background(), in) })
 		withLent := testing.AllocsPerRun(200, func() {
 			reuse.Next()
@@ -111,31 +112,4 @@ func TestOutputReuseGivesTheSameOutputs(t *testing.T) {
 			t.Errorf("%s: the memory kept for the next call counts 0 bytes", s.name)
 		}
 	}
-}
-
-// firstRows is x's first n rows (x's own memory).
-func firstRows(x *tensor.Tensor, n int) *tensor.Tensor {
-	w := int(x.Shape[1])
-	return &tensor.Tensor{Name: x.Name, Datatype: x.Datatype, Shape: []int64{int64(n), int64(w)}, Data: x.Data.([]float64)[:n*w]}
-}
-
-// copyTensors copies ts and their data, which lent memory may later change.
-func copyTensors(ts []*tensor.Tensor) []tensor.Tensor {
-	out := make([]tensor.Tensor, len(ts))
-	for i, t := range ts {
-		out[i] = tensor.Tensor{Name: t.Name, Datatype: t.Datatype, Shape: slices.Clone(t.Shape)}
-		switch v := t.Data.(type) {
-		case []float64:
-			out[i].Data = slices.Clone(v)
-		case []int64:
-			out[i].Data = slices.Clone(v)
-		case []bool:
-			out[i].Data = slices.Clone(v)
-		case [][]byte:
-			out[i].Data = slices.Clone(v)
-		default:
-			out[i].Data = v
-		}
-	}
-	return out
 }
